@@ -1,0 +1,147 @@
+//! Audit events, DI style: one per attempted operation plus cycle start and end.
+
+use crate::{RunId, ScimId, SourceId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Event names are a contract (SPEC.md): never rename a variant's serialized form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    UserCreateProvision,
+    UserUpdateProvision,
+    UserDeprovision,
+    UserDeleteProvision,
+    UserLookupProvision,
+    GroupCreateProvision,
+    GroupUpdateProvision,
+    GroupDeleteProvision,
+    IdmIntegrationActivate,
+    IdmIntegrationUpdate,
+    IdmIntegrationReauth,
+    IdmIntegrationDelete,
+    SyncCycleStart,
+    SyncCycleEnd,
+    SyncHeld,
+    SyncQuarantined,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 16] = [
+        EventType::UserCreateProvision,
+        EventType::UserUpdateProvision,
+        EventType::UserDeprovision,
+        EventType::UserDeleteProvision,
+        EventType::UserLookupProvision,
+        EventType::GroupCreateProvision,
+        EventType::GroupUpdateProvision,
+        EventType::GroupDeleteProvision,
+        EventType::IdmIntegrationActivate,
+        EventType::IdmIntegrationUpdate,
+        EventType::IdmIntegrationReauth,
+        EventType::IdmIntegrationDelete,
+        EventType::SyncCycleStart,
+        EventType::SyncCycleEnd,
+        EventType::SyncHeld,
+        EventType::SyncQuarantined,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::UserCreateProvision => "user_create_provision",
+            EventType::UserUpdateProvision => "user_update_provision",
+            EventType::UserDeprovision => "user_deprovision",
+            EventType::UserDeleteProvision => "user_delete_provision",
+            EventType::UserLookupProvision => "user_lookup_provision",
+            EventType::GroupCreateProvision => "group_create_provision",
+            EventType::GroupUpdateProvision => "group_update_provision",
+            EventType::GroupDeleteProvision => "group_delete_provision",
+            EventType::IdmIntegrationActivate => "idm_integration_activate",
+            EventType::IdmIntegrationUpdate => "idm_integration_update",
+            EventType::IdmIntegrationReauth => "idm_integration_reauth",
+            EventType::IdmIntegrationDelete => "idm_integration_delete",
+            EventType::SyncCycleStart => "sync_cycle_start",
+            EventType::SyncCycleEnd => "sync_cycle_end",
+            EventType::SyncHeld => "sync_held",
+            EventType::SyncQuarantined => "sync_quarantined",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who started the cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitiatedBy {
+    Schedule,
+    Manual,
+}
+
+impl InitiatedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitiatedBy::Schedule => "schedule",
+            InitiatedBy::Manual => "manual",
+        }
+    }
+}
+
+/// The resource an event is about.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventResource {
+    /// "user" or "group".
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<SourceId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<ScimId>,
+}
+
+/// The HTTP exchange behind an event (the last attempt).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventHttp {
+    pub method: String,
+    /// None when no response arrived (timeout, connection reset).
+    pub status: Option<u16>,
+    pub attempts: u32,
+    pub ms: u64,
+}
+
+/// One audit event. Never carries a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// RFC 3339, UTC.
+    pub ts: String,
+    pub event_type: EventType,
+    pub success: bool,
+    pub run_id: Option<RunId>,
+    pub initiated_by: Option<InitiatedBy>,
+    /// The integration's name (the target's host and profile).
+    pub integration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<EventResource>,
+    /// attr → {old, new}
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes: BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<EventHttp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Free-form context: a skip reason, a cycle summary.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub detail: serde_json::Value,
+}

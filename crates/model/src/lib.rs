@@ -1,0 +1,22 @@
+//! The shared vocabulary of scimsync: ids, the directory snapshot, desired and target users, the
+//! typed operations of a plan, and audit events.
+//!
+//! Architecture Invariant: this crate depends on no other scimsync crate and does no IO. Every
+//! other crate speaks these types, so a word here means one thing everywhere (see the glossary in
+//! ARCHITECTURE.md).
+
+mod attrs;
+mod event;
+mod ids;
+mod plan;
+mod snapshot;
+mod user;
+
+pub use attrs::{AttrValue, Attrs, paths};
+pub use event::{Event, EventHttp, EventResource, EventType, InitiatedBy};
+pub use ids::{RunId, ScimId, SourceId};
+pub use plan::{Change, DeprovisionReason, Op, OpKind, Phase, Plan, PlanCounts, SkipReason};
+pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};
+pub use user::{
+    DesiredUser, Link, OutOfScope, OutOfScopeReason, TargetUser, TargetView, fingerprint,
+};

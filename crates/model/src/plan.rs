@@ -1,0 +1,314 @@
+//! The plan: typed operations in execution order. Produced by `scimsync-plan`, printed by `plan`,
+//! executed by `scimsync-executor`.
+
+use crate::{AttrValue, Attrs, ScimId, SourceId, paths};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One attribute change in an update: `old` → `new`. `new: None` removes the attribute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub path: String,
+    pub old: Option<AttrValue>,
+    pub new: Option<AttrValue>,
+}
+
+/// Why a managed user is being deprovisioned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeprovisionReason {
+    /// Removed from every scope group.
+    Unassigned,
+    /// Excluded by a scoping rule.
+    Filtered { rule: String },
+    /// SUSPENDED in the directory.
+    Suspended,
+    /// Gone from the directory, or state DELETED.
+    Deleted,
+    /// A deactivated user whose `policy.delete_after` grace period has passed.
+    GraceExpired,
+}
+
+impl fmt::Display for DeprovisionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeprovisionReason::Unassigned => f.write_str("unassigned from every scope group"),
+            DeprovisionReason::Filtered { rule } => write!(f, "out of scope by rule {rule}"),
+            DeprovisionReason::Suspended => f.write_str("suspended in the directory"),
+            DeprovisionReason::Deleted => f.write_str("deleted from the directory"),
+            DeprovisionReason::GraceExpired => {
+                f.write_str("deactivated longer than policy.delete_after")
+            }
+        }
+    }
+}
+
+/// Why the planner decided not to touch a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Suspended in the directory and never provisioned: nothing to deactivate.
+    InactiveNotProvisioned,
+    /// A target user with this userName is already linked to another directory user.
+    UserNameTakenByLinked { other: SourceId },
+    /// Two directory users map to the same target user.
+    DuplicateUserName { other: SourceId },
+    /// Out of scope, but `policy.on_unassign = "ignore"`.
+    PolicyIgnore,
+    /// The target freezes this attribute while the user is deactivated (Miro: userName, roles).
+    FrozenWhileInactive { path: String },
+    /// The record is invalid and was left out (field named).
+    Invalid { field: String, message: String },
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::InactiveNotProvisioned => {
+                f.write_str("suspended in the directory and not provisioned")
+            }
+            SkipReason::UserNameTakenByLinked { other } => {
+                write!(f, "userName already belongs to the user linked to {other}")
+            }
+            SkipReason::DuplicateUserName { other } => {
+                write!(f, "same userName as directory user {other}")
+            }
+            SkipReason::PolicyIgnore => f.write_str("out of scope; policy.on_unassign = ignore"),
+            SkipReason::FrozenWhileInactive { path } => {
+                write!(f, "{path} cannot change while the user is deactivated")
+            }
+            SkipReason::Invalid { field, message } => write!(f, "invalid {field}: {message}"),
+        }
+    }
+}
+
+/// One operation of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// POST a new user (after a lookup proves none exists).
+    Create {
+        source_id: SourceId,
+        user_name: String,
+        attrs: Attrs,
+    },
+    /// Link an existing target user matched by userName (case-insensitively). Any differences
+    /// follow as an `Update` in the same plan.
+    Adopt {
+        source_id: SourceId,
+        target_id: ScimId,
+        user_name: String,
+    },
+    /// PATCH only the changed attributes. A change of `active` to true is a reactivation; a
+    /// change of `userName` is an email change.
+    Update {
+        source_id: SourceId,
+        target_id: ScimId,
+        user_name: String,
+        changes: Vec<Change>,
+    },
+    /// PATCH active=false.
+    Deactivate {
+        source_id: SourceId,
+        target_id: ScimId,
+        user_name: String,
+        reason: DeprovisionReason,
+    },
+    /// DELETE the user (policy says so); the link goes with it.
+    Delete {
+        source_id: SourceId,
+        target_id: ScimId,
+        user_name: String,
+        reason: DeprovisionReason,
+    },
+    /// Nothing is sent; recorded so `plan` and the events say why.
+    Skip {
+        source_id: SourceId,
+        user_name: String,
+        reason: SkipReason,
+    },
+}
+
+/// The kind of an operation, as counted and printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Create,
+    Adopt,
+    Update,
+    Reactivate,
+    Deactivate,
+    Delete,
+    Skip,
+}
+
+impl OpKind {
+    /// The terraform-style marker `plan` prints.
+    pub fn symbol(self) -> char {
+        match self {
+            OpKind::Create => '+',
+            OpKind::Adopt => '=',
+            OpKind::Update | OpKind::Reactivate => '~',
+            OpKind::Deactivate => '-',
+            OpKind::Delete => 'x',
+            OpKind::Skip => '!',
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Create => "create",
+            OpKind::Adopt => "adopt",
+            OpKind::Update => "update",
+            OpKind::Reactivate => "reactivate",
+            OpKind::Deactivate => "deactivate",
+            OpKind::Delete => "delete",
+            OpKind::Skip => "skip",
+        }
+    }
+}
+
+/// Execution phases. Operations of a later phase start only after every operation of the earlier
+/// phases has finished, so creates precede memberships and deprovisions come last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Provision,
+    Update,
+    Deprovision,
+    Delete,
+    Report,
+}
+
+impl Op {
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::Create { .. } => OpKind::Create,
+            Op::Adopt { .. } => OpKind::Adopt,
+            Op::Update { changes, .. } => {
+                let reactivates = changes
+                    .iter()
+                    .any(|c| c.path == paths::ACTIVE && c.new == Some(AttrValue::text("true")));
+                if reactivates {
+                    OpKind::Reactivate
+                } else {
+                    OpKind::Update
+                }
+            }
+            Op::Deactivate { .. } => OpKind::Deactivate,
+            Op::Delete { .. } => OpKind::Delete,
+            Op::Skip { .. } => OpKind::Skip,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self {
+            Op::Create { .. } | Op::Adopt { .. } => Phase::Provision,
+            Op::Update { .. } => Phase::Update,
+            Op::Deactivate { .. } => Phase::Deprovision,
+            Op::Delete { .. } => Phase::Delete,
+            Op::Skip { .. } => Phase::Report,
+        }
+    }
+
+    pub fn source_id(&self) -> &SourceId {
+        match self {
+            Op::Create { source_id, .. }
+            | Op::Adopt { source_id, .. }
+            | Op::Update { source_id, .. }
+            | Op::Deactivate { source_id, .. }
+            | Op::Delete { source_id, .. }
+            | Op::Skip { source_id, .. } => source_id,
+        }
+    }
+
+    pub fn user_name(&self) -> &str {
+        match self {
+            Op::Create { user_name, .. }
+            | Op::Adopt { user_name, .. }
+            | Op::Update { user_name, .. }
+            | Op::Deactivate { user_name, .. }
+            | Op::Delete { user_name, .. }
+            | Op::Skip { user_name, .. } => user_name,
+        }
+    }
+
+    pub fn target_id(&self) -> Option<&ScimId> {
+        match self {
+            Op::Adopt { target_id, .. }
+            | Op::Update { target_id, .. }
+            | Op::Deactivate { target_id, .. }
+            | Op::Delete { target_id, .. } => Some(target_id),
+            Op::Create { .. } | Op::Skip { .. } => None,
+        }
+    }
+
+    /// Whether executing this op writes to the target (adopt and skip do not).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Op::Create { .. } | Op::Update { .. } | Op::Deactivate { .. } | Op::Delete { .. }
+        )
+    }
+
+    /// Whether this op takes access away (counted by the deletion guard).
+    pub fn is_deprovision(&self) -> bool {
+        matches!(self, Op::Deactivate { .. } | Op::Delete { .. })
+    }
+}
+
+/// Counts of a plan's operations by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCounts {
+    pub create: usize,
+    pub adopt: usize,
+    pub update: usize,
+    pub reactivate: usize,
+    pub deactivate: usize,
+    pub delete: usize,
+    pub skip: usize,
+}
+
+impl PlanCounts {
+    pub fn add(&mut self, kind: OpKind) {
+        let slot = match kind {
+            OpKind::Create => &mut self.create,
+            OpKind::Adopt => &mut self.adopt,
+            OpKind::Update => &mut self.update,
+            OpKind::Reactivate => &mut self.reactivate,
+            OpKind::Deactivate => &mut self.deactivate,
+            OpKind::Delete => &mut self.delete,
+            OpKind::Skip => &mut self.skip,
+        };
+        *slot += 1;
+    }
+}
+
+/// An ordered list of operations. Order is the execution order: by phase, then as the planner
+/// placed them (creates topologically by manager, otherwise by userName).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub ops: Vec<Op>,
+}
+
+impl Plan {
+    pub fn counts(&self) -> PlanCounts {
+        let mut counts = PlanCounts::default();
+        for op in &self.ops {
+            counts.add(op.kind());
+        }
+        counts
+    }
+
+    /// True when executing the plan would send nothing and link nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.iter().all(|op| matches!(op, Op::Skip { .. }))
+    }
+
+    pub fn writes(&self) -> usize {
+        self.ops.iter().filter(|op| op.is_write()).count()
+    }
+
+    pub fn deprovisions(&self) -> usize {
+        self.ops.iter().filter(|op| op.is_deprovision()).count()
+    }
+}
