@@ -59,6 +59,9 @@ pub enum SkipReason {
     FrozenWhileInactive { path: String },
     /// The record is invalid and was left out (field named).
     Invalid { field: String, message: String },
+    /// The target answered 404 to a create of this userName: a guest or external user holds it
+    /// (Miro hides those from SCIM). Never retried until the user becomes visible in the target.
+    TargetGuest,
 }
 
 impl fmt::Display for SkipReason {
@@ -78,6 +81,9 @@ impl fmt::Display for SkipReason {
                 write!(f, "{path} cannot change while the user is deactivated")
             }
             SkipReason::Invalid { field, message } => write!(f, "invalid {field}: {message}"),
+            SkipReason::TargetGuest => f.write_str(
+                "a guest or external user of the target holds this email (404 on create); not retried",
+            ),
         }
     }
 }

@@ -1,0 +1,397 @@
+//! sync.toml: parsing, defaults, validation, and the token.
+//!
+//! Each section's type lives with the crate that uses it (scope/roles/mapping in `directory`,
+//! policy in `plan`); this module composes them and resolves paths relative to the file.
+
+use anyhow::{Context, Result, anyhow, bail};
+use scimsync_directory::{MappingConfig, RolesConfig, ScopeConfig};
+use scimsync_plan::{OnDelete, OnUnassign};
+use scimsync_scim::{Bucket, ProfileKind};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub target: TargetConfig,
+    #[serde(default)]
+    pub scope: ScopeConfig,
+    #[serde(default)]
+    pub roles: RolesConfig,
+    #[serde(default)]
+    pub mapping: MappingConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Where the file was read from; relative paths in it are relative to its directory.
+    #[serde(skip)]
+    pub origin: PathBuf,
+    /// Hash of the file's text, for idm_integration_update.
+    #[serde(skip)]
+    pub text_hash: String,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Json,
+    Csv,
+    Ldap,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// JSON snapshot, or the CSV users file.
+    pub path: Option<PathBuf>,
+    /// CSV groups file (`group_id,group_name,member_id`).
+    pub groups_path: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupModel {
+    #[default]
+    Team,
+    UserGroup,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub url: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// Present only so we can refuse it with a clear message.
+    token: Option<toml::Value>,
+    #[serde(default)]
+    pub profile: ProfileKind,
+    #[serde(default)]
+    pub group_model: GroupModel,
+    #[serde(default = "default_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Overrides of the profile's per-bucket budgets (requests per window).
+    #[serde(default)]
+    pub rate_limits: RateLimitsConfig,
+    /// Concurrent requests in flight.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub window: Option<Duration>,
+    #[serde(flatten)]
+    pub buckets: BTreeMap<Bucket, u32>,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_in_flight() -> usize {
+    16
+}
+
+/// `max_deprovisions`: a count or a percentage of managed users.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Threshold {
+    Count(usize),
+    Percent(f64),
+}
+
+impl Threshold {
+    pub fn limit(self, managed: usize) -> usize {
+        match self {
+            Threshold::Count(n) => n,
+            Threshold::Percent(p) => ((managed as f64) * p / 100.0).floor() as usize,
+        }
+    }
+}
+
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Threshold::Count(n) => write!(f, "{n}"),
+            Threshold::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Threshold::Count(n as usize)),
+            Raw::S(s) => parse_threshold(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    let s = s.trim();
+    if let Some(p) = s.strip_suffix('%') {
+        let p: f64 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a percentage such as \"10%\""))?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(format!("{s:?} must be between 0% and 100%"));
+        }
+        Ok(Threshold::Percent(p))
+    } else {
+        s.parse()
+            .map(Threshold::Count)
+            .map_err(|_| format!("{s:?} is neither a count (25) nor a percentage (\"10%\")"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default)]
+    pub on_unassign: OnUnassign,
+    #[serde(default)]
+    pub on_delete: OnDelete,
+    #[serde(default = "default_max_deprovisions")]
+    pub max_deprovisions: Threshold,
+}
+
+fn default_max_deprovisions() -> Threshold {
+    Threshold::Percent(10.0)
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            on_unassign: OnUnassign::default(),
+            on_delete: OnDelete::default(),
+            max_deprovisions: default_max_deprovisions(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    #[serde(default = "default_interval", with = "humantime_serde_compat")]
+    pub interval: Duration,
+    #[serde(default = "default_full_every", with = "humantime_serde_compat")]
+    pub full_every: Duration,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(40 * 60)
+}
+fn default_full_every() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            interval: default_interval(),
+            full_every: default_full_every(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    #[serde(default = "default_state_path")]
+    pub path: PathBuf,
+}
+
+fn default_state_path() -> PathBuf {
+    PathBuf::from("scimsync.db")
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: default_state_path(),
+        }
+    }
+}
+
+/// humantime durations ("40m", "24h", "60s") for serde, without another crate.
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+
+    pub fn parse(s: &str) -> Result<Duration, String> {
+        let d = humantime::parse_duration(s.trim())
+            .map_err(|e| format!("{s:?} is not a duration such as \"40m\" or \"30s\": {e}"))?;
+        if d.is_zero() {
+            return Err(format!("{s:?} must be longer than zero"));
+        }
+        Ok(d)
+    }
+
+    pub mod option {
+        use serde::{Deserialize, Deserializer};
+        use std::time::Duration;
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|s| super::parse(&s).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        config.origin = path.to_path_buf();
+        config.text_hash = crate::secret::digest(text.as_bytes());
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let at = self.origin.display();
+        if self.target.token.is_some() {
+            bail!(
+                "{at}: [target] token: a token must never be written in sync.toml; \
+                 set token_env (an environment variable) or token_file (a file readable only by scimsync)"
+            );
+        }
+        if self.target.token_env.is_none() && self.target.token_file.is_none() {
+            bail!("{at}: [target]: set token_env or token_file");
+        }
+        let url = url::Url::parse(&self.target.url)
+            .map_err(|e| anyhow!("{at}: [target] url {:?}: {e}", self.target.url))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&url) || self.target.allow_insecure_http => {}
+            "http" => bail!(
+                "{at}: [target] url {:?}: plain http would send the token in clear; use https, \
+                 or set allow_insecure_http = true if you really mean it",
+                self.target.url
+            ),
+            other => bail!("{at}: [target] url: unsupported scheme {other:?}"),
+        }
+        match self.source.kind {
+            SourceKind::Json | SourceKind::Csv => {
+                if self.source.path.is_none() {
+                    bail!(
+                        "{at}: [source] path is required for kind = {:?}",
+                        self.source.kind
+                    );
+                }
+            }
+            SourceKind::Ldap => {
+                bail!("{at}: [source] kind = \"ldap\" is not available in this build yet")
+            }
+        }
+        if self.target.group_model == GroupModel::UserGroup {
+            tracing::warn!(
+                "group_model = \"user_group\": group provisioning is not implemented yet; users only"
+            );
+        }
+        if self.target.max_in_flight == 0 {
+            bail!("{at}: [target] max_in_flight must be at least 1");
+        }
+        scimsync_directory::Mapping::compile(&self.mapping)
+            .map_err(|e| anyhow!("{at}: [mapping] {e}"))?;
+        Ok(())
+    }
+
+    /// Resolves a path from the file against the file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.origin.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.resolve(&self.state.path)
+    }
+
+    /// The integration's name in events: the target's host and path, and the profile.
+    pub fn integration(&self) -> String {
+        let host = url::Url::parse(&self.target.url)
+            .map(|u| {
+                format!(
+                    "{}{}",
+                    u.host_str().unwrap_or(""),
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                )
+            })
+            .unwrap_or_else(|_| self.target.url.clone());
+        format!("{}@{host}", profile_name(self.target.profile))
+    }
+
+    pub fn token(&self) -> Result<SecretString> {
+        crate::secret::load_token(self)
+    }
+}
+
+pub fn profile_name(kind: ProfileKind) -> &'static str {
+    match kind {
+        ProfileKind::Miro => "miro",
+        ProfileKind::Generic => "generic",
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn thresholds_parse() {
+        assert_eq!(parse_threshold("10%").unwrap(), Threshold::Percent(10.0));
+        assert_eq!(parse_threshold("25").unwrap(), Threshold::Count(25));
+        assert!(parse_threshold("ten").is_err());
+        assert!(parse_threshold("120%").is_err());
+        assert_eq!(Threshold::Percent(10.0).limit(55), 5);
+        assert_eq!(Threshold::Count(3).limit(1000), 3);
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(
+            humantime_serde_compat::parse("40m").unwrap(),
+            Duration::from_secs(2400)
+        );
+        assert!(humantime_serde_compat::parse("0s").is_err());
+        assert!(humantime_serde_compat::parse("soon").is_err());
+    }
+}

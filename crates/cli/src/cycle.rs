@@ -1,0 +1,506 @@
+//! One cycle: read the directory, map it, read what the target holds, plan, guard, execute, and
+//! record. `plan` runs the same steps up to the plan and stops.
+
+use crate::config::{Config, SourceKind};
+use crate::guard::{self, GuardDecision};
+use crate::recorder::{Emitter, StoreRecorder};
+use crate::saved::SavedPlan;
+use anyhow::{Context, Result, anyhow};
+use scimsync_directory::{InvalidRecord, Mapped, Mapping};
+use scimsync_executor::{ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient};
+use scimsync_model::{
+    Event, EventType, InitiatedBy, Link, Plan, RunId, Snapshot, SourceId, TargetView,
+};
+use scimsync_plan::{PlanInput, PlanOutput, Policy};
+use scimsync_scim::{Budgets, Profile};
+use scimsync_store::{RunOutcome, RunStatus, Store};
+use secrecy::SecretString;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Exit codes (SPEC.md).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const FAILED_OPS: i32 = 3;
+    pub const HELD: i32 = 4;
+    pub const PLAN_NOT_EMPTY: i32 = 5;
+}
+
+/// The profile with sync.toml's overrides applied.
+pub fn profile(config: &Config) -> Profile {
+    let mut profile = Profile::for_kind(config.target.profile);
+    if let Some(window) = config.target.rate_limits.window {
+        profile.budgets.window = window;
+    }
+    for (bucket, n) in &config.target.rate_limits.buckets {
+        profile.budgets.buckets.insert(*bucket, *n);
+    }
+    profile
+}
+
+pub fn client(config: &Config, token: SecretString) -> Result<Arc<ScimClient>> {
+    let profile = profile(config);
+    let budgets: Budgets = profile.budgets.clone();
+    let cfg = ClientConfig {
+        base_url: config.target.url.trim_end_matches('/').to_owned(),
+        profile,
+        timeout: config.target.timeout,
+        user_agent: format!("scimsync/{}", env!("CARGO_PKG_VERSION")),
+    };
+    Ok(Arc::new(
+        ScimClient::new(cfg, token, budgets).context("cannot build the SCIM client")?,
+    ))
+}
+
+pub fn policy(config: &Config) -> Policy {
+    let profile = profile(config);
+    Policy {
+        on_unassign: config.policy.on_unassign,
+        on_delete: config.policy.on_delete,
+        create_only: profile.create_only.clone(),
+        frozen_while_inactive: profile.frozen_while_inactive.clone(),
+    }
+}
+
+pub fn read_snapshot(config: &Config) -> Result<Snapshot> {
+    let path = config
+        .source
+        .path
+        .as_ref()
+        .map(|p| config.resolve(p))
+        .ok_or_else(|| anyhow!("[source] path is not set"))?;
+    let snapshot = match config.source.kind {
+        SourceKind::Json => scimsync_directory::read_json(&path)?,
+        SourceKind::Csv => {
+            let groups = config
+                .source
+                .groups_path
+                .as_ref()
+                .map(|p| config.resolve(p));
+            scimsync_directory::read_csv(&path, groups.as_deref())?
+        }
+        SourceKind::Ldap => return Err(anyhow!("LDAP sources are not available in this build")),
+    };
+    Ok(snapshot)
+}
+
+/// Everything the planner saw and what it decided.
+pub struct Prepared {
+    pub snapshot_hash: String,
+    pub directory_users: usize,
+    pub mapped: Mapped,
+    pub links: Vec<Link>,
+    pub target: TargetView,
+    pub full: bool,
+    pub output: PlanOutput,
+    pub lookups: usize,
+}
+
+impl Prepared {
+    pub fn plan(&self) -> &Plan {
+        &self.output.plan
+    }
+}
+
+/// Whether this cycle reads the whole target: on request, on the first cycle, or when the last
+/// full read is older than `schedule.full_every`.
+pub fn needs_full(config: &Config, store: &Store, requested: bool) -> Result<bool> {
+    if requested {
+        return Ok(true);
+    }
+    let Some(last) = store.meta(crate::meta::LAST_FULL_AT)? else {
+        return Ok(true);
+    };
+    let last = time::OffsetDateTime::parse(&last, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| anyhow!("corrupt {} in the store: {e}", crate::meta::LAST_FULL_AT))?;
+    let age = time::OffsetDateTime::now_utc() - last;
+    Ok(age.is_negative() || age.unsigned_abs() >= config.schedule.full_every)
+}
+
+pub async fn prepare(
+    config: &Config,
+    store: &Store,
+    client: &Arc<ScimClient>,
+    full: bool,
+) -> Result<Prepared> {
+    let snapshot = read_snapshot(config)?;
+    let snapshot_hash = snapshot_digest(&snapshot);
+    let mapping = Mapping::compile(&config.mapping)?;
+    let mapped = scimsync_directory::map(&snapshot, &config.scope, &config.roles, &mapping);
+    let directory_users = snapshot.users.len();
+    drop(snapshot);
+
+    let links = store.links()?;
+    let (mut target, lookups) = if full {
+        let users = client
+            .list_users()
+            .await
+            .context("full read of the target's users")?;
+        (
+            TargetView {
+                users,
+                complete: true,
+            },
+            0,
+        )
+    } else {
+        incremental_view(client, &mapped, &links).await?
+    };
+    // scimsync manages the mapped attributes only: what else the target holds (set by hand,
+    // or by another tool) is neither compared, nor recorded in a link, nor ever removed.
+    let managed: HashSet<&str> = mapping.paths().collect();
+    for user in &mut target.users {
+        user.attrs.retain(|path, _| managed.contains(path.as_str()));
+    }
+
+    let held: Vec<SourceId> = mapped.invalid.iter().map(|r| r.source_id.clone()).collect();
+    let guests = known_guests(store, &mapped, &links)?;
+    let input = PlanInput {
+        desired: &mapped.desired,
+        out_of_scope: &mapped.out_of_scope,
+        held: &held,
+        links: &links,
+        target: &target,
+        guests: &guests,
+    };
+    let output = scimsync_plan::plan(&input, &policy(config));
+    Ok(Prepared {
+        snapshot_hash,
+        directory_users,
+        mapped,
+        links,
+        target,
+        full,
+        output,
+        lookups,
+    })
+}
+
+/// userNames of unlinked desired users that the target refused as guests in an earlier cycle.
+fn known_guests(store: &Store, mapped: &Mapped, links: &[Link]) -> Result<Vec<String>> {
+    let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
+    let mut guests = Vec::new();
+    for user in mapped
+        .desired
+        .iter()
+        .filter(|u| !linked.contains(&u.source_id))
+    {
+        if store
+            .meta(&crate::meta::guest_key(&user.user_name))?
+            .is_some()
+        {
+            guests.push(user.user_name.clone());
+        }
+    }
+    Ok(guests)
+}
+
+/// The target as the links say it is, plus a `userName eq` lookup for each desired user that
+/// has no link yet (to adopt rather than duplicate).
+async fn incremental_view(
+    client: &Arc<ScimClient>,
+    mapped: &Mapped,
+    links: &[Link],
+) -> Result<(TargetView, usize)> {
+    let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
+    let mut users: Vec<_> = links.iter().map(Link::as_target_user).collect();
+    let unlinked: Vec<String> = mapped
+        .desired
+        .iter()
+        .filter(|u| !linked.contains(&u.source_id))
+        .map(|u| u.user_name.clone())
+        .collect();
+    let lookups = unlinked.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    // Bounded: the client paces requests per bucket; this only caps open sockets.
+    let gate = Arc::new(tokio::sync::Semaphore::new(16));
+    for user_name in unlinked {
+        let client = Arc::clone(client);
+        let gate = Arc::clone(&gate);
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            client
+                .find_user(&user_name)
+                .await
+                .map_err(|e| anyhow!("lookup of {user_name}: {e}"))
+        });
+    }
+    let known: HashSet<_> = users.iter().map(|u| u.id.clone()).collect();
+    let mut found = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Some(user) = joined.context("lookup task")??
+            && !known.contains(&user.id)
+        {
+            found.push(user);
+        }
+    }
+    // Task completion order is not deterministic; the plan must be.
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found.dedup_by(|a, b| a.id == b.id);
+    users.extend(found);
+    Ok((
+        TargetView {
+            users,
+            complete: false,
+        },
+        lookups,
+    ))
+}
+
+fn snapshot_digest(snapshot: &Snapshot) -> String {
+    match serde_json::to_vec(snapshot) {
+        Ok(bytes) => crate::secret::digest(&bytes),
+        Err(_) => String::new(),
+    }
+}
+
+/// What a cycle did, for the caller's exit code and summary line.
+pub struct CycleReport {
+    pub run_id: RunId,
+    pub exit_code: i32,
+    pub summary: serde_json::Value,
+}
+
+pub struct CycleOptions {
+    pub full: bool,
+    pub initiated_by: InitiatedBy,
+    pub saved_plan: Option<SavedPlan>,
+}
+
+/// Runs one cycle and records it. Errors before the run starts (config, store) are returned;
+/// errors during the run are recorded as a failed run and returned too.
+pub async fn run_cycle(
+    config: &Config,
+    store: &mut Store,
+    emitter: &Emitter,
+    opts: CycleOptions,
+) -> Result<CycleReport> {
+    let token = config.token()?;
+    let client = client(config, token.clone())?;
+    store.mark_interrupted_runs()?;
+    let full = needs_full(config, store, opts.full)?;
+    let run_id = store.begin_run(opts.initiated_by, full)?;
+    let started = Instant::now();
+    let ctx = EventContext {
+        run_id,
+        initiated_by: opts.initiated_by,
+        integration: config.integration(),
+    };
+
+    let abandoned = reconcile_journal(store)?;
+    emitter.emit(
+        store,
+        ctx.event(EventType::SyncCycleStart, true)
+            .with_detail(serde_json::json!({"full": full, "abandoned_intents": abandoned})),
+    )?;
+    crate::integration::announce(config, store, emitter, &ctx, &token)?;
+
+    let result = cycle_body(config, store, emitter, &client, &ctx, full, opts.saved_plan).await;
+    let elapsed = started.elapsed();
+    match result {
+        Ok((exit_code, status, mut summary, report)) => {
+            summary["elapsed_ms"] = serde_json::json!(elapsed.as_millis() as u64);
+            let outcome = RunOutcome {
+                status,
+                summary: summary.clone(),
+                error: report.as_ref().and_then(|r| r.halted.clone()),
+                exit_code,
+            };
+            emitter.emit(
+                store,
+                ctx.event(EventType::SyncCycleEnd, exit_code == exit::OK)
+                    .with_detail(summary.clone())
+                    .with_error(outcome.error.clone()),
+            )?;
+            store.finish_run(run_id, &outcome)?;
+            if full && exit_code != exit::ERROR {
+                store.set_meta(crate::meta::LAST_FULL_AT, &scimsync_store::now_rfc3339())?;
+            }
+            Ok(CycleReport {
+                run_id,
+                exit_code,
+                summary,
+            })
+        }
+        Err(err) => {
+            let message = format!("{err:#}");
+            let summary = serde_json::json!({"elapsed_ms": elapsed.as_millis() as u64});
+            emitter.emit(
+                store,
+                ctx.event(EventType::SyncCycleEnd, false)
+                    .with_detail(summary.clone())
+                    .with_error(Some(message.clone())),
+            )?;
+            store.finish_run(
+                run_id,
+                &RunOutcome {
+                    status: RunStatus::Failed,
+                    summary,
+                    error: Some(message),
+                    exit_code: exit::ERROR,
+                },
+            )?;
+            Err(err)
+        }
+    }
+}
+
+type BodyResult = (i32, RunStatus, serde_json::Value, Option<ExecutionReport>);
+
+async fn cycle_body(
+    config: &Config,
+    store: &mut Store,
+    emitter: &Emitter,
+    client: &Arc<ScimClient>,
+    ctx: &EventContext,
+    full: bool,
+    saved: Option<SavedPlan>,
+) -> Result<BodyResult> {
+    let prepared = prepare(config, store, client, full).await?;
+    for record in &prepared.mapped.invalid {
+        tracing::warn!("held untouched: {record}");
+    }
+    for d in &prepared.output.diagnostics {
+        tracing::warn!("user {}: {}: {}", d.source_id, d.field, d.message);
+    }
+    let mut plan = prepared.plan().clone();
+    if let Some(saved) = saved {
+        saved.check_still_valid(&prepared)?;
+        plan = saved.plan;
+    }
+
+    let decision = guard::decide(config, store, &prepared, &plan)?;
+    let held = match &decision {
+        GuardDecision::Proceed { approved } => {
+            if *approved {
+                guard::consume_approval(store)?;
+            }
+            0
+        }
+        GuardDecision::Hold { reason, held } => {
+            let count = *held;
+            plan.ops.retain(|op| !op.is_deprovision());
+            store.set_meta(crate::meta::HELD_DEPROVISIONS, &count.to_string())?;
+            emitter.emit(
+                store,
+                ctx.event(EventType::SyncHeld, false)
+                    .with_detail(serde_json::json!({"held": count, "reason": reason}))
+                    .with_error(Some(reason.clone())),
+            )?;
+            tracing::warn!(
+                "deletion guard: {reason}; {count} deprovisions held. Run `scimsync approve-deletes` to release them."
+            );
+            count
+        }
+    };
+    if held == 0 {
+        store.set_meta(crate::meta::HELD_DEPROVISIONS, "0")?;
+    }
+
+    let exec_ctx = ExecContext {
+        run_id: ctx.run_id,
+        initiated_by: ctx.initiated_by,
+        integration: ctx.integration.clone(),
+        max_in_flight: config.target.max_in_flight,
+    };
+    // The target view already holds every user the plan adopts: no re-read needed.
+    let executor =
+        Executor::new((**client).clone()).with_known_users(prepared.target.users.iter().cloned());
+    let progress = crate::progress::Progress::new(plan.writes() as u64);
+    let mut recorder = StoreRecorder::new(store, emitter, ctx.run_id, progress);
+    let report = executor
+        .execute(&plan, prepared.links.clone(), &exec_ctx, &mut recorder)
+        .await;
+    recorder.finish()?;
+
+    let counts = plan.counts();
+    let summary = serde_json::json!({
+        "full": full,
+        "directory_users": prepared.directory_users,
+        "desired": prepared.mapped.desired.len(),
+        "out_of_scope": prepared.mapped.out_of_scope.len(),
+        "invalid": prepared.mapped.invalid.len(),
+        "lookups": prepared.lookups,
+        "planned": counts,
+        "held_deprovisions": held,
+        "succeeded": report.succeeded,
+        "failed": report.failed,
+        "skipped": report.skipped,
+        "rate_limited": report.rate_limited,
+        "retries": report.retries,
+        "achieved": crate::render::achieved_rates(&report, &profile(config).budgets),
+    });
+    let (code, status) = if report.halted.is_some() {
+        (exit::ERROR, RunStatus::Failed)
+    } else if held > 0 {
+        (exit::HELD, RunStatus::Held)
+    } else if report.failed > 0 {
+        (exit::FAILED_OPS, RunStatus::Partial)
+    } else {
+        (exit::OK, RunStatus::Succeeded)
+    };
+    Ok((code, status, summary, Some(report)))
+}
+
+/// Intents left open by a crash: their writes may or may not have reached the target. The plan
+/// recomputed now re-derives what is still needed (a create is preceded by a lookup, so a create
+/// that did land is adopted, never duplicated), so they are closed as abandoned and counted.
+fn reconcile_journal(store: &mut Store) -> Result<usize> {
+    let open = store.open_intents()?;
+    for intent in &open {
+        tracing::warn!(
+            "journal: {} of {} was in flight when the last run stopped; reconciling by lookup",
+            intent.op.kind().as_str(),
+            intent.op.user_name()
+        );
+        store.complete_intent(intent.id, scimsync_store::IntentOutcome::Abandoned)?;
+    }
+    Ok(open.len())
+}
+
+/// The fields every event of a run shares.
+pub struct EventContext {
+    pub run_id: RunId,
+    pub initiated_by: InitiatedBy,
+    pub integration: String,
+}
+
+impl EventContext {
+    pub fn event(&self, event_type: EventType, success: bool) -> Event {
+        Event {
+            ts: String::new(),
+            event_type,
+            success,
+            run_id: Some(self.run_id),
+            initiated_by: Some(self.initiated_by),
+            integration: self.integration.clone(),
+            resource: None,
+            changes: Default::default(),
+            http: None,
+            error: None,
+            detail: serde_json::Value::Null,
+        }
+    }
+}
+
+pub trait EventExt {
+    fn with_detail(self, detail: serde_json::Value) -> Self;
+    fn with_error(self, error: Option<String>) -> Self;
+}
+
+impl EventExt for Event {
+    fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+    fn with_error(mut self, error: Option<String>) -> Self {
+        self.error = error;
+        self
+    }
+}
+
+pub fn describe_invalid(invalid: &[InvalidRecord]) -> Vec<String> {
+    invalid.iter().map(ToString::to_string).collect()
+}

@@ -1,0 +1,61 @@
+//! The deletion guard: a plan that would take access away from more users than
+//! `policy.max_deprovisions` allows (or from everyone, on an empty directory) is held.
+//! Creates and updates still go; deprovisions wait for `scimsync approve-deletes`.
+
+use crate::config::Config;
+use crate::cycle::Prepared;
+use anyhow::Result;
+use scimsync_model::Plan;
+use scimsync_store::Store;
+
+pub enum GuardDecision {
+    Proceed { approved: bool },
+    Hold { reason: String, held: usize },
+}
+
+pub fn decide(
+    config: &Config,
+    store: &Store,
+    prepared: &Prepared,
+    plan: &Plan,
+) -> Result<GuardDecision> {
+    let deprovisions = plan.deprovisions();
+    let approved = store.meta(crate::meta::DELETES_APPROVED)?.as_deref() == Some("1");
+    if deprovisions == 0 {
+        return Ok(GuardDecision::Proceed { approved: false });
+    }
+    if approved {
+        return Ok(GuardDecision::Proceed { approved: true });
+    }
+    let managed = prepared.links.len();
+    // An empty directory read is far more often a broken export than a company with no staff.
+    if prepared.directory_users == 0 {
+        return Ok(GuardDecision::Hold {
+            reason: format!("the directory snapshot is empty but {managed} users are managed"),
+            held: deprovisions,
+        });
+    }
+    let threshold = config.policy.max_deprovisions;
+    let limit = threshold.limit(managed);
+    if deprovisions > limit {
+        return Ok(GuardDecision::Hold {
+            reason: format!(
+                "{deprovisions} deprovisions exceed policy.max_deprovisions = {threshold} \
+                 ({limit} of {managed} managed users)"
+            ),
+            held: deprovisions,
+        });
+    }
+    Ok(GuardDecision::Proceed { approved: false })
+}
+
+/// The approval covers one cycle.
+pub fn consume_approval(store: &mut Store) -> Result<()> {
+    store.set_meta(crate::meta::DELETES_APPROVED, "0")?;
+    Ok(())
+}
+
+pub fn approve(store: &mut Store) -> Result<()> {
+    store.set_meta(crate::meta::DELETES_APPROVED, "1")?;
+    Ok(())
+}

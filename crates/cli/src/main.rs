@@ -1,0 +1,151 @@
+//! `scimsync`: plan, sync, daemon, events, status, check, approve-deletes.
+//!
+//! Architecture Invariant: this is the only crate that uses `anyhow`, reads the environment, or
+//! decides exit codes. It wires the pipeline crates together and adds nothing to their logic.
+
+mod commands;
+mod config;
+mod cycle;
+mod daemon;
+mod guard;
+mod integration;
+mod meta;
+mod progress;
+mod recorder;
+mod render;
+mod saved;
+mod secret;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use recorder::LogFormat;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scimsync",
+    version,
+    about = "Provision users from a directory to Miro (or any SCIM 2.0 app)"
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "sync.toml",
+        env = "SCIMSYNC_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// Log format on stderr; with json, events are also printed to stdout one JSON object a line.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Dry run: print every operation a sync would send. Sends no write request.
+    Plan {
+        /// Read every user from the target instead of trusting the store's links.
+        #[arg(long)]
+        full: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// Save the plan for `sync --now --plan FILE`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 5 when the plan is not empty.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Run one cycle.
+    Sync {
+        /// Run now (the only mode; scheduled runs are `daemon`).
+        #[arg(long)]
+        now: bool,
+        #[arg(long)]
+        full: bool,
+        /// Apply exactly this saved plan; refused if the directory or target changed under it.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+    },
+    /// Run a cycle every schedule.interval until SIGTERM or SIGINT.
+    Daemon,
+    /// Query the audit log.
+    Events {
+        /// Only events newer than this (e.g. 1h, 2d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        #[arg(long)]
+        failed: bool,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        run: Option<i64>,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Last runs, their counts, held deletes.
+    Status {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Read-only probe of the target with the token.
+    Check {
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Release deprovisions held by the deletion guard for the next cycle.
+    ApproveDeletes,
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_target(false).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("error: {err:#}");
+            cycle::exit::ERROR
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

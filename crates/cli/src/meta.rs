@@ -1,0 +1,14 @@
+//! Keys of the store's meta table that the binary uses.
+
+pub const LAST_FULL_AT: &str = "last_full_at";
+pub const HELD_DEPROVISIONS: &str = "held_deprovisions";
+pub const DELETES_APPROVED: &str = "deletes_approved";
+pub const INTEGRATION: &str = "integration";
+pub const CONFIG_HASH: &str = "config_hash";
+pub const TOKEN_SALT: &str = "token_salt";
+pub const TOKEN_FINGERPRINT: &str = "token_fingerprint";
+
+/// Marks a userName the target refused as a guest's (404 on create), with the time.
+pub fn guest_key(user_name: &str) -> String {
+    format!("target_guest:{}", user_name.to_lowercase())
+}

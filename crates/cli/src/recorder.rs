@@ -1,0 +1,176 @@
+//! The one emit point for events (store row, log line, JSON line on stdout), and the executor's
+//! `Recorder` over the store: journal intents, links and events as operations complete.
+
+use crate::progress::Progress;
+use anyhow::Result;
+use scimsync_executor::{OpOutcome, Recorder};
+use scimsync_model::{Event, Link, Op, RunId, SourceId};
+use scimsync_store::{IntentId, IntentOutcome, Store};
+use std::collections::HashMap;
+use std::io::Write;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every event goes through `emit`: it stamps the time, writes the audit row, and logs it.
+pub struct Emitter {
+    pub format: LogFormat,
+}
+
+impl Emitter {
+    pub fn emit(&self, store: &mut Store, mut event: Event) -> Result<()> {
+        if event.ts.is_empty() {
+            event.ts = scimsync_store::now_rfc3339();
+        }
+        store.record_event(&event)?;
+        self.log(&event);
+        Ok(())
+    }
+
+    fn log(&self, event: &Event) {
+        match self.format {
+            LogFormat::Json => {
+                if let Ok(line) = serde_json::to_string(event) {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+            LogFormat::Text => {
+                let who = event
+                    .resource
+                    .as_ref()
+                    .and_then(|r| r.user_name.clone().or_else(|| r.display_name.clone()))
+                    .unwrap_or_default();
+                let status = event.http.as_ref().and_then(|h| h.status);
+                if event.success {
+                    tracing::info!(target: "scimsync::event", event = %event.event_type, user = %who, status = ?status, "ok");
+                } else {
+                    tracing::warn!(
+                        target: "scimsync::event",
+                        event = %event.event_type,
+                        user = %who,
+                        status = ?status,
+                        error = event.error.as_deref().unwrap_or(""),
+                        "failed"
+                    );
+                }
+            }
+        }
+    }
+}
+
+pub struct StoreRecorder<'a> {
+    store: &'a mut Store,
+    emitter: &'a Emitter,
+    run: RunId,
+    intents: HashMap<usize, IntentId>,
+    /// userNames of the creates in flight, to remember guests the target refuses.
+    creates: HashMap<usize, String>,
+    progress: Progress,
+    /// The store failing mid-run cannot stop the executor from here; the first error is kept
+    /// and returned by `finish`, and the cycle reports it.
+    error: Option<anyhow::Error>,
+}
+
+impl<'a> StoreRecorder<'a> {
+    pub fn new(store: &'a mut Store, emitter: &'a Emitter, run: RunId, progress: Progress) -> Self {
+        StoreRecorder {
+            store,
+            emitter,
+            run,
+            intents: HashMap::new(),
+            creates: HashMap::new(),
+            progress,
+            error: None,
+        }
+    }
+
+    fn keep<T>(&mut self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!("state store: {e:#}");
+                self.error.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<()> {
+        self.progress.finish();
+        match self.error {
+            Some(e) => {
+                Err(e.context("the state store failed during the run; the next cycle reconciles"))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Recorder for StoreRecorder<'_> {
+    fn before_write(&mut self, op_index: usize, op: &Op) {
+        if let Op::Create { user_name, .. } = op {
+            self.creates.insert(op_index, user_name.clone());
+        }
+        let run = self.run;
+        let result = self.store.open_intent(run, op).map_err(anyhow::Error::from);
+        if let Some(id) = self.keep(result) {
+            self.intents.insert(op_index, id);
+        }
+    }
+
+    fn after_write(&mut self, op_index: usize, outcome: &OpOutcome) {
+        self.progress.inc();
+        // A guest holds the email: remember it so later cycles do not knock on the same door
+        // (SPEC: never retry). A full read that shows the user as a member adopts them instead.
+        if let (Some(user_name), OpOutcome::TargetGuest(_)) =
+            (self.creates.remove(&op_index), outcome)
+        {
+            let key = crate::meta::guest_key(&user_name);
+            let result = self
+                .store
+                .set_meta(&key, &scimsync_store::now_rfc3339())
+                .map_err(anyhow::Error::from);
+            self.keep(result);
+        }
+        if let Some(id) = self.intents.remove(&op_index) {
+            let done = match outcome {
+                OpOutcome::Failed(_) => IntentOutcome::Failed,
+                // Never sent: nothing reached the target.
+                OpOutcome::NotSent => IntentOutcome::Abandoned,
+                OpOutcome::Succeeded
+                | OpOutcome::Adopted
+                | OpOutcome::Skipped(_)
+                | OpOutcome::TargetGuest(_) => IntentOutcome::Succeeded,
+            };
+            let result = self
+                .store
+                .complete_intent(id, done)
+                .map_err(anyhow::Error::from);
+            self.keep(result);
+        }
+    }
+
+    fn link(&mut self, link: Link) {
+        let result = self.store.upsert_link(&link).map_err(anyhow::Error::from);
+        self.keep(result);
+    }
+
+    fn unlink(&mut self, source_id: &SourceId) {
+        let result = self
+            .store
+            .remove_link(source_id)
+            .map_err(anyhow::Error::from);
+        self.keep(result);
+    }
+
+    fn event(&mut self, event: Event) {
+        let result = self
+            .progress
+            .suspend(|| self.emitter.emit(self.store, event));
+        self.keep(result);
+    }
+}

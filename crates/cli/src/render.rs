@@ -1,0 +1,258 @@
+//! What `plan` prints (terraform-style text, or JSON with a stable schema), and the rate-limit
+//! arithmetic shown with it.
+
+use crate::cycle::Prepared;
+use scimsync_executor::ExecutionReport;
+use scimsync_model::{AttrValue, Op, Plan, paths};
+use scimsync_scim::{Bucket, Budgets};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// The requests each op sends, by bucket (a create looks up before it posts).
+fn requests(op: &Op) -> &'static [Bucket] {
+    match op {
+        Op::Create { .. } => &[Bucket::UsersGet, Bucket::UsersPost],
+        Op::Update { .. } | Op::Deactivate { .. } => &[Bucket::UsersPutPatch],
+        Op::Delete { .. } => &[Bucket::UsersDelete],
+        Op::Adopt { .. } | Op::Skip { .. } => &[],
+    }
+}
+
+/// The least time the budgets allow for the plan: phases run one after the other, and within a
+/// phase the busiest bucket sets the pace (N requests per window).
+pub fn lower_bound(plan: &Plan, budgets: &Budgets) -> Duration {
+    let mut per_phase: BTreeMap<_, BTreeMap<Bucket, u64>> = BTreeMap::new();
+    for op in &plan.ops {
+        for bucket in requests(op) {
+            *per_phase
+                .entry(op.phase())
+                .or_default()
+                .entry(*bucket)
+                .or_default() += 1;
+        }
+    }
+    per_phase
+        .values()
+        .map(|buckets| {
+            buckets
+                .iter()
+                .filter_map(|(bucket, n)| {
+                    let per_window = *budgets.buckets.get(bucket)?;
+                    (per_window > 0).then(|| budgets.window.mul_f64(*n as f64 / per_window as f64))
+                })
+                .max()
+                .unwrap_or_default()
+        })
+        .sum()
+}
+
+fn bucket_totals(plan: &Plan) -> BTreeMap<Bucket, u64> {
+    let mut totals = BTreeMap::new();
+    for op in &plan.ops {
+        for bucket in requests(op) {
+            *totals.entry(*bucket).or_default() += 1;
+        }
+    }
+    totals
+}
+
+/// Achieved requests per window per bucket, and their ratio to the budget.
+pub fn achieved_rates(report: &ExecutionReport, budgets: &Budgets) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for (bucket, b) in &report.buckets {
+        let span = match (b.first, b.last) {
+            (Some(first), Some(last)) if last > first => last - first,
+            _ => Duration::ZERO,
+        };
+        let budget = budgets.buckets.get(bucket).copied();
+        // n requests paced at the budget span (n-1) intervals of window/N.
+        let per_window = (b.requests > 1 && !span.is_zero())
+            .then(|| (b.requests - 1) as f64 * budgets.window.as_secs_f64() / span.as_secs_f64());
+        out.insert(
+            bucket.as_str().to_owned(),
+            serde_json::json!({
+                "requests": b.requests,
+                "per_window": per_window.map(|r| (r * 10.0).round() / 10.0),
+                "budget": budget,
+                "ratio": per_window.zip(budget).map(|(r, n)| ((r / n as f64) * 1000.0).round() / 1000.0),
+            }),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+fn short_path(path: &str) -> String {
+    match path.strip_prefix(paths::ENTERPRISE) {
+        Some(rest) => format!("enterprise{rest}"),
+        None => path.to_owned(),
+    }
+}
+
+fn value(v: &Option<AttrValue>) -> String {
+    match v {
+        None => "(none)".to_owned(),
+        Some(v) => v.to_string(),
+    }
+}
+
+pub fn op_line(op: &Op) -> String {
+    let kind = op.kind();
+    let mut line = format!(
+        "{} {:<10} {} [{}]",
+        kind.symbol(),
+        kind.as_str(),
+        op.user_name(),
+        op.source_id()
+    );
+    match op {
+        Op::Adopt { target_id, .. } => {
+            let _ = write!(line, " -> existing target user {target_id}");
+        }
+        Op::Update { target_id, .. } => {
+            let _ = write!(line, " ({target_id})");
+        }
+        Op::Deactivate {
+            reason, target_id, ..
+        }
+        | Op::Delete {
+            reason, target_id, ..
+        } => {
+            let _ = write!(line, " ({target_id}): {reason}");
+        }
+        Op::Skip { reason, .. } => {
+            let _ = write!(line, ": {reason}");
+        }
+        Op::Create { .. } => {}
+    }
+    line
+}
+
+pub fn plan_text(prepared: &Prepared, plan: &Plan, budgets: &Budgets, integration: &str) -> String {
+    let mut out = String::new();
+    let view = if prepared.full {
+        format!(
+            "full read of the target ({} users)",
+            prepared.target.users.len()
+        )
+    } else {
+        format!(
+            "incremental ({} links, {} lookups)",
+            prepared.links.len(),
+            prepared.lookups
+        )
+    };
+    let _ = writeln!(out, "scimsync plan for {integration}: {view}");
+    let _ = writeln!(
+        out,
+        "directory: {} users, {} in scope, {} out of scope, {} invalid (held untouched)",
+        prepared.directory_users,
+        prepared.mapped.desired.len(),
+        prepared.mapped.out_of_scope.len(),
+        prepared.mapped.invalid.len()
+    );
+    for record in &prepared.mapped.invalid {
+        let _ = writeln!(out, "  invalid: {record}");
+    }
+    for d in &prepared.output.diagnostics {
+        let _ = writeln!(
+            out,
+            "  note: user {}: {}: {}",
+            d.source_id, d.field, d.message
+        );
+    }
+    let _ = writeln!(out);
+    for op in &plan.ops {
+        let _ = writeln!(out, "{}", op_line(op));
+        match op {
+            Op::Create { attrs, .. } => {
+                for (path, v) in attrs {
+                    let _ = writeln!(out, "      {}: {}", short_path(path), v);
+                }
+            }
+            Op::Update { changes, .. } => {
+                for c in changes {
+                    let _ = writeln!(
+                        out,
+                        "      {}: {} -> {}",
+                        short_path(&c.path),
+                        value(&c.old),
+                        value(&c.new)
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    if plan.ops.is_empty() {
+        let _ = writeln!(out, "No changes. The target matches the directory.");
+    }
+    let c = plan.counts();
+    let _ = writeln!(
+        out,
+        "\nPlan: {} to create, {} to adopt, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} skipped.",
+        c.create, c.adopt, c.update, c.reactivate, c.deactivate, c.delete, c.skip
+    );
+    let eta = lower_bound(plan, budgets);
+    let totals = bucket_totals(plan);
+    if totals.is_empty() {
+        let _ = writeln!(out, "Rate limits: nothing to send.");
+    } else {
+        let detail: Vec<String> = totals
+            .iter()
+            .map(|(b, n)| match budgets.buckets.get(b) {
+                Some(per) => format!(
+                    "{} {n} at {per}/{}",
+                    b.as_str(),
+                    humantime::format_duration(budgets.window)
+                ),
+                None => format!("{} {n} (no budget)", b.as_str()),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "Rate limits: at least {} ({}).",
+            humantime::format_duration(Duration::from_secs(eta.as_secs_f64().ceil() as u64)),
+            detail.join(", ")
+        );
+    }
+    out
+}
+
+pub fn plan_json(
+    prepared: &Prepared,
+    plan: &Plan,
+    budgets: &Budgets,
+    integration: &str,
+) -> serde_json::Value {
+    let ops: Vec<serde_json::Value> = plan
+        .ops
+        .iter()
+        .map(|op| {
+            let mut v = serde_json::to_value(op).unwrap_or_default();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("kind".into(), serde_json::json!(op.kind()));
+                obj.insert("phase".into(), serde_json::json!(op.phase()));
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "schema": "scimsync.plan/v1",
+        "integration": integration,
+        "full": prepared.full,
+        "directory": {
+            "users": prepared.directory_users,
+            "in_scope": prepared.mapped.desired.len(),
+            "out_of_scope": prepared.mapped.out_of_scope.len(),
+            "invalid": crate::cycle::describe_invalid(&prepared.mapped.invalid),
+        },
+        "diagnostics": prepared.output.diagnostics.iter().map(|d| serde_json::json!({
+            "source_id": d.source_id, "field": d.field, "message": d.message
+        })).collect::<Vec<_>>(),
+        "counts": plan.counts(),
+        "writes": plan.writes(),
+        "estimate_seconds": lower_bound(plan, budgets).as_secs_f64(),
+        "ops": ops,
+    })
+}

@@ -1,0 +1,205 @@
+//! The test kit: a temp dir with a directory snapshot and a sync.toml, an emulator in-process on
+//! 127.0.0.1:0, and a way to run the real binary against them with a bounded time.
+
+use scimsync_emulator::{Emulator, EmulatorConfig, RunningEmulator, Seed, Stats, UserRecord};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+pub const TOKEN: &str = "e2e-secret-token-7f3a9c";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub emu: RunningEmulator,
+    pub extra_config: String,
+    /// The body of [policy].
+    pub policy: String,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn user(id: &str, email: &str, first: &str, last: &str, dept: &str) -> Value {
+    json!({"id": id, "email": email, "firstname": first, "lastname": last,
+           "displayname": format!("{first} {last}"), "company": "Acme", "department": dept,
+           "employeeidentifier": format!("E-{id}"), "state": "ACTIVATED"})
+}
+
+/// A small company: everyone in "Miro Users", Ann an admin.
+pub fn company() -> Value {
+    json!({
+        "users": [
+            user("u1", "ann@example.com", "Ann", "Lee", "Eng"),
+            user("u2", "bob@example.com", "Bob", "Stone", "Eng"),
+            user("u3", "cy@example.com", "Cy", "Park", "Sales"),
+            user("u4", "dee@example.com", "Dee", "Ruiz", "Ops"),
+        ],
+        "groups": [
+            {"id": "g1", "name": "Miro Users", "members": ["u1", "u2", "u3", "u4"]},
+            {"id": "g2", "name": "Miro Admins", "members": ["u1"]},
+        ]
+    })
+}
+
+impl Env {
+    pub async fn new(seed: Seed) -> Env {
+        Env::with_config(EmulatorConfig {
+            token: TOKEN.into(),
+            seed,
+            ..EmulatorConfig::default()
+        })
+        .await
+    }
+
+    pub async fn with_config(config: EmulatorConfig) -> Env {
+        let emu = Emulator::new(config)
+            .serve("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env {
+            dir,
+            emu,
+            extra_config: String::new(),
+            policy: "max_deprovisions = \"50%\"".to_owned(),
+        };
+        env.write_directory(&company());
+        env
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write_directory(&self, directory: &Value) {
+        std::fs::write(
+            self.path("directory.json"),
+            serde_json::to_vec_pretty(directory).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn write_config(&self) {
+        let config = format!(
+            r#"
+[source]
+kind = "json"
+path = "directory.json"
+
+[target]
+url = "{url}"
+token_env = "E2E_SCIM_TOKEN"
+profile = "miro"
+
+[scope]
+groups = ["Miro Users"]
+
+[roles]
+admin_groups = ["Miro Admins"]
+
+[mapping]
+preset = "jumpcloud"
+
+[policy]
+{policy}
+
+[state]
+path = "state.db"
+{extra}
+"#,
+            url = self.emu.base_url,
+            extra = self.extra_config,
+            policy = self.policy
+        );
+        std::fs::write(self.path("sync.toml"), config).unwrap();
+    }
+
+    /// Runs the real binary with a 120 s bound.
+    pub async fn run(&self, args: &[&str]) -> Run {
+        self.write_config();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
+        cmd.arg("--config")
+            .arg(self.path("sync.toml"))
+            .args(args)
+            .env("E2E_SCIM_TOKEN", TOKEN)
+            .env("RUST_LOG", "info")
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("scimsync did not finish within 120 s")
+            .expect("cannot run scimsync");
+        Run::from(out)
+    }
+
+    pub async fn sync(&self) -> Run {
+        let run = self.run(&["sync", "--now"]).await;
+        assert!(
+            run.code == 0 || run.code == 3,
+            "sync failed with {}:\n{}\n{}",
+            run.code,
+            run.stdout,
+            run.stderr
+        );
+        run
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.emu.emulator.stats()
+    }
+
+    /// Visible (non-guest) users of the target.
+    pub fn users(&self) -> Vec<UserRecord> {
+        self.emu
+            .emulator
+            .users()
+            .into_iter()
+            .filter(|u| !u.guest)
+            .collect()
+    }
+
+    pub fn user(&self, user_name: &str) -> Option<UserRecord> {
+        self.users()
+            .into_iter()
+            .find(|u| u.user_name.eq_ignore_ascii_case(user_name))
+    }
+
+    /// Events of the last run, as JSON.
+    pub async fn events(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["events", "--output", "json"];
+        all.extend_from_slice(args);
+        let run = self.run(&all).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+pub fn attr<'a>(user: &'a UserRecord, name: &str) -> Option<&'a str> {
+    // The emulator keeps the enterprise extension's attributes under their names.
+    fn find<'v>(v: &'v Value, name: &str) -> Option<&'v str> {
+        match v {
+            Value::Object(map) => map
+                .get(name)
+                .and_then(Value::as_str)
+                .or_else(|| map.values().find_map(|v| find(v, name))),
+            _ => None,
+        }
+    }
+    find(&user.attributes, name)
+}

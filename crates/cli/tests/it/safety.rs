@@ -1,0 +1,178 @@
+//! Safety nets: the deletion guard, bad input, auth failure, and the token's secrecy.
+
+use crate::kit::{Env, TOKEN, company};
+use scimsync_emulator::{Faults, Seed};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guard_holds_mass_deprovisioning_until_approved() {
+    let mut env = Env::new(Seed::default()).await;
+    env.extra_config = String::new();
+    env.sync().await;
+    // Three of four users unassigned: 75% > the 50% the test config allows.
+    let mut dir = company();
+    dir["groups"][0]["members"] = json!(["u1"]);
+    dir["users"][0]["department"] = json!("Still updated");
+    env.write_directory(&dir);
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 4, "held: {}", run.stderr);
+    assert!(
+        env.users().iter().all(|u| u.active),
+        "nothing deactivated while held"
+    );
+    assert_eq!(
+        crate::kit::attr(&env.user("ann@example.com").unwrap(), "department"),
+        Some("Still updated"),
+        "creates and updates still go"
+    );
+    assert_eq!(env.events(&["--type", "sync_held"]).await.len(), 1);
+    let status = env.run(&["status"]).await;
+    assert!(status.stdout.contains("HELD: 3"), "{}", status.stdout);
+
+    let approve = env.run(&["approve-deletes"]).await;
+    assert_eq!(approve.code, 0);
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.users().iter().filter(|u| !u.active).count(), 3);
+    // The approval covered one cycle only.
+    let status = env.run(&["status", "--output", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["deletes_approved"], json!(false));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_directory_deprovisions_nobody() {
+    let env = Env::new(Seed::default()).await;
+    env.sync().await;
+    env.write_directory(&json!({"users": [], "groups": []}));
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(env.users().iter().all(|u| u.active));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_snapshot_is_an_error_that_names_where_and_changes_nothing() {
+    let env = Env::new(Seed::default()).await;
+    env.sync().await;
+    let full = serde_json::to_string_pretty(&company()).unwrap();
+    std::fs::write(env.path("directory.json"), &full[..full.len() / 2]).unwrap();
+    let before = env.stats();
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("directory.json"), "{}", run.stderr);
+    assert!(run.stderr.contains("line"), "{}", run.stderr);
+    assert_eq!(env.stats().writes, before.writes);
+    assert!(env.users().iter().all(|u| u.active));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_ends_the_cycle_with_exit_1_and_one_clear_event() {
+    let env = Env::new(Seed::default()).await;
+    env.emu.emulator.set_faults(Faults {
+        fail_auth: true,
+        ..Faults::default()
+    });
+    let run = env.run(&["sync", "--now", "--full"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.to_lowercase().contains("401") || run.stderr.to_lowercase().contains("auth"),
+        "{}",
+        run.stderr
+    );
+    let failed = env.events(&["--failed"]).await;
+    let user_events = failed
+        .iter()
+        .filter(|e| e["event_type"].as_str().unwrap().starts_with("user_"))
+        .count();
+    assert!(user_events <= 1, "no event flood: {failed:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|e| e["event_type"] == json!("sync_cycle_end"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_in_sync_toml_is_refused() {
+    let mut env = Env::new(Seed::default()).await;
+    env.extra_config = String::new();
+    env.run(&["status"]).await; // writes the config once
+    let config = std::fs::read_to_string(env.path("sync.toml")).unwrap();
+    let config = config.replace(
+        "profile = \"miro\"",
+        &format!("profile = \"miro\"\ntoken = \"{TOKEN}\""),
+    );
+    std::fs::write(env.path("bad.toml"), config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+        .args(["--config"])
+        .arg(env.path("bad.toml"))
+        .args(["plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("token"), "{stderr}");
+    assert!(
+        !stderr.contains(TOKEN),
+        "the refusal must not echo the token"
+    );
+    env.extra_config.clear();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_never_reaches_output_events_or_the_database() {
+    let env = Env::new(Seed::default()).await;
+    let mut outputs = String::new();
+    for args in [
+        &["plan"][..],
+        &["sync", "--now"],
+        &["plan", "--output", "json"],
+        &["status"],
+        &["events", "--output", "json"],
+        &["check"],
+    ] {
+        let run = env.run(args).await;
+        outputs.push_str(&run.stdout);
+        outputs.push_str(&run.stderr);
+    }
+    env.emu.emulator.set_faults(Faults {
+        fail_auth: true,
+        ..Faults::default()
+    });
+    let run = env
+        .run(&["--log-format", "json", "sync", "--now", "--full"])
+        .await;
+    outputs.push_str(&run.stdout);
+    outputs.push_str(&run.stderr);
+    assert!(
+        outputs.contains("user_create_provision"),
+        "the runs did something"
+    );
+    assert!(!outputs.contains(TOKEN), "token leaked to output");
+    for file in ["state.db", "state.db-wal"] {
+        if let Ok(bytes) = std::fs::read(env.path(file)) {
+            assert!(
+                !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+                "token leaked into {file}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_to_a_remote_host_is_refused() {
+    let mut env = Env::new(Seed::default()).await;
+    env.run(&["status"]).await;
+    let config = std::fs::read_to_string(env.path("sync.toml")).unwrap();
+    let config = config.replace(&env.emu.base_url, "http://scim.example.com/api/v1/scim");
+    std::fs::write(env.path("remote.toml"), config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+        .arg("--config")
+        .arg(env.path("remote.toml"))
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("allow_insecure_http"));
+    env.extra_config.clear();
+}

@@ -1,0 +1,396 @@
+//! From a snapshot to the users the target should hold: validation, scope, roles and mapping.
+
+use crate::config::{Preset, RolesConfig, ScopeConfig};
+use crate::email;
+use crate::mapping::{MAX_VALUE_BYTES, Mapping, Source};
+use scimsync_model::{
+    AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, Snapshot, SourceId, SourceUser,
+    UserState, paths,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// The directory, sorted into what to provision, what to deprovision, and what to leave alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Mapped {
+    /// In scope and valid, sorted by userName then source id.
+    pub desired: Vec<DesiredUser>,
+    /// Valid but not to be provisioned (unassigned or DELETED), sorted by source id.
+    pub out_of_scope: Vec<OutOfScope>,
+    /// Records that cannot be mapped, one per user, sorted by source id. These users are in
+    /// neither list above: the planner must leave their target accounts untouched.
+    pub invalid: Vec<InvalidRecord>,
+}
+
+/// A directory user whose record cannot be mapped, and the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidRecord {
+    pub source_id: SourceId,
+    /// The source attribute at fault (`email`, `state`, `userPrincipalName`, …).
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for InvalidRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "user {}: {}: {}",
+            self.source_id, self.field, self.message
+        )
+    }
+}
+
+/// How many other ids a duplicate-email message names before summarising: a placeholder email
+/// shared by thousands of records must not make every message thousands of ids long.
+const MAX_NAMED_DUPLICATES: usize = 5;
+
+/// How much of a bad value a message quotes.
+const MAX_QUOTED_CHARS: usize = 64;
+
+/// Maps every directory user: desired, out of scope, or invalid. Pure and deterministic.
+///
+/// Scope and admin groups match group `name`s exactly (case-sensitive); membership is direct.
+pub fn map(
+    snapshot: &Snapshot,
+    scope: &ScopeConfig,
+    roles: &RolesConfig,
+    mapping: &Mapping,
+) -> Mapped {
+    let in_scope: Option<HashSet<&str>> = scope
+        .groups
+        .as_ref()
+        .map(|names| members_of(snapshot, names));
+    let admins = members_of(snapshot, &roles.admin_groups);
+
+    let mut evaluated: Vec<Evaluated<'_>> = snapshot
+        .users
+        .iter()
+        .map(|user| evaluate(user, mapping, &admins))
+        .collect();
+    mark_duplicate_emails(&mut evaluated, mapping.preset());
+
+    let mut mapped = Mapped::default();
+    for entry in evaluated {
+        let candidate = match entry.outcome {
+            Ok(candidate) => candidate,
+            Err(invalid) => {
+                mapped.invalid.push(invalid);
+                continue;
+            }
+        };
+        let source_id = entry.user.id.clone();
+        let user_name = candidate.user_name;
+        let unassigned = in_scope
+            .as_ref()
+            .is_some_and(|members| !members.contains(entry.user.id.as_str()));
+        match candidate.state {
+            UserState::Deleted => mapped.out_of_scope.push(OutOfScope {
+                source_id,
+                user_name,
+                reason: OutOfScopeReason::Deleted,
+            }),
+            _ if unassigned => mapped.out_of_scope.push(OutOfScope {
+                source_id,
+                user_name,
+                reason: OutOfScopeReason::Unassigned,
+            }),
+            state => mapped.desired.push(DesiredUser {
+                source_id,
+                user_name,
+                active: state == UserState::Activated,
+                attrs: candidate.attrs,
+            }),
+        }
+    }
+    mapped.desired.sort_by(|a, b| {
+        (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
+    });
+    mapped
+        .out_of_scope
+        .sort_by(|a, b| a.source_id.cmp(&b.source_id));
+    mapped.invalid.sort_by(|a, b| a.source_id.cmp(&b.source_id));
+    mapped
+}
+
+/// Group names in `[scope]` or `[roles]` that no directory group carries. A typo there puts
+/// nobody in scope (or nobody admin), which is worth a warning before a plan says why.
+pub fn unknown_groups(
+    snapshot: &Snapshot,
+    scope: &ScopeConfig,
+    roles: &RolesConfig,
+) -> Vec<String> {
+    let known: HashSet<&str> = snapshot.groups.iter().map(|g| g.name.as_str()).collect();
+    let mut unknown: Vec<String> = scope
+        .groups
+        .iter()
+        .flatten()
+        .chain(&roles.admin_groups)
+        .filter(|name| !known.contains(name.as_str()))
+        .cloned()
+        .collect();
+    unknown.sort();
+    unknown.dedup();
+    unknown
+}
+
+fn members_of<'a>(snapshot: &'a Snapshot, names: &[String]) -> HashSet<&'a str> {
+    snapshot
+        .groups
+        .iter()
+        .filter(|group| names.contains(&group.name))
+        .flat_map(|group| group.members.iter().map(SourceId::as_str))
+        .collect()
+}
+
+struct Candidate {
+    user_name: String,
+    state: UserState,
+    attrs: Attrs,
+}
+
+struct Evaluated<'a> {
+    user: &'a SourceUser,
+    /// Set whenever the email is usable, even if the record is invalid for another reason: a
+    /// broken record still claims its email, and must not let a second record take it quietly.
+    user_name: Option<String>,
+    outcome: Result<Candidate, InvalidRecord>,
+}
+
+fn invalid(user: &SourceUser, field: &str, message: String) -> InvalidRecord {
+    InvalidRecord {
+        source_id: user.id.clone(),
+        field: field.to_owned(),
+        message,
+    }
+}
+
+/// A value short enough to quote in a message, escaped so it cannot forge log lines.
+fn quote(value: &str) -> String {
+    if value.chars().count() <= MAX_QUOTED_CHARS {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(MAX_QUOTED_CHARS).collect();
+        format!("{head:?}…")
+    }
+}
+
+/// A source attribute's value, or `None` when it is absent, empty or only whitespace.
+fn present<'u>(user: &'u SourceUser, name: &str) -> Option<&'u str> {
+    if name == "id" {
+        return Some(user.id.as_str());
+    }
+    user.attr(name).filter(|v| !v.trim().is_empty())
+}
+
+fn evaluate<'a>(user: &'a SourceUser, mapping: &Mapping, admins: &HashSet<&str>) -> Evaluated<'a> {
+    let preset = mapping.preset();
+    // Size first: nothing below should even look at a hostile value.
+    for (name, what) in mapping.read_attrs() {
+        if let Some(value) = present(user, name)
+            && value.len() > MAX_VALUE_BYTES
+        {
+            return Evaluated {
+                user,
+                user_name: None,
+                outcome: Err(invalid(
+                    user,
+                    name,
+                    format!(
+                        "is {} bytes, over the {MAX_VALUE_BYTES}-byte limit ({what})",
+                        value.len()
+                    ),
+                )),
+            };
+        }
+    }
+
+    let email_attrs = preset.email_attrs();
+    let email_field = email_attrs.first().copied().unwrap_or("email");
+    let Some((field, raw)) = email_attrs
+        .iter()
+        .find_map(|&name| present(user, name).map(|v| (name, v)))
+    else {
+        let alternatives = email_attrs
+            .iter()
+            .skip(1)
+            .map(|a| format!(" (nor is {a})"))
+            .collect::<String>();
+        return Evaluated {
+            user,
+            user_name: None,
+            outcome: Err(invalid(
+                user,
+                email_field,
+                format!("is missing{alternatives}: the email is the user's identity in the target"),
+            )),
+        };
+    };
+    let user_name = match email::user_name(raw) {
+        Ok(name) => name,
+        Err(why) => {
+            return Evaluated {
+                user,
+                user_name: None,
+                outcome: Err(invalid(user, field, format!("{} {why}", quote(raw)))),
+            };
+        }
+    };
+
+    let outcome = state(user, preset).map(|state| Candidate {
+        user_name: user_name.clone(),
+        state,
+        attrs: attributes(user, mapping, admins),
+    });
+    Evaluated {
+        user,
+        user_name: Some(user_name),
+        outcome,
+    }
+}
+
+fn parse_state(value: &str) -> Option<UserState> {
+    let value = value.trim();
+    [
+        ("ACTIVATED", UserState::Activated),
+        ("SUSPENDED", UserState::Suspended),
+        ("DELETED", UserState::Deleted),
+    ]
+    .into_iter()
+    .find(|(name, _)| name.eq_ignore_ascii_case(value))
+    .map(|(_, state)| state)
+}
+
+fn state(user: &SourceUser, preset: Preset) -> Result<UserState, InvalidRecord> {
+    let from_state = match present(user, "state") {
+        None => UserState::Activated,
+        Some(value) => parse_state(value).ok_or_else(|| {
+            invalid(
+                user,
+                "state",
+                format!(
+                    "is {}; expected ACTIVATED, SUSPENDED or DELETED",
+                    quote(value)
+                ),
+            )
+        })?,
+    };
+    let from_enabled = match (preset, present(user, "accountEnabled")) {
+        (Preset::Jumpcloud, _) | (Preset::Entra, None) => UserState::Activated,
+        (Preset::Entra, Some(value)) => match value.trim() {
+            v if v.eq_ignore_ascii_case("true") => UserState::Activated,
+            v if v.eq_ignore_ascii_case("false") => UserState::Suspended,
+            _ => {
+                return Err(invalid(
+                    user,
+                    "accountEnabled",
+                    format!("is {}; expected true or false", quote(value)),
+                ));
+            }
+        },
+    };
+    // When two attributes speak, the more restrictive wins: a disabled account stays disabled.
+    Ok(from_state.max(from_enabled))
+}
+
+fn attributes(user: &SourceUser, mapping: &Mapping, admins: &HashSet<&str>) -> Attrs {
+    let mut attrs = Attrs::new();
+    for (path, source) in mapping.entries() {
+        let value = match source {
+            Source::Attr(name) => present(user, name).map(AttrValue::text),
+            Source::Ref(name) => present(user, name).map(|id| AttrValue::Ref {
+                user: SourceId::new(id),
+            }),
+            Source::Literal(text) => Some(AttrValue::text(text.as_str())),
+            Source::NameOrParts { name, parts } => {
+                present(user, name).map(AttrValue::text).or_else(|| {
+                    let joined = parts
+                        .iter()
+                        .filter_map(|part| present(user, part).map(str::trim))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    (!joined.is_empty()).then(|| AttrValue::text(joined))
+                })
+            }
+        };
+        if let Some(value) = value {
+            attrs.insert(path.to_owned(), value);
+        }
+    }
+    let role = if admins.contains(user.id.as_str()) {
+        paths::ADMIN_ROLE
+    } else {
+        paths::USER_ROLE
+    };
+    attrs.insert(paths::ROLE.to_owned(), AttrValue::text(role));
+    attrs
+}
+
+/// Every record whose email another record also has (case-insensitively) becomes invalid: which
+/// of them the target account belongs to is the directory admin's call, not ours.
+fn mark_duplicate_emails(evaluated: &mut [Evaluated<'_>], preset: Preset) {
+    // One index per email, and a list only for the rare shared ones: a Vec per user would cost
+    // a million allocations on a million-user directory.
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(evaluated.len());
+    let mut shared: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, entry) in evaluated.iter().enumerate() {
+        if let Some(name) = &entry.user_name {
+            match first.get(name.as_str()) {
+                Some(&earlier) => shared
+                    .entry(name.as_str())
+                    .or_insert_with(|| vec![earlier])
+                    .push(index),
+                None => {
+                    first.insert(name.as_str(), index);
+                }
+            }
+        }
+    }
+    let mut marks: Vec<(usize, InvalidRecord)> = Vec::new();
+    for (name, indexes) in &shared {
+        let mut ids: Vec<&SourceId> = indexes.iter().map(|&i| &evaluated[i].user.id).collect();
+        ids.sort();
+        for &index in indexes {
+            let user = evaluated[index].user;
+            let others: Vec<&SourceId> = ids.iter().copied().filter(|id| **id != user.id).collect();
+            let named = others
+                .iter()
+                .take(MAX_NAMED_DUPLICATES)
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = others.len().saturating_sub(MAX_NAMED_DUPLICATES);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            // The field is the attribute the email came from for this record.
+            let field = preset
+                .email_attrs()
+                .iter()
+                .copied()
+                .find(|attr| present(user, attr).is_some())
+                .unwrap_or("email");
+            marks.push((
+                index,
+                invalid(
+                    user,
+                    field,
+                    format!(
+                        "{} is also the email (compared case-insensitively) of user {named}{more}",
+                        quote(name)
+                    ),
+                ),
+            ));
+        }
+    }
+    for (index, record) in marks {
+        let entry = &mut evaluated[index];
+        // A record already invalid keeps its first reason: one record per user.
+        if entry.outcome.is_ok() {
+            entry.outcome = Err(record);
+        }
+    }
+}

@@ -1,0 +1,572 @@
+use super::{jumpcloud, preset, snapshot};
+use crate::{
+    InvalidRecord, MAX_VALUE_BYTES, Mapped, Mapping, MappingConfig, MappingError, Preset,
+    RolesConfig, ScopeConfig, map, unknown_groups,
+};
+use proptest::prelude::*;
+use scimsync_model::{AttrValue, OutOfScopeReason, Snapshot, SourceId, paths};
+use serde_json::json;
+
+fn all() -> ScopeConfig {
+    ScopeConfig::default()
+}
+
+fn scoped(groups: &[&str]) -> ScopeConfig {
+    ScopeConfig {
+        groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
+    }
+}
+
+fn admins(groups: &[&str]) -> RolesConfig {
+    RolesConfig {
+        admin_groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+    }
+}
+
+fn map_all(snapshot: &Snapshot) -> Mapped {
+    map(snapshot, &all(), &RolesConfig::default(), &jumpcloud())
+}
+
+fn one_user(user: serde_json::Value) -> Mapped {
+    map_all(&snapshot(json!({ "users": [user] })))
+}
+
+fn invalid_of(mapped: &Mapped, id: &str) -> InvalidRecord {
+    let found = mapped
+        .invalid
+        .iter()
+        .find(|r| r.source_id.as_str() == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} is not invalid: {mapped:#?}"));
+    assert!(
+        !mapped
+            .desired
+            .iter()
+            .any(|d| d.source_id == found.source_id)
+            && !mapped
+                .out_of_scope
+                .iter()
+                .any(|o| o.source_id == found.source_id),
+        "an invalid user must be held: in neither desired nor out_of_scope"
+    );
+    found
+}
+
+fn compile(preset: Preset, overrides: &[(&str, &str)]) -> Result<Mapping, MappingError> {
+    Mapping::compile(&MappingConfig {
+        preset,
+        overrides: overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    })
+}
+
+fn text(s: &str) -> AttrValue {
+    AttrValue::text(s)
+}
+
+#[test]
+fn maps_the_spec_example_with_the_jumpcloud_preset() {
+    let mapped = one_user(
+        json!({"id": "u1", "email": " Ann@Example.com ", "firstname": "Ann",
+        "lastname": "Lee", "displayname": "Ann Lee", "company": "Acme", "department": "Eng",
+        "employeeidentifier": "E1", "jobTitle": "SRE", "costCenter": "C1", "division": "R&D",
+        "manager": "u9", "state": "ACTIVATED"}),
+    );
+    assert!(mapped.invalid.is_empty(), "{:?}", mapped.invalid);
+    let ann = &mapped.desired[0];
+    assert_eq!(ann.user_name, "ann@example.com");
+    assert!(ann.active);
+    let expected = [
+        (paths::GIVEN_NAME, text("Ann")),
+        (paths::FAMILY_NAME, text("Lee")),
+        (paths::DISPLAY_NAME, text("Ann Lee")),
+        (paths::ORGANIZATION, text("Acme")),
+        (paths::DEPARTMENT, text("Eng")),
+        (paths::EMPLOYEE_NUMBER, text("E1")),
+        (paths::COST_CENTER, text("C1")),
+        (paths::DIVISION, text("R&D")),
+        (
+            paths::MANAGER,
+            AttrValue::Ref {
+                user: SourceId::from("u9"),
+            },
+        ),
+        (paths::ROLE, text(paths::USER_ROLE)),
+    ];
+    for (path, value) in &expected {
+        assert_eq!(ann.attrs.get(*path), Some(value), "{path}");
+    }
+    assert_eq!(ann.attrs.len(), expected.len(), "{:#?}", ann.attrs);
+    assert!(!ann.attrs.contains_key(paths::USER_NAME) && !ann.attrs.contains_key(paths::ACTIVE));
+    assert!(
+        !ann.attrs.contains_key(paths::TITLE),
+        "Miro does not store title: not in the preset"
+    );
+}
+
+#[test]
+fn jumpcloud_and_entra_map_the_same_person_the_same_way() {
+    let jc = snapshot(json!({"users": [
+        {"id": "u1", "email": "Ann@Example.com", "firstname": "Ann", "lastname": "Lee",
+         "displayname": "Ann Lee", "company": "Acme", "department": "Eng",
+         "employeeidentifier": "E1", "jobTitle": "SRE", "manager": "u9", "state": "suspended"},
+        {"id": "u9", "email": "boss@example.com", "firstname": "Bo", "lastname": "Ss"}],
+        "groups": [{"id": "g", "name": "Admins", "members": ["u1"]}]}));
+    let entra = snapshot(json!({"users": [
+        {"id": "u1", "userPrincipalName": "Ann@Example.com", "givenName": "Ann", "surname": "Lee",
+         "displayName": "Ann Lee", "companyName": "Acme", "department": "Eng",
+         "employeeId": "E1", "jobTitle": "SRE", "manager": "u9", "accountEnabled": false},
+        {"id": "u9", "mail": "boss@example.com", "givenName": "Bo", "surname": "Ss"}],
+        "groups": [{"id": "g", "name": "Admins", "members": ["u1"]}]}));
+    let roles = admins(&["Admins"]);
+    let a = map(&jc, &all(), &roles, &preset(Preset::Jumpcloud));
+    let b = map(&entra, &all(), &roles, &preset(Preset::Entra));
+    assert_eq!(a.desired.len(), 2);
+    assert_eq!(a, b);
+    assert!(!a.desired[0].active, "suspended / accountEnabled=false");
+}
+
+#[test]
+fn entra_honours_a_deleted_state_and_refuses_a_bad_account_enabled() {
+    let mapped = map(
+        &snapshot(json!({"users": [
+            {"id": "d", "userPrincipalName": "d@x.co", "accountEnabled": true, "state": "DELETED"},
+            {"id": "b", "userPrincipalName": "b@x.co", "accountEnabled": "maybe"},
+            {"id": "n", "displayName": "No Mail"}]})),
+        &all(),
+        &RolesConfig::default(),
+        &preset(Preset::Entra),
+    );
+    assert_eq!(mapped.out_of_scope[0].reason, OutOfScopeReason::Deleted);
+    let bad = invalid_of(&mapped, "b");
+    assert_eq!(bad.field, "accountEnabled");
+    assert!(bad.message.contains("maybe"), "{bad}");
+    let missing = invalid_of(&mapped, "n");
+    assert_eq!(missing.field, "userPrincipalName");
+    assert!(missing.message.contains("mail"), "{missing}");
+}
+
+#[test]
+fn every_validation_error_names_the_record_and_field() {
+    let mapped = map_all(&snapshot(json!({"users": [
+        {"id": "no-email", "firstname": "A"},
+        {"id": "blank-email", "email": "   "},
+        {"id": "two-ats", "email": "a@b@c.co"},
+        {"id": "no-dot", "email": "a@localhost"},
+        {"id": "space", "email": "a b@c.co"},
+        {"id": "control", "email": "a\u{7}b@c.co"},
+        {"id": "bad-state", "email": "s@c.co", "state": "ON_LEAVE"},
+        {"id": "huge", "email": "h@c.co", "firstname": "x".repeat(MAX_VALUE_BYTES + 1)},
+    ]})));
+    assert!(mapped.desired.is_empty() && mapped.out_of_scope.is_empty());
+    assert_eq!(mapped.invalid.len(), 8);
+    for (id, field) in [
+        ("no-email", "email"),
+        ("blank-email", "email"),
+        ("two-ats", "email"),
+        ("no-dot", "email"),
+        ("space", "email"),
+        ("control", "email"),
+        ("bad-state", "state"),
+        ("huge", "firstname"),
+    ] {
+        let record = invalid_of(&mapped, id);
+        assert_eq!(record.field, field, "{record}");
+        let shown = record.to_string();
+        assert!(
+            shown.starts_with(&format!("user {id}: {field}: ")),
+            "{shown}"
+        );
+    }
+    assert!(
+        invalid_of(&mapped, "bad-state")
+            .message
+            .contains("ON_LEAVE")
+    );
+}
+
+#[test]
+fn duplicate_emails_differing_in_case_invalidate_every_record_sharing_them() {
+    let mapped = map_all(&snapshot(json!({"users": [
+        {"id": "u1", "email": "Ann@Example.com"},
+        {"id": "u2", "email": "ann@example.COM"},
+        {"id": "u3", "email": " ANN@EXAMPLE.COM", "state": "DELETED"},
+        {"id": "u4", "email": "bob@example.com"}]})));
+    assert_eq!(mapped.desired.len(), 1);
+    assert_eq!(mapped.desired[0].source_id.as_str(), "u4");
+    for (id, others) in [
+        ("u1", ["u2", "u3"]),
+        ("u2", ["u1", "u3"]),
+        ("u3", ["u1", "u2"]),
+    ] {
+        let record = invalid_of(&mapped, id);
+        assert_eq!(record.field, "email");
+        for other in others {
+            assert!(
+                record.message.contains(other),
+                "{record} should name {other}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_record_invalid_for_another_reason_still_claims_its_email() {
+    let mapped = map_all(&snapshot(json!({"users": [
+        {"id": "u1", "email": "ann@example.com", "state": "bogus"},
+        {"id": "u2", "email": "ANN@example.com"}]})));
+    assert_eq!(invalid_of(&mapped, "u1").field, "state");
+    assert!(invalid_of(&mapped, "u2").message.contains("u1"));
+}
+
+#[test]
+fn a_widely_shared_email_keeps_messages_short() {
+    let users: Vec<_> = (0..200)
+        .map(|i| json!({"id": format!("u{i:03}"), "email": "shared@x.co"}))
+        .collect();
+    let mapped = map_all(&snapshot(json!({ "users": users })));
+    assert_eq!(mapped.invalid.len(), 200);
+    assert!(
+        mapped
+            .invalid
+            .iter()
+            .all(|r| r.message.len() < 200 && r.message.contains("more"))
+    );
+}
+
+#[test]
+fn without_scope_every_non_deleted_valid_user_is_desired() {
+    let mapped = map_all(&snapshot(json!({"users": [
+        {"id": "a", "email": "a@x.co"},
+        {"id": "s", "email": "s@x.co", "state": "SUSPENDED"},
+        {"id": "d", "email": "d@x.co", "state": "deleted"}]})));
+    let ids: Vec<&str> = mapped
+        .desired
+        .iter()
+        .map(|d| d.source_id.as_str())
+        .collect();
+    assert_eq!(ids, ["a", "s"]);
+    assert!(
+        !mapped.desired[1].active,
+        "suspended in scope is desired inactive"
+    );
+    assert_eq!(mapped.out_of_scope.len(), 1);
+    assert_eq!(mapped.out_of_scope[0].source_id.as_str(), "d");
+    assert_eq!(mapped.out_of_scope[0].reason, OutOfScopeReason::Deleted);
+    assert_eq!(mapped.out_of_scope[0].user_name, "d@x.co");
+}
+
+#[test]
+fn with_scope_only_members_of_the_named_groups_are_desired() {
+    let snap = snapshot(json!({"users": [
+        {"id": "in", "email": "in@x.co"},
+        {"id": "also", "email": "also@x.co", "state": "SUSPENDED"},
+        {"id": "out", "email": "out@x.co"},
+        {"id": "case", "email": "case@x.co"},
+        {"id": "gone", "email": "gone@x.co", "state": "DELETED"}],
+        "groups": [
+            {"id": "g1", "name": "Miro Users", "members": ["in", "gone"]},
+            {"id": "g2", "name": "Contractors", "members": ["also"]},
+            {"id": "g3", "name": "miro users", "members": ["case"]}]}));
+    let mapped = map(
+        &snap,
+        &scoped(&["Miro Users", "Contractors"]),
+        &RolesConfig::default(),
+        &jumpcloud(),
+    );
+    let desired: Vec<&str> = mapped
+        .desired
+        .iter()
+        .map(|d| d.source_id.as_str())
+        .collect();
+    assert_eq!(desired, ["also", "in"]);
+    let reasons: Vec<(&str, &OutOfScopeReason)> = mapped
+        .out_of_scope
+        .iter()
+        .map(|o| (o.source_id.as_str(), &o.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("case", &OutOfScopeReason::Unassigned),
+            ("gone", &OutOfScopeReason::Deleted),
+            ("out", &OutOfScopeReason::Unassigned),
+        ],
+        "names match exactly; DELETED wins over scope"
+    );
+}
+
+#[test]
+fn admin_group_members_get_the_admin_role_and_everyone_else_the_user_role() {
+    let snap = snapshot(json!({"users": [
+        {"id": "boss", "email": "boss@x.co"}, {"id": "ann", "email": "ann@x.co"}],
+        "groups": [{"id": "g", "name": "Miro Admins", "members": ["boss"]}]}));
+    let mapped = map(&snap, &all(), &admins(&["Miro Admins"]), &jumpcloud());
+    let role = |id: &str| {
+        mapped
+            .desired
+            .iter()
+            .find(|d| d.source_id.as_str() == id)
+            .unwrap()
+            .attrs[paths::ROLE]
+            .clone()
+    };
+    assert_eq!(role("boss"), text(paths::ADMIN_ROLE));
+    assert_eq!(role("ann"), text(paths::USER_ROLE));
+}
+
+#[test]
+fn display_name_falls_back_to_the_present_name_parts() {
+    let mapped = map_all(&snapshot(json!({"users": [
+        {"id": "both", "email": "both@x.co", "firstname": " Ann ", "lastname": "Lee"},
+        {"id": "first", "email": "first@x.co", "firstname": "Ann", "lastname": ""},
+        {"id": "last", "email": "last@x.co", "lastname": "Lee"},
+        {"id": "none", "email": "none@x.co", "firstname": "  "},
+        {"id": "own", "email": "own@x.co", "firstname": "Ann", "displayname": "Annie"}]})));
+    let display = |id: &str| {
+        mapped
+            .desired
+            .iter()
+            .find(|d| d.source_id.as_str() == id)
+            .unwrap()
+            .attrs
+            .get(paths::DISPLAY_NAME)
+            .cloned()
+    };
+    assert_eq!(display("both"), Some(text("Ann Lee")));
+    assert_eq!(display("first"), Some(text("Ann")));
+    assert_eq!(display("last"), Some(text("Lee")));
+    assert_eq!(display("none"), None);
+    assert_eq!(display("own"), Some(text("Annie")));
+}
+
+#[test]
+fn empty_values_are_not_emitted() {
+    let mapped = one_user(
+        json!({"id": "u", "email": "u@x.co", "company": "", "department": "  ", "manager": ""}),
+    );
+    let attrs = &mapped.desired[0].attrs;
+    for path in [paths::ORGANIZATION, paths::DEPARTMENT, paths::MANAGER] {
+        assert!(!attrs.contains_key(path), "{path}");
+    }
+}
+
+#[test]
+fn overrides_map_attributes_and_constants() {
+    let mapping = compile(
+        Preset::Jumpcloud,
+        &[
+            ("title", "position"),
+            ("userType", "=Employee"),
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter",
+                "",
+            ),
+            ("DisplayName", "nick"),
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+                "boss",
+            ),
+        ],
+    )
+    .unwrap();
+    let snap = snapshot(
+        json!({"users": [{"id": "u", "email": "u@x.co", "jobTitle": "SRE",
+        "position": "Staff SRE", "costCenter": "C1", "nick": "Annie", "firstname": "Ann",
+        "manager": "m1", "boss": "m2"}]}),
+    );
+    let mapped = map(&snap, &all(), &RolesConfig::default(), &mapping);
+    let attrs = &mapped.desired[0].attrs;
+    assert_eq!(attrs[paths::TITLE], text("Staff SRE"));
+    assert_eq!(attrs[paths::USER_TYPE], text("Employee"));
+    assert!(
+        !attrs.contains_key(paths::COST_CENTER),
+        "\"\" unmaps the path"
+    );
+    assert_eq!(attrs[paths::DISPLAY_NAME], text("Annie"));
+    assert_eq!(
+        attrs[paths::MANAGER],
+        AttrValue::Ref {
+            user: SourceId::from("m2")
+        }
+    );
+    assert!(mapping.paths().any(|p| p == paths::USER_TYPE));
+    assert!(!mapping.paths().any(|p| p == paths::COST_CENTER));
+}
+
+#[test]
+fn an_overridden_attribute_too_long_is_invalid_under_its_own_name() {
+    let mapping = compile(Preset::Jumpcloud, &[("title", "bio")]).unwrap();
+    let snap = snapshot(
+        json!({"users": [{"id": "u", "email": "u@x.co", "bio": "b".repeat(MAX_VALUE_BYTES + 1)}]}),
+    );
+    let mapped = map(&snap, &all(), &RolesConfig::default(), &mapping);
+    assert_eq!(invalid_of(&mapped, "u").field, "bio");
+}
+
+#[test]
+fn refused_overrides_name_the_key() {
+    for key in [
+        "userName",
+        "username",
+        "active",
+        "emails",
+        "emails[type eq \"work\"].value",
+        "roles[primary eq true].value",
+        "nickName",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:a b",
+    ] {
+        let err = compile(Preset::Jumpcloud, &[(key, "x")]).unwrap_err();
+        assert!(err.to_string().contains(key), "{key}: {err}");
+    }
+    assert_eq!(
+        compile(Preset::Entra, &[("", "x")]).unwrap_err(),
+        MappingError::EmptyPath
+    );
+    assert!(matches!(
+        compile(Preset::Jumpcloud, &[("title", "=")]).unwrap_err(),
+        MappingError::EmptyLiteral { .. }
+    ));
+    assert!(matches!(
+        compile(Preset::Jumpcloud, &[(paths::MANAGER, "=u1")]).unwrap_err(),
+        MappingError::ManagerLiteral { .. }
+    ));
+    assert!(matches!(
+        compile(Preset::Jumpcloud, &[("title", "a"), ("Title", "b")]).unwrap_err(),
+        MappingError::DuplicatePath { .. }
+    ));
+    let long = format!("={}", "x".repeat(MAX_VALUE_BYTES + 1));
+    assert!(matches!(
+        compile(Preset::Jumpcloud, &[("title", long.as_str())]).unwrap_err(),
+        MappingError::LiteralTooLong { .. }
+    ));
+}
+
+#[test]
+fn hostile_values_are_mapped_verbatim_or_refused_without_panic() {
+    let hostile = "x\") or (userName pr) \\\" ǅ 日本 \u{1F600}";
+    let at_limit = "é".repeat(MAX_VALUE_BYTES / 2);
+    let mapped = map_all(&snapshot(json!({"users": [
+        {"id": "h", "email": "h@x.co", "firstname": hostile, "lastname": at_limit},
+        {"id": "inj", "email": "a\") or (\"1\" eq \"1@x.co"},
+        {"id": "quote", "email": "\"a\"@x.co"},
+        {"id": "bs", "email": "a\\b@x.co"},
+        {"id": "big-email", "email": format!("{}@x.co", "a".repeat(MAX_VALUE_BYTES))},
+        {"id": "uni", "email": "Zoë@Bücher.de"}]})));
+    let h = mapped
+        .desired
+        .iter()
+        .find(|d| d.source_id.as_str() == "h")
+        .unwrap();
+    assert_eq!(h.attrs[paths::GIVEN_NAME], text(hostile));
+    assert_eq!(h.attrs[paths::FAMILY_NAME], text(&at_limit));
+    let uni = mapped
+        .desired
+        .iter()
+        .find(|d| d.source_id.as_str() == "uni")
+        .unwrap();
+    assert_eq!(uni.user_name, "zoë@bücher.de");
+    for id in ["inj", "quote", "bs", "big-email"] {
+        let record = invalid_of(&mapped, id);
+        assert_eq!(record.field, "email");
+        assert!(
+            record.message.len() < 400,
+            "messages quote at most a short prefix"
+        );
+    }
+}
+
+#[test]
+fn output_is_sorted_and_independent_of_input_order() {
+    let users = vec![
+        json!({"id": "u3", "email": "b@x.co"}),
+        json!({"id": "u1", "email": "c@x.co"}),
+        json!({"id": "u2", "email": "a@x.co"}),
+        json!({"id": "u5", "email": "e@x.co", "state": "DELETED"}),
+        json!({"id": "u4", "email": "d@x.co", "state": "DELETED"}),
+        json!({"id": "u7", "state": "DELETED"}),
+        json!({"id": "u6"}),
+    ];
+    let forward = map_all(&snapshot(json!({ "users": users.clone() })));
+    let mut reversed_users = users;
+    reversed_users.reverse();
+    let backward = map_all(&snapshot(json!({ "users": reversed_users })));
+    assert_eq!(forward, backward);
+    let names: Vec<&str> = forward
+        .desired
+        .iter()
+        .map(|d| d.user_name.as_str())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert!(
+        forward
+            .out_of_scope
+            .windows(2)
+            .all(|w| w[0].source_id <= w[1].source_id)
+    );
+    assert!(
+        forward
+            .invalid
+            .windows(2)
+            .all(|w| w[0].source_id <= w[1].source_id)
+    );
+}
+
+#[test]
+fn unknown_groups_lists_config_names_no_group_carries() {
+    let snap = snapshot(json!({"users": [], "groups": [{"id": "g", "name": "Miro Users"}]}));
+    let unknown = unknown_groups(
+        &snap,
+        &scoped(&["Miro Users", "Miro User"]),
+        &admins(&["Admins"]),
+    );
+    assert_eq!(unknown, ["Admins", "Miro User"]);
+}
+
+proptest! {
+    #[test]
+    fn every_user_lands_in_exactly_one_list(
+        users in proptest::collection::vec(
+            (
+                prop_oneof![Just(None), Just(Some("a@x.co".to_owned())), Just(Some("A@X.CO".to_owned())), "\\PC{0,12}".prop_map(Some)],
+                prop_oneof![Just(None), Just(Some("ACTIVATED")), Just(Some("suspended")), Just(Some("DELETED")), Just(Some("?"))],
+                "\\PC{0,8}",
+                any::<bool>(),
+            ),
+            0..12,
+        ),
+        scope in any::<bool>(),
+    ) {
+        let records: Vec<_> = users
+            .iter()
+            .enumerate()
+            .map(|(i, (email, state, name, _))| json!({"id": format!("u{i}"), "email": email, "state": state, "firstname": name}))
+            .collect();
+        let members: Vec<String> = users
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.3)
+            .map(|(i, _)| format!("u{i}"))
+            .collect();
+        let snap = snapshot(json!({"users": records, "groups": [{"id": "g", "name": "In", "members": members}]}));
+        let scope = if scope { scoped(&["In"]) } else { all() };
+        let mapped = map(&snap, &scope, &admins(&["In"]), &jumpcloud());
+        let mut seen: Vec<&str> = mapped.desired.iter().map(|d| d.source_id.as_str())
+            .chain(mapped.out_of_scope.iter().map(|o| o.source_id.as_str()))
+            .chain(mapped.invalid.iter().map(|r| r.source_id.as_str()))
+            .collect();
+        seen.sort_unstable();
+        let mut expected: Vec<String> = (0..users.len()).map(|i| format!("u{i}")).collect();
+        expected.sort_unstable();
+        prop_assert_eq!(seen, expected.iter().map(String::as_str).collect::<Vec<_>>());
+        for d in &mapped.desired {
+            prop_assert!(d.attrs.contains_key(paths::ROLE));
+            prop_assert_eq!(d.user_name.to_lowercase(), d.user_name.clone());
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Configuration of an emulator instance: identity, Miro's limits, faults and seed data.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Which Miro group model the emulated organization uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupModel {
+    /// Legacy model: a SCIM Group is a Miro team; no POST/PUT/DELETE on /Groups.
+    #[default]
+    Team,
+    /// Migrated orgs: a SCIM Group is a user group that can be created and deleted.
+    UserGroup,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Bearer token required on SCIM routes; empty disables the check.
+    pub token: String,
+    pub base_path: String,
+    pub group_model: GroupModel,
+    /// `None` disables rate limiting.
+    pub limits: Option<RateLimits>,
+    pub faults: Faults,
+    /// Largest page `GET /Users` and `GET /Groups` return, whatever `count` asks for.
+    pub page_cap: usize,
+    /// `Some` makes creates and renames to other domains fail with 409 "not whitelisted".
+    pub allowed_domains: Option<Vec<String>>,
+    /// `Some(n)`: creating an active user beyond `n` active users fails with 409.
+    pub max_full_users: Option<usize>,
+    pub seed: Seed,
+    /// Faults are drawn from an RNG seeded with this so a failing run replays.
+    pub rng_seed: u64,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            token: String::new(),
+            base_path: "/api/v1/scim".to_owned(),
+            group_model: GroupModel::Team,
+            limits: None,
+            faults: Faults::default(),
+            page_cap: 100,
+            allowed_domains: None,
+            max_full_users: None,
+            seed: Seed::default(),
+            rng_seed: 0,
+        }
+    }
+}
+
+/// Requests admitted per bucket within any `window`-long interval (a sliding log, see `limits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    pub window: Duration,
+    pub users_get: u32,
+    pub users_post: u32,
+    pub users_put_patch: u32,
+    pub users_delete: u32,
+    pub groups_list: u32,
+    pub groups_get: u32,
+    /// PATCH /Groups/{id} with a body of at most 500 bytes.
+    pub groups_patch_small: u32,
+    /// PATCH /Groups/{id} with a body over 500 bytes.
+    pub groups_patch_large: u32,
+    /// Not published by Miro; a guess so user-group creates and deletes are bounded too.
+    pub groups_post_delete: u32,
+    /// Miro does not document Retry-After on SCIM 429s, so it is off unless asked for.
+    pub retry_after: bool,
+}
+
+impl RateLimits {
+    /// Miro's published budgets per 30 seconds.
+    pub fn miro() -> Self {
+        Self::miro_scaled(Duration::from_secs(30))
+    }
+
+    /// Miro's budgets over a shorter window so tests do not wait 30 s.
+    pub fn miro_scaled(window: Duration) -> Self {
+        Self {
+            window,
+            users_get: 200,
+            users_post: 200,
+            users_put_patch: 100,
+            users_delete: 20,
+            groups_list: 5,
+            groups_get: 20,
+            groups_patch_small: 100,
+            groups_patch_large: 5,
+            groups_post_delete: 20,
+            retry_after: false,
+        }
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self::miro()
+    }
+}
+
+/// Faults injected into SCIM requests. JSON carries the latency as `latency_ms`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Fraction of SCIM requests answered 500 or 503.
+    pub error_rate: f64,
+    /// Fraction of SCIM requests whose connection is closed without a response.
+    pub drop_rate: f64,
+    /// A dropped write is applied first, then its response is lost.
+    pub drop_after_apply: bool,
+    #[serde(rename = "latency_ms", with = "millis")]
+    pub latency: Duration,
+    /// The next N SCIM requests get 429.
+    pub burst_429: u32,
+    /// Retry-After (seconds) on the injected burst 429s.
+    pub retry_after_secs: Option<u64>,
+    /// Every SCIM request gets 401, as after a token rotation.
+    pub fail_auth: bool,
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// Users and groups present before the first request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Seed {
+    pub users: Vec<SeedUser>,
+    pub groups: Vec<SeedGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedUser {
+    pub user_name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Guests exist in the org but SCIM never shows them.
+    #[serde(default)]
+    pub guest: bool,
+    /// Role ORGANIZATION_INTERNAL_ADMIN instead of ORGANIZATION_INTERNAL_USER.
+    #[serde(default)]
+    pub admin: bool,
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+impl SeedUser {
+    pub fn new(user_name: impl Into<String>) -> Self {
+        Self {
+            user_name: user_name.into(),
+            display_name: None,
+            active: true,
+            guest: false,
+            admin: false,
+            department: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedGroup {
+    pub display_name: String,
+    /// userNames of the members.
+    #[serde(default)]
+    pub members: Vec<String>,
+}

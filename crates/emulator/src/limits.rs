@@ -1,0 +1,171 @@
+//! Miro's per-endpoint rate limits, enforced as a **sliding log**: a request is admitted
+//! only if fewer than N requests of its bucket were admitted in the `window` before it.
+//! This is the strict reading of "N per 30 s": a client that passes never sends more than
+//! N in any window-long interval, wherever the interval starts. Fixed windows would let a
+//! client burst 2N across a boundary and still pass.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use axum::http::Method;
+use tokio::time::Instant;
+
+use crate::config::RateLimits;
+
+/// Bodies above this size put a group PATCH in Miro's 5-per-window class.
+pub const SMALL_GROUP_PATCH_BYTES: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bucket {
+    UsersGet,
+    UsersPost,
+    UsersPutPatch,
+    UsersDelete,
+    GroupsList,
+    GroupsGet,
+    GroupsPatchSmall,
+    GroupsPatchLarge,
+    GroupsPostDelete,
+}
+
+/// What a SCIM path addresses, for bucketing and dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Users,
+    User(String),
+    Groups,
+    Group(String),
+    Discovery,
+    Unknown,
+}
+
+impl Bucket {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::UsersGet => "users_get",
+            Bucket::UsersPost => "users_post",
+            Bucket::UsersPutPatch => "users_put_patch",
+            Bucket::UsersDelete => "users_delete",
+            Bucket::GroupsList => "groups_list",
+            Bucket::GroupsGet => "groups_get",
+            Bucket::GroupsPatchSmall => "groups_patch_small",
+            Bucket::GroupsPatchLarge => "groups_patch_large",
+            Bucket::GroupsPostDelete => "groups_post_delete",
+        }
+    }
+
+    pub fn budget(self, l: &RateLimits) -> u32 {
+        match self {
+            Bucket::UsersGet => l.users_get,
+            Bucket::UsersPost => l.users_post,
+            Bucket::UsersPutPatch => l.users_put_patch,
+            Bucket::UsersDelete => l.users_delete,
+            Bucket::GroupsList => l.groups_list,
+            Bucket::GroupsGet => l.groups_get,
+            Bucket::GroupsPatchSmall => l.groups_patch_small,
+            Bucket::GroupsPatchLarge => l.groups_patch_large,
+            Bucket::GroupsPostDelete => l.groups_post_delete,
+        }
+    }
+
+    /// Requests Miro does not limit (discovery, unsupported methods) have no bucket.
+    pub fn classify(method: &Method, route: &Route, body_len: usize) -> Option<Bucket> {
+        let m = method.as_str();
+        Some(match (route, m) {
+            (Route::Users | Route::User(_), "GET") => Bucket::UsersGet,
+            (Route::Users, "POST") => Bucket::UsersPost,
+            (Route::User(_), "PUT" | "PATCH") => Bucket::UsersPutPatch,
+            (Route::User(_), "DELETE") => Bucket::UsersDelete,
+            (Route::Groups, "GET") => Bucket::GroupsList,
+            (Route::Group(_), "GET") => Bucket::GroupsGet,
+            (Route::Group(_), "PATCH") if body_len > SMALL_GROUP_PATCH_BYTES => {
+                Bucket::GroupsPatchLarge
+            }
+            (Route::Group(_), "PATCH") => Bucket::GroupsPatchSmall,
+            (Route::Groups, "POST") | (Route::Group(_), "DELETE") => Bucket::GroupsPostDelete,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Limiter {
+    logs: BTreeMap<Bucket, VecDeque<Instant>>,
+}
+
+impl Limiter {
+    /// Admits a request at `now`, returning how many the bucket has admitted within the
+    /// window ending now, or how long until a slot frees.
+    pub fn admit(
+        &mut self,
+        bucket: Bucket,
+        limits: &RateLimits,
+        now: Instant,
+    ) -> Result<usize, Duration> {
+        let log = self.logs.entry(bucket).or_default();
+        while log.front().is_some_and(|&t| t + limits.window <= now) {
+            log.pop_front();
+        }
+        let budget = usize::try_from(bucket.budget(limits)).unwrap_or(usize::MAX);
+        if log.len() >= budget {
+            let wait = log.front().map_or(limits.window, |&t| {
+                (t + limits.window).saturating_duration_since(now)
+            });
+            return Err(wait);
+        }
+        log.push_back(now);
+        Ok(log.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_log_admits_n_per_any_window() {
+        let limits = RateLimits {
+            groups_list: 2,
+            ..RateLimits::miro_scaled(Duration::from_millis(100))
+        };
+        let mut l = Limiter::default();
+        let t0 = Instant::now();
+        assert_eq!(l.admit(Bucket::GroupsList, &limits, t0), Ok(1));
+        assert_eq!(
+            l.admit(Bucket::GroupsList, &limits, t0 + Duration::from_millis(60)),
+            Ok(2)
+        );
+        // A fixed window would reset at 100 ms; the sliding log still counts both.
+        assert_eq!(
+            l.admit(Bucket::GroupsList, &limits, t0 + Duration::from_millis(90)),
+            Err(Duration::from_millis(10))
+        );
+        assert_eq!(
+            l.admit(Bucket::GroupsList, &limits, t0 + Duration::from_millis(100)),
+            Ok(2)
+        );
+        assert!(
+            l.admit(Bucket::GroupsList, &limits, t0 + Duration::from_millis(150))
+                .is_err()
+        );
+        assert_eq!(
+            l.admit(Bucket::UsersGet, &limits, t0),
+            Ok(1),
+            "buckets are independent"
+        );
+    }
+
+    #[test]
+    fn group_patch_size_picks_the_bucket() {
+        let r = Route::Group("1".into());
+        assert_eq!(
+            Bucket::classify(&Method::PATCH, &r, 500),
+            Some(Bucket::GroupsPatchSmall)
+        );
+        assert_eq!(
+            Bucket::classify(&Method::PATCH, &r, 501),
+            Some(Bucket::GroupsPatchLarge)
+        );
+        assert_eq!(Bucket::classify(&Method::PUT, &r, 10), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! Counters tests and benchmarks read back to check what the client actually sent.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Every request to a SCIM route (admin routes never count).
+    pub requests: u64,
+    /// POST/PUT/PATCH/DELETE on Users or Groups that reached the handler (whatever it answered).
+    pub writes: u64,
+    /// SCIM requests per rate-limit bucket (e.g. "users_post"), counted on arrival, 429s
+    /// included; requests outside every bucket count as "other".
+    pub by_bucket: BTreeMap<String, u64>,
+    pub by_method: BTreeMap<String, u64>,
+    /// 429s sent because a bucket's budget was exhausted.
+    pub rate_limited: u64,
+    pub injected_429: u64,
+    pub injected_errors: u64,
+    pub dropped: u64,
+    /// The most requests a bucket admitted within one sliding window.
+    pub max_in_window: BTreeMap<String, u64>,
+}
+
+pub fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    *map.entry(key.to_owned()).or_default() += 1;
+}

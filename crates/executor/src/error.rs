@@ -1,0 +1,247 @@
+//! What can go wrong talking to the target, and how each failure is treated.
+
+use scimsync_scim::{Bucket, ScimErrorBody};
+use std::time::Duration;
+
+/// How the executor treats a failed request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Worth another attempt after a backoff: 429, 5xx, transport failures.
+    Retryable,
+    /// The SP answered and means it (400, 403, 404, 409, 413, …): never retried blindly.
+    Permanent,
+    /// The token is refused (401): the whole cycle stops.
+    Halt,
+}
+
+/// A SCIM request that did not succeed, classified from the status and the SP's error body.
+/// `detail` is the SP's own text (never a header, never the token).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScimError {
+    /// 401: the SP cannot authenticate the token (revoked, rotated, mistyped).
+    #[error("authentication failed (401): the target refused the token{}", suffix(.detail))]
+    Unauthorized { detail: Option<String> },
+    /// 403: the token is valid but not allowed (Miro: "SCIM integration is disabled").
+    #[error("forbidden (403){}", suffix(.detail))]
+    Forbidden { detail: Option<String> },
+    /// 404: no such resource, or one the SP hides (Miro guests and external users).
+    #[error("not found (404){}", suffix(.detail))]
+    NotFound { detail: Option<String> },
+    /// 409 for a business rule: domain not allowed, licence limit, last admin, multi-org user.
+    #[error("conflict (409){}", suffix(.detail))]
+    Conflict { detail: Option<String> },
+    /// The userName is taken: Miro's 400 "not unique", RFC 7644's 409 `uniqueness`, or a 409
+    /// "already exists".
+    #[error("userName not unique ({status}){}", suffix(.detail))]
+    NotUnique { status: u16, detail: Option<String> },
+    /// 400 for anything else: an invalid attribute or value, a refused email change.
+    #[error("bad request (400){}{}", scim_type.as_deref().map(|t| format!(" [{t}]")).unwrap_or_default(), suffix(.detail))]
+    BadRequest {
+        detail: Option<String>,
+        scim_type: Option<String>,
+    },
+    /// 413: body over the SP's limit (Miro: 800 000 bytes, or 8000 group members).
+    #[error("request too large (413){}", suffix(.detail))]
+    TooLarge { detail: Option<String> },
+    /// 429: the SP's rate limiter refused the request; `retry_after` when it said how long.
+    #[error("rate limited (429){}", .retry_after.map(|d| format!("; retry after {d:?}")).unwrap_or_default())]
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx: the SP failed.
+    #[error("server error ({status}){}", suffix(.detail))]
+    Server { status: u16, detail: Option<String> },
+    /// No response: connection refused or reset, timeout, a body cut short.
+    #[error("transport error: {message}")]
+    Transport { message: String },
+    /// Any other status, including redirects (which are never followed).
+    #[error("unexpected status {status}{}", suffix(.detail))]
+    UnexpectedStatus { status: u16, detail: Option<String> },
+    /// A success response whose body the client could not read.
+    #[error("cannot read the target's response: {message}")]
+    Decode { message: String },
+    /// Not sent: an earlier request of the run was refused with 401, so the run stopped.
+    #[error("not sent: the run stopped after the target refused the token (401)")]
+    Halted,
+}
+
+fn suffix(detail: &Option<String>) -> String {
+    detail
+        .as_deref()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
+}
+
+impl ScimError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ScimError::Unauthorized { .. } | ScimError::Halted => ErrorClass::Halt,
+            ScimError::RateLimited { .. }
+            | ScimError::Server { .. }
+            | ScimError::Transport { .. } => ErrorClass::Retryable,
+            ScimError::Forbidden { .. }
+            | ScimError::NotFound { .. }
+            | ScimError::Conflict { .. }
+            | ScimError::NotUnique { .. }
+            | ScimError::BadRequest { .. }
+            | ScimError::TooLarge { .. }
+            | ScimError::UnexpectedStatus { .. }
+            | ScimError::Decode { .. } => ErrorClass::Permanent,
+        }
+    }
+
+    /// The HTTP status behind the error; `None` when no response arrived.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ScimError::Unauthorized { .. } => Some(401),
+            ScimError::Forbidden { .. } => Some(403),
+            ScimError::NotFound { .. } => Some(404),
+            ScimError::Conflict { .. } => Some(409),
+            ScimError::BadRequest { .. } => Some(400),
+            ScimError::TooLarge { .. } => Some(413),
+            ScimError::RateLimited { .. } => Some(429),
+            ScimError::NotUnique { status, .. }
+            | ScimError::Server { status, .. }
+            | ScimError::UnexpectedStatus { status, .. } => Some(*status),
+            ScimError::Transport { .. } | ScimError::Decode { .. } | ScimError::Halted => None,
+        }
+    }
+
+    /// The SP's own words, for events.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ScimError::Unauthorized { detail }
+            | ScimError::Forbidden { detail }
+            | ScimError::NotFound { detail }
+            | ScimError::Conflict { detail }
+            | ScimError::NotUnique { detail, .. }
+            | ScimError::BadRequest { detail, .. }
+            | ScimError::TooLarge { detail }
+            | ScimError::Server { detail, .. }
+            | ScimError::UnexpectedStatus { detail, .. } => detail.as_deref(),
+            ScimError::RateLimited { .. }
+            | ScimError::Transport { .. }
+            | ScimError::Decode { .. }
+            | ScimError::Halted => None,
+        }
+    }
+
+    /// Classifies a non-2xx response.
+    pub fn from_response(
+        status: u16,
+        body: &ScimErrorBody,
+        retry_after: Option<Duration>,
+    ) -> ScimError {
+        let detail = body.detail.clone();
+        let uniqueness = body
+            .scim_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("uniqueness"))
+            || detail.as_deref().is_some_and(|d| {
+                let d = d.to_ascii_lowercase();
+                d.contains("not unique") || d.contains("already exists")
+            });
+        match status {
+            400 | 409 if uniqueness => ScimError::NotUnique { status, detail },
+            400 => ScimError::BadRequest {
+                detail,
+                scim_type: body.scim_type.clone(),
+            },
+            401 => ScimError::Unauthorized { detail },
+            403 => ScimError::Forbidden { detail },
+            404 => ScimError::NotFound { detail },
+            409 => ScimError::Conflict { detail },
+            413 => ScimError::TooLarge { detail },
+            429 => ScimError::RateLimited { retry_after },
+            500..=599 => ScimError::Server { status, detail },
+            _ => ScimError::UnexpectedStatus { status, detail },
+        }
+    }
+}
+
+/// The client cannot be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// `base_url` is not an absolute http(s) URL.
+    #[error("invalid target URL {url:?}: {reason}")]
+    InvalidBaseUrl { url: String, reason: String },
+    /// The token holds characters an HTTP header cannot carry (the token itself is not shown).
+    #[error(
+        "the token cannot be sent in an Authorization header (control characters or non-ASCII?)"
+    )]
+    InvalidToken,
+    /// A bucket's budget is zero: no request could ever be sent.
+    #[error("the rate budget of {bucket} is 0 requests per window")]
+    ZeroBudget { bucket: Bucket },
+    /// The window is zero, or the headroom is outside (0, 1].
+    #[error("invalid pacing: {reason}")]
+    InvalidPacing { reason: String },
+    /// reqwest could not build its client (TLS backend initialisation).
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scimsync_scim::parse_error_body;
+
+    fn classify(status: u16, body: &str) -> ScimError {
+        ScimError::from_response(status, &parse_error_body(body.as_bytes()), None)
+    }
+
+    #[test]
+    fn miro_not_unique_is_a_400() {
+        let e = classify(
+            400,
+            r#"{"status":"400","scimType":"invalidValue","detail":"User name 'x@y.com' is invalid: 'not unique'"}"#,
+        );
+        assert!(
+            matches!(e, ScimError::NotUnique { status: 400, .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn rfc_uniqueness_and_already_exists_are_409s() {
+        assert!(matches!(
+            classify(409, r#"{"status":"409","scimType":"uniqueness"}"#),
+            ScimError::NotUnique { status: 409, .. }
+        ));
+        assert!(matches!(
+            classify(409, r#"{"detail":"User already exists"}"#),
+            ScimError::NotUnique { .. }
+        ));
+        let other = classify(409, r#"{"detail":"x@y.com is not whitelisted"}"#);
+        assert!(matches!(other, ScimError::Conflict { .. }));
+        assert_eq!(other.detail(), Some("x@y.com is not whitelisted"));
+    }
+
+    #[test]
+    fn classes() {
+        assert_eq!(classify(401, "").class(), ErrorClass::Halt);
+        assert_eq!(classify(429, "").class(), ErrorClass::Retryable);
+        assert_eq!(classify(503, "").class(), ErrorClass::Retryable);
+        assert_eq!(
+            ScimError::Transport {
+                message: "reset".into()
+            }
+            .class(),
+            ErrorClass::Retryable
+        );
+        for s in [400, 403, 404, 405, 409, 413, 415, 302] {
+            let e = classify(s, "");
+            assert_eq!(e.class(), ErrorClass::Permanent, "{s}");
+            assert_eq!(e.status(), Some(s));
+        }
+    }
+
+    #[test]
+    fn unauthorized_message_mentions_authentication() {
+        let e = classify(
+            401,
+            r#"{"detail":"Miro cannot authorize the organization"}"#,
+        );
+        assert!(e.to_string().contains("authentication"));
+        assert!(e.to_string().contains("cannot authorize"));
+    }
+}

@@ -1,0 +1,890 @@
+//! Plan execution: phases in order, ops of a phase concurrently (bounded), creates in waves so
+//! a manager exists before the users who reference it, and every outcome reported through the
+//! `Recorder` from this one driving task.
+
+use crate::BucketReport;
+use crate::client::{Request, ScimClient, Tally, Trace, user_path};
+use crate::error::{ErrorClass, ScimError};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use reqwest::Method;
+use scimsync_model::{
+    AttrValue, Attrs, Change, Event, EventHttp, EventResource, EventType, InitiatedBy, Link, Op,
+    Phase, Plan, RunId, ScimId, SourceId, TargetUser, fingerprint, paths,
+};
+use scimsync_scim::{Bucket, patch_body, user_resource};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Where the executor's results go (the CLI implements it over the store). Called from the
+/// single driving task, never concurrently, in the order outcomes arrive.
+pub trait Recorder {
+    /// Journal intent: called before the first attempt of every write (create, update,
+    /// deactivate, delete).
+    fn before_write(&mut self, op_index: usize, op: &Op);
+    /// Journal completion: called once after the write's final outcome.
+    fn after_write(&mut self, op_index: usize, outcome: &OpOutcome);
+    /// A link to store: the target acknowledged a create, adopt, update or deactivate.
+    fn link(&mut self, link: Link);
+    /// The target acknowledged a delete, or the target user is gone.
+    fn unlink(&mut self, source_id: &SourceId);
+    /// One per attempted operation; `ts` is left empty for the recorder to stamp.
+    fn event(&mut self, event: Event);
+}
+
+/// The run an execution belongs to, stamped on every event.
+#[derive(Clone, Debug)]
+pub struct ExecContext {
+    pub run_id: RunId,
+    pub initiated_by: InitiatedBy,
+    pub integration: String,
+    /// Ops in flight at once within a phase (default 16). Pacing is per bucket regardless;
+    /// this only bounds open requests.
+    pub max_in_flight: usize,
+}
+
+impl ExecContext {
+    pub fn new(run_id: RunId, initiated_by: InitiatedBy, integration: impl Into<String>) -> Self {
+        ExecContext {
+            run_id,
+            initiated_by,
+            integration: integration.into(),
+            max_in_flight: 16,
+        }
+    }
+}
+
+/// How one op ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpOutcome {
+    Succeeded,
+    /// A create resolved as an adoption of an existing target user (found by lookup, or the
+    /// POST was refused as not unique).
+    Adopted,
+    /// Not done, and not an error to act on: the user is gone, or nothing was sendable.
+    Skipped(String),
+    /// A create the target answered 404: a guest or external user holds the email (Miro hides
+    /// them from SCIM). Not retried; the caller remembers the userName.
+    TargetGuest(String),
+    /// Not sent because the run halted (401) first.
+    NotSent,
+    Failed(String),
+}
+
+/// What an execution did.
+#[derive(Clone, Debug, Default)]
+pub struct ExecutionReport {
+    /// Ops that succeeded (adoptions included).
+    pub succeeded: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Ops never sent because the run halted.
+    pub not_attempted: usize,
+    /// 429 responses received.
+    pub rate_limited: u64,
+    /// Attempts beyond each request's first.
+    pub retries: u64,
+    /// Set when a 401 stopped the run: the message of that failure.
+    pub halted: Option<String>,
+    pub elapsed: Duration,
+    pub buckets: BTreeMap<Bucket, BucketReport>,
+    /// (source id, message) of each failed op.
+    pub failures: Vec<(SourceId, String)>,
+}
+
+/// Runs plans against one target.
+#[derive(Clone, Debug)]
+pub struct Executor {
+    client: ScimClient,
+    known: HashMap<ScimId, TargetUser>,
+}
+
+/// The work of one op, prepared by the driver (references resolved through the working map).
+enum Job {
+    Create {
+        user_name: String,
+        attrs: Attrs,
+        deferred: Vec<String>,
+    },
+    Adopt {
+        target_id: ScimId,
+    },
+    Patch {
+        target_id: ScimId,
+        changes: Vec<Change>,
+        deferred: Vec<String>,
+    },
+    Delete {
+        target_id: ScimId,
+    },
+    /// Nothing can be sent (every change deferred or not sendable to this target).
+    Nothing {
+        reason: String,
+        deferred: Vec<String>,
+    },
+}
+
+/// How a job ended, before the driver turns it into links, events and counts.
+enum Done {
+    Created(ScimId),
+    /// A create that found the user (lookup, or after "not unique").
+    AdoptedExisting(TargetUser),
+    /// An adopt op; `None` when the user's attributes could not be read (with why).
+    Linked(Result<TargetUser, String>),
+    Patched,
+    Deleted {
+        already_gone: bool,
+    },
+    Skipped {
+        reason: String,
+        unlink: bool,
+    },
+    Guest(String),
+    Failed(String),
+    Halted(String),
+    NotSent,
+}
+
+impl Executor {
+    pub fn new(client: ScimClient) -> Self {
+        Executor {
+            client,
+            known: HashMap::new(),
+        }
+    }
+
+    /// Target users already read this cycle (a full read or lookups). An adopt of a user found
+    /// here is linked with its attributes without a request; otherwise the executor reads the
+    /// user (`GET /Users/{id}`), because `Op::Adopt` carries no attributes and a link must hold
+    /// what the target has.
+    pub fn with_known_users(mut self, users: impl IntoIterator<Item = TargetUser>) -> Self {
+        self.known
+            .extend(users.into_iter().map(|u| (u.id.clone(), u)));
+        self
+    }
+
+    pub fn client(&self) -> &ScimClient {
+        &self.client
+    }
+
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        links: Vec<Link>,
+        ctx: &ExecContext,
+        recorder: &mut dyn Recorder,
+    ) -> ExecutionReport {
+        let started = tokio::time::Instant::now();
+        let tally = Tally::new(true);
+        let mut run = Run {
+            ctx,
+            recorder,
+            profile_is_miro: self.client.profile().is_miro(),
+            links: links
+                .into_iter()
+                .map(|l| (l.source_id.clone(), l))
+                .collect(),
+            report: ExecutionReport::default(),
+            halt_reported: false,
+        };
+        let runnable = plan
+            .ops
+            .iter()
+            .filter(|op| op.phase() != Phase::Report)
+            .count();
+        let mut processed = 0usize;
+        for phase in [
+            Phase::Provision,
+            Phase::Update,
+            Phase::Deprovision,
+            Phase::Delete,
+        ] {
+            let ops: Vec<usize> = (0..plan.ops.len())
+                .filter(|&i| plan.ops[i].phase() == phase)
+                .collect();
+            let waves = if phase == Phase::Provision {
+                provision_waves(plan, &ops)
+            } else {
+                vec![ops]
+            };
+            for wave in waves {
+                if run.report.halted.is_some() {
+                    break;
+                }
+                processed += self.run_wave(plan, &wave, &tally, &mut run).await;
+            }
+        }
+        let mut report = run.report;
+        report.not_attempted += runnable.saturating_sub(processed);
+        report.rate_limited = tally.rate_limited.load(Ordering::Relaxed);
+        report.retries = tally.retries.load(Ordering::Relaxed);
+        report.buckets = tally.buckets();
+        report.elapsed = started.elapsed();
+        report
+    }
+
+    /// Runs one wave's ops with at most `max_in_flight` at once; returns how many it handled.
+    async fn run_wave(
+        &self,
+        plan: &Plan,
+        wave: &[usize],
+        tally: &Tally,
+        run: &mut Run<'_>,
+    ) -> usize {
+        let max_in_flight = run.ctx.max_in_flight.max(1);
+        let mut pending = wave.iter().copied();
+        let mut in_flight = FuturesUnordered::new();
+        let mut handled = 0;
+        // Bounded: each turn launches at least one op or completes one, and there are
+        // `wave.len()` of each.
+        loop {
+            while in_flight.len() < max_in_flight && run.report.halted.is_none() {
+                let Some(index) = pending.next() else { break };
+                let op = &plan.ops[index];
+                let job = run.prepare(op);
+                if op.is_write() {
+                    run.recorder.before_write(index, op);
+                }
+                in_flight.push(self.run_job(index, job, tally));
+            }
+            match in_flight.next().await {
+                Some((index, job, done, trace)) => {
+                    run.finish(index, &plan.ops[index], job, done, &trace);
+                    handled += 1;
+                }
+                None => break,
+            }
+        }
+        handled
+    }
+
+    async fn run_job(&self, index: usize, job: Job, tally: &Tally) -> (usize, Job, Done, Trace) {
+        let mut trace = Trace::default();
+        let done = match &job {
+            Job::Create {
+                user_name, attrs, ..
+            } => self.create(user_name, attrs, tally, &mut trace).await,
+            Job::Adopt { target_id } => self.adopt(target_id, tally, &mut trace).await,
+            Job::Patch {
+                target_id, changes, ..
+            } => self.patch(target_id, changes, tally, &mut trace).await,
+            Job::Delete { target_id } => self.delete(target_id, tally, &mut trace).await,
+            Job::Nothing { reason, .. } => Done::Skipped {
+                reason: reason.clone(),
+                unlink: false,
+            },
+        };
+        (index, job, done, trace)
+    }
+
+    /// Lookup, then POST only if nobody has the userName. A POST whose answer was lost
+    /// (5xx, dropped connection) may have been applied, so its retry starts with a lookup
+    /// again; a 429 was not applied and is retried as is.
+    async fn create(
+        &self,
+        user_name: &str,
+        attrs: &Attrs,
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Done {
+        let client = &self.client;
+        let body = user_resource(user_name, true, attrs, client.profile());
+        let post = Request::with_json(Method::POST, "/Users", &body);
+        let mut retry = client.retry_state();
+        let mut look_first = true;
+        // Bounded by the retry policy; the range is a second guard.
+        for _ in 0..64 {
+            if look_first {
+                match client.find_user_with(user_name, tally, trace).await {
+                    Ok(Some(user)) => return Done::AdoptedExisting(user),
+                    Ok(None) => {}
+                    Err(e) => return done_from(e),
+                }
+            }
+            match client.send_once(&post, tally, trace).await {
+                Ok(reply) => {
+                    let id =
+                        serde_json::from_slice::<Value>(&reply.body)
+                            .ok()
+                            .and_then(|v| match v.get("id") {
+                                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                                Some(Value::Number(n)) => Some(n.to_string()),
+                                _ => None,
+                            });
+                    if let Some(id) = id {
+                        return Done::Created(ScimId::new(id));
+                    }
+                    // Created, but the SP did not say as whom: find out rather than guess.
+                    return match client.find_user_with(user_name, tally, trace).await {
+                        Ok(Some(user)) => Done::Created(user.id),
+                        Ok(None) => Done::Failed(format!(
+                            "the target answered {} to the create without an id, and a lookup finds no such user",
+                            reply.status
+                        )),
+                        Err(e) => done_from(e),
+                    };
+                }
+                Err(e @ ScimError::NotUnique { .. }) => {
+                    return match client.find_user_with(user_name, tally, trace).await {
+                        Ok(Some(user)) => Done::AdoptedExisting(user),
+                        Ok(None) => Done::Failed(format!(
+                            "{e}; yet a lookup finds no user with this userName (held by a guest or another org?)"
+                        )),
+                        Err(e) => done_from(e),
+                    };
+                }
+                Err(ScimError::NotFound { detail }) => {
+                    return Done::Guest(format!(
+                        "the target answered 404 to the create (a guest or external user holds this email){}",
+                        detail.map(|d| format!(": {d}")).unwrap_or_default()
+                    ));
+                }
+                Err(e) if e.class() == ErrorClass::Retryable => match retry.next_delay() {
+                    Some(delay) => {
+                        tally.retries.fetch_add(1, Ordering::Relaxed);
+                        look_first = !matches!(e, ScimError::RateLimited { .. });
+                        tracing::debug!(
+                            user = user_name,
+                            ?delay,
+                            "create will be retried after: {e}"
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Done::Failed(e.to_string()),
+                },
+                Err(e) => return done_from(e),
+            }
+        }
+        Done::Failed("gave up after too many attempts".into())
+    }
+
+    async fn adopt(&self, target_id: &ScimId, tally: &Tally, trace: &mut Trace) -> Done {
+        if let Some(user) = self.known.get(target_id) {
+            return Done::Linked(Ok(user.clone()));
+        }
+        match self.client.get_user_with(target_id, tally, trace).await {
+            Ok(user) => Done::Linked(Ok(user)),
+            Err(ScimError::NotFound { detail }) => Done::Skipped {
+                reason: format!(
+                    "target user {target_id} not found (gone, or a guest){}",
+                    detail.map(|d| format!(": {d}")).unwrap_or_default()
+                ),
+                unlink: false,
+            },
+            Err(e) if e.class() == ErrorClass::Halt => done_from(e),
+            // The match by userName stands; the next full read fills in the attributes.
+            Err(e) => Done::Linked(Err(e.to_string())),
+        }
+    }
+
+    async fn patch(
+        &self,
+        target_id: &ScimId,
+        changes: &[Change],
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Done {
+        let body = patch_body(changes, self.client.profile());
+        let req = Request::with_json(Method::PATCH, user_path(target_id), &body);
+        match self.client.send(&req, tally, trace).await {
+            Ok(_) => Done::Patched,
+            Err(ScimError::NotFound { detail }) => Done::Skipped {
+                reason: format!(
+                    "target user {target_id} not found (deleted in the target, or a guest){}",
+                    detail.map(|d| format!(": {d}")).unwrap_or_default()
+                ),
+                unlink: true,
+            },
+            Err(e) => done_from(e),
+        }
+    }
+
+    async fn delete(&self, target_id: &ScimId, tally: &Tally, trace: &mut Trace) -> Done {
+        let req = Request {
+            method: Method::DELETE,
+            path: user_path(target_id),
+            query: Vec::new(),
+            body: None,
+        };
+        match self.client.send(&req, tally, trace).await {
+            Ok(_) => Done::Deleted {
+                already_gone: false,
+            },
+            Err(ScimError::NotFound { .. }) => Done::Deleted { already_gone: true },
+            Err(e) => done_from(e),
+        }
+    }
+}
+
+fn done_from(e: ScimError) -> Done {
+    match e {
+        ScimError::Halted => Done::NotSent,
+        e if e.class() == ErrorClass::Halt => Done::Halted(e.to_string()),
+        e => Done::Failed(e.to_string()),
+    }
+}
+
+/// Provision ops in waves: a create whose attributes reference a user created or adopted in the
+/// same phase waits for the wave after that user's. A reference cycle cannot be ordered; its
+/// members go together and their references stay unresolved (left out, sent next cycle).
+fn provision_waves(plan: &Plan, ops: &[usize]) -> Vec<Vec<usize>> {
+    let in_phase: HashSet<&SourceId> = ops.iter().map(|&i| plan.ops[i].source_id()).collect();
+    let deps = |i: usize| -> Vec<&SourceId> {
+        match &plan.ops[i] {
+            Op::Create {
+                source_id, attrs, ..
+            } => attrs
+                .values()
+                .filter_map(|v| match v {
+                    AttrValue::Ref { user } if user != source_id && in_phase.contains(user) => {
+                        Some(user)
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut done: HashSet<&SourceId> = HashSet::new();
+    let mut remaining: Vec<usize> = ops.to_vec();
+    let mut waves = Vec::new();
+    // Bounded: every turn moves at least one op into a wave.
+    while !remaining.is_empty() {
+        let (mut ready, blocked): (Vec<usize>, Vec<usize>) = remaining
+            .iter()
+            .partition(|&&i| deps(i).iter().all(|d| done.contains(d)));
+        if ready.is_empty() {
+            ready = blocked;
+            remaining = Vec::new();
+        } else {
+            remaining = blocked;
+        }
+        done.extend(ready.iter().map(|&i| plan.ops[i].source_id()));
+        waves.push(ready);
+    }
+    waves
+}
+
+/// The driver's state: the working map of links and the report so far.
+struct Run<'a> {
+    ctx: &'a ExecContext,
+    recorder: &'a mut dyn Recorder,
+    profile_is_miro: bool,
+    links: HashMap<SourceId, Link>,
+    report: ExecutionReport,
+    halt_reported: bool,
+}
+
+impl Run<'_> {
+    fn resolve(&self, value: &AttrValue) -> Option<AttrValue> {
+        match value {
+            AttrValue::Text(_) => Some(value.clone()),
+            AttrValue::Ref { user } => self
+                .links
+                .get(user)
+                .map(|l| AttrValue::Text(l.target_id.to_string())),
+        }
+    }
+
+    fn prepare(&self, op: &Op) -> Job {
+        match op {
+            Op::Create {
+                user_name, attrs, ..
+            } => {
+                let mut resolved = Attrs::new();
+                let mut deferred = Vec::new();
+                for (path, value) in attrs {
+                    match self.resolve(value) {
+                        Some(v) => {
+                            resolved.insert(path.clone(), v);
+                        }
+                        None => deferred.push(path.clone()),
+                    }
+                }
+                Job::Create {
+                    user_name: user_name.clone(),
+                    attrs: resolved,
+                    deferred,
+                }
+            }
+            Op::Adopt { target_id, .. } => Job::Adopt {
+                target_id: target_id.clone(),
+            },
+            Op::Update {
+                target_id, changes, ..
+            } => {
+                let mut sendable = Vec::new();
+                let mut deferred = Vec::new();
+                for change in changes {
+                    // Miro ignores writes to emails; recording them as pushed would be a lie.
+                    if self.profile_is_miro && change.path.starts_with("emails") {
+                        deferred.push(change.path.clone());
+                        continue;
+                    }
+                    let new = match &change.new {
+                        None => None,
+                        Some(v) => match self.resolve(v) {
+                            Some(v) => Some(v),
+                            None => {
+                                deferred.push(change.path.clone());
+                                continue;
+                            }
+                        },
+                    };
+                    sendable.push(Change {
+                        path: change.path.clone(),
+                        old: change.old.clone(),
+                        new,
+                    });
+                }
+                if sendable.is_empty() {
+                    Job::Nothing {
+                        reason: "nothing sendable yet (references to users not provisioned)".into(),
+                        deferred,
+                    }
+                } else {
+                    Job::Patch {
+                        target_id: target_id.clone(),
+                        changes: sendable,
+                        deferred,
+                    }
+                }
+            }
+            Op::Deactivate { target_id, .. } => Job::Patch {
+                target_id: target_id.clone(),
+                changes: vec![Change {
+                    path: paths::ACTIVE.into(),
+                    old: Some(AttrValue::text("true")),
+                    new: Some(AttrValue::text("false")),
+                }],
+                deferred: Vec::new(),
+            },
+            Op::Delete { target_id, .. } => Job::Delete {
+                target_id: target_id.clone(),
+            },
+            Op::Skip { reason, .. } => Job::Nothing {
+                reason: reason.to_string(),
+                deferred: Vec::new(),
+            },
+        }
+    }
+
+    fn finish(&mut self, index: usize, op: &Op, job: Job, done: Done, trace: &Trace) {
+        let source_id = op.source_id().clone();
+        let mut event = self.event(op, trace);
+        let deferred = match &job {
+            Job::Create { deferred, .. }
+            | Job::Patch { deferred, .. }
+            | Job::Nothing { deferred, .. } => deferred.clone(),
+            Job::Adopt { .. } | Job::Delete { .. } => Vec::new(),
+        };
+        let mut detail = serde_json::Map::new();
+        if !deferred.is_empty() {
+            detail.insert("deferred".into(), json!(deferred));
+        }
+        if let Op::Deactivate { reason, .. } | Op::Delete { reason, .. } = op {
+            detail.insert("reason".into(), json!(reason.to_string()));
+        }
+
+        let outcome = match done {
+            Done::Created(id) => {
+                let Job::Create {
+                    user_name, attrs, ..
+                } = job
+                else {
+                    return self.bug(index, op, "create result for another job");
+                };
+                event.changes = create_changes(&user_name, &attrs);
+                let link = fresh_link(&source_id, &id, &user_name, true, attrs);
+                event.resource = event.resource.map(|r| EventResource {
+                    target_id: Some(id),
+                    ..r
+                });
+                self.link(link);
+                OpOutcome::Succeeded
+            }
+            Done::AdoptedExisting(user) => {
+                detail.insert("note".into(), json!("adopted existing user"));
+                event.resource = event.resource.map(|r| EventResource {
+                    target_id: Some(user.id.clone()),
+                    ..r
+                });
+                self.link(fresh_link(
+                    &source_id,
+                    &user.id,
+                    &user.user_name,
+                    user.active,
+                    user.attrs,
+                ));
+                OpOutcome::Adopted
+            }
+            Done::Linked(read) => {
+                let target_id = op.target_id().cloned().unwrap_or_else(|| ScimId::new(""));
+                let link = match read {
+                    Ok(user) => fresh_link(
+                        &source_id,
+                        &target_id,
+                        &user.user_name,
+                        user.active,
+                        user.attrs,
+                    ),
+                    Err(why) => {
+                        detail.insert("note".into(), json!(format!("attributes not read: {why}")));
+                        fresh_link(&source_id, &target_id, op.user_name(), true, Attrs::new())
+                    }
+                };
+                self.link(link);
+                OpOutcome::Succeeded
+            }
+            Done::Patched => {
+                let Job::Patch {
+                    target_id, changes, ..
+                } = job
+                else {
+                    return self.bug(index, op, "patch result for another job");
+                };
+                event.changes = changes
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.path.clone(),
+                            json!({"old": self.render(&c.old), "new": self.render(&c.new)}),
+                        )
+                    })
+                    .collect();
+                let base = self
+                    .links
+                    .get(&source_id)
+                    .filter(|l| l.target_id == target_id)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        fresh_link(&source_id, &target_id, op.user_name(), true, Attrs::new())
+                    });
+                self.link(base.with_changes(&changes));
+                OpOutcome::Succeeded
+            }
+            Done::Deleted { already_gone } => {
+                if already_gone {
+                    detail.insert("note".into(), json!("already gone from the target"));
+                }
+                self.unlink(&source_id);
+                OpOutcome::Succeeded
+            }
+            Done::Skipped { reason, unlink } => {
+                if unlink {
+                    self.unlink(&source_id);
+                }
+                event.success = false;
+                event.error = Some(reason.clone());
+                OpOutcome::Skipped(reason)
+            }
+            Done::Guest(reason) => {
+                event.success = false;
+                event.error = Some(reason.clone());
+                OpOutcome::TargetGuest(reason)
+            }
+            Done::Failed(message) => {
+                event.success = false;
+                event.error = Some(message.clone());
+                self.report.failures.push((source_id, message.clone()));
+                OpOutcome::Failed(message)
+            }
+            Done::Halted(message) => {
+                if self.halt_reported {
+                    // In flight when the first 401 arrived: one event says it all.
+                    return self.not_sent(index, op);
+                }
+                self.halt_reported = true;
+                self.report.halted = Some(message.clone());
+                event.success = false;
+                event.error = Some(message.clone());
+                self.report.failures.push((source_id, message.clone()));
+                OpOutcome::Failed(message)
+            }
+            Done::NotSent => return self.not_sent(index, op),
+        };
+        if !detail.is_empty() {
+            event.detail = Value::Object(detail);
+        }
+        match &outcome {
+            OpOutcome::Succeeded | OpOutcome::Adopted => self.report.succeeded += 1,
+            OpOutcome::Skipped(_) | OpOutcome::TargetGuest(_) => self.report.skipped += 1,
+            OpOutcome::NotSent => self.report.not_attempted += 1,
+            OpOutcome::Failed(_) => self.report.failed += 1,
+        }
+        self.recorder.event(event);
+        if op.is_write() {
+            self.recorder.after_write(index, &outcome);
+        }
+    }
+
+    fn not_sent(&mut self, index: usize, op: &Op) {
+        self.report.not_attempted += 1;
+        if op.is_write() {
+            self.recorder.after_write(index, &OpOutcome::NotSent);
+        }
+    }
+
+    /// A job and its result disagree: a bug here, reported as a failure of that op only.
+    fn bug(&mut self, index: usize, op: &Op, what: &str) {
+        let message = format!("internal error: {what}");
+        tracing::error!(op = index, "{message}");
+        self.report.failed += 1;
+        self.report
+            .failures
+            .push((op.source_id().clone(), message.clone()));
+        if op.is_write() {
+            self.recorder
+                .after_write(index, &OpOutcome::Failed(message));
+        }
+    }
+
+    fn link(&mut self, link: Link) {
+        self.links.insert(link.source_id.clone(), link.clone());
+        self.recorder.link(link);
+    }
+
+    fn unlink(&mut self, source_id: &SourceId) {
+        self.links.remove(source_id);
+        self.recorder.unlink(source_id);
+    }
+
+    fn render(&self, value: &Option<AttrValue>) -> Value {
+        match value {
+            None => Value::Null,
+            Some(AttrValue::Text(s)) => json!(s),
+            Some(v @ AttrValue::Ref { .. }) => match self.resolve(v) {
+                Some(AttrValue::Text(s)) => json!(s),
+                _ => json!(v.to_string()),
+            },
+        }
+    }
+
+    fn event(&self, op: &Op, trace: &Trace) -> Event {
+        let event_type = match op {
+            Op::Create { .. } => EventType::UserCreateProvision,
+            Op::Adopt { .. } | Op::Skip { .. } => EventType::UserLookupProvision,
+            Op::Update { .. } => EventType::UserUpdateProvision,
+            Op::Deactivate { .. } => EventType::UserDeprovision,
+            Op::Delete { .. } => EventType::UserDeleteProvision,
+        };
+        Event {
+            ts: String::new(),
+            event_type,
+            success: true,
+            run_id: Some(self.ctx.run_id),
+            initiated_by: Some(self.ctx.initiated_by),
+            integration: self.ctx.integration.clone(),
+            resource: Some(EventResource {
+                kind: "user".into(),
+                source_id: Some(op.source_id().clone()),
+                user_name: Some(op.user_name().to_owned()),
+                display_name: None,
+                target_id: op.target_id().cloned(),
+            }),
+            changes: BTreeMap::new(),
+            http: (trace.attempts > 0).then(|| EventHttp {
+                method: trace.method.clone(),
+                status: trace.status,
+                attempts: trace.attempts,
+                ms: trace.ms,
+            }),
+            error: None,
+            detail: Value::Null,
+        }
+    }
+}
+
+fn fresh_link(
+    source_id: &SourceId,
+    target_id: &ScimId,
+    user_name: &str,
+    active: bool,
+    attrs: Attrs,
+) -> Link {
+    Link {
+        source_id: source_id.clone(),
+        target_id: target_id.clone(),
+        user_name: user_name.to_owned(),
+        active,
+        hash: fingerprint(user_name, active, &attrs),
+        attrs,
+    }
+}
+
+fn create_changes(user_name: &str, attrs: &Attrs) -> BTreeMap<String, Value> {
+    let mut changes = BTreeMap::new();
+    changes.insert(
+        paths::USER_NAME.to_owned(),
+        json!({"old": null, "new": user_name}),
+    );
+    for (path, value) in attrs {
+        if let Some(text) = value.as_text() {
+            changes.insert(path.clone(), json!({"old": null, "new": text}));
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(id: &str, manager: Option<&str>) -> Op {
+        let mut attrs = Attrs::new();
+        if let Some(m) = manager {
+            attrs.insert(
+                paths::MANAGER.into(),
+                AttrValue::Ref {
+                    user: SourceId::new(m),
+                },
+            );
+        }
+        Op::Create {
+            source_id: SourceId::new(id),
+            user_name: format!("{id}@x.com"),
+            attrs,
+        }
+    }
+
+    fn position(waves: &[Vec<usize>], op: usize) -> usize {
+        waves
+            .iter()
+            .position(|w| w.contains(&op))
+            .unwrap_or(usize::MAX)
+    }
+
+    #[test]
+    fn managers_are_created_in_an_earlier_wave() {
+        // u3 → u2 → u1 (manager chain), u4 references someone outside the plan.
+        let plan = Plan {
+            ops: vec![
+                create("u3", Some("u2")),
+                create("u2", Some("u1")),
+                create("u1", None),
+                create("u4", Some("zz")),
+            ],
+        };
+        let waves = provision_waves(&plan, &[0, 1, 2, 3]);
+        assert!(position(&waves, 2) < position(&waves, 1));
+        assert!(position(&waves, 1) < position(&waves, 0));
+        assert_eq!(position(&waves, 3), 0);
+        assert_eq!(waves.iter().map(Vec::len).sum::<usize>(), 4);
+    }
+
+    #[test]
+    fn a_reference_cycle_still_runs_every_op_once() {
+        let plan = Plan {
+            ops: vec![
+                create("a", Some("b")),
+                create("b", Some("a")),
+                create("c", None),
+            ],
+        };
+        let waves = provision_waves(&plan, &[0, 1, 2]);
+        let mut all: Vec<usize> = waves.concat();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 1, 2]);
+    }
+}

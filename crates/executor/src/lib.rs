@@ -1,0 +1,25 @@
+//! Pushes a plan to a SCIM service provider: the HTTP client (`ScimClient`), per-bucket rate
+//! budgets, retries with jitter, error classes, and `Executor::execute`, which runs a plan phase
+//! by phase and reports every attempt through the `Recorder`.
+//!
+//! Architecture Invariant: the only crate that knows HTTP. It knows no SQL: every link, journal
+//! entry and event leaves through `Recorder`.
+//! Architecture Invariant: every attempt, retries included, takes a token from its bucket before
+//! it is sent, and the pacing keeps any window-long interval within the bucket's budget.
+//! Architecture Invariant: a create is preceded by a `userName eq` lookup, and a POST refused as
+//! not unique (or whose answer was lost) is resolved by lookup and adoption, never a second POST
+//! for a user the target already holds.
+//! Architecture Invariant: the token lives in a `SecretString`; it is exposed only to build the
+//! Authorization header (marked sensitive) and never reaches `Debug`, logs, events or errors.
+
+mod client;
+mod error;
+mod execute;
+mod pacing;
+mod retry;
+
+pub use client::{BucketReport, CheckReport, ClientConfig, ScimClient, Tuning};
+pub use error::{ClientError, ErrorClass, ScimError};
+pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder};
+pub use pacing::DEFAULT_HEADROOM;
+pub use retry::RetryPolicy;

@@ -1,0 +1,119 @@
+//! Retry schedule: exponential backoff with jitter (backon), bounded by attempts and elapsed time.
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// When and how often a retryable failure (429, 5xx, transport) is tried again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// No new attempt starts once this much time has passed since the first.
+    pub max_elapsed: Duration,
+    /// Delay before the first retry; it doubles up to `max_delay`, plus up to 100 % jitter.
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// Seed for the jitter, so a scenario replays; `None` seeds from the OS. Each request's
+    /// schedule derives its own seed from this one and a counter, so with concurrency the
+    /// assignment of schedules to requests follows completion order.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            max_elapsed: Duration::from_secs(120),
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            jitter_seed: None,
+        }
+    }
+}
+
+/// One request's (or one create's) retry schedule.
+pub(crate) struct RetryState {
+    backoff: <ExponentialBuilder as BackoffBuilder>::Backoff,
+    started: tokio::time::Instant,
+    max_elapsed: Duration,
+}
+
+impl RetryState {
+    pub(crate) fn new(policy: &RetryPolicy, seeds: &AtomicU64) -> Self {
+        let mut builder = ExponentialBuilder::new()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_attempts.saturating_sub(1) as usize)
+            .with_total_delay(Some(policy.max_elapsed))
+            .with_jitter();
+        if let Some(seed) = policy.jitter_seed {
+            builder =
+                builder.with_jitter_seed(seed.wrapping_add(seeds.fetch_add(1, Ordering::Relaxed)));
+        }
+        RetryState {
+            backoff: builder.build(),
+            started: tokio::time::Instant::now(),
+            max_elapsed: policy.max_elapsed,
+        }
+    }
+
+    /// The delay before the next attempt, or `None` when the budget of attempts or time is spent.
+    pub(crate) fn next_delay(&mut self) -> Option<Duration> {
+        let delay = self.backoff.next()?;
+        (self.started.elapsed() + delay <= self.max_elapsed).then_some(delay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_by_attempts_and_jittered_upwards() {
+        let policy = RetryPolicy {
+            jitter_seed: Some(7),
+            ..RetryPolicy::default()
+        };
+        let seeds = AtomicU64::new(0);
+        let mut state = RetryState::new(&policy, &seeds);
+        let delays: Vec<_> = std::iter::from_fn(|| state.next_delay())
+            .take(100)
+            .collect();
+        assert_eq!(delays.len(), policy.max_attempts as usize - 1);
+        let mut base = policy.min_delay;
+        for d in &delays {
+            assert!(*d >= base && *d <= base * 2, "{d:?} vs base {base:?}");
+            base = (base * 2).min(policy.max_delay);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn same_seed_same_schedule() {
+        let policy = RetryPolicy {
+            jitter_seed: Some(42),
+            ..RetryPolicy::default()
+        };
+        let a: Vec<_> = {
+            let mut s = RetryState::new(&policy, &AtomicU64::new(0));
+            std::iter::from_fn(|| s.next_delay()).take(10).collect()
+        };
+        let b: Vec<_> = {
+            let mut s = RetryState::new(&policy, &AtomicU64::new(0));
+            std::iter::from_fn(|| s.next_delay()).take(10).collect()
+        };
+        assert_eq!(a, b);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_by_elapsed_time() {
+        let policy = RetryPolicy {
+            max_attempts: 100,
+            max_elapsed: Duration::from_secs(10),
+            ..RetryPolicy::default()
+        };
+        let mut state = RetryState::new(&policy, &AtomicU64::new(0));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(state.next_delay(), None);
+    }
+}

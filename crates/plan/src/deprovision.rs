@@ -1,0 +1,109 @@
+//! Managed users the directory no longer wants on the target: deactivated, deleted or left
+//! alone, as the policy says.
+
+use crate::classify::Classified;
+use crate::index::TargetIndex;
+use crate::input::{Diagnostic, PlanInput};
+use crate::policy::{OnDelete, OnUnassign, Policy};
+use scimsync_model::{DeprovisionReason, Link, Op, OutOfScopeReason, SkipReason, SourceId};
+use std::collections::{HashMap, HashSet};
+
+/// Pushes the deprovisioning ops and returns the sources whose target users this plan deletes.
+pub(crate) fn deprovision<'a>(
+    input: &PlanInput<'a>,
+    held: &HashSet<&SourceId>,
+    classified: &Classified<'a>,
+    index: &TargetIndex<'a>,
+    policy: &Policy,
+    ops: &mut Vec<Op>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> HashSet<&'a SourceId> {
+    if input.target.complete {
+        report_dead_links(input.links, held, classified, index, diagnostics);
+    }
+    let mut why_out: HashMap<&SourceId, &OutOfScopeReason> =
+        HashMap::with_capacity(input.out_of_scope.len());
+    for entry in input.out_of_scope {
+        why_out.entry(&entry.source_id).or_insert(&entry.reason);
+    }
+
+    let mut deleted = HashSet::new();
+    // Only live links: a linked user already gone from a complete view has nothing to take away.
+    for live in index.live_links() {
+        let source_id = &live.link.source_id;
+        if held.contains(source_id) || classified.contains(source_id) {
+            continue;
+        }
+        let target = live.target;
+        let (remove, reason) = match why_out.get(source_id) {
+            Some(OutOfScopeReason::Unassigned) => {
+                (policy.on_unassign, DeprovisionReason::Unassigned)
+            }
+            Some(OutOfScopeReason::Filtered { rule }) => (
+                policy.on_unassign,
+                DeprovisionReason::Filtered { rule: rule.clone() },
+            ),
+            Some(OutOfScopeReason::Deleted) | None => (
+                match policy.on_delete {
+                    OnDelete::Deactivate => OnUnassign::Deactivate,
+                    OnDelete::Delete => OnUnassign::Delete,
+                },
+                DeprovisionReason::Deleted,
+            ),
+        };
+        let op = match remove {
+            OnUnassign::Deactivate if !target.active => continue,
+            OnUnassign::Deactivate => Op::Deactivate {
+                source_id: source_id.clone(),
+                target_id: target.id.clone(),
+                user_name: target.user_name.to_owned(),
+                reason,
+            },
+            OnUnassign::Delete => {
+                deleted.insert(source_id);
+                Op::Delete {
+                    source_id: source_id.clone(),
+                    target_id: target.id.clone(),
+                    user_name: target.user_name.to_owned(),
+                    reason,
+                }
+            }
+            OnUnassign::Ignore => Op::Skip {
+                source_id: source_id.clone(),
+                user_name: target.user_name.to_owned(),
+                reason: SkipReason::PolicyIgnore,
+            },
+        };
+        ops.push(op);
+    }
+    deleted
+}
+
+/// A full read shows a linked user of a departed directory user is already gone: nothing to
+/// deprovision, but the store should drop the link, or the next incremental cycle would trust it.
+fn report_dead_links(
+    links: &[Link],
+    held: &HashSet<&SourceId>,
+    classified: &Classified<'_>,
+    index: &TargetIndex<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for link in links {
+        let source_id = &link.source_id;
+        if index.has_target(&link.target_id)
+            || held.contains(source_id)
+            || classified.contains(source_id)
+        {
+            continue;
+        }
+        diagnostics.push(Diagnostic::new(
+            source_id,
+            "link",
+            format!(
+                "linked target user {} is gone from the target; nothing to deprovision, the \
+                 link is stale",
+                link.target_id
+            ),
+        ));
+    }
+}

@@ -1,0 +1,219 @@
+//! The planning pass: index, classify, deprovision, reconcile, order.
+
+use crate::classify::{Fate, classify};
+use crate::deprovision::deprovision;
+use crate::diff::attr_changes;
+use crate::index::{TargetIndex, TargetRef, same_user_name};
+use crate::input::{Diagnostic, PlanInput, PlanOutput};
+use crate::order::{NewUser, order};
+use crate::policy::Policy;
+use crate::refs::Resolver;
+use scimsync_model::{
+    AttrValue, Attrs, Change, DeprovisionReason, DesiredUser, Op, Plan, SkipReason, SourceId,
+    fingerprint, paths,
+};
+use std::collections::HashSet;
+
+/// Plans the operations that bring the target to the desired state. Pure and deterministic:
+/// the same input gives the same output, byte for byte.
+pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
+    let mut diagnostics = Vec::new();
+    let index = TargetIndex::build(input.target, input.links, input.desired, &mut diagnostics);
+    let held: HashSet<&SourceId> = input.held.iter().collect();
+    let guests: HashSet<_> = input.guests.iter().map(|g| crate::index::fold(g)).collect();
+    let classified = classify(input.desired, &held, &guests, &index, &mut diagnostics);
+
+    let mut ops = Vec::new();
+    // Before reconciling: a reference to a user this plan deletes must not be sent.
+    let deleted = deprovision(
+        input,
+        &held,
+        &classified,
+        &index,
+        policy,
+        &mut ops,
+        &mut diagnostics,
+    );
+    let resolver = Resolver {
+        classified: &classified,
+        index: &index,
+        deleted: &deleted,
+    };
+    let mut reconciler = Reconciler {
+        index: &index,
+        policy,
+        ops,
+        diagnostics,
+    };
+    let mut creates = Vec::new();
+
+    for (user, fate) in &classified.users {
+        let skip = |reason| Op::Skip {
+            source_id: user.source_id.clone(),
+            user_name: user.user_name.clone(),
+            reason,
+        };
+        match fate {
+            Fate::Held | Fate::SecondRecord => {}
+            Fate::Duplicate { other } => reconciler.ops.push(skip(SkipReason::DuplicateUserName {
+                other: (*other).clone(),
+            })),
+            Fate::Taken { other } => reconciler.ops.push(skip(SkipReason::UserNameTakenByLinked {
+                other: (*other).clone(),
+            })),
+            Fate::Guest => reconciler.ops.push(skip(SkipReason::TargetGuest)),
+            Fate::InactiveNotProvisioned => {
+                reconciler
+                    .ops
+                    .push(skip(SkipReason::InactiveNotProvisioned));
+            }
+            Fate::Linked(live) => {
+                let attrs =
+                    resolver.resolve(&user.source_id, &user.attrs, &mut reconciler.diagnostics);
+                // The link records what was last pushed and acknowledged; on an incremental
+                // cycle the target view is the links, so an equal fingerprint means equal state.
+                if !input.target.complete
+                    && fingerprint(&user.user_name, user.active, &attrs) == live.link.hash
+                {
+                    continue;
+                }
+                reconciler.reconcile(user, &attrs, live.target, Some(&live.link.attrs));
+            }
+            Fate::Adopt(target) => {
+                let attrs =
+                    resolver.resolve(&user.source_id, &user.attrs, &mut reconciler.diagnostics);
+                reconciler.ops.push(Op::Adopt {
+                    source_id: user.source_id.clone(),
+                    target_id: target.id.clone(),
+                    user_name: target.user_name.to_owned(),
+                });
+                // Nothing was pushed to an adopted user yet, so nothing of it is removed.
+                reconciler.reconcile(user, &attrs, *target, None);
+            }
+            Fate::Create => {
+                let attrs =
+                    resolver.resolve(&user.source_id, &user.attrs, &mut reconciler.diagnostics);
+                creates.push(NewUser {
+                    source_id: user.source_id.clone(),
+                    user_name: user.user_name.clone(),
+                    attrs: without_reserved(attrs.into_owned()),
+                });
+            }
+        }
+    }
+
+    let Reconciler {
+        ops,
+        mut diagnostics,
+        ..
+    } = reconciler;
+    let ops = order(ops, creates, &mut diagnostics);
+    diagnostics.sort();
+    PlanOutput {
+        plan: Plan { ops },
+        diagnostics,
+    }
+}
+
+/// userName and active travel in their own fields; a mapping that also put them in `attrs`
+/// must not send them twice.
+fn without_reserved(mut attrs: Attrs) -> Attrs {
+    attrs.remove(paths::USER_NAME);
+    attrs.remove(paths::ACTIVE);
+    attrs
+}
+
+struct Reconciler<'i, 'a> {
+    index: &'i TargetIndex<'a>,
+    policy: &'i Policy,
+    ops: Vec<Op>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Reconciler<'_, '_> {
+    /// The ops that bring an existing target user to the desired user. `pushed` is what
+    /// scimsync sent before (the link's attributes), the only attributes it may remove.
+    fn reconcile(
+        &mut self,
+        user: &DesiredUser,
+        attrs: &Attrs,
+        target: TargetRef<'_>,
+        pushed: Option<&Attrs>,
+    ) {
+        if !user.active {
+            // A suspended user only loses access; its attributes wait for reactivation, when
+            // the target no longer freezes them.
+            if target.active {
+                self.ops.push(Op::Deactivate {
+                    source_id: user.source_id.clone(),
+                    target_id: target.id.clone(),
+                    user_name: user.user_name.clone(),
+                    reason: DeprovisionReason::Suspended,
+                });
+            }
+            return;
+        }
+
+        let mut changes = Vec::new();
+        // First in the PATCH: the target refuses userName and role changes to inactive users.
+        if !target.active {
+            changes.push(Change {
+                path: paths::ACTIVE.to_owned(),
+                old: Some(AttrValue::text("false")),
+                new: Some(AttrValue::text("true")),
+            });
+        }
+        if !same_user_name(&user.user_name, target.user_name) && self.user_name_free(user, target) {
+            changes.push(Change {
+                path: paths::USER_NAME.to_owned(),
+                old: Some(AttrValue::text(target.user_name)),
+                new: Some(AttrValue::text(user.user_name.as_str())),
+            });
+        }
+        changes.extend(attr_changes(
+            attrs,
+            target.attrs,
+            pushed,
+            &self.policy.create_only,
+        ));
+        if !changes.is_empty() {
+            self.ops.push(Op::Update {
+                source_id: user.source_id.clone(),
+                target_id: target.id.clone(),
+                user_name: user.user_name.clone(),
+                changes,
+            });
+        }
+    }
+
+    /// Whether the email change of `user` can be sent: the target would answer 400 "not
+    /// unique" if another of its users holds the new userName. When one does, the rest of
+    /// the update still goes and the rename waits, reported, until the name is free.
+    fn user_name_free(&mut self, user: &DesiredUser, target: TargetRef<'_>) -> bool {
+        let Some(holder) = self.index.by_name(&user.user_name) else {
+            return true;
+        };
+        if holder.id == target.id {
+            return true;
+        }
+        match self.index.owner(holder.id) {
+            Some(other) => self.ops.push(Op::Skip {
+                source_id: user.source_id.clone(),
+                user_name: user.user_name.clone(),
+                reason: SkipReason::UserNameTakenByLinked {
+                    other: other.clone(),
+                },
+            }),
+            None => self.diagnostics.push(Diagnostic::new(
+                &user.source_id,
+                paths::USER_NAME,
+                format!(
+                    "target user {} (not managed by scimsync) already has userName {}; the email \
+                     change waits until it is renamed or removed",
+                    holder.id, holder.user_name
+                ),
+            )),
+        }
+        false
+    }
+}

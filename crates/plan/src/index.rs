@@ -1,0 +1,196 @@
+//! Hash indexes over the target and the links, so every join in the planner is a lookup and
+//! planning a million users stays linear.
+
+use crate::input::Diagnostic;
+use scimsync_model::{Attrs, DesiredUser, Link, ScimId, SourceId, TargetUser, TargetView};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+/// A target user as the planner sees it, borrowed either from the target view or, on an
+/// incremental cycle, from the link that says it exists.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TargetRef<'a> {
+    pub id: &'a ScimId,
+    pub user_name: &'a str,
+    pub active: bool,
+    pub attrs: &'a Attrs,
+}
+
+impl<'a> TargetRef<'a> {
+    fn from_user(user: &'a TargetUser) -> Self {
+        TargetRef {
+            id: &user.id,
+            user_name: &user.user_name,
+            active: user.active,
+            attrs: &user.attrs,
+        }
+    }
+
+    /// What `Link::as_target_user` would build, without cloning the attributes.
+    fn from_link(link: &'a Link) -> Self {
+        TargetRef {
+            id: &link.target_id,
+            user_name: &link.user_name,
+            active: link.active,
+            attrs: &link.attrs,
+        }
+    }
+}
+
+/// A link whose target user exists (or, on an incremental cycle, is presumed to).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LiveLink<'a> {
+    pub link: &'a Link,
+    pub target: TargetRef<'a>,
+}
+
+/// The target's identity: lower-cased, borrowing when the name already is.
+pub(crate) fn fold(user_name: &str) -> Cow<'_, str> {
+    if user_name.bytes().any(|b| b.is_ascii_uppercase()) || !user_name.is_ascii() {
+        Cow::Owned(user_name.to_lowercase())
+    } else {
+        Cow::Borrowed(user_name)
+    }
+}
+
+pub(crate) fn same_user_name(a: &str, b: &str) -> bool {
+    a == b || fold(a) == fold(b)
+}
+
+pub(crate) struct TargetIndex<'a> {
+    /// Target id → the user, and the source whose live link claims it.
+    by_id: HashMap<&'a ScimId, (TargetRef<'a>, Option<&'a SourceId>)>,
+    /// Only the userNames some desired user asks about (unlinked, or renamed): in a steady
+    /// state that is a handful, not the whole target.
+    by_name: HashMap<Cow<'a, str>, TargetRef<'a>>,
+    /// Every source with a link; `None` when its target user is gone from a complete view.
+    links: HashMap<&'a SourceId, Option<LiveLink<'a>>>,
+}
+
+impl<'a> TargetIndex<'a> {
+    pub fn build(
+        target: &'a TargetView,
+        links: &'a [Link],
+        desired: &'a [DesiredUser],
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Self {
+        let mut by_id: HashMap<&'a ScimId, (TargetRef<'a>, Option<&'a SourceId>)> =
+            HashMap::with_capacity(target.users.len() + links.len() / 8);
+        for user in &target.users {
+            // A duplicate id in a read is the target's bug; the first row wins so the result
+            // does not depend on anything but the input order.
+            by_id
+                .entry(&user.id)
+                .or_insert_with(|| (TargetRef::from_user(user), None));
+        }
+
+        let mut live: HashMap<&'a SourceId, Option<LiveLink<'a>>> =
+            HashMap::with_capacity(links.len());
+        for link in links {
+            if let Some(first) = live.get(&link.source_id) {
+                let first =
+                    first.map_or_else(|| "a removed user".to_owned(), |l| l.target.id.to_string());
+                diagnostics.push(Diagnostic::new(
+                    &link.source_id,
+                    "link",
+                    format!(
+                        "a second link (to target user {}) is ignored; the first links to {first}",
+                        link.target_id
+                    ),
+                ));
+                continue;
+            }
+            let entry = match by_id.get_mut(&link.target_id) {
+                Some(found) => found,
+                // An incremental view proves nothing by absence: trust the link.
+                None if !target.complete => by_id
+                    .entry(&link.target_id)
+                    .or_insert((TargetRef::from_link(link), None)),
+                // Removed from the target outside scimsync: the link is dead.
+                None => {
+                    live.insert(&link.source_id, None);
+                    continue;
+                }
+            };
+            if let Some(owner) = entry.1 {
+                diagnostics.push(Diagnostic::new(
+                    &link.source_id,
+                    "link",
+                    format!(
+                        "target user {} is already linked to {owner}; this link is ignored",
+                        link.target_id
+                    ),
+                ));
+                live.insert(&link.source_id, None);
+                continue;
+            }
+            entry.1 = Some(&link.source_id);
+            let target_user = entry.0;
+            live.insert(
+                &link.source_id,
+                Some(LiveLink {
+                    link,
+                    target: target_user,
+                }),
+            );
+        }
+
+        let mut asked: HashSet<Cow<'a, str>> = HashSet::new();
+        for user in desired {
+            let current = live.get(&user.source_id).copied().flatten();
+            let renamed =
+                current.is_none_or(|l| !same_user_name(&user.user_name, l.target.user_name));
+            if renamed {
+                asked.insert(fold(&user.user_name));
+            }
+        }
+        let mut by_name: HashMap<Cow<'a, str>, TargetRef<'a>> = HashMap::with_capacity(asked.len());
+        if !asked.is_empty() {
+            for (user, _) in by_id.values() {
+                let name = fold(user.user_name);
+                if !asked.contains(&name) {
+                    continue;
+                }
+                by_name
+                    .entry(name)
+                    .and_modify(|held| {
+                        // The target keeps userNames unique, so a clash means a stale link or
+                        // a racing rename; keep the smaller id so hash order cannot decide.
+                        if user.id < held.id {
+                            *held = *user;
+                        }
+                    })
+                    .or_insert(*user);
+            }
+        }
+
+        TargetIndex {
+            by_id,
+            by_name,
+            links: live,
+        }
+    }
+
+    /// Whether the view holds (or, incrementally, presumes) a target user with this id.
+    pub fn has_target(&self, id: &ScimId) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn live_link(&self, source_id: &SourceId) -> Option<&LiveLink<'a>> {
+        self.links.get(source_id)?.as_ref()
+    }
+
+    pub fn live_links(&self) -> impl Iterator<Item = &LiveLink<'a>> {
+        self.links.values().flatten()
+    }
+
+    /// The target user holding this userName, for userNames of desired users only.
+    pub fn by_name(&self, user_name: &str) -> Option<&TargetRef<'a>> {
+        self.by_name.get(fold(user_name).as_ref())
+    }
+
+    /// The source whose live link claims this target user.
+    pub fn owner(&self, target_id: &ScimId) -> Option<&'a SourceId> {
+        self.by_id.get(target_id)?.1
+    }
+}

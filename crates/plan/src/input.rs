@@ -1,0 +1,51 @@
+//! The planner's inputs and outputs.
+
+use scimsync_model::{DesiredUser, Link, OutOfScope, Plan, SourceId, TargetView};
+
+/// Both sides of the diff, borrowed: the planner never needs to own them.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanInput<'a> {
+    pub desired: &'a [DesiredUser],
+    pub out_of_scope: &'a [OutOfScope],
+    /// Directory users whose records are invalid: held untouched (never updated, never
+    /// deprovisioned).
+    pub held: &'a [SourceId],
+    pub links: &'a [Link],
+    pub target: &'a TargetView,
+    /// userNames (any case) the target refused as guests or external users (404 on create).
+    /// A desired user with one of them is skipped rather than created, unless the target now
+    /// shows a member with that userName, who is then adopted.
+    pub guests: &'a [String],
+}
+
+/// The plan, and what the planner noticed but could not act on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOutput {
+    pub plan: Plan,
+    /// Sorted by source id, then field, so the output is deterministic.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Something about one user's record the plan had to leave out (an unresolvable manager, a
+/// rename onto a taken userName, a corrupt link). The rest of that user's ops still go ahead.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize, serde::Serialize)]
+pub struct Diagnostic {
+    pub source_id: SourceId,
+    /// The attribute path, or `userName` / `link`.
+    pub field: String,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub(crate) fn new(
+        source_id: &SourceId,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            source_id: source_id.clone(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

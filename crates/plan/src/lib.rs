@@ -1,0 +1,27 @@
+//! The diff engine: a pure function from (desired state, current target state, policy) to an
+//! ordered plan of typed operations, plus diagnostics for what it had to leave out.
+//!
+//! Architecture Invariant: depends on `scimsync-model` and no other scimsync crate.
+//! Architecture Invariant: no IO, no clock, no randomness; the same input gives the same plan,
+//! byte for byte (no hash-map order reaches the output).
+//! Architecture Invariant: never emits an op for a target user that is neither linked nor
+//! matched by userName to a desired user.
+//! Architecture Invariant: linear in the number of users (hash joins, no nested scans), and on
+//! an incremental cycle an unchanged user costs one fingerprint.
+
+mod classify;
+mod deprovision;
+mod diff;
+mod engine;
+mod index;
+mod input;
+mod order;
+mod policy;
+mod refs;
+
+pub use engine::plan;
+pub use input::{Diagnostic, PlanInput, PlanOutput};
+pub use policy::{OnDelete, OnUnassign, Policy};
+
+#[cfg(test)]
+mod tests;

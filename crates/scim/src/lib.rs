@@ -1,0 +1,27 @@
+//! SCIM 2.0 on the wire: schema URNs, filter building with RFC 7644 escaping, request bodies
+//! (a user resource for POST, a PatchOp for PATCH), a SCIM user flattened back into the model's
+//! `TargetUser`, lenient parsing of list and error responses, and the **profiles** that hold what
+//! a given service provider needs (Miro's quirks and published rate budgets, or plain RFC).
+//!
+//! Architecture Invariant: no IO, no async runtime, no HTTP client. Everything here is a pure
+//! function of its inputs, so the executor's wire format can be tested without a socket.
+//! Architecture Invariant: a Miro body never carries `emails` (read-only and derived from
+//! `userName` in Miro); a PatchOp for Miro never has a path starting with `emails`.
+
+mod budget;
+mod filter;
+mod message;
+mod patch;
+mod profile;
+mod resource;
+mod schemas;
+
+pub use budget::{Bucket, Budgets, Endpoint};
+pub use filter::{filter_eq, json_string_literal};
+pub use message::{ListResponse, ScimErrorBody, parse_error_body};
+pub use patch::patch_body;
+pub use profile::{OpCase, Profile, ProfileKind};
+pub use resource::{WireError, target_user, user_resource};
+pub use schemas::{
+    ENTERPRISE_SCHEMA, ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, PATCH_SCHEMA, USER_SCHEMA,
+};

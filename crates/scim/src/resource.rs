@@ -1,0 +1,415 @@
+//! A user as a SCIM resource: the POST body built from flat `Attrs`, and a resource read back
+//! flattened into a `TargetUser` keyed by the same paths.
+
+use crate::{ENTERPRISE_SCHEMA, Profile, USER_SCHEMA};
+use scimsync_model::{AttrValue, Attrs, ScimId, TargetUser, paths};
+use serde_json::{Map, Value, json};
+
+/// A SCIM user resource that cannot be read as a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The resource is not a JSON object.
+    #[error("a SCIM user must be a JSON object")]
+    NotAnObject,
+    /// A required attribute (`id`, `userName`) is absent.
+    #[error("the SCIM user has no `{field}`")]
+    MissingField { field: &'static str },
+    /// An attribute has a type the client cannot read (e.g. `active: "maybe"`).
+    #[error("`{field}` of a SCIM user should be {expected}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+}
+
+/// Miro's type of the one primary organisation role (miro-scim.md §3 "roles").
+const MIRO_USER_ROLE_TYPE: &str = "organization_user_role";
+
+/// Top-level keys the client sets itself; an attribute path naming one of them is ignored
+/// rather than allowed to overwrite it.
+const RESERVED: [&str; 8] = [
+    "schemas", "id", "userName", "active", "roles", "emails", "meta", "groups",
+];
+
+/// The POST /Users body for a user. `attrs` must be resolved: an `AttrValue::Ref` here is a bug
+/// upstream and is left out rather than sent as garbage. Paths with a filter (`a[b eq c]`) other
+/// than the primary role cannot be built into a resource and are left out too.
+pub fn user_resource(user_name: &str, active: bool, attrs: &Attrs, profile: &Profile) -> Value {
+    let mut top = Map::new();
+    let mut enterprise = Map::new();
+    let mut role: Option<&str> = None;
+
+    for (path, value) in attrs {
+        let Some(text) = value.as_text() else {
+            continue;
+        };
+        if path == paths::ROLE {
+            role = Some(text);
+        } else if let Some(rest) = path
+            .strip_prefix(ENTERPRISE_SCHEMA)
+            .and_then(|r| r.strip_prefix(':'))
+        {
+            insert_path(&mut enterprise, rest, text);
+        } else if !path.contains('[') && !path.contains(':') {
+            let head = path.split('.').next().unwrap_or_default();
+            if !RESERVED.contains(&head) {
+                insert_path(&mut top, path, text);
+            }
+        }
+    }
+
+    let mut schemas = vec![json!(USER_SCHEMA)];
+    // Miro's own schema enumerates only the core URN, even with the extension present
+    // (miro-scim.md §3 "[I] schemas array"); RFC 7643 wants the extension listed too.
+    if !profile.is_miro() && !enterprise.is_empty() {
+        schemas.push(json!(ENTERPRISE_SCHEMA));
+    }
+
+    let mut body = Map::new();
+    body.insert("schemas".into(), Value::Array(schemas));
+    body.insert("userName".into(), json!(user_name));
+    body.insert("active".into(), json!(active));
+    body.extend(top);
+    if let Some(role) = role {
+        let entry = if profile.is_miro() {
+            json!({"type": MIRO_USER_ROLE_TYPE, "value": role, "primary": true})
+        } else {
+            json!({"value": role, "primary": true})
+        };
+        body.insert("roles".into(), json!([entry]));
+    }
+    if !profile.is_miro() {
+        // Miro derives emails from userName and treats them as read-only; RFC SPs expect one.
+        body.insert(
+            "emails".into(),
+            json!([{"value": user_name, "type": "work", "primary": true}]),
+        );
+    }
+    if !enterprise.is_empty() {
+        body.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
+    }
+    Value::Object(body)
+}
+
+/// `a` → `{a: v}`, `a.b` → `{a: {b: v}}`. Deeper paths are not SCIM (RFC 7644 §3.10).
+fn insert_path(map: &mut Map<String, Value>, path: &str, text: &str) {
+    match path.split_once('.') {
+        None => {
+            map.insert(path.to_owned(), json!(text));
+        }
+        Some((attr, sub)) if !sub.contains('.') => {
+            let slot = map
+                .entry(attr.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(inner) = slot {
+                inner.insert(sub.to_owned(), json!(text));
+            }
+        }
+        Some(_) => {}
+    }
+}
+
+/// Core attributes compared by the planner, read back as top-level strings.
+const TOP_STRINGS: [&str; 4] = [
+    paths::DISPLAY_NAME,
+    paths::TITLE,
+    paths::USER_TYPE,
+    paths::PREFERRED_LANGUAGE,
+];
+
+/// Flattens a SCIM user into a `TargetUser`, keyed like `DesiredUser::attrs`. `emails`, `groups`,
+/// `meta` and `photos` are ignored; an empty string counts as absent (what the directory side
+/// does too, so `""` never shows up as a difference).
+pub fn target_user(resource: &Value, profile: &Profile) -> Result<TargetUser, WireError> {
+    let obj = resource.as_object().ok_or(WireError::NotAnObject)?;
+    let id = match obj.get("id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => {
+            return Err(WireError::WrongType {
+                field: "id",
+                expected: "a string",
+            });
+        }
+        None => return Err(WireError::MissingField { field: "id" }),
+    };
+    let user_name = match obj.get("userName") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) | None => return Err(WireError::MissingField { field: "userName" }),
+        Some(_) => {
+            return Err(WireError::WrongType {
+                field: "userName",
+                expected: "a string",
+            });
+        }
+    };
+    let active = match obj.get("active") {
+        // RFC 7643 leaves `active` optional; an SP that omits it has no notion of inactive users.
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            return Err(WireError::WrongType {
+                field: "active",
+                expected: "a boolean",
+            });
+        }
+    };
+
+    let mut attrs = Attrs::new();
+    let mut put = |path: String, v: Option<&Value>| {
+        if let Some(s) = v.and_then(string_of).filter(|s| !s.is_empty()) {
+            attrs.insert(path, AttrValue::Text(s));
+        }
+    };
+    for key in TOP_STRINGS {
+        put(key.to_owned(), obj.get(key));
+    }
+    if let Some(name) = obj.get("name").and_then(Value::as_object) {
+        put(paths::GIVEN_NAME.to_owned(), name.get("givenName"));
+        put(paths::FAMILY_NAME.to_owned(), name.get("familyName"));
+    }
+    put(
+        paths::ROLE.to_owned(),
+        primary_role(obj.get("roles"), profile),
+    );
+    if let Some(ext) = obj.get(ENTERPRISE_SCHEMA).and_then(Value::as_object) {
+        for (key, value) in ext {
+            match value {
+                Value::String(_) => put(format!("{ENTERPRISE_SCHEMA}:{key}"), Some(value)),
+                Value::Object(inner) if key == "manager" => {
+                    put(paths::MANAGER.to_owned(), inner.get("value"));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(TargetUser {
+        id: ScimId::new(id),
+        user_name,
+        active,
+        attrs,
+    })
+}
+
+fn string_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        // Manager ids are numeric in Miro and some SPs send them as numbers.
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The value of the primary role. Miro marks admin roles `primary: false`, but prefer its
+/// `organization_user_role` should an SP ever mark more than one primary.
+fn primary_role<'a>(roles: Option<&'a Value>, profile: &Profile) -> Option<&'a Value> {
+    let roles = roles?.as_array()?;
+    let is_primary = |r: &&Value| match r.get("primary") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    };
+    let is_user_role =
+        |r: &&Value| r.get("type").and_then(Value::as_str) == Some(MIRO_USER_ROLE_TYPE);
+    let preferred = profile
+        .is_miro()
+        .then(|| roles.iter().filter(is_primary).find(is_user_role))
+        .flatten();
+    preferred
+        .or_else(|| roles.iter().find(is_primary))
+        .and_then(|r| r.get("value"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use scimsync_model::SourceId;
+
+    fn text(s: &str) -> AttrValue {
+        AttrValue::text(s)
+    }
+
+    fn jane_attrs() -> Attrs {
+        [
+            (paths::DISPLAY_NAME, text("Jane Doe")),
+            (paths::GIVEN_NAME, text("Jane")),
+            (paths::FAMILY_NAME, text("Doe")),
+            (paths::USER_TYPE, text("Full")),
+            (paths::PREFERRED_LANGUAGE, text("en_US")),
+            (paths::ROLE, text(paths::USER_ROLE)),
+            (paths::EMPLOYEE_NUMBER, text("E0001")),
+            (paths::COST_CENTER, text("CS001")),
+            (paths::ORGANIZATION, text("OrgX")),
+            (paths::DIVISION, text("Div001")),
+            (paths::DEPARTMENT, text("DeptA")),
+            (paths::MANAGER, text("3074457365265951581")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    #[test]
+    fn miro_create_body_matches_the_documented_example() {
+        let body = user_resource(
+            "jane.doe@example.com",
+            true,
+            &jane_attrs(),
+            &Profile::miro(),
+        );
+        // miro-scim.md §3 "Create example", minus photos (not mapped) and manager.displayName.
+        let expected = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "jane.doe@example.com",
+            "name": {"givenName": "Jane", "familyName": "Doe"},
+            "displayName": "Jane Doe",
+            "userType": "Full",
+            "active": true,
+            "preferredLanguage": "en_US",
+            "roles": [{"type": "organization_user_role", "value": "ORGANIZATION_INTERNAL_USER", "primary": true}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "employeeNumber": "E0001", "costCenter": "CS001", "organization": "OrgX",
+                "division": "Div001", "department": "DeptA",
+                "manager": {"value": "3074457365265951581"}
+            }
+        });
+        assert_eq!(body, expected);
+        assert!(body.get("emails").is_none());
+    }
+
+    #[test]
+    fn generic_create_body_lists_the_extension_and_an_email() {
+        let mut attrs = Attrs::new();
+        attrs.insert(paths::DISPLAY_NAME.into(), text("Ann Lee"));
+        attrs.insert(paths::TITLE.into(), text("SRE"));
+        attrs.insert(paths::ROLE.into(), text(paths::ADMIN_ROLE));
+        attrs.insert(paths::DEPARTMENT.into(), text("Eng"));
+        let body = user_resource("ann@example.com", false, &attrs, &Profile::generic());
+        let expected = json!({
+            "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
+            "userName": "ann@example.com",
+            "active": false,
+            "displayName": "Ann Lee",
+            "title": "SRE",
+            "roles": [{"value": "ORGANIZATION_INTERNAL_ADMIN", "primary": true}],
+            "emails": [{"value": "ann@example.com", "type": "work", "primary": true}],
+            ENTERPRISE_SCHEMA: {"department": "Eng"}
+        });
+        assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn generic_without_extension_lists_only_core() {
+        let body = user_resource("a@b.c", true, &Attrs::new(), &Profile::generic());
+        assert_eq!(body["schemas"], json!([USER_SCHEMA]));
+    }
+
+    #[test]
+    fn refs_and_reserved_paths_are_left_out() {
+        let mut attrs = Attrs::new();
+        attrs.insert(
+            paths::MANAGER.into(),
+            AttrValue::Ref {
+                user: SourceId::new("u9"),
+            },
+        );
+        attrs.insert("emails[type eq \"work\"].value".into(), text("x@y.z"));
+        attrs.insert("emails".into(), text("x@y.z"));
+        attrs.insert("userName".into(), text("evil@y.z"));
+        attrs.insert("schemas".into(), text("nope"));
+        let body = user_resource("a@b.c", true, &attrs, &Profile::miro());
+        assert_eq!(
+            body,
+            json!({"schemas": [USER_SCHEMA], "userName": "a@b.c", "active": true})
+        );
+    }
+
+    #[test]
+    fn flattens_a_miro_response() {
+        let resource = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id": "3074457345265951581",
+            "userName": "jane.doe@example.com",
+            "name": {"givenName": "Jane", "familyName": "Doe"},
+            "displayName": "Jane Doe",
+            "userType": "Full",
+            "active": "false",
+            "preferredLanguage": "en_US",
+            "emails": [{"value": "jane.doe@example.com", "primary": true, "display": "jane.doe@example.com"}],
+            "photos": [{"type": "photo", "value": "https://cdn.example.com/jane.jpg"}],
+            "groups": [{"value": "3458764577585056871", "display": "Team"}],
+            "roles": [
+                {"value": "Content Admin", "type": "organization_admin_role", "primary": false},
+                {"value": "ORGANIZATION_INTERNAL_ADMIN", "display": "Company Admin", "type": "organization_user_role", "primary": true}
+            ],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "employeeNumber": "E0001", "department": "", "costCenter": "CS001",
+                "manager": {"value": 3074457365265951581_u64, "displayName": "John Boss"}
+            },
+            "meta": {"resourceType": "User", "location": "https://miro.com/api/v1/scim/Users/3074457345265951581"}
+        });
+        let user = target_user(&resource, &Profile::miro()).unwrap();
+        assert_eq!(user.id.as_str(), "3074457345265951581");
+        assert_eq!(user.user_name, "jane.doe@example.com");
+        assert!(!user.active);
+        let expect: Attrs = [
+            (paths::DISPLAY_NAME, "Jane Doe"),
+            (paths::GIVEN_NAME, "Jane"),
+            (paths::FAMILY_NAME, "Doe"),
+            (paths::USER_TYPE, "Full"),
+            (paths::PREFERRED_LANGUAGE, "en_US"),
+            (paths::ROLE, "ORGANIZATION_INTERNAL_ADMIN"),
+            (paths::EMPLOYEE_NUMBER, "E0001"),
+            (paths::COST_CENTER, "CS001"),
+            (paths::MANAGER, "3074457365265951581"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), text(v)))
+        .collect();
+        assert_eq!(user.attrs, expect);
+    }
+
+    #[test]
+    fn round_trip_gives_back_the_attrs() {
+        for profile in [Profile::miro(), Profile::generic()] {
+            let mut attrs = jane_attrs();
+            attrs.insert(paths::TITLE.into(), text("Boss"));
+            let mut body = user_resource("jane@example.com", true, &attrs, &profile);
+            body["id"] = json!("42");
+            let user = target_user(&body, &profile).unwrap();
+            assert_eq!(user.attrs, attrs, "{:?}", profile.kind);
+            assert_eq!(user.user_name, "jane@example.com");
+            assert!(user.active);
+        }
+    }
+
+    #[test]
+    fn missing_or_malformed_fields_are_errors() {
+        let p = Profile::miro();
+        assert_eq!(target_user(&json!([]), &p), Err(WireError::NotAnObject));
+        assert_eq!(
+            target_user(&json!({"userName": "a@b.c"}), &p),
+            Err(WireError::MissingField { field: "id" })
+        );
+        assert_eq!(
+            target_user(&json!({"id": "1"}), &p),
+            Err(WireError::MissingField { field: "userName" })
+        );
+        assert!(matches!(
+            target_user(
+                &json!({"id": "1", "userName": "a@b.c", "active": "maybe"}),
+                &p
+            ),
+            Err(WireError::WrongType {
+                field: "active",
+                ..
+            })
+        ));
+        let numeric = target_user(&json!({"id": 7, "userName": "a@b.c"}), &p).unwrap();
+        assert_eq!(numeric.id.as_str(), "7");
+        assert!(numeric.active);
+    }
+}

@@ -1,0 +1,170 @@
+//! Links: which directory user (source id) is managed as which target user, with the attributes
+//! and fingerprint last pushed.
+
+use crate::error::{JsonContext, SqlContext};
+use crate::{Store, StoreError, attrs_json, now_rfc3339};
+use rusqlite::types::Type;
+use rusqlite::{Connection, Row, TransactionBehavior, params};
+use scimsync_model::{Attrs, Link, ScimId, SourceId};
+use std::collections::HashSet;
+use std::path::Path;
+
+// `OR REPLACE` deletes every row that conflicts with the new one, on the source id *and* on the
+// target id. The second is deliberate: a target user is one person's account, so it can be
+// managed for one directory user only. When a target id shows up under a new source id (the
+// directory re-keyed the person, or a full read adopted the account for another record), the
+// older link is stale; keeping both would let the stale one deprovision the account the new one
+// manages. The newest link wins.
+const UPSERT: &str = "INSERT OR REPLACE INTO links \
+     (source_id, target_id, user_name, active, attrs, hash, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+const SELECT: &str = "SELECT source_id, target_id, user_name, active, attrs, hash FROM links";
+
+impl Store {
+    /// Every link, ordered by source id.
+    pub fn links(&self) -> Result<Vec<Link>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{SELECT} ORDER BY source_id"))
+            .during(path, "read links")?;
+        let mut rows = stmt.query([]).during(path, "read links")?;
+        let mut links = Vec::new();
+        while let Some(row) = rows.next().during(path, "read links")? {
+            links.push(link_from_row(row, path)?);
+        }
+        Ok(links)
+    }
+
+    /// The link of one directory user, if it is managed.
+    pub fn link(&self, source_id: &SourceId) -> Result<Option<Link>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{SELECT} WHERE source_id = ?1"))
+            .during(path, "read link")?;
+        let mut rows = stmt.query([source_id.as_str()]).during(path, "read link")?;
+        match rows.next().during(path, "read link")? {
+            Some(row) => Ok(Some(link_from_row(row, path)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or replaces the link of `link.source_id`. A link another source id held to the
+    /// same target id is removed: one target user is managed for one directory user.
+    pub fn upsert_link(&mut self, link: &Link) -> Result<(), StoreError> {
+        upsert(&self.conn, &self.path, link, &now_rfc3339())
+    }
+
+    /// `upsert_link` for many links in one transaction: all are stored or none. The result is
+    /// the same as upserting them one by one in order (later entries win over earlier ones with
+    /// the same source or target id), but the rows are written in source id order, which keeps
+    /// the primary key's pages sequential: several times faster on large batches.
+    pub fn upsert_links(&mut self, links: &[Link]) -> Result<(), StoreError> {
+        let path = &self.path;
+        let (mut survivors, superseded) = resolve_batch(links);
+        survivors.sort_unstable_by(|a, b| a.source_id.cmp(&b.source_id));
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .during(path, "begin link batch")?;
+        // A superseded entry never lands, but inserting it one by one would have evicted the
+        // stored rows it conflicts with, so those go now.
+        for link in superseded {
+            tx.prepare_cached("DELETE FROM links WHERE source_id = ?1 OR target_id = ?2")
+                .and_then(|mut stmt| {
+                    stmt.execute([link.source_id.as_str(), link.target_id.as_str()])
+                })
+                .during(path, "upsert link batch")?;
+        }
+        let now = now_rfc3339();
+        for link in survivors {
+            upsert(&tx, path, link, &now)?;
+        }
+        tx.commit().during(path, "commit link batch")
+    }
+
+    /// Forgets a directory user's link. Removing a link that does not exist is not an error.
+    pub fn remove_link(&mut self, source_id: &SourceId) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM links WHERE source_id = ?1")
+            .and_then(|mut stmt| stmt.execute([source_id.as_str()]))
+            .during(&self.path, "remove link")?;
+        Ok(())
+    }
+
+    /// How many directory users are managed.
+    pub fn link_count(&self) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM links")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .during(&self.path, "count links")?;
+        // count(*) is never negative.
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+}
+
+/// Splits a batch into the entries that would survive upserting it in order (no later entry
+/// shares their source or target id; pairwise disjoint, so their order no longer matters) and
+/// the entries a later one supersedes.
+fn resolve_batch(links: &[Link]) -> (Vec<&Link>, Vec<&Link>) {
+    let mut later_sources = HashSet::with_capacity(links.len());
+    let mut later_targets = HashSet::with_capacity(links.len());
+    let mut survivors = Vec::with_capacity(links.len());
+    let mut superseded = Vec::new();
+    for link in links.iter().rev() {
+        let fresh_source = later_sources.insert(link.source_id.as_str());
+        let fresh_target = later_targets.insert(link.target_id.as_str());
+        if fresh_source && fresh_target {
+            survivors.push(link);
+        } else {
+            superseded.push(link);
+        }
+    }
+    (survivors, superseded)
+}
+
+fn upsert(conn: &Connection, path: &Path, link: &Link, now: &str) -> Result<(), StoreError> {
+    let attrs = serde_json::to_string(&link.attrs).during(path, "encode link attributes")?;
+    let mut stmt = conn.prepare_cached(UPSERT).during(path, "upsert link")?;
+    stmt.execute(params![
+        link.source_id.as_str(),
+        link.target_id.as_str(),
+        link.user_name,
+        link.active,
+        attrs,
+        link.hash,
+        now,
+    ])
+    .during(path, "upsert link")?;
+    Ok(())
+}
+
+fn link_from_row(row: &Row<'_>, path: &Path) -> Result<Link, StoreError> {
+    let get = |row: &Row<'_>| -> rusqlite::Result<(String, String, String, bool, Attrs, String)> {
+        // Borrowed, not copied into a String: this runs once per link on every load.
+        let attrs = row.get_ref(4)?.as_str()?;
+        let attrs = attrs_json::decode(attrs)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))?;
+        Ok((
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            attrs,
+            row.get(5)?,
+        ))
+    };
+    let (source_id, target_id, user_name, active, attrs, hash) =
+        get(row).during(path, "read link")?;
+    Ok(Link {
+        source_id: SourceId(source_id),
+        target_id: ScimId(target_id),
+        user_name,
+        active,
+        attrs,
+        hash,
+    })
+}

@@ -1,0 +1,126 @@
+//! Versioned migrations. `PRAGMA user_version` holds how many of `MIGRATIONS` have been applied;
+//! opening applies the rest in order, each in its own transaction together with its version
+//! bump, so a crash mid-migration leaves the previous version intact.
+//!
+//! Never edit a published migration: append a new one.
+
+use crate::StoreError;
+use crate::error::SqlContext;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// The schema version this binary writes: the number of migrations it knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    -- WITHOUT ROWID: the table is stored in source_id order, so loading every link ordered by
+    -- source_id is one sequential scan rather than an index walk with a lookup per row.
+    CREATE TABLE links (
+        source_id  TEXT PRIMARY KEY NOT NULL,
+        target_id  TEXT NOT NULL UNIQUE,
+        user_name  TEXT NOT NULL,
+        active     INTEGER NOT NULL,
+        attrs      TEXT NOT NULL,   -- JSON of scimsync_model::Attrs
+        hash       TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at   TEXT NOT NULL,
+        finished_at  TEXT,
+        initiated_by TEXT NOT NULL,
+        full         INTEGER NOT NULL,
+        status       TEXT NOT NULL,
+        summary      TEXT NOT NULL DEFAULT 'null',  -- JSON
+        error        TEXT,
+        exit_code    INTEGER
+    );
+    CREATE INDEX runs_status ON runs(status);
+
+    -- The audit log. `json` is the whole event; the other columns exist to filter on.
+    -- `user_name` is folded to lower case (Unicode-aware, in Rust) so `--user` matches
+    -- case-insensitively through a plain index; the original spelling is in `json`.
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY,
+        ts         TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        success    INTEGER NOT NULL,
+        run_id     INTEGER,
+        source_id  TEXT,
+        user_name  TEXT,
+        json       TEXT NOT NULL
+    );
+    CREATE INDEX events_ts ON events(ts);
+    CREATE INDEX events_event_type ON events(event_type);
+    CREATE INDEX events_user_name ON events(user_name);
+    CREATE INDEX events_run_id ON events(run_id);
+
+    -- Write intents: a row is opened before a write is sent and completed after its response.
+    CREATE TABLE journal (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id       INTEGER NOT NULL REFERENCES runs(id),
+        kind         TEXT NOT NULL,
+        source_id    TEXT NOT NULL,
+        user_name    TEXT NOT NULL,
+        op           TEXT NOT NULL,  -- JSON of scimsync_model::Op
+        created_at   TEXT NOT NULL,
+        completed_at TEXT,
+        outcome      TEXT
+    );
+    CREATE INDEX journal_open ON journal(id) WHERE completed_at IS NULL;
+    CREATE INDEX journal_run_id ON journal(run_id);
+
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+    );
+    "#,
+];
+
+/// Brings the database up to `SCHEMA_VERSION`, or refuses one that is newer.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    // Fast path without taking the write lock, so readers (`status`, `events`) opening the
+    // database never wait for a daemon's write transaction.
+    let version = user_version(conn, path)?;
+    check_not_newer(version, path)?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let target = index as i64 + 1;
+        // IMMEDIATE takes the write lock up front, and the version is read again under it:
+        // two processes opening a fresh database at once apply each migration exactly once.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .during(path, "begin migration")?;
+        let current = user_version(&tx, path)?;
+        check_not_newer(current, path)?;
+        if current >= target {
+            continue;
+        }
+        tx.execute_batch(sql).during(path, "apply migration")?;
+        tx.pragma_update(None, "user_version", target)
+            .during(path, "record schema version")?;
+        tx.commit().during(path, "commit migration")?;
+    }
+    Ok(())
+}
+
+pub(crate) fn user_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .during(path, "read schema version")
+}
+
+fn check_not_newer(found: i64, path: &Path) -> Result<(), StoreError> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
