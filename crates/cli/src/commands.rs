@@ -12,6 +12,12 @@ use std::fs::File;
 use std::path::Path;
 
 pub async fn run(cli: Cli) -> Result<i32> {
+    // Generated from the clap definition; they need no configuration.
+    match &cli.command {
+        Command::Completions { shell } => return crate::manual::completions(*shell),
+        Command::Man { out_dir } => return crate::manual::man(out_dir.as_deref()),
+        _ => {}
+    }
     let config = Config::load(&cli.config)?;
     let emitter = Emitter {
         format: cli.log_format,
@@ -55,6 +61,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             );
             Ok(exit::OK)
         }
+        Command::Completions { .. } | Command::Man { .. } => Ok(exit::OK),
     }
 }
 
@@ -275,6 +282,10 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
     let approved = store.meta(crate::meta::DELETES_APPROVED)?.as_deref() == Some("1");
     let last_full = store.meta(crate::meta::LAST_FULL_AT)?;
     let links = store.link_count()?;
+    let quarantine = crate::quarantine::current(&store)?;
+    let quarantine_active = quarantine
+        .as_ref()
+        .is_some_and(|q| q.active(time::OffsetDateTime::now_utc()));
     match output {
         Output::Json => {
             println!(
@@ -286,6 +297,12 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
                     "last_full_read": last_full,
                     "held_deprovisions": held,
                     "deletes_approved": approved,
+                    "quarantine": quarantine.as_ref().map(|q| serde_json::json!({
+                        "active": quarantine_active,
+                        "until": q.until,
+                        "reason": q.reason,
+                        "level": q.level,
+                    })),
                     "runs": records,
                 }))?
             );
@@ -297,6 +314,20 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
                 "last full read: {}",
                 last_full.as_deref().unwrap_or("never")
             );
+            if let Some(q) = &quarantine {
+                if quarantine_active {
+                    println!(
+                        "QUARANTINED until {} (level {}): {}\n  the daemon skips its cycles until then; \
+                         `scimsync sync --now` still runs and a clean cycle lifts it",
+                        q.until, q.level, q.reason
+                    );
+                } else {
+                    println!(
+                        "quarantine ended at {} (level {}): {}; the next cycle decides",
+                        q.until, q.level, q.reason
+                    );
+                }
+            }
             if held > 0 {
                 println!(
                     "HELD: {held} deprovisions held by the deletion guard{}",
@@ -336,6 +367,36 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// One line per capability: what the client relies on, and where it came from.
+fn print_capabilities(
+    caps: &scimsync_scim::Capabilities,
+    overrides: &scimsync_scim::CapabilityOverrides,
+) {
+    let overridden = overrides.keys();
+    let origin = |key: &str| {
+        if overridden.contains(&key) {
+            "sync.toml"
+        } else {
+            caps.source.as_str()
+        }
+    };
+    let yes = |b: bool| if b { "supported" } else { "not supported" };
+    println!("capabilities:");
+    println!("  patch: {} ({})", yes(caps.patch), origin("patch"));
+    println!("  filter: {} ({})", yes(caps.filter), origin("filter"));
+    match caps.filter_max_results {
+        Some(n) => println!(
+            "  filter_max_results: {n} ({})",
+            origin("filter_max_results")
+        ),
+        None => println!("  filter_max_results: not announced"),
+    }
+    println!("  etag: {} ({})", yes(caps.etag), origin("etag"));
+    println!("  bulk: {} ({})", yes(caps.bulk), origin("bulk"));
+    println!("  sort: {} ({})", yes(caps.sort), origin("sort"));
+    println!("  changePassword: {}", yes(caps.change_password));
+}
+
 async fn check(config: &Config, output: Output) -> Result<i32> {
     let token = config.token()?;
     let client = cycle::client(config, token)?;
@@ -353,6 +414,8 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
                 "total_users": report.total_users,
                 "latency_ms": report.latency.as_millis() as u64,
                 "service_provider_config": report.service_provider_config,
+                "capabilities": report.capabilities,
+                "capabilities_overridden": config.target.capabilities.keys(),
             }))?
         ),
         Output::Text => {
@@ -361,21 +424,10 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
             if let Some(total) = report.total_users {
                 println!("users visible: {total}");
             }
-            match &report.service_provider_config {
-                Some(spc) => {
-                    let flag = |k: &str| {
-                        spc.get(k)
-                            .and_then(|v| v.get("supported"))
-                            .and_then(|v| v.as_bool())
-                    };
-                    for k in ["patch", "bulk", "filter", "sort", "etag", "changePassword"] {
-                        if let Some(b) = flag(k) {
-                            println!("{k}: {}", if b { "supported" } else { "not supported" });
-                        }
-                    }
-                }
-                None => println!("ServiceProviderConfig: not served"),
+            if report.service_provider_config.is_none() {
+                println!("ServiceProviderConfig: not served");
             }
+            print_capabilities(&report.capabilities, &config.target.capabilities);
         }
     }
     Ok(exit::OK)

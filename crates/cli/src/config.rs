@@ -22,6 +22,9 @@ pub struct Config {
     pub scope: ScopeConfig,
     #[serde(default)]
     pub roles: RolesConfig,
+    /// `[groups]`: which directory groups become target groups (crates/directory/src/groups.rs).
+    #[serde(default)]
+    pub groups: scimsync_directory::GroupsConfig,
     #[serde(default)]
     pub mapping: MappingConfig,
     #[serde(default)]
@@ -30,6 +33,8 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     #[serde(default)]
     pub state: StateConfig,
+    #[serde(default)]
+    pub daemon: crate::daemon::DaemonConfig,
     /// Where the file was read from; relative paths in it are relative to its directory.
     #[serde(skip)]
     pub origin: PathBuf,
@@ -54,15 +59,12 @@ pub struct SourceConfig {
     pub path: Option<PathBuf>,
     /// CSV groups file (`group_id,group_name,member_id`).
     pub groups_path: Option<PathBuf>,
+    /// `[source.ldap]` for kind = "ldap".
+    pub ldap: Option<scimsync_directory::LdapConfig>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupModel {
-    #[default]
-    Team,
-    UserGroup,
-}
+/// `[target] group_model`: the model crate's type, so the planner and executor read it as is.
+pub use scimsync_model::GroupModel;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +88,9 @@ pub struct TargetConfig {
     /// Concurrent requests in flight.
     #[serde(default = "default_in_flight")]
     pub max_in_flight: usize,
+    /// `[target.capabilities]`: overrides of what the SP announces in /ServiceProviderConfig.
+    #[serde(default)]
+    pub capabilities: scimsync_scim::CapabilityOverrides,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +176,27 @@ pub struct PolicyConfig {
     pub on_delete: OnDelete,
     #[serde(default = "default_max_deprovisions")]
     pub max_deprovisions: Threshold,
+    /// Hold deprovisions when the snapshot has this many fewer users than the last good one.
+    #[serde(default = "default_max_shrink")]
+    pub max_shrink: Threshold,
+    /// Quarantine when more than this fraction of a cycle's operations failed…
+    #[serde(default = "default_quarantine_ratio")]
+    pub quarantine_ratio: f64,
+    /// …and at least this many did.
+    #[serde(default = "default_quarantine_min_failures")]
+    pub quarantine_min_failures: usize,
+    #[serde(default)]
+    pub quarantine_backoff: crate::quarantine::Backoff,
+}
+
+fn default_max_shrink() -> Threshold {
+    Threshold::Percent(20.0)
+}
+fn default_quarantine_ratio() -> f64 {
+    0.4
+}
+fn default_quarantine_min_failures() -> usize {
+    5
 }
 
 fn default_max_deprovisions() -> Threshold {
@@ -183,6 +209,10 @@ impl Default for PolicyConfig {
             on_unassign: OnUnassign::default(),
             on_delete: OnDelete::default(),
             max_deprovisions: default_max_deprovisions(),
+            max_shrink: default_max_shrink(),
+            quarantine_ratio: default_quarantine_ratio(),
+            quarantine_min_failures: default_quarantine_min_failures(),
+            quarantine_backoff: Default::default(),
         }
     }
 }
@@ -305,14 +335,16 @@ impl Config {
                     );
                 }
             }
-            SourceKind::Ldap => {
-                bail!("{at}: [source] kind = \"ldap\" is not available in this build yet")
-            }
+            SourceKind::Ldap => match &self.source.ldap {
+                Some(ldap) => ldap.validate().map_err(|e| anyhow!("{at}: {e}"))?,
+                None => bail!("{at}: [source] kind = \"ldap\" needs a [source.ldap] table"),
+            },
         }
-        if self.target.group_model == GroupModel::UserGroup {
-            tracing::warn!(
-                "group_model = \"user_group\": group provisioning is not implemented yet; users only"
-            );
+        self.daemon
+            .validate()
+            .map_err(|e| anyhow!("{at}: [daemon] {e}"))?;
+        if !(0.0..=1.0).contains(&self.policy.quarantine_ratio) {
+            bail!("{at}: [policy] quarantine_ratio must be between 0 and 1");
         }
         if self.target.max_in_flight == 0 {
             bail!("{at}: [target] max_in_flight must be at least 1");

@@ -37,6 +37,7 @@ pub fn profile(config: &Config) -> Profile {
     for (bucket, n) in &config.target.rate_limits.buckets {
         profile.budgets.buckets.insert(*bucket, *n);
     }
+    profile.capabilities = config.target.capabilities;
     profile
 }
 
@@ -59,12 +60,26 @@ pub fn policy(config: &Config) -> Policy {
     Policy {
         on_unassign: config.policy.on_unassign,
         on_delete: config.policy.on_delete,
-        create_only: profile.create_only.clone(),
+        // `apply = "on_create"` mappings join the profile's create-only paths. The mapping
+        // was checked when the config was read, so compiling it again cannot fail here.
+        create_only: profile
+            .create_only
+            .iter()
+            .cloned()
+            .chain(
+                Mapping::compile(&config.mapping)
+                    .iter()
+                    .flat_map(|m| m.on_create_paths().map(str::to_owned).collect::<Vec<_>>()),
+            )
+            .collect(),
         frozen_while_inactive: profile.frozen_while_inactive.clone(),
     }
 }
 
-pub fn read_snapshot(config: &Config) -> Result<Snapshot> {
+pub async fn read_snapshot(config: &Config) -> Result<Snapshot> {
+    if config.source.kind == SourceKind::Ldap {
+        return crate::ldap_source::read(config).await;
+    }
     let path = config
         .source
         .path
@@ -81,7 +96,8 @@ pub fn read_snapshot(config: &Config) -> Result<Snapshot> {
                 .map(|p| config.resolve(p));
             scimsync_directory::read_csv(&path, groups.as_deref())?
         }
-        SourceKind::Ldap => return Err(anyhow!("LDAP sources are not available in this build")),
+        // Read above, before a path is needed.
+        SourceKind::Ldap => return crate::ldap_source::read(config).await,
     };
     Ok(snapshot)
 }
@@ -96,6 +112,8 @@ pub struct Prepared {
     pub full: bool,
     pub output: PlanOutput,
     pub lookups: usize,
+    /// Synced directory groups and what the target holds of them (crates/cli/src/groups.rs).
+    pub groups: crate::groups::GroupSide,
 }
 
 impl Prepared {
@@ -125,11 +143,13 @@ pub async fn prepare(
     client: &Arc<ScimClient>,
     full: bool,
 ) -> Result<Prepared> {
-    let snapshot = read_snapshot(config)?;
+    let snapshot = read_snapshot(config).await?;
     let snapshot_hash = snapshot_digest(&snapshot);
     let mapping = Mapping::compile(&config.mapping)?;
     let mapped = scimsync_directory::map(&snapshot, &config.scope, &config.roles, &mapping);
     let directory_users = snapshot.users.len();
+    let desired_groups =
+        scimsync_directory::desired_groups(&snapshot, &config.groups, &config.scope, &mapped);
     drop(snapshot);
 
     let links = store.links()?;
@@ -165,7 +185,17 @@ pub async fn prepare(
         target: &target,
         guests: &guests,
     };
-    let output = scimsync_plan::plan(&input, &policy(config));
+    let groups = crate::groups::read(store, client, desired_groups, config, full).await?;
+    let group_input = scimsync_plan::GroupPlanInput {
+        desired: &groups.desired,
+        links: &groups.links,
+        target: &groups.view,
+        user_links: &links,
+        held: &held,
+        can_create: crate::groups::can_create(config),
+        name_match: config.groups.name_match,
+    };
+    let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy(config));
     Ok(Prepared {
         snapshot_hash,
         directory_users,
@@ -175,6 +205,7 @@ pub async fn prepare(
         full,
         output,
         lookups,
+        groups,
     })
 }
 
@@ -289,7 +320,12 @@ pub async fn run_cycle(
         integration: config.integration(),
     };
 
-    let abandoned = reconcile_journal(store)?;
+    let abandoned = crate::journal::close_open_intents(
+        store,
+        emitter,
+        &ctx.integration,
+        crate::journal::Closing::AfterCrash,
+    )?;
     emitter.emit(
         store,
         ctx.event(EventType::SyncCycleStart, true)
@@ -302,6 +338,7 @@ pub async fn run_cycle(
     match result {
         Ok((exit_code, status, mut summary, report)) => {
             summary["elapsed_ms"] = serde_json::json!(elapsed.as_millis() as u64);
+            summary["status"] = serde_json::json!(status.as_str());
             let outcome = RunOutcome {
                 status,
                 summary: summary.clone(),
@@ -315,6 +352,8 @@ pub async fn run_cycle(
                     .with_error(outcome.error.clone()),
             )?;
             store.finish_run(run_id, &outcome)?;
+            let verdict = crate::quarantine::Verdict::from_report(report.as_ref());
+            crate::quarantine::after_cycle(config, store, emitter, &ctx, &verdict)?;
             if full && exit_code != exit::ERROR {
                 store.set_meta(crate::meta::LAST_FULL_AT, &scimsync_store::now_rfc3339())?;
             }
@@ -326,7 +365,10 @@ pub async fn run_cycle(
         }
         Err(err) => {
             let message = format!("{err:#}");
-            let summary = serde_json::json!({"elapsed_ms": elapsed.as_millis() as u64});
+            let summary = serde_json::json!({
+                "elapsed_ms": elapsed.as_millis() as u64,
+                "status": RunStatus::Failed.as_str(),
+            });
             emitter.emit(
                 store,
                 ctx.event(EventType::SyncCycleEnd, false)
@@ -342,6 +384,10 @@ pub async fn run_cycle(
                     exit_code: exit::ERROR,
                 },
             )?;
+            let verdict = crate::quarantine::Verdict::from_error(&err);
+            if let Err(e) = crate::quarantine::after_cycle(config, store, emitter, &ctx, &verdict) {
+                tracing::error!("quarantine: {e:#}");
+            }
             Err(err)
         }
     }
@@ -398,6 +444,7 @@ async fn cycle_body(
     if held == 0 {
         store.set_meta(crate::meta::HELD_DEPROVISIONS, "0")?;
     }
+    guard::remember_snapshot(store, &prepared, &decision)?;
 
     let exec_ctx = ExecContext {
         run_id: ctx.run_id,
@@ -406,8 +453,9 @@ async fn cycle_body(
         max_in_flight: config.target.max_in_flight,
     };
     // The target view already holds every user the plan adopts: no re-read needed.
-    let executor =
-        Executor::new((**client).clone()).with_known_users(prepared.target.users.iter().cloned());
+    let executor = Executor::new((**client).clone())
+        .with_known_users(prepared.target.users.iter().cloned())
+        .with_group_links(crate::groups::executor_links(&prepared.groups, &plan));
     let progress = crate::progress::Progress::new(plan.writes() as u64);
     let mut recorder = StoreRecorder::new(store, emitter, ctx.run_id, progress);
     let report = executor
@@ -423,12 +471,15 @@ async fn cycle_body(
         "out_of_scope": prepared.mapped.out_of_scope.len(),
         "invalid": prepared.mapped.invalid.len(),
         "lookups": prepared.lookups,
+        "group_reads": prepared.groups.reads,
         "planned": counts,
         "held_deprovisions": held,
         "succeeded": report.succeeded,
         "failed": report.failed,
         "skipped": report.skipped,
-        "rate_limited": report.rate_limited,
+        // The client counts the reads before the plan (full read, lookups); the report counts
+        // the execution's requests: disjoint, so the cycle's total is their sum.
+        "rate_limited": client.rate_limited() + report.rate_limited,
         "retries": report.retries,
         "achieved": crate::render::achieved_rates(&report, &profile(config).budgets),
     });
@@ -442,22 +493,6 @@ async fn cycle_body(
         (exit::OK, RunStatus::Succeeded)
     };
     Ok((code, status, summary, Some(report)))
-}
-
-/// Intents left open by a crash: their writes may or may not have reached the target. The plan
-/// recomputed now re-derives what is still needed (a create is preceded by a lookup, so a create
-/// that did land is adopted, never duplicated), so they are closed as abandoned and counted.
-fn reconcile_journal(store: &mut Store) -> Result<usize> {
-    let open = store.open_intents()?;
-    for intent in &open {
-        tracing::warn!(
-            "journal: {} of {} was in flight when the last run stopped; reconciling by lookup",
-            intent.op.kind().as_str(),
-            intent.op.user_name()
-        );
-        store.complete_intent(intent.id, scimsync_store::IntentOutcome::Abandoned)?;
-    }
-    Ok(open.len())
 }
 
 /// The fields every event of a run shares.
@@ -503,4 +538,39 @@ impl EventExt for Event {
 
 pub fn describe_invalid(invalid: &[InvalidRecord]) -> Vec<String> {
     invalid.iter().map(ToString::to_string).collect()
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn on_create_mappings_join_the_profiles_create_only_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.toml");
+        std::fs::write(
+            &path,
+            r#"
+[source]
+kind = "json"
+path = "directory.json"
+
+[target]
+url = "https://scim.example.com/scim/v2"
+token_env = "SCIM_TOKEN"
+profile = "miro"
+
+[mapping]
+userType = { expr = '"Employee"', apply = "on_create" }
+title = { expr = "Trim([jobTitle])" }
+"#,
+        )
+        .unwrap();
+        let config = crate::config::Config::load(&path).unwrap();
+        let policy = super::policy(&config);
+        let profile = super::profile(&config);
+        assert!(policy.create_only.contains("userType"), "{policy:?}");
+        assert!(!policy.create_only.contains("title"));
+        assert!(profile.create_only.is_subset(&policy.create_only));
+    }
 }

@@ -1,19 +1,115 @@
 //! `scimsync daemon`: a cycle every `schedule.interval`, never two at once, stopping cleanly on
-//! SIGTERM or SIGINT.
+//! SIGTERM or SIGINT, with `/healthz`, `/readyz` and `/metrics` on `[daemon] listen`.
 //!
 //! An interval, not cron: the contract is "every 40 minutes", and a missed tick (a cycle longer
-//! than the interval) is skipped rather than run back to back.
+//! than the interval) is skipped rather than run back to back. While the integration is
+//! quarantined (see `quarantine`), ticks are skipped until the back-off ends.
+//!
+//! Shutdown mid-cycle: the cycle is dropped at once (a 40-minute cycle cannot delay a stop), the
+//! writes it had in flight are closed in the journal as abandoned with an event each (see
+//! `journal`), the run is marked interrupted with a `sync_cycle_end` event, and the process
+//! exits 0. The next cycle re-plans from the directory and the target, looking up before any
+//! create, so nothing is duplicated or lost.
 
 use crate::commands::{cycle_lock, open_store, print_summary};
 use crate::config::Config;
-use crate::cycle::{self, CycleOptions, exit};
+use crate::cycle::{self, CycleOptions, EventContext, EventExt, exit};
+use crate::health::{Health, LastCycle};
 use crate::recorder::Emitter;
-use anyhow::Result;
-use scimsync_model::InitiatedBy;
+use anyhow::{Result, anyhow};
+use scimsync_model::{EventType, InitiatedBy};
+use scimsync_store::{RunStatus, Store};
+use serde::Deserialize;
+use std::net::SocketAddr;
 use tokio::time::{Instant, MissedTickBehavior};
+
+/// `[daemon]` in sync.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Where to serve /healthz, /readyz and /metrics; `false` serves nothing.
+    #[serde(default)]
+    pub listen: Listen,
+    /// Allow a non-loopback `listen` address (the endpoints have no authentication).
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+impl DaemonConfig {
+    pub fn validate(&self) -> Result<()> {
+        if let Listen::At(addr) = self.listen
+            && !addr.ip().is_loopback()
+            && !self.allow_remote
+        {
+            return Err(anyhow!(
+                "listen = \"{addr}\" is not a loopback address; /metrics and /healthz have no \
+                 authentication. Set allow_remote = true to serve them there anyway"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listen {
+    Off,
+    At(SocketAddr),
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen::At(SocketAddr::from(([127, 0, 0, 1], 9464)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Addr(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Flag(false) => Ok(Listen::Off),
+            Raw::Flag(true) => Ok(Listen::default()),
+            Raw::Addr(s) => s.trim().parse().map(Listen::At).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "listen = {s:?}: {e}; expected an address such as \"127.0.0.1:9464\", or false"
+                ))
+            }),
+        }
+    }
+}
 
 pub async fn run(config: &Config, emitter: &Emitter) -> Result<i32> {
     let mut shutdown = shutdown_signal()?;
+    let health = Health::default();
+    let server = match config.daemon.listen {
+        Listen::Off => None,
+        Listen::At(addr) => {
+            let handle = crate::metrics::install()?;
+            let server = crate::health::serve(addr, health.clone(), handle).await?;
+            tracing::info!(
+                "serving /healthz, /readyz and /metrics on http://{}",
+                server.addr
+            );
+            Some(server)
+        }
+    };
+    let result = run_loop(config, emitter, &health, &mut shutdown).await;
+    if let Some(server) = server {
+        server.stop().await;
+    }
+    result
+}
+
+async fn run_loop(
+    config: &Config,
+    emitter: &Emitter,
+    health: &Health,
+    shutdown: &mut tokio::sync::mpsc::Receiver<()>,
+) -> Result<i32> {
     let mut ticker = tokio::time::interval_at(Instant::now(), config.schedule.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     tracing::info!(
@@ -25,6 +121,32 @@ pub async fn run(config: &Config, emitter: &Emitter) -> Result<i32> {
             _ = ticker.tick() => {}
             _ = shutdown.recv() => break,
         }
+        let mut store = match open_store(config) {
+            Ok(store) => store,
+            Err(e) => {
+                tracing::error!("skipping this tick: {e:#}");
+                health.set_last(LastCycle::FailedHard {
+                    error: format!("{e:#}"),
+                });
+                continue;
+            }
+        };
+        // Read each tick: a manual `sync --now` may have lifted (or started) a quarantine.
+        let quarantine = crate::quarantine::current(&store)?
+            .filter(|q| q.active(time::OffsetDateTime::now_utc()));
+        health.set_quarantine(
+            quarantine
+                .as_ref()
+                .map(|q| (q.until.clone(), q.reason.clone())),
+        );
+        if let Some(q) = quarantine {
+            tracing::warn!(
+                "quarantined until {}: {}; skipping this tick (`scimsync sync --now` still runs)",
+                q.until,
+                q.reason
+            );
+            continue;
+        }
         let lock = match cycle_lock(config) {
             Ok(lock) => lock,
             Err(e) => {
@@ -32,7 +154,7 @@ pub async fn run(config: &Config, emitter: &Emitter) -> Result<i32> {
                 continue;
             }
         };
-        let mut store = open_store(config)?;
+        health.set_ready();
         let outcome = tokio::select! {
             r = cycle::run_cycle(config, &mut store, emitter, CycleOptions {
                 full: false,
@@ -42,21 +164,72 @@ pub async fn run(config: &Config, emitter: &Emitter) -> Result<i32> {
             _ = shutdown.recv() => None,
         };
         match outcome {
-            Some(Ok(report)) => print_summary(&report),
-            Some(Err(e)) => tracing::error!("cycle failed: {e:#}"),
+            Some(Ok(report)) => {
+                print_summary(&report);
+                let status = report
+                    .summary
+                    .get("status")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("completed")
+                    .to_owned();
+                health.set_last(if report.exit_code == exit::ERROR {
+                    LastCycle::FailedHard {
+                        error: format!("run {} failed", report.run_id),
+                    }
+                } else {
+                    LastCycle::Completed { status }
+                });
+            }
+            Some(Err(e)) => {
+                tracing::error!("cycle failed: {e:#}");
+                health.set_last(LastCycle::FailedHard {
+                    error: format!("{e:#}"),
+                });
+            }
             None => {
-                // The cycle future was dropped mid-flight: writes in flight are in the journal as
-                // open intents, which the next cycle reconciles by lookup.
-                let interrupted = store.mark_interrupted_runs()?;
-                tracing::info!(interrupted, "stopped mid-cycle on signal");
+                interrupted(config, &mut store, emitter)?;
                 drop(lock);
                 return Ok(exit::OK);
             }
         }
+        let quarantine = crate::quarantine::current(&store)?
+            .filter(|q| q.active(time::OffsetDateTime::now_utc()));
+        health.set_quarantine(quarantine.map(|q| (q.until, q.reason)));
         drop(lock);
     }
     tracing::info!("daemon stopped");
     Ok(exit::OK)
+}
+
+/// The cycle future was dropped mid-flight: close its journal and mark its run.
+fn interrupted(config: &Config, store: &mut Store, emitter: &Emitter) -> Result<()> {
+    let integration = config.integration();
+    let abandoned = crate::journal::close_open_intents(
+        store,
+        emitter,
+        &integration,
+        crate::journal::Closing::OnShutdown,
+    )?;
+    let run = store.last_run()?.filter(|r| r.status == RunStatus::Running);
+    store.mark_interrupted_runs()?;
+    if let Some(run) = run {
+        let ctx = EventContext {
+            run_id: run.id,
+            initiated_by: run.initiated_by,
+            integration,
+        };
+        emitter.emit(
+            store,
+            ctx.event(EventType::SyncCycleEnd, false)
+                .with_detail(serde_json::json!({
+                    "status": RunStatus::Interrupted.as_str(),
+                    "abandoned_intents": abandoned,
+                }))
+                .with_error(Some("stopped by a signal mid-cycle".into())),
+        )?;
+    }
+    tracing::info!(abandoned, "stopped mid-cycle on signal");
+    Ok(())
 }
 
 /// A channel that yields once on SIGTERM or SIGINT (and again for each further signal).

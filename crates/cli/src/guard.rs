@@ -1,6 +1,13 @@
 //! The deletion guard: a plan that would take access away from more users than
 //! `policy.max_deprovisions` allows (or from everyone, on an empty directory) is held.
 //! Creates and updates still go; deprovisions wait for `scimsync approve-deletes`.
+//!
+//! The same hold applies when the snapshot shrank by more than `policy.max_shrink` against the
+//! last snapshot a cycle acted on (its user count is kept in the meta table): a truncated
+//! export loses users from the end, which can look like a plausible handful of leavers.
+
+/// The user count of the last snapshot whose deprovisions were not held.
+const LAST_GOOD_USERS: &str = "last_good_snapshot_users";
 
 use crate::config::Config;
 use crate::cycle::Prepared;
@@ -35,6 +42,23 @@ pub fn decide(
             held: deprovisions,
         });
     }
+    if let Some(last_good) = store
+        .meta(LAST_GOOD_USERS)?
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        let shrink = last_good.saturating_sub(prepared.directory_users);
+        let max = config.policy.max_shrink;
+        if shrink > max.limit(last_good) {
+            return Ok(GuardDecision::Hold {
+                reason: format!(
+                    "the directory snapshot shrank from {last_good} to {} users, more than \
+                     policy.max_shrink = {max}",
+                    prepared.directory_users
+                ),
+                held: deprovisions,
+            });
+        }
+    }
     let threshold = config.policy.max_deprovisions;
     let limit = threshold.limit(managed);
     if deprovisions > limit {
@@ -47,6 +71,19 @@ pub fn decide(
         });
     }
     Ok(GuardDecision::Proceed { approved: false })
+}
+
+/// After the guard let a cycle's deprovisions go (or there were none): this snapshot becomes
+/// the baseline for `policy.max_shrink`.
+pub fn remember_snapshot(
+    store: &mut Store,
+    prepared: &Prepared,
+    decision: &GuardDecision,
+) -> Result<()> {
+    if let GuardDecision::Proceed { .. } = decision {
+        store.set_meta(LAST_GOOD_USERS, &prepared.directory_users.to_string())?;
+    }
+    Ok(())
 }
 
 /// The approval covers one cycle.

@@ -7,10 +7,17 @@ mod commands;
 mod config;
 mod cycle;
 mod daemon;
+mod groups;
 mod guard;
+mod health;
 mod integration;
+mod journal;
+mod ldap_source;
+mod manual;
 mod meta;
+mod metrics;
 mod progress;
+mod quarantine;
 mod recorder;
 mod render;
 mod saved;
@@ -110,6 +117,17 @@ pub enum Command {
     },
     /// Release deprovisions held by the deletion guard for the next cycle.
     ApproveDeletes,
+    /// Print a shell completion script (e.g. `scimsync completions bash > /etc/bash_completion.d/scimsync`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man page (roff) to stdout, or into DIR as scimsync.1.
+    Man {
+        /// A directory to write scimsync.1 into.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 fn init_tracing(format: LogFormat) {

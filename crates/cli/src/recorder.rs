@@ -26,6 +26,8 @@ impl Emitter {
             event.ts = scimsync_store::now_rfc3339();
         }
         store.record_event(&event)?;
+        // After the row is written: a metric never counts an event the store does not hold.
+        crate::metrics::observe(&event);
         self.log(&event);
         Ok(())
     }
@@ -171,6 +173,22 @@ impl Recorder for StoreRecorder<'_> {
         let result = self
             .progress
             .suspend(|| self.emitter.emit(self.store, event));
+        self.keep(result);
+    }
+
+    fn group_link(&mut self, link: scimsync_model::GroupLink) {
+        let result = self
+            .store
+            .upsert_group_link(&link)
+            .map_err(anyhow::Error::from);
+        self.keep(result);
+    }
+
+    fn group_unlink(&mut self, source_id: &SourceId) {
+        let result = self
+            .store
+            .remove_group_link(source_id)
+            .map_err(anyhow::Error::from);
         self.keep(result);
     }
 }

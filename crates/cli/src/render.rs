@@ -3,7 +3,7 @@
 
 use crate::cycle::Prepared;
 use scimsync_executor::ExecutionReport;
-use scimsync_model::{AttrValue, Op, Plan, paths};
+use scimsync_model::{AttrValue, Member, Op, Plan, ScimId, paths};
 use scimsync_scim::{Bucket, Budgets};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -16,7 +16,50 @@ fn requests(op: &Op) -> &'static [Bucket] {
         Op::Update { .. } | Op::Deactivate { .. } => &[Bucket::UsersPutPatch],
         Op::Delete { .. } => &[Bucket::UsersDelete],
         Op::Adopt { .. } | Op::Skip { .. } => &[],
+        Op::GroupCreate { .. } | Op::GroupDelete { .. } => &[Bucket::GroupsPostDelete],
+        Op::GroupRename { .. } => &[Bucket::GroupsPatchSmall],
+        // Sized by `membership_time`: the split decides the bucket.
+        Op::GroupMembers { .. } | Op::GroupAdopt { .. } | Op::GroupSkip { .. } => &[],
     }
+}
+
+/// A stand-in for the id of a user created in the same cycle (Miro ids are 19 digits).
+const UNKNOWN_ID: &str = "3074457365265951581";
+
+/// The membership phase's shortest time under the budgets: the executor's own split choice
+/// (`choose_sizes`) over every group's changes.
+pub fn membership_time(plan: &Plan, budgets: &Budgets) -> Duration {
+    let shapes: Vec<scimsync_scim::MemberChangeShape> = plan
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::GroupMembers { add, remove, .. } => Some(scimsync_scim::MemberChangeShape {
+                add: add
+                    .iter()
+                    .map(|m| {
+                        m.target_id
+                            .clone()
+                            .unwrap_or_else(|| ScimId::new(UNKNOWN_ID))
+                    })
+                    .collect(),
+                remove: remove
+                    .iter()
+                    .map(|m| {
+                        m.target_id
+                            .clone()
+                            .unwrap_or_else(|| ScimId::new(UNKNOWN_ID))
+                    })
+                    .collect(),
+            }),
+            _ => None,
+        })
+        .collect();
+    if shapes.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut profile = scimsync_scim::Profile::miro();
+    profile.budgets = budgets.clone();
+    scimsync_scim::choose_sizes(&shapes, &profile).1
 }
 
 /// The least time the budgets allow for the plan: phases run one after the other, and within a
@@ -44,7 +87,8 @@ pub fn lower_bound(plan: &Plan, budgets: &Budgets) -> Duration {
                 .max()
                 .unwrap_or_default()
         })
-        .sum()
+        .sum::<Duration>()
+        + membership_time(plan, budgets)
 }
 
 fn bucket_totals(plan: &Plan) -> BTreeMap<Bucket, u64> {
@@ -123,9 +167,57 @@ pub fn op_line(op: &Op) -> String {
         Op::Skip { reason, .. } => {
             let _ = write!(line, ": {reason}");
         }
-        Op::Create { .. } => {}
+        Op::Create { .. } | Op::GroupCreate { .. } => {}
+        Op::GroupAdopt { target_id, .. } => {
+            let _ = write!(line, " -> existing target group {target_id}");
+        }
+        Op::GroupRename { target_id, old, .. } => {
+            let _ = write!(line, " ({target_id}): renamed from {old}");
+        }
+        Op::GroupDelete { target_id, .. } => {
+            let _ = write!(line, " ({target_id}): gone from the directory");
+        }
+        Op::GroupSkip { reason, .. } => {
+            let _ = write!(line, ": {reason}");
+        }
+        Op::GroupMembers {
+            target_id,
+            add,
+            remove,
+            ..
+        } => {
+            match target_id {
+                Some(id) => {
+                    let _ = write!(line, " ({id})");
+                }
+                None => line.push_str(" (created in this plan)"),
+            }
+            let _ = write!(line, ": +{} -{}", add.len(), remove.len());
+            let _ = write!(line, "{}", member_list('+', add));
+            let _ = write!(line, "{}", member_list('-', remove));
+        }
     }
     line
+}
+
+/// `\n      + a@x.com, b@x.com (and 12 more)`: the first members of a membership change.
+fn member_list(sign: char, members: &[Member]) -> String {
+    const SHOWN: usize = 10;
+    if members.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = members
+        .iter()
+        .take(SHOWN)
+        .map(|m| m.user_name.as_str())
+        .collect();
+    let more = members.len().saturating_sub(SHOWN);
+    let tail = if more > 0 {
+        format!(" (and {more} more)")
+    } else {
+        String::new()
+    };
+    format!("\n      {sign} {}{tail}", names.join(", "))
 }
 
 pub fn plan_text(prepared: &Prepared, plan: &Plan, budgets: &Budgets, integration: &str) -> String {

@@ -15,6 +15,10 @@ pub struct ScopeConfig {
     /// scope (every user unassigned; the deletion guard is what stops that becoming a purge).
     #[serde(default)]
     pub groups: Option<Vec<String>>,
+    /// `[[scope.filter]]`: Entra-style scoping filters, OR across filters, AND across each
+    /// filter's clauses. Empty: no filtering. Applied on top of `groups`.
+    #[serde(default, rename = "filter", skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<crate::scope_filter::ScopeFilter>,
 }
 
 /// `[roles]`: the target organisation role of each provisioned user.
@@ -49,13 +53,77 @@ impl Preset {
 }
 
 /// `[mapping]`: a preset, and overrides `"scim.path" = "source attribute"` (or `"=literal"` for
-/// a constant, or `""` to stop sending the path). TOML dotted keys (`name.givenName = "x"`) are
-/// read as the dotted path they spell. Checked by [`crate::Mapping::compile`].
+/// a constant, or `""` to stop sending the path), or `"scim.path" = { expr = "…", apply = "…",
+/// default = "…" }` for an expression ([`crate::Expr`]). TOML dotted keys
+/// (`name.givenName = "x"`) are read as the dotted path they spell. Expressions are parsed as
+/// the file is read, so a bad one fails with its line; the rest is checked by
+/// [`crate::Mapping::compile`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct MappingConfig {
     pub preset: Preset,
     #[serde(flatten)]
-    pub overrides: BTreeMap<String, String>,
+    pub overrides: BTreeMap<String, Override>,
+}
+
+/// One `[mapping]` entry's value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Override {
+    /// `"source attribute"`, `"=literal"`, or `""` to stop sending the path.
+    Plain(String),
+    /// `{ expr = "…", apply = "always" | "on_create", default = "…" }`.
+    Expr(ExprOverride),
+}
+
+impl From<&str> for Override {
+    fn from(value: &str) -> Override {
+        Override::Plain(value.to_owned())
+    }
+}
+
+impl From<ExprOverride> for Override {
+    fn from(value: ExprOverride) -> Override {
+        Override::Expr(value)
+    }
+}
+
+/// The table form of a `[mapping]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExprOverride {
+    /// The expression text, checked by [`crate::Expr::parse`].
+    pub expr: String,
+    #[serde(default, skip_serializing_if = "Apply::is_always")]
+    pub apply: Apply,
+    /// Sent when the expression's value is null or empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+impl ExprOverride {
+    pub fn new(expr: impl Into<String>) -> ExprOverride {
+        ExprOverride {
+            expr: expr.into(),
+            apply: Apply::Always,
+            default: None,
+        }
+    }
+}
+
+/// When a mapped value is sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Apply {
+    /// On create, and on update whenever the target's value differs.
+    #[default]
+    Always,
+    /// On create only: never compared afterwards, so a change made in the target stays.
+    OnCreate,
+}
+
+impl Apply {
+    fn is_always(&self) -> bool {
+        *self == Apply::Always
+    }
 }
 
 impl<'de> Deserialize<'de> for MappingConfig {
@@ -92,9 +160,14 @@ impl<'de> Visitor<'de> for MappingVisitor {
     }
 }
 
+/// The keys of an expression entry. No supported SCIM path has a segment of these names, so a
+/// table holding one is an expression entry, never a dotted path.
+const EXPR_KEYS: &[&str] = &["expr", "apply", "default"];
+
 /// A mapping value, or a table of them when TOML split a dotted key.
 enum Entry {
     Text(String),
+    Expr(ExprOverride),
     Table(Vec<(String, Entry)>),
 }
 
@@ -102,23 +175,70 @@ impl Entry {
     fn flatten_into<E: de::Error>(
         self,
         path: String,
-        out: &mut BTreeMap<String, String>,
+        out: &mut BTreeMap<String, Override>,
     ) -> Result<(), E> {
-        match self {
-            Entry::Text(text) => {
-                if out.contains_key(&path) {
-                    return Err(E::custom(format!("\"{path}\" is mapped twice")));
-                }
-                out.insert(path, text);
-                Ok(())
-            }
+        let value = match self {
+            Entry::Text(text) => Override::Plain(text),
+            Entry::Expr(expr) => Override::Expr(expr),
             Entry::Table(entries) => {
                 for (key, entry) in entries {
                     entry.flatten_into(format!("{path}.{key}"), out)?;
                 }
-                Ok(())
+                return Ok(());
+            }
+        };
+        if out.contains_key(&path) {
+            return Err(E::custom(format!("\"{path}\" is mapped twice")));
+        }
+        out.insert(path, value);
+        Ok(())
+    }
+
+    /// An expression entry from its table's entries, the expression parsed now so that an
+    /// error carries the TOML line.
+    fn expr<E: de::Error>(entries: Vec<(String, Entry)>) -> Result<Entry, E> {
+        let mut expr = None;
+        let mut apply = Apply::Always;
+        let mut default = None;
+        for (key, entry) in entries {
+            let Entry::Text(text) = entry else {
+                return Err(E::custom(format!(
+                    "an expression entry's {key:?} must be a string"
+                )));
+            };
+            match key.as_str() {
+                "expr" => expr = Some(text),
+                "default" => default = Some(text),
+                "apply" => {
+                    apply = match text.as_str() {
+                        "always" => Apply::Always,
+                        "on_create" => Apply::OnCreate,
+                        other => {
+                            return Err(E::custom(format!(
+                                "apply = {other:?}: expected \"always\" or \"on_create\""
+                            )));
+                        }
+                    }
+                }
+                other => {
+                    return Err(E::custom(format!(
+                        "unknown key {other:?} in an expression entry; expected expr, apply, default"
+                    )));
+                }
             }
         }
+        let Some(expr) = expr else {
+            return Err(E::custom(
+                "an entry with apply or default needs expr = \"…\" (write [attribute] to map one attribute)",
+            ));
+        };
+        crate::expr::Expr::parse(&expr)
+            .map_err(|e| E::custom(format!("expression {expr:?}, {e}")))?;
+        Ok(Entry::Expr(ExprOverride {
+            expr,
+            apply,
+            default,
+        }))
     }
 }
 
@@ -134,7 +254,9 @@ impl<'de> Visitor<'de> for EntryVisitor {
     type Value = Entry;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a source attribute name or \"=literal\" (a string)")
+        f.write_str(
+            "a source attribute name, \"=literal\", or { expr = \"…\", apply = \"…\", default = \"…\" }",
+        )
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry, E> {
@@ -149,6 +271,9 @@ impl<'de> Visitor<'de> for EntryVisitor {
         let mut entries = Vec::new();
         while let Some((key, entry)) = map.next_entry::<String, Entry>()? {
             entries.push((key, entry));
+        }
+        if entries.iter().any(|(k, _)| EXPR_KEYS.contains(&k.as_str())) {
+            return Entry::expr(entries);
         }
         Ok(Entry::Table(entries))
     }

@@ -96,6 +96,13 @@ pub fn map(
                 user_name,
                 reason: OutOfScopeReason::Unassigned,
             }),
+            _ if let Some(rule) = crate::scope_filter::excluded_by(&scope.filters, entry.user) => {
+                mapped.out_of_scope.push(OutOfScope {
+                    source_id,
+                    user_name,
+                    reason: OutOfScopeReason::Filtered { rule },
+                })
+            }
             state => mapped.desired.push(DesiredUser {
                 source_id,
                 user_name,
@@ -238,10 +245,12 @@ fn evaluate<'a>(user: &'a SourceUser, mapping: &Mapping, admins: &HashSet<&str>)
         }
     };
 
-    let outcome = state(user, preset).map(|state| Candidate {
-        user_name: user_name.clone(),
-        state,
-        attrs: attributes(user, mapping, admins),
+    let outcome = state(user, preset).and_then(|state| {
+        Ok(Candidate {
+            user_name: user_name.clone(),
+            state,
+            attrs: attributes(user, mapping, admins)?,
+        })
     });
     Evaluated {
         user,
@@ -294,7 +303,11 @@ fn state(user: &SourceUser, preset: Preset) -> Result<UserState, InvalidRecord> 
     Ok(from_state.max(from_enabled))
 }
 
-fn attributes(user: &SourceUser, mapping: &Mapping, admins: &HashSet<&str>) -> Attrs {
+fn attributes(
+    user: &SourceUser,
+    mapping: &Mapping,
+    admins: &HashSet<&str>,
+) -> Result<Attrs, InvalidRecord> {
     let mut attrs = Attrs::new();
     for (path, source) in mapping.entries() {
         let value = match source {
@@ -303,6 +316,12 @@ fn attributes(user: &SourceUser, mapping: &Mapping, admins: &HashSet<&str>) -> A
                 user: SourceId::new(id),
             }),
             Source::Literal(text) => Some(AttrValue::text(text.as_str())),
+            Source::Expr { expr, default } => expr
+                .eval(&|name| present(user, name))
+                .map_err(|e| invalid(user, path, e.to_string()))?
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| default.clone())
+                .map(AttrValue::text),
             Source::NameOrParts { name, parts } => {
                 present(user, name).map(AttrValue::text).or_else(|| {
                     let joined = parts
@@ -324,7 +343,7 @@ fn attributes(user: &SourceUser, mapping: &Mapping, admins: &HashSet<&str>) -> A
         paths::USER_ROLE
     };
     attrs.insert(paths::ROLE.to_owned(), AttrValue::text(role));
-    attrs
+    Ok(attrs)
 }
 
 /// Every record whose email another record also has (case-insensitively) becomes invalid: which

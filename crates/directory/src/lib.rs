@@ -20,19 +20,30 @@ mod csv_source;
 mod desired;
 mod email;
 mod error;
+mod expr;
+mod groups;
 mod integrity;
 mod json;
+mod ldap;
 mod mapping;
+mod scope_filter;
 mod utf8;
 
 #[cfg(test)]
 mod tests;
 
-pub use config::{MappingConfig, Preset, RolesConfig, ScopeConfig};
+pub use config::{Apply, ExprOverride, MappingConfig, Override, Preset, RolesConfig, ScopeConfig};
 pub use csv_source::read_csv;
 pub use desired::{InvalidRecord, Mapped, map, unknown_groups};
 pub use error::SourceError;
+pub use expr::{Expr, ExprError, FUNCTIONS, TooLong, normalize_diacritics};
+pub use groups::{GroupsConfig, desired_groups};
 pub use json::{parse_json, read_json};
+pub use ldap::{
+    LdapAttributes, LdapBind, LdapConfig, LdapSourceError, equality_filter, escape_filter_value,
+    read_ldap,
+};
 pub use mapping::{MAX_VALUE_BYTES, Mapping, MappingError};
+pub use scope_filter::{Clause, OPERATORS, Operator, ScopeFilter};
 
 pub use scimsync_model::Snapshot;

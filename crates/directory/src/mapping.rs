@@ -1,8 +1,9 @@
 //! The compiled mapping: for each SCIM path, where its value comes from.
 
-use crate::config::{MappingConfig, Preset};
+use crate::config::{Apply, MappingConfig, Override, Preset};
+use crate::expr::{Expr, ExprError};
 use scimsync_model::paths;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Values above this many bytes are refused: no directory attribute is legitimately this long,
 /// and the target would reject it after we spent rate budget on it.
@@ -60,6 +61,22 @@ pub enum MappingError {
     /// A constant longer than any target accepts.
     #[error("\"{key}\": the constant is {len} bytes, over the {MAX_VALUE_BYTES}-byte limit")]
     LiteralTooLong { key: String, len: usize },
+    /// An expression that does not parse, or calls an unknown function or with the wrong
+    /// number of arguments.
+    #[error("\"{key}\": expression {expr:?}, {error}")]
+    Expression {
+        key: String,
+        expr: String,
+        error: ExprError,
+    },
+    /// An expression for the manager, which must reference a directory user by id.
+    #[error(
+        "\"{key}\" must name the source attribute holding the manager's user id; an expression cannot reference a user"
+    )]
+    ManagerExpression { key: String },
+    /// A `default` longer than any target accepts.
+    #[error("\"{key}\": the default is {len} bytes, over the {MAX_VALUE_BYTES}-byte limit")]
+    DefaultTooLong { key: String, len: usize },
 }
 
 /// Where one SCIM path's value comes from.
@@ -73,6 +90,8 @@ pub(crate) enum Source {
     Literal(String),
     /// The display name attribute, else the present name parts joined by a space.
     NameOrParts { name: String, parts: [String; 2] },
+    /// An expression, and the value sent when it yields null or empty.
+    Expr { expr: Expr, default: Option<String> },
 }
 
 impl Source {
@@ -81,6 +100,7 @@ impl Source {
             Source::Attr(a) | Source::Ref(a) => vec![a],
             Source::Literal(_) => vec![],
             Source::NameOrParts { name, parts } => vec![name, &parts[0], &parts[1]],
+            Source::Expr { expr, .. } => expr.attrs(),
         }
     }
 }
@@ -93,6 +113,8 @@ pub struct Mapping {
     entries: BTreeMap<String, Source>,
     /// Every source attribute read (email and state included), for the size check.
     read_attrs: Vec<(String, &'static str)>,
+    /// Paths with `apply = "on_create"`: sent on create, never compared afterwards.
+    on_create: BTreeSet<String>,
 }
 
 impl Mapping {
@@ -100,6 +122,7 @@ impl Mapping {
     pub fn compile(cfg: &MappingConfig) -> Result<Mapping, MappingError> {
         let mut entries = preset_entries(cfg.preset);
         let mut set_by: BTreeMap<String, &str> = BTreeMap::new();
+        let mut on_create = BTreeSet::new();
         for (key, value) in &cfg.overrides {
             let path = canonical_path(key)?;
             if let Some(first) = set_by.insert(path.clone(), key) {
@@ -108,6 +131,34 @@ impl Mapping {
                     second: key.clone(),
                 });
             }
+            let value = match value {
+                Override::Plain(value) => value,
+                Override::Expr(entry) => {
+                    if path == paths::MANAGER {
+                        return Err(MappingError::ManagerExpression { key: key.clone() });
+                    }
+                    let expr =
+                        Expr::parse(&entry.expr).map_err(|error| MappingError::Expression {
+                            key: key.clone(),
+                            expr: entry.expr.clone(),
+                            error,
+                        })?;
+                    let default = entry.default.clone().filter(|d| !d.is_empty());
+                    if let Some(d) = &default
+                        && d.len() > MAX_VALUE_BYTES
+                    {
+                        return Err(MappingError::DefaultTooLong {
+                            key: key.clone(),
+                            len: d.len(),
+                        });
+                    }
+                    if entry.apply == Apply::OnCreate {
+                        on_create.insert(path.clone());
+                    }
+                    entries.insert(path, Source::Expr { expr, default });
+                    continue;
+                }
+            };
             if value.is_empty() {
                 entries.remove(&path);
                 continue;
@@ -150,7 +201,14 @@ impl Mapping {
             preset: cfg.preset,
             entries,
             read_attrs,
+            on_create,
         })
+    }
+
+    /// Paths mapped with `apply = "on_create"`: sent when the user is created and never
+    /// compared afterwards (the planner's `create_only`).
+    pub fn on_create_paths(&self) -> impl Iterator<Item = &str> {
+        self.on_create.iter().map(String::as_str)
     }
 
     pub fn preset(&self) -> Preset {

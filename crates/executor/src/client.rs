@@ -6,15 +6,18 @@ use crate::pacing::{DEFAULT_HEADROOM, Pacer, TokioClock};
 use crate::retry::{RetryPolicy, RetryState};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, RETRY_AFTER,
+};
 use reqwest::{Method, redirect};
 use scimsync_model::{ScimId, TargetUser};
 use scimsync_scim::{
-    Bucket, Budgets, Endpoint, ListResponse, Profile, filter_eq, parse_error_body, target_user,
+    Bucket, Budgets, Capabilities, Endpoint, ListResponse, Profile, filter_eq, parse_error_body,
+    target_user,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -116,6 +119,8 @@ impl Tally {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: Vec<u8>,
+    /// The `ETag` header, when the SP sent one.
+    pub(crate) etag: Option<String>,
 }
 
 /// One request as sent.
@@ -177,6 +182,8 @@ pub struct CheckReport {
     pub total_users: Option<usize>,
     /// Round trip of the `/Users` probe.
     pub latency: Duration,
+    /// What the client will rely on: the SP's announcement with sync.toml's overrides applied.
+    pub capabilities: Capabilities,
 }
 
 /// A SCIM client for one target. Cheap to clone: clones share the connection pool, the rate
@@ -197,6 +204,12 @@ struct Inner {
     seeds: AtomicU64,
     rng: Mutex<StdRng>,
     lifetime: Tally,
+    /// Discovered once per client (a client lives for one cycle, or one `check`).
+    capabilities: tokio::sync::OnceCell<Capabilities>,
+    /// `meta.version` (or `ETag`) of each user last read, for `If-Match`.
+    versions: Mutex<HashMap<ScimId, String>>,
+    /// 429s in a row per bucket, for the backoff of buckets with no budget.
+    throttled: Mutex<HashMap<Bucket, u32>>,
 }
 
 impl fmt::Debug for ScimClient {
@@ -259,6 +272,9 @@ impl ScimClient {
                 seeds: AtomicU64::new(0),
                 rng: Mutex::new(rng),
                 lifetime: Tally::new(false),
+                capabilities: tokio::sync::OnceCell::new(),
+                versions: Mutex::new(HashMap::new()),
+                throttled: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -295,14 +311,12 @@ impl ScimClient {
     pub async fn check(&self) -> Result<CheckReport, ScimError> {
         let tally = &self.inner.lifetime;
         let mut trace = Trace::default();
-        let spc = match self
-            .send(&Request::get("/ServiceProviderConfig"), tally, &mut trace)
-            .await
-        {
-            Ok(reply) => serde_json::from_slice(&reply.body).ok(),
-            Err(ScimError::NotFound { .. } | ScimError::UnexpectedStatus { .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let spc = self.service_provider_config(tally, &mut trace).await?;
+        let capabilities = *self
+            .inner
+            .capabilities
+            .get_or_init(|| async { self.resolve_capabilities(spc.as_ref()) })
+            .await;
         let started = Instant::now();
         let mut probe = Request::get("/Users");
         probe.query = vec![("startIndex", "1".into()), ("count", "1".into())];
@@ -313,14 +327,124 @@ impl ScimClient {
             service_provider_config: spc,
             total_users: Some(list.total_results),
             latency,
+            capabilities,
         })
+    }
+
+    /// What the SP supports, with sync.toml's overrides: read from `/ServiceProviderConfig` on
+    /// first use for a generic SP (Miro's are documented, so no request). A failed discovery
+    /// falls back to `Capabilities::assumed` (a 401 shows up on the next request anyway).
+    pub async fn capabilities(&self) -> Capabilities {
+        *self
+            .inner
+            .capabilities
+            .get_or_init(|| async {
+                if self.inner.profile.is_miro() {
+                    return self.resolve_capabilities(None);
+                }
+                let mut trace = Trace::default();
+                match self
+                    .service_provider_config(&self.inner.lifetime, &mut trace)
+                    .await
+                {
+                    Ok(spc) => self.resolve_capabilities(spc.as_ref()),
+                    Err(e) => {
+                        tracing::warn!(
+                            "cannot read /ServiceProviderConfig, assuming PATCH and filters: {e}"
+                        );
+                        self.resolve_capabilities(None)
+                    }
+                }
+            })
+            .await
+    }
+
+    fn resolve_capabilities(&self, spc: Option<&serde_json::Value>) -> Capabilities {
+        let profile = &self.inner.profile;
+        let base = match spc {
+            _ if profile.is_miro() => Capabilities::miro(),
+            Some(spc) => Capabilities::from_service_provider_config(spc),
+            None => Capabilities::assumed(),
+        };
+        let caps = profile.capabilities.apply(base);
+        tracing::info!(
+            patch = caps.patch,
+            filter = caps.filter,
+            max_results = ?caps.filter_max_results,
+            etag = caps.etag,
+            bulk = caps.bulk,
+            sort = caps.sort,
+            source = caps.source.as_str(),
+            overridden = ?profile.capabilities.keys(),
+            "target capabilities"
+        );
+        caps
+    }
+
+    /// `GET /ServiceProviderConfig`; `None` when the SP does not serve a readable one.
+    async fn service_provider_config(
+        &self,
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Result<Option<serde_json::Value>, ScimError> {
+        match self
+            .send(&Request::get("/ServiceProviderConfig"), tally, trace)
+            .await
+        {
+            Ok(reply) => Ok(serde_json::from_slice(&reply.body).ok()),
+            Err(
+                ScimError::NotFound { .. }
+                | ScimError::UnexpectedStatus { .. }
+                | ScimError::BadRequest { .. }
+                | ScimError::Forbidden { .. },
+            ) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remembers the version of a user just read, for a later `If-Match`.
+    pub(crate) fn remember_version(&self, resource: &serde_json::Value, etag: Option<&str>) {
+        let id = match resource.get("id") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => return,
+        };
+        let version = resource
+            .get("meta")
+            .and_then(|m| m.get("version"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .or_else(|| etag.map(str::to_owned));
+        if let (Some(version), Ok(mut versions)) = (version, self.inner.versions.lock()) {
+            versions.insert(ScimId::new(id), version);
+        }
+    }
+
+    pub(crate) fn inner_versions(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<ScimId, String>>, ()> {
+        self.inner.versions.lock().map_err(|_| ())
+    }
+
+    pub(crate) fn version_of(&self, id: &ScimId) -> Option<String> {
+        self.inner
+            .versions
+            .lock()
+            .ok()
+            .and_then(|v| v.get(id).cloned())
     }
 
     pub(crate) async fn list_users_with(
         &self,
         tally: &Tally,
     ) -> Result<Vec<TargetUser>, ScimError> {
-        let page_size = self.inner.profile.page_size.max(1);
+        let caps = self.capabilities().await;
+        let page_size = caps
+            .filter_max_results
+            .map_or(self.inner.profile.page_size, |max| {
+                max.min(self.inner.profile.page_size)
+            })
+            .max(1);
         let mut users = Vec::new();
         let mut seen = HashSet::new();
         let mut start = 1usize;
@@ -349,6 +473,7 @@ impl ScimClient {
                     target_user(resource, &self.inner.profile).map_err(|e| ScimError::Decode {
                         message: e.to_string(),
                     })?;
+                self.remember_version(resource, None);
                 if seen.insert(user.id.clone()) {
                     users.push(user);
                 }
@@ -377,6 +502,7 @@ impl ScimClient {
                 })?;
             // The SP's filter may be case-sensitive or loose; the decision is ours.
             if user.user_name.to_lowercase() == user_name.to_lowercase() {
+                self.remember_version(resource, None);
                 return Ok(Some(user));
             }
         }
@@ -393,6 +519,7 @@ impl ScimClient {
             .send(&Request::get(user_path(id)), tally, trace)
             .await?;
         let value: serde_json::Value = decode(&reply.body)?;
+        self.remember_version(&value, reply.etag.as_deref());
         target_user(&value, &self.inner.profile).map_err(|e| ScimError::Decode {
             message: e.to_string(),
         })
@@ -414,7 +541,7 @@ impl ScimClient {
         // Bounded by the retry policy: `next_delay` runs dry after max_attempts or max_elapsed.
         loop {
             match self.send_once(req, tally, trace).await {
-                Err(e) if e.class() == crate::ErrorClass::Retryable => match retry.next_delay() {
+                Err(e) if e.class() == crate::ErrorClass::Retryable => match retry.after(&e) {
                     Some(delay) => {
                         tally.retries.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(method = %req.method, path = %req.path, ?delay, "retrying after: {e}");
@@ -434,6 +561,40 @@ impl ScimClient {
         tally: &Tally,
         trace: &mut Trace,
     ) -> Result<Reply, ScimError> {
+        self.send_once_if_match(req, None, tally, trace).await
+    }
+
+    /// `send` with an `If-Match` header (ETags): a 412 is permanent here, the caller re-reads.
+    pub(crate) async fn send_if_match(
+        &self,
+        req: &Request,
+        if_match: Option<&str>,
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Result<Reply, ScimError> {
+        let mut retry = self.retry_state();
+        // Bounded by the retry policy, as in `send`.
+        loop {
+            match self.send_once_if_match(req, if_match, tally, trace).await {
+                Err(e) if e.class() == crate::ErrorClass::Retryable => match retry.after(&e) {
+                    Some(delay) => {
+                        tally.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(e),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    pub(crate) async fn send_once_if_match(
+        &self,
+        req: &Request,
+        if_match: Option<&str>,
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Result<Reply, ScimError> {
         let inner = &self.inner;
         let bucket = req.bucket();
         if !inner.pacer.acquire(bucket, || tally.is_halted()).await {
@@ -441,14 +602,17 @@ impl ScimClient {
         }
         tally.sent(bucket);
         let started = Instant::now();
-        let result = self.exchange(req).await;
+        let result = self.exchange(req, if_match).await;
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         trace.method = req.method.to_string();
         trace.attempts += 1;
         trace.ms = ms;
         let result = match result {
-            Ok((status, _, body)) if (200..300).contains(&status) => Ok(Reply { status, body }),
-            Ok((status, retry_after, body)) => Err(ScimError::from_response(
+            Ok((status, _, etag, body)) if (200..300).contains(&status) => {
+                self.throttle_over(bucket);
+                Ok(Reply { status, body, etag })
+            }
+            Ok((status, retry_after, _, body)) => Err(ScimError::from_response(
                 status,
                 &parse_error_body(&body),
                 retry_after,
@@ -463,7 +627,7 @@ impl ScimClient {
         match &result {
             Err(ScimError::RateLimited { retry_after }) => {
                 tally.rate_limited.fetch_add(1, Ordering::Relaxed);
-                let pause = retry_after.unwrap_or_else(|| self.default_pause());
+                let pause = retry_after.unwrap_or_else(|| self.default_pause(bucket));
                 tracing::warn!(%bucket, ?pause, "429 from the target: pausing the bucket");
                 inner.pacer.pause(bucket, pause);
             }
@@ -475,9 +639,43 @@ impl ScimClient {
         result
     }
 
-    /// Half a window plus up to a quarter of jitter: without Retry-After the SP's window is
-    /// unknown, and staggered resumption keeps paused tasks from hitting it together.
-    fn default_pause(&self) -> Duration {
+    /// A success ends a bucket's run of 429s.
+    fn throttle_over(&self, bucket: Bucket) {
+        if let Ok(mut t) = self.inner.throttled.lock() {
+            t.remove(&bucket);
+        }
+    }
+
+    /// The pause after a 429 without Retry-After. A bucket with a budget: half a window plus up
+    /// to a quarter of jitter (the SP's window is unknown; staggered resumption keeps paused
+    /// tasks from hitting it together). A bucket without one (a generic SP publishes no
+    /// limits): exponential from 1 s per 429 in a row, capped at the window (at most 60 s),
+    /// plus up to 25 % jitter.
+    fn default_pause(&self, bucket: Bucket) -> Duration {
+        let jitter = self
+            .inner
+            .rng
+            .lock()
+            .map(|mut r| r.random_range(0.0..0.25))
+            .unwrap_or(0.125);
+        if !self.inner.pacer.has_budget(bucket) {
+            let streak = self
+                .inner
+                .throttled
+                .lock()
+                .map(|mut t| {
+                    let n = t.entry(bucket).or_insert(0);
+                    *n = n.saturating_add(1);
+                    *n
+                })
+                .unwrap_or(1);
+            // Capped by the window too: concurrent requests of one burst all count in the streak.
+            let cap = UNLIMITED_MAX_PAUSE
+                .min(self.inner.pacer.window())
+                .max(Duration::from_secs(1));
+            let base = Duration::from_secs(1 << streak.saturating_sub(1).min(6)).min(cap);
+            return base.mul_f64(1.0 + jitter);
+        }
         let window = self.inner.pacer.window();
         let jitter = self
             .inner
@@ -488,7 +686,11 @@ impl ScimClient {
         window.mul_f64(0.5 + jitter)
     }
 
-    async fn exchange(&self, req: &Request) -> Result<(u16, Option<Duration>, Vec<u8>), ScimError> {
+    async fn exchange(
+        &self,
+        req: &Request,
+        if_match: Option<&str>,
+    ) -> Result<Exchanged, ScimError> {
         let inner = &self.inner;
         let url = format!("{}{}", inner.base_url, req.path);
         let mut builder = inner
@@ -504,6 +706,9 @@ impl ScimClient {
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
         }
+        if let Some(version) = if_match.and_then(|v| HeaderValue::from_str(v).ok()) {
+            builder = builder.header(IF_MATCH, version);
+        }
         if let Some(body) = &req.body {
             builder = builder.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
         }
@@ -517,10 +722,21 @@ impl ScimClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let etag = response
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.bytes().await.map_err(transport)?;
-        Ok((status, retry_after, body.to_vec()))
+        Ok((status, retry_after, etag, body.to_vec()))
     }
 }
+
+/// Status, Retry-After, ETag and body of one response.
+type Exchanged = (u16, Option<Duration>, Option<String>, Vec<u8>);
+
+/// Longest pause after a 429 without Retry-After on a bucket with no budget.
+const UNLIMITED_MAX_PAUSE: Duration = Duration::from_secs(60);
 
 pub(crate) fn user_path(id: &ScimId) -> String {
     // Ids are opaque; Miro's are numeric, but escape anyway so an id cannot change the path.

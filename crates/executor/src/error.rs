@@ -40,6 +40,9 @@ pub enum ScimError {
         detail: Option<String>,
         scim_type: Option<String>,
     },
+    /// 412: the resource changed since the version sent in `If-Match` (ETags).
+    #[error("precondition failed (412): the target user changed since it was read{}", suffix(.detail))]
+    PreconditionFailed { detail: Option<String> },
     /// 413: body over the SP's limit (Miro: 800 000 bytes, or 8000 group members).
     #[error("request too large (413){}", suffix(.detail))]
     TooLarge { detail: Option<String> },
@@ -83,6 +86,7 @@ impl ScimError {
             | ScimError::NotUnique { .. }
             | ScimError::BadRequest { .. }
             | ScimError::TooLarge { .. }
+            | ScimError::PreconditionFailed { .. }
             | ScimError::UnexpectedStatus { .. }
             | ScimError::Decode { .. } => ErrorClass::Permanent,
         }
@@ -97,6 +101,7 @@ impl ScimError {
             ScimError::Conflict { .. } => Some(409),
             ScimError::BadRequest { .. } => Some(400),
             ScimError::TooLarge { .. } => Some(413),
+            ScimError::PreconditionFailed { .. } => Some(412),
             ScimError::RateLimited { .. } => Some(429),
             ScimError::NotUnique { status, .. }
             | ScimError::Server { status, .. }
@@ -115,6 +120,7 @@ impl ScimError {
             | ScimError::NotUnique { detail, .. }
             | ScimError::BadRequest { detail, .. }
             | ScimError::TooLarge { detail }
+            | ScimError::PreconditionFailed { detail }
             | ScimError::Server { detail, .. }
             | ScimError::UnexpectedStatus { detail, .. } => detail.as_deref(),
             ScimError::RateLimited { .. }
@@ -149,6 +155,7 @@ impl ScimError {
             403 => ScimError::Forbidden { detail },
             404 => ScimError::NotFound { detail },
             409 => ScimError::Conflict { detail },
+            412 => ScimError::PreconditionFailed { detail },
             413 => ScimError::TooLarge { detail },
             429 => ScimError::RateLimited { retry_after },
             500..=599 => ScimError::Server { status, detail },

@@ -8,10 +8,10 @@ use crate::error::{ErrorClass, ScimError};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::Method;
 use scimsync_model::{
-    AttrValue, Attrs, Change, Event, EventHttp, EventResource, EventType, InitiatedBy, Link, Op,
-    Phase, Plan, RunId, ScimId, SourceId, TargetUser, fingerprint, paths,
+    AttrValue, Attrs, Change, Event, EventHttp, EventResource, EventType, GroupLink, InitiatedBy,
+    Link, Op, Phase, Plan, RunId, ScimId, SourceId, TargetUser, fingerprint, paths,
 };
-use scimsync_scim::{Bucket, patch_body, user_resource};
+use scimsync_scim::{Bucket, user_resource};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -31,6 +31,10 @@ pub trait Recorder {
     fn unlink(&mut self, source_id: &SourceId);
     /// One per attempted operation; `ts` is left empty for the recorder to stamp.
     fn event(&mut self, event: Event);
+    /// A group link to store: linked, created, renamed, or its members changed.
+    fn group_link(&mut self, _link: GroupLink) {}
+    /// The group is deleted, or no longer managed.
+    fn group_unlink(&mut self, _source_id: &SourceId) {}
 }
 
 /// The run an execution belongs to, stamped on every event.
@@ -98,6 +102,7 @@ pub struct ExecutionReport {
 pub struct Executor {
     client: ScimClient,
     known: HashMap<ScimId, TargetUser>,
+    group_links: Vec<GroupLink>,
 }
 
 /// The work of one op, prepared by the driver (references resolved through the working map).
@@ -151,7 +156,15 @@ impl Executor {
         Executor {
             client,
             known: HashMap::new(),
+            group_links: Vec::new(),
         }
+    }
+
+    /// The group links as this cycle found them (members as read, or as last pushed), the
+    /// starting point of the group working map.
+    pub fn with_group_links(mut self, links: impl IntoIterator<Item = GroupLink>) -> Self {
+        self.group_links.extend(links);
+        self
     }
 
     /// Target users already read this cycle (a full read or lookups). An adopt of a user found
@@ -194,15 +207,47 @@ impl Executor {
             .filter(|op| op.phase() != Phase::Report)
             .count();
         let mut processed = 0usize;
+        let mut groups = crate::groups::GroupState {
+            links: self
+                .group_links
+                .iter()
+                .map(|l| (l.source_id.clone(), l.clone()))
+                .collect(),
+        };
+        let group_run = crate::groups::GroupRun {
+            client: &self.client,
+            tally: &tally,
+            integration: &ctx.integration,
+            run_id: ctx.run_id,
+            initiated_by: ctx.initiated_by,
+            max_in_flight: ctx.max_in_flight,
+        };
         for phase in [
             Phase::Provision,
             Phase::Update,
+            Phase::Membership,
             Phase::Deprovision,
             Phase::Delete,
+            Phase::Report,
         ] {
-            let ops: Vec<usize> = (0..plan.ops.len())
+            // Group ops of a phase run after its user ops: a membership needs its users.
+            let (group_ops, ops): (Vec<usize>, Vec<usize>) = (0..plan.ops.len())
                 .filter(|&i| plan.ops[i].phase() == phase)
-                .collect();
+                .partition(|&i| plan.ops[i].is_group());
+            if phase == Phase::Report {
+                // Only group skips are reported by the executor (their events say why).
+                group_run
+                    .run(
+                        &plan.ops,
+                        &group_ops,
+                        &run.links,
+                        &mut groups,
+                        &mut run.report,
+                        run.recorder,
+                    )
+                    .await;
+                continue;
+            }
             let waves = if phase == Phase::Provision {
                 provision_waves(plan, &ops)
             } else {
@@ -213,6 +258,18 @@ impl Executor {
                     break;
                 }
                 processed += self.run_wave(plan, &wave, &tally, &mut run).await;
+            }
+            if run.report.halted.is_none() && !group_ops.is_empty() {
+                processed += group_run
+                    .run(
+                        &plan.ops,
+                        &group_ops,
+                        &run.links,
+                        &mut groups,
+                        &mut run.report,
+                        run.recorder,
+                    )
+                    .await;
             }
         }
         let mut report = run.report;
@@ -340,7 +397,7 @@ impl Executor {
                         detail.map(|d| format!(": {d}")).unwrap_or_default()
                     ));
                 }
-                Err(e) if e.class() == ErrorClass::Retryable => match retry.next_delay() {
+                Err(e) if e.class() == ErrorClass::Retryable => match retry.after(&e) {
                     Some(delay) => {
                         tally.retries.fetch_add(1, Ordering::Relaxed);
                         look_first = !matches!(e, ScimError::RateLimited { .. });
@@ -385,10 +442,13 @@ impl Executor {
         tally: &Tally,
         trace: &mut Trace,
     ) -> Done {
-        let body = patch_body(changes, self.client.profile());
-        let req = Request::with_json(Method::PATCH, user_path(target_id), &body);
-        match self.client.send(&req, tally, trace).await {
-            Ok(_) => Done::Patched,
+        // PATCH, or GET + PUT where the target has no PATCH; If-Match and 412 handled there.
+        match self
+            .client
+            .update_user(target_id, changes, tally, trace)
+            .await
+        {
+            Ok(()) => Done::Patched,
             Err(ScimError::NotFound { detail }) => Done::Skipped {
                 reason: format!(
                     "target user {target_id} not found (deleted in the target, or a guest){}",
@@ -565,6 +625,16 @@ impl Run<'_> {
             },
             Op::Skip { reason, .. } => Job::Nothing {
                 reason: reason.to_string(),
+                deferred: Vec::new(),
+            },
+            // Group ops run in `groups.rs`, never as user jobs.
+            Op::GroupAdopt { .. }
+            | Op::GroupCreate { .. }
+            | Op::GroupRename { .. }
+            | Op::GroupMembers { .. }
+            | Op::GroupDelete { .. }
+            | Op::GroupSkip { .. } => Job::Nothing {
+                reason: "a group op".into(),
                 deferred: Vec::new(),
             },
         }
@@ -768,6 +838,11 @@ impl Run<'_> {
             Op::Update { .. } => EventType::UserUpdateProvision,
             Op::Deactivate { .. } => EventType::UserDeprovision,
             Op::Delete { .. } => EventType::UserDeleteProvision,
+            Op::GroupAdopt { .. } | Op::GroupCreate { .. } | Op::GroupSkip { .. } => {
+                EventType::GroupCreateProvision
+            }
+            Op::GroupRename { .. } | Op::GroupMembers { .. } => EventType::GroupUpdateProvision,
+            Op::GroupDelete { .. } => EventType::GroupDeleteProvision,
         };
         Event {
             ts: String::new(),

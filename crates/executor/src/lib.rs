@@ -15,8 +15,10 @@
 mod client;
 mod error;
 mod execute;
+mod groups;
 mod pacing;
 mod retry;
+mod update;
 
 pub use client::{BucketReport, CheckReport, ClientConfig, ScimClient, Tuning};
 pub use error::{ClientError, ErrorClass, ScimError};

@@ -91,6 +91,11 @@ impl<C: Clock<Instant = Duration> + Clone> Pacer<C> {
         self.window
     }
 
+    /// Whether `bucket` has a budget (`None`: unlimited, paced only by 429s).
+    pub(crate) fn has_budget(&self, bucket: Bucket) -> bool {
+        self.lanes.contains_key(&bucket)
+    }
+
     /// Takes a token for one request of `bucket` now, or says how long to wait. A paused bucket
     /// takes no token until the pause is over.
     pub(crate) fn try_acquire(&self, bucket: Bucket) -> Result<(), Duration> {

@@ -37,7 +37,13 @@ pub(crate) struct RetryState {
     backoff: <ExponentialBuilder as BackoffBuilder>::Backoff,
     started: tokio::time::Instant,
     max_elapsed: Duration,
+    rate_limited: u32,
 }
+
+/// 429s one request may ride out. A 429 costs no backoff step (see `RetryState::after`); this
+/// cap only keeps a target that answers nothing but 429 from holding a request for the whole
+/// `max_elapsed`.
+const MAX_RATE_LIMITED: u32 = 50;
 
 impl RetryState {
     pub(crate) fn new(policy: &RetryPolicy, seeds: &AtomicU64) -> Self {
@@ -55,7 +61,22 @@ impl RetryState {
             backoff: builder.build(),
             started: tokio::time::Instant::now(),
             max_elapsed: policy.max_elapsed,
+            rate_limited: 0,
         }
+    }
+
+    /// The delay before retrying after `error`, or `None` when it must not be retried (any
+    /// more). A 429 has already paused its bucket (Retry-After, or the rest of the window), and
+    /// the next attempt waits on the bucket: it needs no delay of its own and spends no attempt,
+    /// or a short 429 burst on a paged read would exhaust the attempts meant for 5xx and resets.
+    pub(crate) fn after(&mut self, error: &crate::ScimError) -> Option<Duration> {
+        if matches!(error, crate::ScimError::RateLimited { .. }) {
+            self.rate_limited += 1;
+            return (self.rate_limited <= MAX_RATE_LIMITED
+                && self.started.elapsed() <= self.max_elapsed)
+                .then_some(Duration::ZERO);
+        }
+        self.next_delay()
     }
 
     /// The delay before the next attempt, or `None` when the budget of attempts or time is spent.
@@ -86,6 +107,32 @@ mod tests {
             assert!(*d >= base && *d <= base * 2, "{d:?} vs base {base:?}");
             base = (base * 2).min(policy.max_delay);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_spends_no_attempt_but_stays_bounded() {
+        let policy = RetryPolicy::default();
+        let mut state = RetryState::new(&policy, &AtomicU64::new(0));
+        let limited = crate::ScimError::RateLimited { retry_after: None };
+        let server = crate::ScimError::Server {
+            status: 503,
+            detail: None,
+        };
+        // A burst of 429s far longer than max_attempts is ridden out, with no delay of its own
+        // (the bucket's pause spaces the retries)...
+        for _ in 0..20 {
+            assert_eq!(state.after(&limited), Some(Duration::ZERO));
+        }
+        // ...and leaves the whole attempt budget for real failures.
+        let failures = std::iter::from_fn(|| state.after(&server))
+            .take(100)
+            .count();
+        assert_eq!(failures, policy.max_attempts as usize - 1);
+        // But a target answering nothing else is not retried forever.
+        let more = std::iter::from_fn(|| state.after(&limited))
+            .take(1000)
+            .count();
+        assert_eq!(more, (MAX_RATE_LIMITED - 20) as usize);
     }
 
     #[tokio::test(start_paused = true)]

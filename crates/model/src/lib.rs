@@ -7,6 +7,7 @@
 
 mod attrs;
 mod event;
+mod group;
 mod ids;
 mod plan;
 mod snapshot;
@@ -14,6 +15,9 @@ mod user;
 
 pub use attrs::{AttrValue, Attrs, paths};
 pub use event::{Event, EventHttp, EventResource, EventType, InitiatedBy};
+pub use group::{
+    DesiredGroup, GroupLink, GroupModel, GroupSkipReason, GroupView, Member, NameMatch, TargetGroup,
+};
 pub use ids::{RunId, ScimId, SourceId};
 pub use plan::{Change, DeprovisionReason, Op, OpKind, Phase, Plan, PlanCounts, SkipReason};
 pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};

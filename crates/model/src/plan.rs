@@ -1,7 +1,7 @@
 //! The plan: typed operations in execution order. Produced by `scimsync-plan`, printed by `plan`,
 //! executed by `scimsync-executor`.
 
-use crate::{AttrValue, Attrs, ScimId, SourceId, paths};
+use crate::{AttrValue, Attrs, GroupSkipReason, Member, ScimId, SourceId, paths};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -133,6 +133,47 @@ pub enum Op {
         user_name: String,
         reason: SkipReason,
     },
+    /// Link a directory group to the target group matched by displayName (no request).
+    GroupAdopt {
+        source_id: SourceId,
+        target_id: ScimId,
+        display_name: String,
+    },
+    /// POST /Groups (user_group model or generic SPs only); members follow in `GroupMembers`.
+    GroupCreate {
+        source_id: SourceId,
+        display_name: String,
+    },
+    /// PATCH replace displayName of a linked group.
+    GroupRename {
+        source_id: SourceId,
+        target_id: ScimId,
+        old: String,
+        display_name: String,
+    },
+    /// PATCH add/remove only the changed members. `target_id` is `None` for a group created in
+    /// the same plan. Adds are sent before removes.
+    GroupMembers {
+        source_id: SourceId,
+        target_id: Option<ScimId>,
+        display_name: String,
+        add: Vec<Member>,
+        remove: Vec<Member>,
+    },
+    /// DELETE /Groups/{id} (user_group model or generic SPs only); the group link goes with it.
+    GroupDelete {
+        source_id: SourceId,
+        target_id: ScimId,
+        display_name: String,
+    },
+    /// Nothing is sent for this group; the event says why.
+    GroupSkip {
+        source_id: SourceId,
+        display_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target_id: Option<ScimId>,
+        reason: GroupSkipReason,
+    },
 }
 
 /// The kind of an operation, as counted and printed.
@@ -146,6 +187,8 @@ pub enum OpKind {
     Deactivate,
     Delete,
     Skip,
+    /// A group membership change.
+    Members,
 }
 
 impl OpKind {
@@ -158,6 +201,7 @@ impl OpKind {
             OpKind::Deactivate => '-',
             OpKind::Delete => 'x',
             OpKind::Skip => '!',
+            OpKind::Members => '~',
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -169,6 +213,7 @@ impl OpKind {
             OpKind::Deactivate => "deactivate",
             OpKind::Delete => "delete",
             OpKind::Skip => "skip",
+            OpKind::Members => "members",
         }
     }
 }
@@ -180,6 +225,8 @@ impl OpKind {
 pub enum Phase {
     Provision,
     Update,
+    /// Group membership PATCHes: after every create and update, before deprovisions.
+    Membership,
     Deprovision,
     Delete,
     Report,
@@ -201,18 +248,24 @@ impl Op {
                 }
             }
             Op::Deactivate { .. } => OpKind::Deactivate,
-            Op::Delete { .. } => OpKind::Delete,
-            Op::Skip { .. } => OpKind::Skip,
+            Op::Delete { .. } | Op::GroupDelete { .. } => OpKind::Delete,
+            Op::Skip { .. } | Op::GroupSkip { .. } => OpKind::Skip,
+            Op::GroupAdopt { .. } => OpKind::Adopt,
+            Op::GroupCreate { .. } => OpKind::Create,
+            Op::GroupRename { .. } => OpKind::Update,
+            Op::GroupMembers { .. } => OpKind::Members,
         }
     }
 
     pub fn phase(&self) -> Phase {
         match self {
             Op::Create { .. } | Op::Adopt { .. } => Phase::Provision,
-            Op::Update { .. } => Phase::Update,
+            Op::GroupAdopt { .. } | Op::GroupCreate { .. } => Phase::Provision,
+            Op::Update { .. } | Op::GroupRename { .. } => Phase::Update,
+            Op::GroupMembers { .. } => Phase::Membership,
             Op::Deactivate { .. } => Phase::Deprovision,
-            Op::Delete { .. } => Phase::Delete,
-            Op::Skip { .. } => Phase::Report,
+            Op::Delete { .. } | Op::GroupDelete { .. } => Phase::Delete,
+            Op::Skip { .. } | Op::GroupSkip { .. } => Phase::Report,
         }
     }
 
@@ -223,12 +276,25 @@ impl Op {
             | Op::Update { source_id, .. }
             | Op::Deactivate { source_id, .. }
             | Op::Delete { source_id, .. }
-            | Op::Skip { source_id, .. } => source_id,
+            | Op::Skip { source_id, .. }
+            | Op::GroupAdopt { source_id, .. }
+            | Op::GroupCreate { source_id, .. }
+            | Op::GroupRename { source_id, .. }
+            | Op::GroupMembers { source_id, .. }
+            | Op::GroupDelete { source_id, .. }
+            | Op::GroupSkip { source_id, .. } => source_id,
         }
     }
 
+    /// The userName of a user op; the displayName of a group op.
     pub fn user_name(&self) -> &str {
         match self {
+            Op::GroupAdopt { display_name, .. }
+            | Op::GroupCreate { display_name, .. }
+            | Op::GroupRename { display_name, .. }
+            | Op::GroupMembers { display_name, .. }
+            | Op::GroupDelete { display_name, .. }
+            | Op::GroupSkip { display_name, .. } => display_name,
             Op::Create { user_name, .. }
             | Op::Adopt { user_name, .. }
             | Op::Update { user_name, .. }
@@ -243,8 +309,14 @@ impl Op {
             Op::Adopt { target_id, .. }
             | Op::Update { target_id, .. }
             | Op::Deactivate { target_id, .. }
-            | Op::Delete { target_id, .. } => Some(target_id),
-            Op::Create { .. } | Op::Skip { .. } => None,
+            | Op::Delete { target_id, .. }
+            | Op::GroupAdopt { target_id, .. }
+            | Op::GroupRename { target_id, .. }
+            | Op::GroupDelete { target_id, .. } => Some(target_id),
+            Op::GroupMembers { target_id, .. } | Op::GroupSkip { target_id, .. } => {
+                target_id.as_ref()
+            }
+            Op::Create { .. } | Op::Skip { .. } | Op::GroupCreate { .. } => None,
         }
     }
 
@@ -252,13 +324,36 @@ impl Op {
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Op::Create { .. } | Op::Update { .. } | Op::Deactivate { .. } | Op::Delete { .. }
+            Op::Create { .. }
+                | Op::Update { .. }
+                | Op::Deactivate { .. }
+                | Op::Delete { .. }
+                | Op::GroupCreate { .. }
+                | Op::GroupRename { .. }
+                | Op::GroupMembers { .. }
+                | Op::GroupDelete { .. }
+        )
+    }
+
+    /// Whether this op is about a group rather than a user.
+    pub fn is_group(&self) -> bool {
+        matches!(
+            self,
+            Op::GroupAdopt { .. }
+                | Op::GroupCreate { .. }
+                | Op::GroupRename { .. }
+                | Op::GroupMembers { .. }
+                | Op::GroupDelete { .. }
+                | Op::GroupSkip { .. }
         )
     }
 
     /// Whether this op takes access away (counted by the deletion guard).
     pub fn is_deprovision(&self) -> bool {
-        matches!(self, Op::Deactivate { .. } | Op::Delete { .. })
+        matches!(
+            self,
+            Op::Deactivate { .. } | Op::Delete { .. } | Op::GroupDelete { .. }
+        )
     }
 }
 
@@ -272,6 +367,13 @@ pub struct PlanCounts {
     pub deactivate: usize,
     pub delete: usize,
     pub skip: usize,
+    /// Group membership changes (one per group).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub members: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl PlanCounts {
@@ -284,6 +386,7 @@ impl PlanCounts {
             OpKind::Deactivate => &mut self.deactivate,
             OpKind::Delete => &mut self.delete,
             OpKind::Skip => &mut self.skip,
+            OpKind::Members => &mut self.members,
         };
         *slot += 1;
     }
@@ -307,7 +410,9 @@ impl Plan {
 
     /// True when executing the plan would send nothing and link nothing.
     pub fn is_empty(&self) -> bool {
-        self.ops.iter().all(|op| matches!(op, Op::Skip { .. }))
+        self.ops
+            .iter()
+            .all(|op| matches!(op, Op::Skip { .. } | Op::GroupSkip { .. }))
     }
 
     pub fn writes(&self) -> usize {

@@ -115,6 +115,19 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     }
 }
 
+/// `plan`, then the group ops that follow it (links, renames, membership diffs, deletes).
+pub fn plan_with_groups(
+    input: &PlanInput<'_>,
+    groups: &crate::groups::GroupPlanInput<'_>,
+    policy: &Policy,
+) -> PlanOutput {
+    let mut output = plan(input, policy);
+    let group_ops = crate::groups::plan_groups(groups, &output.plan);
+    let ops = std::mem::take(&mut output.plan.ops);
+    output.plan.ops = crate::order::merge_groups(ops, group_ops);
+    output
+}
+
 /// userName and active travel in their own fields; a mapping that also put them in `attrs`
 /// must not send them twice.
 fn without_reserved(mut attrs: Attrs) -> Attrs {

@@ -13,13 +13,15 @@ mod classify;
 mod deprovision;
 mod diff;
 mod engine;
+mod groups;
 mod index;
 mod input;
 mod order;
 mod policy;
 mod refs;
 
-pub use engine::plan;
+pub use engine::{plan, plan_with_groups};
+pub use groups::{GroupPlanInput, plan_groups};
 pub use input::{Diagnostic, PlanInput, PlanOutput};
 pub use policy::{OnDelete, OnUnassign, Policy};
 

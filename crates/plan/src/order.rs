@@ -141,3 +141,23 @@ fn break_cycle(
         }
     }
 }
+
+/// Places group ops among the ordered user ops: by phase (a stable sort, so the user order
+/// within a phase stands), and within the membership phase the groups with adds before those
+/// that only remove, so a user moving between groups is added before being removed.
+pub(crate) fn merge_groups(mut ops: Vec<Op>, mut groups: Vec<Op>) -> Vec<Op> {
+    groups.sort_by(|a, b| {
+        let key = |op: &Op| {
+            let only_removes = matches!(op, Op::GroupMembers { add, .. } if add.is_empty());
+            (
+                only_removes,
+                op.user_name().to_owned(),
+                op.source_id().clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    ops.extend(groups);
+    ops.sort_by_key(Op::phase);
+    ops
+}

@@ -9,18 +9,28 @@
 //! `userName` in Miro); a PatchOp for Miro never has a path starting with `emails`.
 
 mod budget;
+mod capabilities;
 mod filter;
+mod group;
 mod message;
 mod patch;
 mod profile;
+mod replace;
 mod resource;
 mod schemas;
 
 pub use budget::{Bucket, Budgets, Endpoint};
+pub use capabilities::{Capabilities, CapabilityOverrides, CapabilitySource};
 pub use filter::{filter_eq, json_string_literal};
+pub use group::{
+    MAX_GROUP_PATCH_BYTES, MAX_MEMBERS_PER_PATCH, MemberChangeShape, MemberPatch, PatchSize,
+    bucket_time, choose_sizes, group_resource, member_patches, patch_counts, rename_body,
+    target_group,
+};
 pub use message::{ListResponse, ScimErrorBody, parse_error_body};
 pub use patch::patch_body;
 pub use profile::{OpCase, Profile, ProfileKind};
+pub use replace::apply_changes;
 pub use resource::{WireError, target_user, user_resource};
 pub use schemas::{
     ENTERPRISE_SCHEMA, ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, PATCH_SCHEMA, USER_SCHEMA,

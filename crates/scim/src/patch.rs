@@ -15,6 +15,17 @@ pub fn patch_body(changes: &[Change], profile: &Profile) -> Value {
             continue;
         }
         let op = match &change.new {
+            // A value path (`roles[primary eq true].value`) with nothing there yet: RFC 7644
+            // answers `replace` with 400 noTarget, so add the entry to the attribute instead.
+            Some(AttrValue::Text(v))
+                if !profile.is_miro() && change.old.is_none() && change.path == paths::ROLE =>
+            {
+                json!({
+                    "op": profile.op_case.op("add"),
+                    "path": "roles",
+                    "value": [{"value": v, "primary": true}],
+                })
+            }
             Some(AttrValue::Text(v)) => json!({
                 "op": profile.op_case.op("replace"),
                 "path": change.path,
@@ -24,9 +35,24 @@ pub fn patch_body(changes: &[Change], profile: &Profile) -> Value {
             None => json!({"op": profile.op_case.op("remove"), "path": change.path}),
         };
         operations.push(op);
+        // A generic SP stores emails: the work email follows userName (Entra sends the same).
+        if !profile.is_miro()
+            && change.path == paths::USER_NAME
+            && let Some(AttrValue::Text(v)) = &change.new
+            && !changes.iter().any(|c| c.path.starts_with("emails"))
+        {
+            operations.push(json!({
+                "op": profile.op_case.op("replace"),
+                "path": WORK_EMAIL,
+                "value": v,
+            }));
+        }
     }
     json!({"schemas": [PATCH_SCHEMA], "Operations": operations})
 }
+
+/// The work email's PATCH path (RFC 7644 §3.5.2 value path).
+pub const WORK_EMAIL: &str = "emails[type eq \"work\"].value";
 
 fn wire_value(path: &str, v: &str) -> Value {
     if path == paths::ACTIVE {
@@ -118,5 +144,24 @@ mod tests {
         // The generic profile may patch emails; refs are never sent.
         let generic = patch_body(&changes, &Profile::generic());
         assert_eq!(generic["Operations"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn generic_moves_the_work_email_with_user_name() {
+        let changes = [change(
+            paths::USER_NAME,
+            Some("a@old.com"),
+            Some("a@new.com"),
+        )];
+        let body = patch_body(&changes, &Profile::generic());
+        assert_eq!(
+            body["Operations"],
+            json!([
+                {"op": "replace", "path": "userName", "value": "a@new.com"},
+                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "a@new.com"}
+            ])
+        );
+        let miro = patch_body(&changes, &Profile::miro());
+        assert_eq!(miro["Operations"].as_array().map(Vec::len), Some(1));
     }
 }

@@ -1,6 +1,6 @@
 //! Profiles: what one kind of service provider needs from the client.
 
-use crate::Budgets;
+use crate::{Budgets, CapabilityOverrides};
 use scimsync_model::paths;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -53,6 +53,8 @@ pub struct Profile {
     /// `count` asked for per page of a list.
     pub page_size: usize,
     pub budgets: Budgets,
+    /// sync.toml's `[target.capabilities]`, applied over what the SP announces.
+    pub capabilities: CapabilityOverrides,
 }
 
 impl Profile {
@@ -69,6 +71,7 @@ impl Profile {
                 .into(),
             page_size: 100,
             budgets: Budgets::miro(),
+            capabilities: CapabilityOverrides::default(),
         }
     }
 
@@ -79,7 +82,9 @@ impl Profile {
             create_only: BTreeSet::new(),
             frozen_while_inactive: BTreeSet::new(),
             page_size: 100,
+            // No budget unless sync.toml sets one: the client backs off on 429 and Retry-After.
             budgets: Budgets::unlimited(),
+            capabilities: CapabilityOverrides::default(),
         }
     }
 

@@ -19,6 +19,7 @@
 mod attrs_json;
 mod error;
 mod events;
+mod group_links;
 mod journal;
 mod links;
 mod meta;

@@ -78,6 +78,16 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 2: group links (directory group → target group, with the members last seen there).
+    r#"
+    CREATE TABLE group_links (
+        source_id    TEXT PRIMARY KEY NOT NULL,
+        target_id    TEXT NOT NULL UNIQUE,
+        display_name TEXT NOT NULL,
+        members      TEXT NOT NULL,  -- JSON array of target user ids, sorted
+        updated_at   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the database up to `SCHEMA_VERSION`, or refuses one that is newer.

@@ -3,6 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod crash;
+mod daemon;
+mod faults;
+mod generic;
+mod groups;
 mod kit;
+mod ldap;
 mod pipeline;
 mod safety;

@@ -176,3 +176,30 @@ async fn plain_http_to_a_remote_host_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("allow_insecure_http"));
     env.extra_config.clear();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_that_shrank_beyond_max_shrink_holds_deprovisions() {
+    let env = Env::new(Seed::default()).await;
+    env.sync().await;
+    // One of four users gone from the export: 25% > max_shrink's default 20%, though the 50%
+    // max_deprovisions of the test config would let one deactivation go.
+    let mut dir = company();
+    dir["users"].as_array_mut().unwrap().pop();
+    dir["groups"][0]["members"] = json!(["u1", "u2", "u3"]);
+    env.write_directory(&dir);
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(env.users().iter().all(|u| u.active));
+    let held = env.events(&["--type", "sync_held"]).await;
+    assert!(
+        held[0]["error"].as_str().unwrap().contains("max_shrink"),
+        "{held:?}"
+    );
+    assert_eq!(env.run(&["approve-deletes"]).await.code, 0);
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.users().iter().filter(|u| !u.active).count(), 1);
+    // The approved snapshot is the new baseline: the same directory again is not held.
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}

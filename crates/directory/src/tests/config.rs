@@ -46,14 +46,15 @@ name.givenName = "nick"
     assert_eq!(s.scope.groups, Some(vec!["Miro Users".to_owned()]));
     assert_eq!(s.roles.admin_groups, ["Miro Admins"]);
     assert_eq!(s.mapping.preset, Preset::Entra);
-    assert_eq!(s.mapping.overrides["title"], "position");
+    assert_eq!(s.mapping.overrides["title"], "position".into());
     assert_eq!(
-        s.mapping.overrides["name.givenName"], "nick",
+        s.mapping.overrides["name.givenName"],
+        "nick".into(),
         "a dotted key is its path"
     );
     assert_eq!(
         s.mapping.overrides["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"],
-        "=CC-1"
+        "=CC-1".into()
     );
     assert!(Mapping::compile(&s.mapping).is_ok());
 }

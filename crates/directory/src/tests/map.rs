@@ -14,6 +14,7 @@ fn all() -> ScopeConfig {
 fn scoped(groups: &[&str]) -> ScopeConfig {
     ScopeConfig {
         groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
+        ..ScopeConfig::default()
     }
 }
 
@@ -57,7 +58,7 @@ fn compile(preset: Preset, overrides: &[(&str, &str)]) -> Result<Mapping, Mappin
         preset,
         overrides: overrides
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).to_owned(), (*v).into()))
             .collect(),
     })
 }

@@ -1,12 +1,14 @@
 //! Crate tests, by the module they exercise. Fixtures are built inline so each test shows the
 //! directory it is about.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod config;
 mod csv_files;
+mod expr;
 mod json;
 mod map;
+mod scope_filters;
 
 use crate::{Mapping, MappingConfig, Preset, parse_json};
 use scimsync_model::Snapshot;

@@ -589,6 +589,8 @@ impl ModelSp {
                 self.links.remove(source_id);
             }
             Op::Skip { .. } => {}
+            // The user model holds no groups: group ops leave users as they are.
+            _ => {}
         }
         Ok(())
     }

@@ -1,0 +1,126 @@
+//! Runs the real `scimsync` binary against an in-process emulator, as an operator would, and
+//! measures it from outside: wall time, peak RSS, and what the emulator received.
+
+use anyhow::{Context, Result, bail};
+use scimsync_emulator::{Emulator, EmulatorConfig, RateLimits, RunningEmulator};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "bench-token-5d1e";
+
+/// The `scimsync` binary next to this one (`cargo build --release -p scimsync` puts both in
+/// target/release), or the path in `SCIMSYNC_BIN`.
+pub fn scimsync_bin() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("SCIMSYNC_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().context("locating this benchmark")?;
+    let sibling = exe.with_file_name("scimsync");
+    if !sibling.exists() {
+        bail!(
+            "{} not found: run `cargo build --release -p scimsync` first, or set SCIMSYNC_BIN",
+            sibling.display()
+        );
+    }
+    Ok(sibling)
+}
+
+/// An emulator on 127.0.0.1 with Miro's budgets over `window` (none when `window` is None).
+pub async fn emulator(window: Option<Duration>) -> Result<RunningEmulator> {
+    let config = EmulatorConfig {
+        token: TOKEN.into(),
+        limits: window.map(RateLimits::miro_scaled),
+        ..EmulatorConfig::default()
+    };
+    Emulator::new(config)
+        .serve("127.0.0.1:0".parse()?)
+        .await
+        .context("starting the emulator")
+}
+
+/// A sync.toml for `directory` against `base_url`, with the client's budgets over `window`
+/// (the same scaled window as the emulator's) and the deletion guard off (benchmarks create).
+pub fn write_config(dir: &Path, base_url: &str, window: Option<Duration>) -> Result<PathBuf> {
+    let limits = window
+        .map(|w| format!("\n[target.rate_limits]\nwindow = \"{}ms\"\n", w.as_millis()))
+        .unwrap_or_default();
+    let config = format!(
+        r#"[source]
+kind = "json"
+path = "directory.json"
+
+[target]
+url = "{base_url}"
+token_env = "BENCH_SCIM_TOKEN"
+profile = "miro"
+{limits}
+[scope]
+groups = ["Miro Users"]
+
+[roles]
+admin_groups = ["Miro Admins"]
+
+[mapping]
+preset = "jumpcloud"
+
+[policy]
+max_deprovisions = "100%"
+
+[state]
+path = "state.db"
+"#
+    );
+    let path = dir.join("sync.toml");
+    std::fs::write(&path, config).context("writing sync.toml")?;
+    Ok(path)
+}
+
+pub struct Measured {
+    pub code: i32,
+    pub elapsed: Duration,
+    pub peak_rss: Option<u64>,
+    pub stderr: String,
+}
+
+/// Runs `scimsync --config CONFIG ARGS…`, polling its /proc status for the RSS high-water mark.
+pub async fn run_scimsync(config: &Path, args: &[&str]) -> Result<Measured> {
+    let mut cmd = tokio::process::Command::new(scimsync_bin()?);
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("BENCH_SCIM_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let mut child = cmd.spawn().context("starting scimsync")?;
+    let pid = child.id();
+    let mut stderr = child.stderr.take().context("scimsync stderr")?;
+    let reader = tokio::spawn(async move {
+        let mut buf = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut buf).await;
+        buf
+    });
+    let mut peak = None;
+    let status = loop {
+        if let Some(pid) = pid
+            && let Some(hwm) = crate::rss::peak_rss_of(pid)
+        {
+            peak = Some(hwm);
+        }
+        tokio::select! {
+            status = child.wait() => break status.context("waiting for scimsync")?,
+            () = tokio::time::sleep(Duration::from_millis(5)) => {}
+        }
+    };
+    let elapsed = started.elapsed();
+    let stderr = reader.await.unwrap_or_default();
+    Ok(Measured {
+        code: status.code().unwrap_or(-1),
+        elapsed,
+        peak_rss: peak,
+        stderr,
+    })
+}

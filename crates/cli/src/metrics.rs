@@ -1,0 +1,110 @@
+//! Prometheus metrics, driven from the one emit point.
+//!
+//! Every counter here is derived from an event as `recorder::Emitter::emit` records it (and the
+//! cycle summary carried by `sync_cycle_end`), never counted separately at a call site, so the
+//! numbers on `/metrics` and the rows of `scimsync events` always agree. Outside `daemon` no
+//! recorder is installed and every call is a no-op.
+
+use anyhow::{Context, Result};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use scimsync_model::{Event, EventType};
+
+pub const CYCLES: &str = "scimsync_cycles_total";
+pub const OPERATIONS: &str = "scimsync_operations_total";
+pub const RATE_LIMITED: &str = "scimsync_rate_limited_responses_total";
+pub const RETRIES: &str = "scimsync_retries_total";
+pub const HELD: &str = "scimsync_held_deprovisions_total";
+pub const QUARANTINED: &str = "scimsync_quarantined_cycles_total";
+pub const LAST_SUCCESS: &str = "scimsync_last_success_timestamp_seconds";
+pub const CYCLE_SECONDS: &str = "scimsync_cycle_duration_seconds";
+pub const REQUEST_SECONDS: &str = "scimsync_operation_duration_seconds";
+
+/// Installs the process-wide recorder and returns the handle that renders the exposition text.
+pub fn install() -> Result<PrometheusHandle> {
+    // Explicit buckets make these true Prometheus histograms (aggregatable across instances)
+    // rather than client-side summaries.
+    let cycle_buckets = [1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0];
+    let request_buckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(CYCLE_SECONDS.into()), &cycle_buckets)
+        .context("cycle duration buckets")?
+        .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.into()), &request_buckets)
+        .context("operation duration buckets")?
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        CYCLES,
+        "Cycles finished, by outcome (succeeded, partial, held, failed)"
+    );
+    metrics::describe_counter!(
+        OPERATIONS,
+        "Operations attempted, by kind (event type) and outcome (succeeded, failed, abandoned)"
+    );
+    metrics::describe_counter!(RATE_LIMITED, "429 responses received from the target");
+    metrics::describe_counter!(RETRIES, "Request attempts beyond each request's first");
+    metrics::describe_counter!(HELD, "Deprovisions held by the deletion guard");
+    metrics::describe_counter!(QUARANTINED, "Cycles that put the integration in quarantine");
+    metrics::describe_gauge!(
+        LAST_SUCCESS,
+        "Unix time of the end of the last cycle that succeeded"
+    );
+    metrics::describe_histogram!(CYCLE_SECONDS, "Duration of a cycle");
+    metrics::describe_histogram!(
+        REQUEST_SECONDS,
+        "Duration of an operation's requests (all attempts)"
+    );
+}
+
+/// Called by `Emitter::emit` for every event it records.
+pub fn observe(event: &Event) {
+    let detail = &event.detail;
+    let n = |k: &str| detail.get(k).and_then(serde_json::Value::as_u64);
+    match event.event_type {
+        EventType::SyncCycleEnd => {
+            let outcome = detail
+                .get("status")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(if event.success { "succeeded" } else { "failed" })
+                .to_owned();
+            metrics::counter!(CYCLES, "outcome" => outcome).increment(1);
+            metrics::counter!(RATE_LIMITED).increment(n("rate_limited").unwrap_or(0));
+            metrics::counter!(RETRIES).increment(n("retries").unwrap_or(0));
+            if let Some(ms) = n("elapsed_ms") {
+                metrics::histogram!(CYCLE_SECONDS).record(ms as f64 / 1000.0);
+            }
+            if event.success {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                metrics::gauge!(LAST_SUCCESS).set(now as f64);
+            }
+        }
+        EventType::SyncHeld => {
+            metrics::counter!(HELD).increment(n("held").unwrap_or(0));
+        }
+        EventType::SyncQuarantined => metrics::counter!(QUARANTINED).increment(1),
+        EventType::SyncCycleStart
+        | EventType::IdmIntegrationActivate
+        | EventType::IdmIntegrationUpdate
+        | EventType::IdmIntegrationReauth
+        | EventType::IdmIntegrationDelete => {}
+        kind => {
+            let outcome = if crate::journal::is_abandoned(event) {
+                "abandoned"
+            } else if event.success {
+                "succeeded"
+            } else {
+                "failed"
+            };
+            metrics::counter!(OPERATIONS, "kind" => kind.as_str(), "outcome" => outcome)
+                .increment(1);
+            if let Some(http) = &event.http {
+                metrics::histogram!(REQUEST_SECONDS, "kind" => kind.as_str())
+                    .record(http.ms as f64 / 1000.0);
+            }
+        }
+    }
+}

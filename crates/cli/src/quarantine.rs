@@ -1,0 +1,229 @@
+//! Quarantine: an integration whose cycles mostly fail, or whose token the target refuses, is
+//! not hammered every 40 minutes.
+//!
+//! A cycle where more than `policy.quarantine_ratio` of the attempted operations failed (and at
+//! least `policy.quarantine_min_failures` did), or that got a 401, puts the integration in
+//! quarantine: a `sync_quarantined` event, the reason and the end time in the store's meta
+//! table, `/healthz` 503. The daemon skips its ticks until then; each consecutive quarantined
+//! cycle escalates the back-off (`policy.quarantine_backoff`, 1h, 6h, 24h by default) and a cycle
+//! that completes without crossing the threshold clears it. A manual `sync --now` always runs:
+//! it is how an admin checks a fix.
+
+use crate::config::Config;
+use crate::cycle::{EventContext, EventExt};
+use crate::recorder::Emitter;
+use anyhow::Result;
+use scimsync_executor::{ExecutionReport, ScimError};
+use scimsync_model::EventType;
+use scimsync_store::Store;
+use serde::Deserialize;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+const UNTIL: &str = "quarantine_until";
+const REASON: &str = "quarantine_reason";
+const LEVEL: &str = "quarantine_level";
+
+/// The back-off steps; the last repeats.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backoff(pub Vec<Duration>);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(vec![
+            Duration::from_secs(3600),
+            Duration::from_secs(6 * 3600),
+            Duration::from_secs(24 * 3600),
+        ])
+    }
+}
+
+impl<'de> Deserialize<'de> for Backoff {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Vec::<String>::deserialize(d)?;
+        if raw.is_empty() {
+            return Err(serde::de::Error::custom(
+                "quarantine_backoff needs at least one duration",
+            ));
+        }
+        raw.iter()
+            .map(|s| {
+                humantime::parse_duration(s.trim())
+                    .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Backoff)
+    }
+}
+
+impl Backoff {
+    /// The back-off for the `level`th consecutive quarantined cycle (1-based).
+    pub fn step(&self, level: u32) -> Duration {
+        let i = (level.max(1) - 1) as usize;
+        self.0
+            .get(i)
+            .or(self.0.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(3600))
+    }
+}
+
+/// What the quarantine decision needs to know about a finished cycle.
+#[derive(Clone, Debug, Default)]
+pub struct Verdict {
+    pub succeeded: usize,
+    pub failed: usize,
+    /// The target refused the token (401).
+    pub unauthorized: bool,
+    /// The cycle failed as a whole (no operations judged).
+    pub hard_error: bool,
+}
+
+impl Verdict {
+    pub fn from_report(report: Option<&ExecutionReport>) -> Verdict {
+        match report {
+            Some(r) => Verdict {
+                succeeded: r.succeeded,
+                failed: r.failed,
+                // The executor halts on 401 only.
+                unauthorized: r.halted.is_some(),
+                hard_error: false,
+            },
+            None => Verdict::default(),
+        }
+    }
+
+    pub fn from_error(err: &anyhow::Error) -> Verdict {
+        let unauthorized = err.chain().any(|e| {
+            matches!(
+                e.downcast_ref::<ScimError>(),
+                Some(ScimError::Unauthorized { .. })
+            )
+        });
+        Verdict {
+            unauthorized,
+            hard_error: true,
+            ..Verdict::default()
+        }
+    }
+}
+
+/// The integration's quarantine, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantine {
+    pub until: String,
+    pub reason: String,
+    /// Consecutive quarantined cycles.
+    pub level: u32,
+}
+
+impl Quarantine {
+    /// Whether the back-off is still running at `now`.
+    pub fn active(&self, now: OffsetDateTime) -> bool {
+        OffsetDateTime::parse(&self.until, &Rfc3339)
+            .map(|until| until > now)
+            .unwrap_or(false)
+    }
+}
+
+pub fn current(store: &Store) -> Result<Option<Quarantine>> {
+    let level: u32 = store.meta(LEVEL)?.and_then(|s| s.parse().ok()).unwrap_or(0);
+    if level == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Quarantine {
+        until: store.meta(UNTIL)?.unwrap_or_default(),
+        reason: store.meta(REASON)?.unwrap_or_default(),
+        level,
+    }))
+}
+
+/// Why this cycle quarantines the integration, if it does.
+fn reason(config: &Config, v: &Verdict) -> Option<String> {
+    if v.unauthorized {
+        return Some(
+            "the target refused the token (401): it was revoked or regenerated; \
+             update token_env/token_file"
+                .into(),
+        );
+    }
+    let attempted = v.succeeded + v.failed;
+    let policy = &config.policy;
+    if attempted == 0 || v.failed < policy.quarantine_min_failures {
+        return None;
+    }
+    let ratio = v.failed as f64 / attempted as f64;
+    (ratio > policy.quarantine_ratio).then(|| {
+        format!(
+            "{} of {attempted} operations failed ({:.0}%), above policy.quarantine_ratio = {}",
+            v.failed,
+            ratio * 100.0,
+            policy.quarantine_ratio
+        )
+    })
+}
+
+/// Called at the end of every cycle (scheduled or manual).
+pub fn after_cycle(
+    config: &Config,
+    store: &mut Store,
+    emitter: &Emitter,
+    ctx: &EventContext,
+    verdict: &Verdict,
+) -> Result<()> {
+    let previous = current(store)?;
+    match reason(config, verdict) {
+        Some(reason) => {
+            let level = previous.map(|q| q.level).unwrap_or(0).saturating_add(1);
+            let backoff = config.policy.quarantine_backoff.step(level);
+            let until = scimsync_store::rfc3339(OffsetDateTime::now_utc() + backoff);
+            store.set_meta(UNTIL, &until)?;
+            store.set_meta(REASON, &reason)?;
+            store.set_meta(LEVEL, &level.to_string())?;
+            emitter.emit(
+                store,
+                ctx.event(EventType::SyncQuarantined, false)
+                    .with_detail(serde_json::json!({
+                        "reason": reason,
+                        "until": until,
+                        "level": level,
+                        "backoff_s": backoff.as_secs(),
+                        "succeeded": verdict.succeeded,
+                        "failed": verdict.failed,
+                    }))
+                    .with_error(Some(reason.clone())),
+            )?;
+            tracing::error!(
+                "quarantined until {until} (back-off {}): {reason}",
+                humantime::format_duration(backoff)
+            );
+        }
+        // A cycle that failed for another reason (an unreadable snapshot) says nothing about
+        // the target: the quarantine, if any, stands.
+        None if verdict.hard_error => {}
+        None => {
+            if let Some(q) = previous {
+                tracing::info!("quarantine lifted (was: {})", q.reason);
+                store.remove_meta(UNTIL)?;
+                store.remove_meta(REASON)?;
+                store.remove_meta(LEVEL)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_escalates_then_repeats_its_last_step() {
+        let b = Backoff::default();
+        assert_eq!(b.step(1), Duration::from_secs(3600));
+        assert_eq!(b.step(2), Duration::from_secs(6 * 3600));
+        assert_eq!(b.step(3), Duration::from_secs(24 * 3600));
+        assert_eq!(b.step(9), Duration::from_secs(24 * 3600));
+    }
+}

@@ -1,0 +1,67 @@
+//! Directory groups → desired groups: which groups are synced (`[groups] sync`, else the
+//! `[scope] groups`), and their members among the users being provisioned.
+
+use crate::{Mapped, ScopeConfig};
+use scimsync_model::{DesiredGroup, NameMatch, Snapshot, SourceId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashSet};
+
+/// `[groups]`: which directory groups become target groups, and how names match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsConfig {
+    /// Directory group names (exact) to sync. Absent: the `[scope] groups`. Neither set: no
+    /// group is synced (a team per directory group is rarely what an admin wants).
+    #[serde(default)]
+    pub sync: Option<Vec<String>>,
+    /// How a directory group's name matches a target group's displayName at first link.
+    #[serde(default, rename = "match")]
+    pub name_match: NameMatch,
+}
+
+impl GroupsConfig {
+    /// The directory group names to sync, if any.
+    pub fn names<'a>(&'a self, scope: &'a ScopeConfig) -> Option<&'a [String]> {
+        self.sync.as_deref().or(scope.groups.as_deref())
+    }
+}
+
+/// The synced directory groups, each with its members that are provisioned and active (adding a
+/// deactivated user to a Miro team reactivates them, so suspended users are never added).
+/// Sorted by source id; members sorted and unique.
+pub fn desired_groups(
+    snapshot: &Snapshot,
+    config: &GroupsConfig,
+    scope: &ScopeConfig,
+    mapped: &Mapped,
+) -> Vec<DesiredGroup> {
+    let Some(names) = config.names(scope) else {
+        return Vec::new();
+    };
+    let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let active: HashSet<&SourceId> = mapped
+        .desired
+        .iter()
+        .filter(|u| u.active)
+        .map(|u| &u.source_id)
+        .collect();
+    let mut groups: Vec<DesiredGroup> = snapshot
+        .groups
+        .iter()
+        .filter(|g| wanted.contains(g.name.as_str()))
+        .map(|g| DesiredGroup {
+            source_id: g.id.clone(),
+            display_name: g.name.clone(),
+            members: g
+                .members
+                .iter()
+                .filter(|m| active.contains(m))
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        })
+        .collect();
+    groups.sort_by(|a, b| a.source_id.cmp(&b.source_id));
+    groups
+}
