@@ -38,7 +38,7 @@ set +e
 "$BIN/scimsync" sync --now
 code=$?
 set -e
-echo "(exit code $code: 0 = all done, 3 = some operations failed permanently, e.g. the guest Miro refuses)"
+echo "(exit code $code: 0 = all done, 3 = some operations failed and need a human: see events --failed)"
 echo; echo "==> scimsync sync --now   (again: nothing changed, so nothing is sent)"
 "$BIN/scimsync" sync --now || true
 echo; echo "==> scimsync status"
