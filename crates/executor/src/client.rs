@@ -537,21 +537,7 @@ impl ScimClient {
         tally: &Tally,
         trace: &mut Trace,
     ) -> Result<Reply, ScimError> {
-        let mut retry = self.retry_state();
-        // Bounded by the retry policy: `next_delay` runs dry after max_attempts or max_elapsed.
-        loop {
-            match self.send_once(req, tally, trace).await {
-                Err(e) if e.class() == crate::ErrorClass::Retryable => match retry.after(&e) {
-                    Some(delay) => {
-                        tally.retries.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(method = %req.method, path = %req.path, ?delay, "retrying after: {e}");
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => return Err(e),
-                },
-                other => return other,
-            }
-        }
+        self.send_if_match(req, None, tally, trace).await
     }
 
     /// One attempt: wait for the bucket, send, classify. Every attempt spends a token.
@@ -579,6 +565,7 @@ impl ScimClient {
                 Err(e) if e.class() == crate::ErrorClass::Retryable => match retry.after(&e) {
                     Some(delay) => {
                         tally.retries.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(method = %req.method, path = %req.path, ?delay, "retrying after: {e}");
                         tokio::time::sleep(delay).await;
                     }
                     None => return Err(e),
@@ -738,10 +725,10 @@ type Exchanged = (u16, Option<Duration>, Option<String>, Vec<u8>);
 /// Longest pause after a 429 without Retry-After on a bucket with no budget.
 const UNLIMITED_MAX_PAUSE: Duration = Duration::from_secs(60);
 
-pub(crate) fn user_path(id: &ScimId) -> String {
-    // Ids are opaque; Miro's are numeric, but escape anyway so an id cannot change the path.
-    let escaped: String = id
-        .as_str()
+/// An id as one path segment. Ids are opaque; Miro's are numeric, but escape anyway so an id
+/// cannot change the path.
+pub(crate) fn path_segment(id: &ScimId) -> String {
+    id.as_str()
         .bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -749,8 +736,11 @@ pub(crate) fn user_path(id: &ScimId) -> String {
             }
             _ => format!("%{b:02X}"),
         })
-        .collect();
-    format!("/Users/{escaped}")
+        .collect()
+}
+
+pub(crate) fn user_path(id: &ScimId) -> String {
+    format!("/Users/{}", path_segment(id))
 }
 
 /// The Authorization header; the token leaves its `SecretString` only here.

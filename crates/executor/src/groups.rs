@@ -19,17 +19,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
 pub(crate) fn group_path(id: &ScimId) -> String {
-    let escaped: String = id
-        .as_str()
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!("/Groups/{escaped}")
+    format!("/Groups/{}", crate::client::path_segment(id))
 }
 
 fn decode_group(value: &Value) -> Result<TargetGroup, ScimError> {
