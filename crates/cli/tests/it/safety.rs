@@ -203,3 +203,90 @@ async fn a_snapshot_that_shrank_beyond_max_shrink_holds_deprovisions() {
     let run = env.run(&["sync", "--now"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_input_is_escaped_or_held_never_breaking_a_request_or_the_plan() {
+    let mut env = Env::new(Seed::default()).await;
+    env.policy = "max_deprovisions = \"100%\"".to_owned();
+    let huge = "x".repeat(100_001);
+    let mut dir = company();
+    let users = dir["users"].as_array_mut().unwrap();
+    // Valid but hostile: names that would break a hand-built filter or log line.
+    users.push(crate::kit::user(
+        "h1",
+        "zoe.quinn@example.com",
+        "Zoë \"Z\"",
+        "O'Neil) or (userName pr",
+        "R&D \\ Ops",
+    ));
+    users.push(crate::kit::user(
+        "h2",
+        "li.na@example.com",
+        "李",
+        "娜",
+        "研发",
+    ));
+    // Invalid: held untouched and named in the plan, not sent.
+    users.push(crate::kit::user(
+        "h3",
+        "quote\"d@example.com",
+        "Bad",
+        "Email",
+        "Eng",
+    ));
+    users.push(crate::kit::user(
+        "h4",
+        "huge@example.com",
+        "Huge",
+        "Value",
+        &huge,
+    ));
+    dir["groups"][0]["members"] = json!(["u1", "u2", "u3", "u4", "h1", "h2", "h3", "h4"]);
+    env.write_directory(&dir);
+
+    let plan = env.run(&["plan"]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stdout.contains("invalid: user h3"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("invalid: user h4"), "{}", plan.stdout);
+    assert!(
+        !plan.stdout.contains(&huge),
+        "a 100 kB value is not echoed whole"
+    );
+
+    let run = env.sync().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let zoe = env
+        .user("zoe.quinn@example.com")
+        .expect("hostile-looking names are provisioned");
+    assert_eq!(zoe.display_name, "Zoë \"Z\" O'Neil) or (userName pr");
+    assert_eq!(crate::kit::attr(&zoe, "department"), Some("R&D \\ Ops"));
+    assert_eq!(env.user("li.na@example.com").unwrap().display_name, "李 娜");
+    assert!(env.user("huge@example.com").is_none());
+    assert!(env.users().iter().all(|u| !u.user_name.contains('"')));
+
+    // Unchanged on the next cycle: escaping and unicode round-trip exactly.
+    let before = env.stats();
+    env.sync().await;
+    assert_eq!(env.stats().writes, before.writes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_utf8_names_the_byte_offset_and_deprovisions_nobody() {
+    let env = Env::new(Seed::default()).await;
+    env.sync().await;
+    let mut bytes = serde_json::to_vec(&company()).unwrap();
+    let at = bytes.windows(3).position(|w| w == b"Lee").unwrap();
+    bytes[at] = 0xFF;
+    std::fs::write(env.path("directory.json"), &bytes).unwrap();
+    let before = env.stats();
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("UTF-8"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&at.to_string()),
+        "names the offset {at}: {}",
+        run.stderr
+    );
+    assert_eq!(env.stats().writes, before.writes);
+    assert!(env.users().iter().all(|u| u.active));
+}
