@@ -153,6 +153,7 @@ pub async fn prepare(
     drop(snapshot);
 
     let links = store.links()?;
+    let guests = known_guests(store, &mapped, &links)?;
     let (mut target, lookups) = if full {
         let users = client
             .list_users()
@@ -166,7 +167,7 @@ pub async fn prepare(
             0,
         )
     } else {
-        incremental_view(client, &mapped, &links).await?
+        incremental_view(client, &mapped, &links, &guests).await?
     };
     // scimsync manages the mapped attributes only: what else the target holds (set by hand,
     // or by another tool) is neither compared, nor recorded in a link, nor ever removed.
@@ -176,7 +177,6 @@ pub async fn prepare(
     }
 
     let held: Vec<SourceId> = mapped.invalid.iter().map(|r| r.source_id.clone()).collect();
-    let guests = known_guests(store, &mapped, &links)?;
     let input = PlanInput {
         desired: &mapped.desired,
         out_of_scope: &mapped.out_of_scope,
@@ -229,18 +229,21 @@ fn known_guests(store: &Store, mapped: &Mapped, links: &[Link]) -> Result<Vec<St
 }
 
 /// The target as the links say it is, plus a `userName eq` lookup for each desired user that
-/// has no link yet (to adopt rather than duplicate).
+/// has no link yet (to adopt rather than duplicate). Known guests are not looked up again: the
+/// target hides them, and a full read finds one who has since become a member.
 async fn incremental_view(
     client: &Arc<ScimClient>,
     mapped: &Mapped,
     links: &[Link],
+    guests: &[String],
 ) -> Result<(TargetView, usize)> {
     let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
+    let guests: HashSet<&str> = guests.iter().map(String::as_str).collect();
     let mut users: Vec<_> = links.iter().map(Link::as_target_user).collect();
     let unlinked: Vec<String> = mapped
         .desired
         .iter()
-        .filter(|u| !linked.contains(&u.source_id))
+        .filter(|u| !linked.contains(&u.source_id) && !guests.contains(u.user_name.as_str()))
         .map(|u| u.user_name.clone())
         .collect();
     let lookups = unlinked.len();

@@ -291,6 +291,12 @@ async fn guest_is_skipped_and_last_admin_failure_is_that_user_only() {
     let again = env.sync().await;
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(writes(&before, &env.stats()), 0);
+    let lookups = |s: &scimsync_emulator::Stats| s.by_bucket.get("users_get").copied().unwrap_or(0);
+    assert_eq!(
+        lookups(&env.stats()),
+        lookups(&before),
+        "not even looked up again"
+    );
     let plan = env.run(&["plan"]).await;
     assert!(plan.stdout.contains("! skip"), "{}", plan.stdout);
     assert!(plan.stdout.contains("guest"), "{}", plan.stdout);
