@@ -187,6 +187,9 @@ pub struct PolicyConfig {
     pub quarantine_min_failures: usize,
     #[serde(default)]
     pub quarantine_backoff: crate::quarantine::Backoff,
+    /// With a delete policy: deactivate first, delete only after this long deactivated.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub delete_after: Option<Duration>,
 }
 
 fn default_max_shrink() -> Threshold {
@@ -213,6 +216,7 @@ impl Default for PolicyConfig {
             quarantine_ratio: default_quarantine_ratio(),
             quarantine_min_failures: default_quarantine_min_failures(),
             quarantine_backoff: Default::default(),
+            delete_after: None,
         }
     }
 }

@@ -73,6 +73,7 @@ pub fn policy(config: &Config) -> Policy {
             )
             .collect(),
         frozen_while_inactive: profile.frozen_while_inactive.clone(),
+        deactivate_first: config.policy.delete_after.is_some(),
     }
 }
 
@@ -184,6 +185,7 @@ pub async fn prepare(
         links: &links,
         target: &target,
         guests: &guests,
+        grace_expired: &grace_expired(config, store, &links)?,
     };
     let groups = crate::groups::read(store, client, desired_groups, config, full).await?;
     let group_input = scimsync_plan::GroupPlanInput {
@@ -207,6 +209,23 @@ pub async fn prepare(
         lookups,
         groups,
     })
+}
+
+/// Inactive linked users deactivated longer ago than `policy.delete_after` (none without it).
+fn grace_expired(config: &Config, store: &Store, links: &[Link]) -> Result<Vec<SourceId>> {
+    let Some(grace) = config.policy.delete_after else {
+        return Ok(Vec::new());
+    };
+    let cutoff = scimsync_store::rfc3339(time::OffsetDateTime::now_utc() - grace);
+    let mut expired = Vec::new();
+    for link in links.iter().filter(|l| !l.active) {
+        // Same fixed-width RFC 3339 format on both sides, so strings compare as times.
+        let since = store.meta(&crate::meta::deactivated_key(&link.source_id))?;
+        if since.is_some_and(|since| since <= cutoff) {
+            expired.push(link.source_id.clone());
+        }
+    }
+    Ok(expired)
 }
 
 /// userNames of unlinked desired users that the target refused as guests in an earlier cycle.

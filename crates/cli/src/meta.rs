@@ -8,6 +8,11 @@ pub const CONFIG_HASH: &str = "config_hash";
 pub const TOKEN_SALT: &str = "token_salt";
 pub const TOKEN_FINGERPRINT: &str = "token_fingerprint";
 
+/// When a managed user was deactivated (for `policy.delete_after`).
+pub fn deactivated_key(source_id: &scimsync_model::SourceId) -> String {
+    format!("deactivated_at:{source_id}")
+}
+
 /// Marks a userName the target refused as a guest's (404 on create), with the time.
 pub fn guest_key(user_name: &str) -> String {
     format!("target_guest:{}", user_name.to_lowercase())

@@ -157,11 +157,30 @@ impl Recorder for StoreRecorder<'_> {
     }
 
     fn link(&mut self, link: Link) {
+        // The grace period of `policy.delete_after` runs from the first cycle that saw the user
+        // deactivated; a reactivation ends it.
+        let key = crate::meta::deactivated_key(&link.source_id);
+        let since = if link.active {
+            self.store.remove_meta(&key).map_err(anyhow::Error::from)
+        } else {
+            match self.store.meta(&key) {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => self
+                    .store
+                    .set_meta(&key, &scimsync_store::now_rfc3339())
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            }
+        };
+        self.keep(since);
         let result = self.store.upsert_link(&link).map_err(anyhow::Error::from);
         self.keep(result);
     }
 
     fn unlink(&mut self, source_id: &SourceId) {
+        let key = crate::meta::deactivated_key(source_id);
+        let result = self.store.remove_meta(&key).map_err(anyhow::Error::from);
+        self.keep(result);
         let result = self
             .store
             .remove_link(source_id)

@@ -27,6 +27,7 @@ pub(crate) fn deprovision<'a>(
         why_out.entry(&entry.source_id).or_insert(&entry.reason);
     }
 
+    let grace_expired: HashSet<&SourceId> = input.grace_expired.iter().collect();
     let mut deleted = HashSet::new();
     // Only live links: a linked user already gone from a complete view has nothing to take away.
     for live in index.live_links() {
@@ -59,7 +60,23 @@ pub(crate) fn deprovision<'a>(
                 user_name: target.user_name.to_owned(),
                 reason,
             },
+            // Deactivate now, delete after the grace period: the account and its boards stay
+            // recoverable for a while after a mistaken unassignment.
+            OnUnassign::Delete if policy.deactivate_first && target.active => Op::Deactivate {
+                source_id: source_id.clone(),
+                target_id: target.id.clone(),
+                user_name: target.user_name.to_owned(),
+                reason,
+            },
+            OnUnassign::Delete if policy.deactivate_first && !grace_expired.contains(source_id) => {
+                continue;
+            }
             OnUnassign::Delete => {
+                let reason = if policy.deactivate_first {
+                    DeprovisionReason::GraceExpired
+                } else {
+                    reason
+                };
                 deleted.insert(source_id);
                 Op::Delete {
                     source_id: source_id.clone(),

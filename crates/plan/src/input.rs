@@ -16,6 +16,9 @@ pub struct PlanInput<'a> {
     /// A desired user with one of them is skipped rather than created, unless the target now
     /// shows a member with that userName, who is then adopted.
     pub guests: &'a [String],
+    /// Linked users deactivated longer ago than `policy.delete_after`: with
+    /// `Policy::deactivate_first`, only these are deleted.
+    pub grace_expired: &'a [SourceId],
 }
 
 /// The plan, and what the planner noticed but could not act on.

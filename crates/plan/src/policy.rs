@@ -43,4 +43,7 @@ pub struct Policy {
     /// PATCH), so no plan can hit the freeze today; the set is carried so that a future op that
     /// updates inactive users filters these paths with `SkipReason::FrozenWhileInactive`.
     pub frozen_while_inactive: BTreeSet<String>,
+    /// `policy.delete_after`: a user the policy deletes is deactivated first and deleted only
+    /// once listed in `PlanInput::grace_expired` (the caller, who has a clock, decides).
+    pub deactivate_first: bool,
 }

@@ -158,6 +158,7 @@ fn run_case(dir: &Path) -> String {
         on_delete: input.policy.on_delete,
         create_only: input.policy.create_only,
         frozen_while_inactive: input.policy.frozen_while_inactive,
+        deactivate_first: false,
     };
     let output = scimsync_plan::plan(
         &PlanInput {
@@ -167,6 +168,7 @@ fn run_case(dir: &Path) -> String {
             links: &links,
             target: &input.target,
             guests: &input.guests,
+            grace_expired: &[],
         },
         &policy,
     );

@@ -67,6 +67,7 @@ fn policy() -> Policy {
         on_delete: OnDelete::default(),
         create_only: profile.create_only,
         frozen_while_inactive: profile.frozen_while_inactive,
+        deactivate_first: false,
     }
 }
 
@@ -153,6 +154,7 @@ fn measure(dir: &Path) -> Result<()> {
         links: &links,
         target: &target,
         guests: &[],
+        grace_expired: &[],
     };
     let output = scimsync_plan::plan(&input, &policy());
     let plan = t.elapsed();

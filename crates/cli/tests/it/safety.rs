@@ -290,3 +290,48 @@ async fn invalid_utf8_names_the_byte_offset_and_deprovisions_nobody() {
     assert_eq!(env.stats().writes, before.writes);
     assert!(env.users().iter().all(|u| u.active));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_after_deactivates_first_and_deletes_after_the_grace_period() {
+    let mut env = Env::new(Seed::default()).await;
+    env.policy =
+        "on_unassign = \"delete\"\ndelete_after = \"2s\"\nmax_deprovisions = \"100%\"".to_owned();
+    env.sync().await;
+    let mut dir = company();
+    dir["groups"][0]["members"] = json!(["u1", "u2", "u3"]);
+    env.write_directory(&dir);
+
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let dee = env.user("dee@example.com").expect("not deleted yet");
+    assert!(!dee.active, "deactivated first");
+
+    // Within the grace period: nothing more happens.
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.user("dee@example.com").is_some());
+    assert!(
+        env.events(&["--type", "user_delete_provision"])
+            .await
+            .is_empty()
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let plan = env.run(&["plan"]).await;
+    assert!(plan.stdout.contains("x delete"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("delete_after"),
+        "the reason names the policy: {}",
+        plan.stdout
+    );
+    let run = env.run(&["sync", "--now"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        env.user("dee@example.com").is_none(),
+        "deleted after the grace period"
+    );
+    let deleted = env.events(&["--type", "user_delete_provision"]).await;
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["success"], json!(true));
+    assert_eq!(env.users().len(), 3);
+}

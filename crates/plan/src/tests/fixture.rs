@@ -69,6 +69,7 @@ pub struct Case {
     pub links: Vec<Link>,
     pub target: TargetView,
     pub guests: Vec<String>,
+    pub grace_expired: Vec<SourceId>,
     pub policy: Policy,
 }
 
@@ -126,6 +127,7 @@ impl Case {
                 links: &self.links,
                 target: &self.target,
                 guests: &self.guests,
+                grace_expired: &self.grace_expired,
             },
             &self.policy,
         )

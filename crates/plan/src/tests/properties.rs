@@ -317,6 +317,7 @@ impl World {
                 },
                 create_only: [paths::GIVEN_NAME.to_owned()].into(),
                 frozen_while_inactive: BTreeSet::new(),
+                deactivate_first: false,
             },
         }
     }
@@ -330,6 +331,7 @@ impl World {
                 links: &self.links,
                 target: &self.view,
                 guests: &[],
+                grace_expired: &[],
             },
             &self.policy,
         )

@@ -700,3 +700,47 @@ fn a_former_guest_now_visible_in_the_target_is_adopted() {
     let out = case.run();
     assert_eq!(out.plan.ops[0].kind(), OpKind::Adopt, "{:#?}", out.plan.ops);
 }
+
+fn grace_case(active: bool, expired: bool) -> Case {
+    let t = target("t1", "dee@example.com", active, &[]);
+    let mut case = Case::incremental(vec![t.clone()]);
+    case.links.push(link("u4", &t));
+    case.out_of_scope
+        .push(out("u4", "dee@example.com", OutOfScopeReason::Unassigned));
+    case.policy.on_unassign = OnUnassign::Delete;
+    case.policy.deactivate_first = true;
+    if expired {
+        case.grace_expired.push(SourceId::from("u4"));
+    }
+    case
+}
+
+#[test]
+fn delete_after_deactivates_first() {
+    let out = grace_case(true, false).run();
+    match only_op(&out.plan.ops) {
+        Op::Deactivate { reason, .. } => assert_eq!(reason, &DeprovisionReason::Unassigned),
+        other => panic!("expected a deactivation, got {other:?}"),
+    }
+}
+
+#[test]
+fn delete_after_waits_out_the_grace_period() {
+    assert!(grace_case(false, false).run().plan.ops.is_empty());
+}
+
+#[test]
+fn delete_after_deletes_once_the_grace_period_expired() {
+    let out = grace_case(false, true).run();
+    match only_op(&out.plan.ops) {
+        Op::Delete { reason, .. } => assert_eq!(reason, &DeprovisionReason::GraceExpired),
+        other => panic!("expected a delete, got {other:?}"),
+    }
+}
+
+#[test]
+fn without_delete_after_the_delete_policy_deletes_at_once() {
+    let mut case = grace_case(true, false);
+    case.policy.deactivate_first = false;
+    assert_eq!(only_op(&case.run().plan.ops).kind(), OpKind::Delete);
+}

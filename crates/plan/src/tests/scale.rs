@@ -92,6 +92,7 @@ fn scale_a_million_users_incrementally_and_fully() {
                 links: &links,
                 target: &target,
                 guests: &[],
+                grace_expired: &[],
             },
             &Policy::default(),
         );
