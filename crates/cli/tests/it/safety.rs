@@ -335,3 +335,59 @@ async fn delete_after_deactivates_first_and_deletes_after_the_grace_period() {
     assert_eq!(deleted[0]["success"], json!(true));
     assert_eq!(env.users().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_and_token_changes_emit_integration_events_and_a_loose_token_file_warns() {
+    use scimsync_emulator::EmulatorConfig;
+    // An emulator that accepts any token, so the token can change between cycles.
+    let mut env = Env::with_config(EmulatorConfig::default()).await;
+    env.sync().await;
+    let count = |events: &[serde_json::Value], t: &str| {
+        events
+            .iter()
+            .filter(|e| e["event_type"] == json!(t))
+            .count()
+    };
+    let events = env.events(&[]).await;
+    assert_eq!(count(&events, "idm_integration_activate"), 1);
+    assert_eq!(count(&events, "idm_integration_update"), 0);
+    assert_eq!(count(&events, "idm_integration_reauth"), 0);
+
+    // The configuration changes: one update event.
+    env.extra_config = "# an admin edited this file".to_owned();
+    env.sync().await;
+    let events = env.events(&[]).await;
+    assert_eq!(count(&events, "idm_integration_update"), 1);
+    assert_eq!(
+        count(&events, "idm_integration_activate"),
+        1,
+        "still the same target"
+    );
+
+    // The token changes (read from a file this time, readable by others): one reauth event, and
+    // a warning about the file's permissions.
+    let token_file = env.path("token");
+    std::fs::write(&token_file, "a-brand-new-token-42\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    env.run(&["status"]).await; // writes the config
+    let config = std::fs::read_to_string(env.path("sync.toml")).unwrap();
+    let config = config.replace("token_env = \"E2E_SCIM_TOKEN\"", "token_file = \"token\"");
+    std::fs::write(env.path("file-token.toml"), config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+        .arg("--config")
+        .arg(env.path("file-token.toml"))
+        .args(["sync", "--now"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    #[cfg(unix)]
+    assert!(stderr.contains("readable by group or others"), "{stderr}");
+    assert!(!stderr.contains("a-brand-new-token-42"));
+    let events = env.events(&[]).await;
+    assert_eq!(count(&events, "idm_integration_reauth"), 1, "{events:?}");
+}
