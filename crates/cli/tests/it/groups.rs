@@ -64,22 +64,7 @@ path = "state.db"
 }
 
 async fn run(env: &Env, args: &[&str]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
-    cmd.arg("--config")
-        .arg(env.path("groups.toml"))
-        .args(args)
-        .env("E2E_SCIM_TOKEN", TOKEN)
-        .env("RUST_LOG", "info")
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .expect("scimsync did not finish within 120 s")
-        .expect("cannot run scimsync");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    env.run_with_config(&env.path("groups.toml"), args).await
 }
 
 async fn sync(env: &Env) -> Run {

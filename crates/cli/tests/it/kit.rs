@@ -131,9 +131,14 @@ path = "state.db"
     /// Runs the real binary with a 120 s bound.
     pub async fn run(&self, args: &[&str]) -> Run {
         self.write_config();
+        self.run_with_config(&self.path("sync.toml"), args).await
+    }
+
+    /// Runs the real binary on a config file the test wrote itself, with a 120 s bound.
+    pub async fn run_with_config(&self, config: &std::path::Path, args: &[&str]) -> Run {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
         cmd.arg("--config")
-            .arg(self.path("sync.toml"))
+            .arg(config)
             .args(args)
             .env("E2E_SCIM_TOKEN", TOKEN)
             .env("RUST_LOG", "info")
