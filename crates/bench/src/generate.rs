@@ -33,7 +33,7 @@ pub fn user(i: usize, rng: &mut StdRng) -> SourceUser {
     let dept = DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())];
     let mut attrs = BTreeMap::new();
     let mut put = |k: &str, v: String| {
-        attrs.insert(k.to_owned(), v);
+        attrs.insert(k.into(), v);
     };
     put(
         "email",
@@ -131,7 +131,7 @@ pub fn write_json(snapshot: &Snapshot, out: impl Write) -> io::Result<()> {
         let mut record = serde_json::Map::with_capacity(user.attrs.len() + 1);
         record.insert("id".into(), user.id.as_str().into());
         for (k, v) in &user.attrs {
-            record.insert(k.clone(), v.as_str().into());
+            record.insert(k.to_string(), v.as_str().into());
         }
         serde_json::to_writer(&mut out, &record)?;
     }

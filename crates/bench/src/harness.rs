@@ -85,18 +85,60 @@ pub struct Measured {
 
 /// Runs `scimsync --config CONFIG ARGS…`, polling its /proc status for the RSS high-water mark.
 pub async fn run_scimsync(config: &Path, args: &[&str]) -> Result<Measured> {
-    let mut cmd = tokio::process::Command::new(scimsync_bin()?);
+    run_scimsync_with(config, args, &RunOptions::default()).await
+}
+
+/// What `run_scimsync_with` changes about a run, for diagnosis: extra environment (e.g.
+/// `RUST_LOG=debug`), a wrapper command (e.g. `perf record -g --call-graph dwarf -o FILE`),
+/// and a file for scimsync's stdout (events as JSON lines with `--log-format json`).
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// Set after the defaults (`BENCH_SCIM_TOKEN`, `RUST_LOG=warn`), so they can override them.
+    pub env: Vec<(String, String)>,
+    /// Program and arguments put before scimsync's own command line.
+    pub wrapper: Vec<String>,
+    /// Where scimsync's stdout goes (discarded when None).
+    pub stdout: Option<PathBuf>,
+}
+
+/// `run_scimsync` with `options`. Under a wrapper the RSS polled is the wrapper's first child's
+/// (scimsync itself), found through /proc once it has started.
+pub async fn run_scimsync_with(
+    config: &Path,
+    args: &[&str],
+    options: &RunOptions,
+) -> Result<Measured> {
+    let bin = scimsync_bin()?;
+    let mut cmd = match options.wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(rest).arg(&bin);
+            cmd
+        }
+        None => tokio::process::Command::new(&bin),
+    };
     cmd.arg("--config")
         .arg(config)
         .args(args)
         .env("BENCH_SCIM_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .env("RUST_LOG", "warn");
+    for (key, value) in &options.env {
+        cmd.env(key, value);
+    }
+    match &options.stdout {
+        Some(path) => {
+            cmd.stdout(std::fs::File::create(path).context("creating the stdout file")?);
+        }
+        None => {
+            cmd.stdout(Stdio::null());
+        }
+    }
+    cmd.stderr(Stdio::piped()).kill_on_drop(true);
+    let wrapped = !options.wrapper.is_empty();
     let started = Instant::now();
     let mut child = cmd.spawn().context("starting scimsync")?;
-    let pid = child.id();
+    let mut pid = child.id();
+    let mut found_child = !wrapped;
     let mut stderr = child.stderr.take().context("scimsync stderr")?;
     let reader = tokio::spawn(async move {
         let mut buf = String::new();
@@ -105,7 +147,15 @@ pub async fn run_scimsync(config: &Path, args: &[&str]) -> Result<Measured> {
     });
     let mut peak = None;
     let status = loop {
-        if let Some(pid) = pid
+        if !found_child
+            && let Some(wrapper) = pid
+            && let Some(inner) = first_child_of(wrapper)
+        {
+            pid = Some(inner);
+            found_child = true;
+        }
+        if found_child
+            && let Some(pid) = pid
             && let Some(hwm) = crate::rss::peak_rss_of(pid)
         {
             peak = Some(hwm);
@@ -123,4 +173,10 @@ pub async fn run_scimsync(config: &Path, args: &[&str]) -> Result<Measured> {
         peak_rss: peak,
         stderr,
     })
+}
+
+/// The first child process of `pid` (from /proc/PID/task/PID/children), if any.
+fn first_child_of(pid: u32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
 }

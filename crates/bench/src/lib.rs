@@ -3,6 +3,7 @@
 //! cycles (`bench-incremental`) against the emulator. Figures are recorded in BENCHMARKS.md with
 //! the commands that reproduce them.
 
+pub mod cpu;
 pub mod generate;
 pub mod harness;
 pub mod rss;

@@ -10,10 +10,19 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// grows, so the last value read before the process exits is its peak, give or take what it
 /// allocated in its final polling interval.
 pub fn peak_rss_of(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resident set size of this process now (`VmRSS`), to attribute memory to phases.
+pub fn current_rss_bytes() -> Option<u64> {
+    status_kib(std::process::id(), "VmRSS:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|rest| {
             rest.trim()
                 .trim_end_matches("kB")

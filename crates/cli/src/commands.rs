@@ -101,7 +101,7 @@ async fn plan(
     let client = cycle::client(config, token)?;
     let store = open_store(config)?;
     let full = cycle::needs_full(config, &store, full)?;
-    let prepared = cycle::prepare(config, &store, &client, full).await?;
+    let prepared = cycle::prepare(config, &store, &client, full, out.is_some()).await?;
     let plan = prepared.plan();
     let budgets = cycle::profile(config).budgets;
     match output {

@@ -6,16 +6,16 @@ use crate::guard::{self, GuardDecision};
 use crate::recorder::{Emitter, StoreRecorder};
 use crate::saved::SavedPlan;
 use anyhow::{Context, Result, anyhow};
+use foldhash::HashSet;
 use scimsync_directory::{InvalidRecord, Mapped, Mapping};
 use scimsync_executor::{ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient};
 use scimsync_model::{
-    Event, EventType, InitiatedBy, Link, Plan, RunId, Snapshot, SourceId, TargetView,
+    Event, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId, Snapshot, SourceId, TargetView,
 };
 use scimsync_plan::{PlanInput, PlanOutput, Policy};
 use scimsync_scim::{Budgets, Profile};
 use scimsync_store::{RunOutcome, RunStatus, Store};
 use secrecy::SecretString;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -105,7 +105,9 @@ pub async fn read_snapshot(config: &Config) -> Result<Snapshot> {
 
 /// Everything the planner saw and what it decided.
 pub struct Prepared {
-    pub snapshot_hash: String,
+    /// A digest of the snapshot, when a saved plan needs one (`prepare`'s `digest`): it costs
+    /// a pass over the whole directory.
+    pub snapshot_hash: Option<String>,
     pub directory_users: usize,
     pub mapped: Mapped,
     pub links: Vec<Link>,
@@ -143,17 +145,64 @@ pub async fn prepare(
     store: &Store,
     client: &Arc<ScimClient>,
     full: bool,
+    digest: bool,
 ) -> Result<Prepared> {
     let snapshot = read_snapshot(config).await?;
-    let snapshot_hash = snapshot_digest(&snapshot);
+    let snapshot_hash = digest.then(|| snapshot_digest(&snapshot));
     let mapping = Mapping::compile(&config.mapping)?;
-    let mapped = scimsync_directory::map(&snapshot, &config.scope, &config.roles, &mapping);
     let directory_users = snapshot.users.len();
+    // Mapping consumes the users, record by record: the snapshot and the mapped directory are
+    // never both held whole. The groups stay for the group side.
+    let Snapshot { users, groups } = snapshot;
+    // An incremental cycle maps against what was last pushed: a user whose fingerprint is its
+    // link's keeps no attributes (most of a large directory, most of a cycle's memory).
+    let heads = if full {
+        None
+    } else {
+        Some(store.link_heads()?)
+    };
+    let pushed = heads.as_deref().map(scimsync_plan::pushed_hashes);
+    let mapped = scimsync_directory::map_users(
+        users,
+        &groups,
+        &config.scope,
+        &config.roles,
+        &mapping,
+        pushed.as_ref(),
+    );
+    drop(pushed);
+    let groups = Snapshot {
+        users: Vec::new(),
+        groups,
+    };
     let desired_groups =
-        scimsync_directory::desired_groups(&snapshot, &config.groups, &config.scope, &mapped);
-    drop(snapshot);
+        scimsync_directory::desired_groups(&groups, &config.groups, &config.scope, &mapped);
+    drop(groups);
 
-    let links = store.links()?;
+    let mut mapped = mapped;
+    let (mut links, unchanged) = match heads {
+        None => (store.links()?, None),
+        Some(mut links) => {
+            let unchanged = scimsync_plan::unchanged(&mapped.desired, &links, &mapped.unchanged);
+            // What was pushed to a user is needed only if the user changed: decode just those.
+            store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
+            // Nor are the attributes of a user proved unchanged (the planner is told): the
+            // ones mapping could not drop, because they reference another user.
+            for (at, user) in mapped.desired.iter_mut().enumerate() {
+                if unchanged.desired(at) && !user.attrs.is_empty() {
+                    user.attrs = Default::default();
+                }
+            }
+            (links, Some(unchanged))
+        }
+    };
+    // scimsync manages the mapped attributes only: what else the target holds (set by hand,
+    // or by another tool, or by a mapping since removed) is neither compared, nor recorded in
+    // a link, nor ever removed.
+    let managed: HashSet<&str> = mapping.paths().collect();
+    for link in &mut links {
+        link.attrs.retain(|path, _| managed.contains(path.as_str()));
+    }
     let guests = known_guests(store, &mapped, &links)?;
     let (mut target, lookups) = if full {
         let users = client
@@ -170,9 +219,6 @@ pub async fn prepare(
     } else {
         incremental_view(client, &mapped, &links, &guests).await?
     };
-    // scimsync manages the mapped attributes only: what else the target holds (set by hand,
-    // or by another tool) is neither compared, nor recorded in a link, nor ever removed.
-    let managed: HashSet<&str> = mapping.paths().collect();
     for user in &mut target.users {
         user.attrs.retain(|path, _| managed.contains(path.as_str()));
     }
@@ -186,6 +232,7 @@ pub async fn prepare(
         target: &target,
         guests: &guests,
         grace_expired: &grace_expired(config, store, &links)?,
+        unchanged: unchanged.as_ref(),
     };
     let groups = crate::groups::read(store, client, desired_groups, config, full).await?;
     let group_input = scimsync_plan::GroupPlanInput {
@@ -247,9 +294,10 @@ fn known_guests(store: &Store, mapped: &Mapped, links: &[Link]) -> Result<Vec<St
     Ok(guests)
 }
 
-/// The target as the links say it is, plus a `userName eq` lookup for each desired user that
-/// has no link yet (to adopt rather than duplicate). Known guests are not looked up again: the
-/// target hides them, and a full read finds one who has since become a member.
+/// A `userName eq` lookup for each desired user that has no link yet (to adopt rather than
+/// duplicate). The linked users are not copied in: the planner takes a linked user the view
+/// lacks to be as its link says. Known guests are not looked up again: the target hides them,
+/// and a full read finds one who has since become a member.
 async fn incremental_view(
     client: &Arc<ScimClient>,
     mapped: &Mapped,
@@ -258,7 +306,6 @@ async fn incremental_view(
 ) -> Result<(TargetView, usize)> {
     let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
     let guests: HashSet<&str> = guests.iter().map(String::as_str).collect();
-    let mut users: Vec<_> = links.iter().map(Link::as_target_user).collect();
     let unlinked: Vec<String> = mapped
         .desired
         .iter()
@@ -266,6 +313,15 @@ async fn incremental_view(
         .map(|u| u.user_name.clone())
         .collect();
     let lookups = unlinked.len();
+    if lookups == 0 {
+        return Ok((
+            TargetView {
+                users: Vec::new(),
+                complete: false,
+            },
+            0,
+        ));
+    }
     let mut tasks = tokio::task::JoinSet::new();
     // Bounded: the client paces requests per bucket; this only caps open sockets.
     let gate = Arc::new(tokio::sync::Semaphore::new(16));
@@ -280,7 +336,7 @@ async fn incremental_view(
                 .map_err(|e| anyhow!("lookup of {user_name}: {e}"))
         });
     }
-    let known: HashSet<_> = users.iter().map(|u| u.id.clone()).collect();
+    let known: HashSet<&ScimId> = links.iter().map(|l| &l.target_id).collect();
     let mut found = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         if let Some(user) = joined.context("lookup task")??
@@ -292,19 +348,31 @@ async fn incremental_view(
     // Task completion order is not deterministic; the plan must be.
     found.sort_by(|a, b| a.id.cmp(&b.id));
     found.dedup_by(|a, b| a.id == b.id);
-    users.extend(found);
     Ok((
         TargetView {
-            users,
+            users: found,
             complete: false,
         },
         lookups,
     ))
 }
 
+/// A digest of the snapshot as read, to tell a saved plan's directory from today's. Streamed
+/// into the hash: a million-user snapshot is not rendered into a buffer first.
 fn snapshot_digest(snapshot: &Snapshot) -> String {
-    match serde_json::to_vec(snapshot) {
-        Ok(bytes) => crate::secret::digest(&bytes),
+    struct HashWriter(sha2::Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            sha2::Digest::update(&mut self.0, buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
+    match serde_json::to_writer(std::io::BufWriter::new(&mut hasher), snapshot) {
+        Ok(()) => hex::encode(sha2::Digest::finalize(hasher.0)),
         Err(_) => String::new(),
     }
 }
@@ -426,7 +494,7 @@ async fn cycle_body(
     full: bool,
     saved: Option<SavedPlan>,
 ) -> Result<BodyResult> {
-    let prepared = prepare(config, store, client, full).await?;
+    let mut prepared = prepare(config, store, client, full, saved.is_some()).await?;
     for record in &prepared.mapped.invalid {
         tracing::warn!("held untouched: {record}");
     }
@@ -475,15 +543,35 @@ async fn cycle_body(
         max_in_flight: config.target.max_in_flight,
     };
     // The target view already holds every user the plan adopts: no re-read needed.
+    let adopted: HashSet<&ScimId> = plan
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Adopt { target_id, .. } => Some(target_id),
+            _ => None,
+        })
+        .collect();
+    let known = prepared
+        .target
+        .users
+        .iter()
+        .filter(|u| adopted.contains(&u.id))
+        .cloned();
     let executor = Executor::new((**client).clone())
-        .with_known_users(prepared.target.users.iter().cloned())
+        .with_known_users(known)
         .with_group_links(crate::groups::executor_links(&prepared.groups, &plan));
     let progress = crate::progress::Progress::new(plan.writes() as u64);
     let mut recorder = StoreRecorder::new(store, emitter, ctx.run_id, progress);
     let report = executor
-        .execute(&plan, prepared.links.clone(), &exec_ctx, &mut recorder)
+        .execute(
+            &plan,
+            std::mem::take(&mut prepared.links),
+            &exec_ctx,
+            &mut recorder,
+        )
         .await;
     recorder.finish()?;
+    crate::groups::remember_missing_teams(store, &plan)?;
 
     let counts = plan.counts();
     let summary = serde_json::json!({

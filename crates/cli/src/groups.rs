@@ -4,7 +4,9 @@
 use crate::config::Config;
 use anyhow::{Context, Result};
 use scimsync_executor::ScimClient;
-use scimsync_model::{DesiredGroup, GroupLink, GroupModel, GroupView, Op, Plan, SourceId};
+use scimsync_model::{
+    DesiredGroup, GroupLink, GroupModel, GroupSkipReason, GroupView, Op, Plan, SourceId,
+};
 use scimsync_scim::ProfileKind;
 use scimsync_store::Store;
 use std::collections::{HashMap, HashSet};
@@ -36,11 +38,26 @@ pub fn can_create(config: &Config) -> bool {
 pub async fn read(
     store: &Store,
     client: &ScimClient,
-    desired: Vec<DesiredGroup>,
+    mut desired: Vec<DesiredGroup>,
     config: &Config,
     full: bool,
 ) -> Result<GroupSide> {
     let mut links = store.group_links()?;
+    if !full {
+        // A team known to be missing is looked for again on full cycles only: otherwise every
+        // cycle would list the target's groups (5 a window) to report the same absence.
+        let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
+        let mut known_missing = HashSet::new();
+        for group in desired.iter().filter(|g| !linked.contains(&g.source_id)) {
+            if store
+                .meta(&crate::meta::missing_team_key(&group.source_id))?
+                .is_some()
+            {
+                known_missing.insert(group.source_id.clone());
+            }
+        }
+        desired.retain(|g| !known_missing.contains(&g.source_id));
+    }
     if desired.is_empty() && links.is_empty() {
         return Ok(GroupSide::default());
     }
@@ -49,21 +66,15 @@ pub async fn read(
     let settled = desired.iter().all(|g| linked.contains(&g.source_id))
         && links.iter().all(|l| wanted.contains(&l.source_id));
     if !full && settled {
-        let view = GroupView {
-            groups: links
-                .iter()
-                .map(|l| scimsync_model::TargetGroup {
-                    id: l.target_id.clone(),
-                    display_name: l.display_name.clone(),
-                    members: Some(l.members.clone()),
-                })
-                .collect(),
-            complete: false,
-        };
+        // The planner takes a linked group an incremental view lacks to be as its link says
+        // (name and members last seen): no copy of a million memberships.
         return Ok(GroupSide {
             desired,
             links,
-            view,
+            view: GroupView {
+                groups: Vec::new(),
+                complete: false,
+            },
             reads: 0,
         });
     }
@@ -118,6 +129,24 @@ pub async fn read(
         },
         reads,
     })
+}
+
+/// Remembers the synced groups this plan found no team for (see `read`), with the time.
+pub fn remember_missing_teams(store: &mut Store, plan: &Plan) -> Result<()> {
+    for op in &plan.ops {
+        if let Op::GroupSkip {
+            source_id,
+            reason: GroupSkipReason::NoMatchingTeam,
+            ..
+        } = op
+        {
+            store.set_meta(
+                &crate::meta::missing_team_key(source_id),
+                &scimsync_store::now_rfc3339(),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The group links the executor starts from: the stored ones (members as read), plus for each

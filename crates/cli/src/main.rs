@@ -24,6 +24,13 @@ mod saved;
 mod secret;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+// A cycle allocates and frees millions of small strings (snapshot records, mapped attributes,
+// links); glibc's malloc keeps the freed memory fragmented and resident, mimalloc returns it
+// and serves small allocations faster (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use recorder::LogFormat;
 use std::path::PathBuf;
 use std::process::ExitCode;

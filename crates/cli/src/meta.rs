@@ -17,3 +17,10 @@ pub fn deactivated_key(source_id: &scimsync_model::SourceId) -> String {
 pub fn guest_key(user_name: &str) -> String {
     format!("target_guest:{}", user_name.to_lowercase())
 }
+
+/// Marks a synced directory group for which no Miro team exists (`group_model = "team"` cannot
+/// create one). Incremental cycles leave it out instead of listing the target's groups again;
+/// full cycles look for the team anew.
+pub fn missing_team_key(source_id: &scimsync_model::SourceId) -> String {
+    format!("missing_team:{source_id}")
+}

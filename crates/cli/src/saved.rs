@@ -21,7 +21,8 @@ impl SavedPlan {
         SavedPlan {
             version: 1,
             created_at: scimsync_store::now_rfc3339(),
-            snapshot_hash: prepared.snapshot_hash.clone(),
+            // Prepared with a digest whenever a plan is saved (`commands::plan`).
+            snapshot_hash: prepared.snapshot_hash.clone().unwrap_or_default(),
             full: prepared.full,
             plan: prepared.plan().clone(),
         }
@@ -54,7 +55,7 @@ impl SavedPlan {
     /// The plan recomputed now must be the saved one: otherwise the directory or the target
     /// moved under it, and applying it could undo or duplicate work.
     pub fn check_still_valid(&self, now: &Prepared) -> Result<()> {
-        if self.snapshot_hash != now.snapshot_hash {
+        if now.snapshot_hash.as_deref() != Some(self.snapshot_hash.as_str()) {
             bail!(
                 "refusing the saved plan: the directory snapshot changed since it was made; run `scimsync plan` again"
             );

@@ -7,7 +7,7 @@
 
 use crate::SourceError;
 use crate::integrity::{self, Problem};
-use scimsync_model::{Snapshot, SourceGroup, SourceId, SourceUser};
+use scimsync_model::{AttrKey, Snapshot, SourceGroup, SourceId, SourceUser};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -148,6 +148,8 @@ fn read_users(path: &Path, origin: &str) -> Result<(Vec<SourceUser>, Vec<u64>), 
         at: "line 1".to_owned(),
         message: "the header has no `id` column".to_owned(),
     })?;
+    // One shared key per column, not one per cell.
+    let keys: Vec<AttrKey> = headers.iter().map(AttrKey::from).collect();
     let mut users = Vec::new();
     let mut lines = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -170,12 +172,12 @@ fn read_users(path: &Path, origin: &str) -> Result<(Vec<SourceUser>, Vec<u64>), 
                 .to_owned(),
             });
         }
-        let attrs: BTreeMap<String, String> = headers
+        let attrs: BTreeMap<AttrKey, String> = keys
             .iter()
             .zip(record.iter())
             .enumerate()
             .filter(|&(column, (_, value))| column != id_column && !value.is_empty())
-            .map(|(_, (name, value))| (name.to_owned(), value.to_owned()))
+            .map(|(_, (name, value))| (name.clone(), value.to_owned()))
             .collect();
         users.push(SourceUser {
             id: SourceId::new(id),

@@ -3,12 +3,13 @@
 use crate::config::{Preset, RolesConfig, ScopeConfig};
 use crate::email;
 use crate::mapping::{MAX_VALUE_BYTES, Mapping, Source};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use rayon::prelude::*;
 use scimsync_model::{
-    AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, Snapshot, SourceId, SourceUser,
-    UserState, paths,
+    AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, Snapshot, SourceGroup, SourceId,
+    SourceUser, UserState, fingerprint_matches, paths,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// The directory, sorted into what to provision, what to deprovision, and what to leave alone.
@@ -16,6 +17,12 @@ use std::fmt;
 pub struct Mapped {
     /// In scope and valid, sorted by userName then source id.
     pub desired: Vec<DesiredUser>,
+    /// Aligned with `desired`: true where the user, mapped against the fingerprints of what was
+    /// last pushed ([`map_users`]'s `pushed`), matched its link's and holds no reference to
+    /// another user. Such a user is exactly as last pushed, so its attributes were dropped as
+    /// soon as mapped (`attrs` is empty): on an unchanged million-user directory that is most
+    /// of a cycle's memory. All false when mapped without `pushed`.
+    pub unchanged: Vec<bool>,
     /// Valid but not to be provisioned (unassigned or DELETED), sorted by source id.
     pub out_of_scope: Vec<OutOfScope>,
     /// Records that cannot be mapped, one per user, sorted by source id. These users are in
@@ -58,20 +65,46 @@ pub fn map(
     roles: &RolesConfig,
     mapping: &Mapping,
 ) -> Mapped {
-    let in_scope: Option<HashSet<&str>> = scope
-        .groups
-        .as_ref()
-        .map(|names| members_of(snapshot, names));
-    let admins = members_of(snapshot, &roles.admin_groups);
+    map_users(
+        snapshot.users.clone(),
+        &snapshot.groups,
+        scope,
+        roles,
+        mapping,
+        None,
+    )
+}
 
-    let mut evaluated: Vec<Evaluated<'_>> = snapshot
-        .users
-        .iter()
-        .map(|user| evaluate(user, mapping, &admins))
+/// What an incremental cycle knows of each linked user before mapping: the fingerprint its
+/// link recorded at the last push (`Link::hash`), by source id.
+pub type PushedHashes<'a> = HashMap<&'a str, &'a str>;
+
+/// [`map`], consuming the users: each record is dropped as soon as it is mapped, so a cycle
+/// never holds the whole snapshot and the whole mapped directory at once (on a million users,
+/// the difference between about one and about two gigabytes). With `pushed`, a user whose
+/// mapped state has the fingerprint its link recorded keeps no attributes (see
+/// [`Mapped::unchanged`]).
+pub fn map_users(
+    users: Vec<SourceUser>,
+    groups: &[SourceGroup],
+    scope: &ScopeConfig,
+    roles: &RolesConfig,
+    mapping: &Mapping,
+    pushed: Option<&PushedHashes<'_>>,
+) -> Mapped {
+    let in_scope: Option<HashSet<&str>> =
+        scope.groups.as_ref().map(|names| members_of(groups, names));
+    let admins = members_of(groups, &roles.admin_groups);
+
+    // Each record maps on its own: spread them over the cores (order kept).
+    let mut evaluated: Vec<Evaluated> = users
+        .into_par_iter()
+        .map(|user| evaluate(user, mapping, &admins, &scope.filters, pushed))
         .collect();
-    mark_duplicate_emails(&mut evaluated, mapping.preset());
+    mark_duplicate_emails(&mut evaluated);
 
     let mut mapped = Mapped::default();
+    let mut desired = Vec::with_capacity(evaluated.len());
     for entry in evaluated {
         let candidate = match entry.outcome {
             Ok(candidate) => candidate,
@@ -80,11 +113,11 @@ pub fn map(
                 continue;
             }
         };
-        let source_id = entry.user.id.clone();
+        let source_id = entry.source_id;
         let user_name = candidate.user_name;
         let unassigned = in_scope
             .as_ref()
-            .is_some_and(|members| !members.contains(entry.user.id.as_str()));
+            .is_some_and(|members| !members.contains(source_id.as_str()));
         match candidate.state {
             UserState::Deleted => mapped.out_of_scope.push(OutOfScope {
                 source_id,
@@ -96,28 +129,32 @@ pub fn map(
                 user_name,
                 reason: OutOfScopeReason::Unassigned,
             }),
-            _ if let Some(rule) = crate::scope_filter::excluded_by(&scope.filters, entry.user) => {
-                mapped.out_of_scope.push(OutOfScope {
-                    source_id,
-                    user_name,
-                    reason: OutOfScopeReason::Filtered { rule },
-                })
-            }
-            state => mapped.desired.push(DesiredUser {
+            _ if let Some(rule) = entry.excluded_by => mapped.out_of_scope.push(OutOfScope {
                 source_id,
                 user_name,
-                active: state == UserState::Activated,
-                attrs: candidate.attrs,
+                reason: OutOfScopeReason::Filtered { rule },
             }),
+            state => desired.push((
+                DesiredUser {
+                    source_id,
+                    user_name,
+                    active: state == UserState::Activated,
+                    attrs: candidate.attrs,
+                },
+                candidate.unchanged,
+            )),
         }
     }
-    mapped.desired.sort_by(|a, b| {
+    desired.sort_unstable_by(|(a, _), (b, _)| {
         (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
     });
+    (mapped.desired, mapped.unchanged) = desired.into_iter().unzip();
     mapped
         .out_of_scope
-        .sort_by(|a, b| a.source_id.cmp(&b.source_id));
-    mapped.invalid.sort_by(|a, b| a.source_id.cmp(&b.source_id));
+        .sort_unstable_by(|a, b| a.source_id.cmp(&b.source_id));
+    mapped
+        .invalid
+        .sort_unstable_by(|a, b| a.source_id.cmp(&b.source_id));
     mapped
 }
 
@@ -142,9 +179,8 @@ pub fn unknown_groups(
     unknown
 }
 
-fn members_of<'a>(snapshot: &'a Snapshot, names: &[String]) -> HashSet<&'a str> {
-    snapshot
-        .groups
+fn members_of<'a>(groups: &'a [SourceGroup], names: &[String]) -> HashSet<&'a str> {
+    groups
         .iter()
         .filter(|group| names.contains(&group.name))
         .flat_map(|group| group.members.iter().map(SourceId::as_str))
@@ -154,15 +190,44 @@ fn members_of<'a>(snapshot: &'a Snapshot, names: &[String]) -> HashSet<&'a str> 
 struct Candidate {
     user_name: String,
     state: UserState,
+    /// Empty when `unchanged`.
     attrs: Attrs,
+    /// As last pushed (see `Mapped::unchanged`).
+    unchanged: bool,
 }
 
-struct Evaluated<'a> {
-    user: &'a SourceUser,
-    /// Set whenever the email is usable, even if the record is invalid for another reason: a
-    /// broken record still claims its email, and must not let a second record take it quietly.
+/// What mapping needs of a record once its attributes are gone.
+struct Evaluated {
+    source_id: SourceId,
+    /// The usable email of a record invalid for another reason: a broken record still claims
+    /// its email, and must not let a second record take it quietly. (A valid record's is in
+    /// its `Candidate`; see `claimed`.)
     user_name: Option<String>,
+    /// The attribute the email came from, for messages about it.
+    email_field: &'static str,
+    /// The scoping rule that excludes the record, if one does.
+    excluded_by: Option<String>,
     outcome: Result<Candidate, InvalidRecord>,
+}
+
+impl Evaluated {
+    /// The userName this record claims, valid or not.
+    fn claimed(&self) -> Option<&str> {
+        match &self.outcome {
+            Ok(candidate) => Some(&candidate.user_name),
+            Err(_) => self.user_name.as_deref(),
+        }
+    }
+
+    fn refused(user: &SourceUser, email_field: &'static str, record: InvalidRecord) -> Self {
+        Evaluated {
+            source_id: user.id.clone(),
+            user_name: None,
+            email_field,
+            excluded_by: None,
+            outcome: Err(record),
+        }
+    }
 }
 
 fn invalid(user: &SourceUser, field: &str, message: String) -> InvalidRecord {
@@ -191,70 +256,80 @@ fn present<'u>(user: &'u SourceUser, name: &str) -> Option<&'u str> {
     user.attr(name).filter(|v| !v.trim().is_empty())
 }
 
-fn evaluate<'a>(user: &'a SourceUser, mapping: &Mapping, admins: &HashSet<&str>) -> Evaluated<'a> {
+fn evaluate(
+    user: SourceUser,
+    mapping: &Mapping,
+    admins: &HashSet<&str>,
+    filters: &[crate::ScopeFilter],
+    pushed: Option<&PushedHashes<'_>>,
+) -> Evaluated {
     let preset = mapping.preset();
+    let email_attrs = preset.email_attrs();
+    let email_field = email_attrs.first().copied().unwrap_or("email");
     // Size first: nothing below should even look at a hostile value.
     for (name, what) in mapping.read_attrs() {
-        if let Some(value) = present(user, name)
+        if let Some(value) = present(&user, name)
             && value.len() > MAX_VALUE_BYTES
         {
-            return Evaluated {
-                user,
-                user_name: None,
-                outcome: Err(invalid(
-                    user,
-                    name,
-                    format!(
-                        "is {} bytes, over the {MAX_VALUE_BYTES}-byte limit ({what})",
-                        value.len()
-                    ),
-                )),
-            };
+            let message = format!(
+                "is {} bytes, over the {MAX_VALUE_BYTES}-byte limit ({what})",
+                value.len()
+            );
+            return Evaluated::refused(&user, email_field, invalid(&user, name, message));
         }
     }
 
-    let email_attrs = preset.email_attrs();
-    let email_field = email_attrs.first().copied().unwrap_or("email");
     let Some((field, raw)) = email_attrs
         .iter()
-        .find_map(|&name| present(user, name).map(|v| (name, v)))
+        .find_map(|&name| present(&user, name).map(|v| (name, v)))
     else {
         let alternatives = email_attrs
             .iter()
             .skip(1)
             .map(|a| format!(" (nor is {a})"))
             .collect::<String>();
-        return Evaluated {
-            user,
-            user_name: None,
-            outcome: Err(invalid(
-                user,
-                email_field,
-                format!("is missing{alternatives}: the email is the user's identity in the target"),
-            )),
-        };
+        let message =
+            format!("is missing{alternatives}: the email is the user's identity in the target");
+        return Evaluated::refused(&user, email_field, invalid(&user, email_field, message));
     };
     let user_name = match email::user_name(raw) {
         Ok(name) => name,
         Err(why) => {
-            return Evaluated {
-                user,
-                user_name: None,
-                outcome: Err(invalid(user, field, format!("{} {why}", quote(raw)))),
-            };
+            let message = format!("{} {why}", quote(raw));
+            return Evaluated::refused(&user, field, invalid(&user, field, message));
         }
     };
 
-    let outcome = state(user, preset).and_then(|state| {
+    let outcome = state(&user, preset).and_then(|state| {
+        let mut attrs = attributes(&user, mapping, admins)?;
+        // A reference is sent as the referenced user's target id, which only the planner
+        // knows: such a user is left to its comparison.
+        let unchanged = pushed
+            .and_then(|pushed| pushed.get(user.id.as_str()))
+            .is_some_and(|hash| {
+                !attrs.values().any(|v| matches!(v, AttrValue::Ref { .. }))
+                    && fingerprint_matches(&user_name, state == UserState::Activated, &attrs, hash)
+            });
+        if unchanged {
+            // Dropped on the thread that built it, which reuses the memory for the next record.
+            attrs = Attrs::new();
+        }
         Ok(Candidate {
             user_name: user_name.clone(),
             state,
-            attrs: attributes(user, mapping, admins)?,
+            attrs,
+            unchanged,
         })
     });
+    // One copy of the name per record: the candidate's, or this one for an invalid record.
+    let user_name = outcome.is_err().then_some(user_name);
+    let excluded_by = crate::scope_filter::excluded_by(filters, &user);
     Evaluated {
-        user,
-        user_name: Some(user_name),
+        // The record's attributes are dropped here, on the thread that mapped it.
+        source_id: user.id,
+        user_name,
+        email_field: field,
+        excluded_by,
         outcome,
     }
 }
@@ -318,7 +393,7 @@ fn attributes(
             Source::Literal(text) => Some(AttrValue::text(text.as_str())),
             Source::Expr { expr, default } => expr
                 .eval(&|name| present(user, name))
-                .map_err(|e| invalid(user, path, e.to_string()))?
+                .map_err(|e| invalid(user, path.as_str(), e.to_string()))?
                 .filter(|v| !v.trim().is_empty())
                 .or_else(|| default.clone())
                 .map(AttrValue::text),
@@ -334,7 +409,7 @@ fn attributes(
             }
         };
         if let Some(value) = value {
-            attrs.insert(path.to_owned(), value);
+            attrs.insert(path.clone(), value);
         }
     }
     let role = if admins.contains(user.id.as_str()) {
@@ -342,37 +417,41 @@ fn attributes(
     } else {
         paths::USER_ROLE
     };
-    attrs.insert(paths::ROLE.to_owned(), AttrValue::text(role));
+    attrs.insert(mapping.role_path().clone(), AttrValue::text(role));
     Ok(attrs)
 }
 
 /// Every record whose email another record also has (case-insensitively) becomes invalid: which
 /// of them the target account belongs to is the directory admin's call, not ours.
-fn mark_duplicate_emails(evaluated: &mut [Evaluated<'_>], preset: Preset) {
+fn mark_duplicate_emails(evaluated: &mut [Evaluated]) {
     // One index per email, and a list only for the rare shared ones: a Vec per user would cost
     // a million allocations on a million-user directory.
     let mut first: HashMap<&str, usize> = HashMap::with_capacity(evaluated.len());
     let mut shared: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, entry) in evaluated.iter().enumerate() {
-        if let Some(name) = &entry.user_name {
-            match first.get(name.as_str()) {
+        if let Some(name) = entry.claimed() {
+            match first.get(name) {
                 Some(&earlier) => shared
-                    .entry(name.as_str())
+                    .entry(name)
                     .or_insert_with(|| vec![earlier])
                     .push(index),
                 None => {
-                    first.insert(name.as_str(), index);
+                    first.insert(name, index);
                 }
             }
         }
     }
     let mut marks: Vec<(usize, InvalidRecord)> = Vec::new();
     for (name, indexes) in &shared {
-        let mut ids: Vec<&SourceId> = indexes.iter().map(|&i| &evaluated[i].user.id).collect();
+        let mut ids: Vec<&SourceId> = indexes.iter().map(|&i| &evaluated[i].source_id).collect();
         ids.sort();
         for &index in indexes {
-            let user = evaluated[index].user;
-            let others: Vec<&SourceId> = ids.iter().copied().filter(|id| **id != user.id).collect();
+            let entry = &evaluated[index];
+            let others: Vec<&SourceId> = ids
+                .iter()
+                .copied()
+                .filter(|id| **id != entry.source_id)
+                .collect();
             let named = others
                 .iter()
                 .take(MAX_NAMED_DUPLICATES)
@@ -385,23 +464,17 @@ fn mark_duplicate_emails(evaluated: &mut [Evaluated<'_>], preset: Preset) {
             } else {
                 String::new()
             };
-            // The field is the attribute the email came from for this record.
-            let field = preset
-                .email_attrs()
-                .iter()
-                .copied()
-                .find(|attr| present(user, attr).is_some())
-                .unwrap_or("email");
             marks.push((
                 index,
-                invalid(
-                    user,
-                    field,
-                    format!(
+                InvalidRecord {
+                    source_id: entry.source_id.clone(),
+                    // The attribute the email came from for this record.
+                    field: entry.email_field.to_owned(),
+                    message: format!(
                         "{} is also the email (compared case-insensitively) of user {named}{more}",
                         quote(name)
                     ),
-                ),
+                },
             ));
         }
     }

@@ -2,9 +2,10 @@
 //! `[scope] groups`), and their members among the users being provisioned.
 
 use crate::{Mapped, ScopeConfig};
+use foldhash::HashSet;
 use scimsync_model::{DesiredGroup, NameMatch, Snapshot, SourceId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 /// `[groups]`: which directory groups become target groups, and how names match.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

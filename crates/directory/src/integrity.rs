@@ -2,8 +2,8 @@
 //! group member a known user. Readers say where the offending records are; this module only
 //! finds them.
 
+use foldhash::{HashMap, HashMapExt};
 use scimsync_model::Snapshot;
-use std::collections::HashMap;
 
 /// The first integrity problem found, by record positions in the snapshot.
 #[derive(Debug, PartialEq, Eq)]

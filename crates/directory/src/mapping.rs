@@ -2,7 +2,7 @@
 
 use crate::config::{Apply, MappingConfig, Override, Preset};
 use crate::expr::{Expr, ExprError};
-use scimsync_model::paths;
+use scimsync_model::{AttrKey, paths};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Values above this many bytes are refused: no directory attribute is legitimately this long,
@@ -109,8 +109,11 @@ impl Source {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mapping {
     preset: Preset,
-    /// SCIM path → source, in path order so output is deterministic.
-    entries: BTreeMap<String, Source>,
+    /// SCIM path → source, in path order so output is deterministic. The paths are shared
+    /// with every mapped user's attributes.
+    entries: BTreeMap<AttrKey, Source>,
+    /// The role's path, shared the same way.
+    role: AttrKey,
     /// Every source attribute read (email and state included), for the size check.
     read_attrs: Vec<(String, &'static str)>,
     /// Paths with `apply = "on_create"`: sent on create, never compared afterwards.
@@ -199,7 +202,11 @@ impl Mapping {
         }
         Ok(Mapping {
             preset: cfg.preset,
-            entries,
+            entries: entries
+                .into_iter()
+                .map(|(path, source)| (AttrKey::from(path), source))
+                .collect(),
+            role: AttrKey::from(paths::ROLE),
             read_attrs,
             on_create,
         })
@@ -220,12 +227,16 @@ impl Mapping {
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.entries
             .keys()
-            .map(String::as_str)
+            .map(AttrKey::as_str)
             .chain(std::iter::once(paths::ROLE))
     }
 
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &Source)> {
-        self.entries.iter().map(|(p, s)| (p.as_str(), s))
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&AttrKey, &Source)> {
+        self.entries.iter()
+    }
+
+    pub(crate) fn role_path(&self) -> &AttrKey {
+        &self.role
     }
 
     pub(crate) fn read_attrs(&self) -> impl Iterator<Item = (&str, &'static str)> {

@@ -543,7 +543,7 @@ impl Run<'_> {
             AttrValue::Ref { user } => self
                 .links
                 .get(user)
-                .map(|l| AttrValue::Text(l.target_id.to_string())),
+                .map(|l| AttrValue::Text(l.target_id.as_str().into())),
         }
     }
 
@@ -559,7 +559,7 @@ impl Run<'_> {
                         Some(v) => {
                             resolved.insert(path.clone(), v);
                         }
-                        None => deferred.push(path.clone()),
+                        None => deferred.push(path.to_string()),
                     }
                 }
                 Job::Create {
@@ -896,7 +896,7 @@ fn create_changes(user_name: &str, attrs: &Attrs) -> BTreeMap<String, Value> {
     );
     for (path, value) in attrs {
         if let Some(text) = value.as_text() {
-            changes.insert(path.clone(), json!({"old": null, "new": text}));
+            changes.insert(path.to_string(), json!({"old": null, "new": text}));
         }
     }
     changes

@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn rediff_keeps_only_what_is_still_different() {
         let mut attrs = Attrs::new();
-        attrs.insert(paths::TITLE.to_owned(), AttrValue::text("CTO"));
+        attrs.insert(paths::TITLE.into(), AttrValue::text("CTO"));
         let current = TargetUser {
             id: ScimId::new("1"),
             user_name: "Ann@New.com".into(),

@@ -5,8 +5,12 @@
 //! the `scim` crate's job.
 
 use crate::SourceId;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+pub use compact_str::CompactString;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
 
 /// Well-known attribute paths.
 pub mod paths {
@@ -42,15 +46,15 @@ pub mod paths {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AttrValue {
-    /// A plain string value.
-    Text(String),
+    /// A plain string value (inline when short: see `CompactString`).
+    Text(CompactString),
     /// A reference to another directory user, sent as that user's target id (e.g. the manager).
     /// It is resolved when the referenced user is linked; until then it cannot be sent.
     Ref { user: SourceId },
 }
 
 impl AttrValue {
-    pub fn text(s: impl Into<String>) -> Self {
+    pub fn text(s: impl Into<CompactString>) -> Self {
         AttrValue::Text(s.into())
     }
     pub fn as_text(&self) -> Option<&str> {
@@ -70,5 +74,149 @@ impl std::fmt::Display for AttrValue {
     }
 }
 
-/// Attribute path → value. Ordered, so plans and hashes are deterministic.
-pub type Attrs = BTreeMap<String, AttrValue>;
+/// Attribute path → value. Ordered by path, so plans and hashes are deterministic.
+pub type Attrs = BTreeMap<AttrKey, AttrValue>;
+
+/// An attribute key, shared rather than owned: a PATCH path in `Attrs`, a source attribute
+/// name in a `SourceUser`. Every user carries the same dozen keys (several 70-byte enterprise
+/// URNs among them), so a million users hold one allocation per key instead of ten million,
+/// and a clone is a reference count. Intern with [`KeyInterner`] where keys are read in bulk;
+/// `From<&str>` makes a fresh one.
+///
+/// Ordered, compared and hashed as the string it holds, so it is interchangeable with `&str`
+/// as a map key (`attrs.get("userName")`).
+#[derive(Clone)]
+pub struct AttrKey(Arc<str>);
+
+impl AttrKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for AttrKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for AttrKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for AttrKey {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq for AttrKey {
+    fn eq(&self, other: &Self) -> bool {
+        // Interned paths are usually the same allocation: skip the byte comparison.
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for AttrKey {}
+
+impl PartialEq<str> for AttrKey {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for AttrKey {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialOrd for AttrKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AttrKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+impl std::hash::Hash for AttrKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes, which `Borrow<str>` requires.
+        (*self.0).hash(state);
+    }
+}
+
+impl fmt::Debug for AttrKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for AttrKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for AttrKey {
+    fn from(s: &str) -> Self {
+        AttrKey(Arc::from(s))
+    }
+}
+
+impl From<String> for AttrKey {
+    fn from(s: String) -> Self {
+        AttrKey(Arc::from(s))
+    }
+}
+
+impl From<&String> for AttrKey {
+    fn from(s: &String) -> Self {
+        AttrKey(Arc::from(s.as_str()))
+    }
+}
+
+impl From<AttrKey> for String {
+    fn from(p: AttrKey) -> String {
+        p.0.to_string()
+    }
+}
+
+impl Serialize for AttrKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AttrKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(AttrKey::from(&*s))
+    }
+}
+
+/// Hands out one shared [`AttrKey`] per distinct key, for readers that build many maps (the
+/// store's link loader, snapshot readers). Local to one read: no global state.
+#[derive(Default)]
+pub struct KeyInterner(HashSet<AttrKey>);
+
+impl KeyInterner {
+    pub fn intern(&mut self, path: &str) -> AttrKey {
+        if let Some(known) = self.0.get(path) {
+            return known.clone();
+        }
+        let fresh = AttrKey::from(path);
+        self.0.insert(fresh.clone());
+        fresh
+    }
+}

@@ -13,7 +13,7 @@ mod plan;
 mod snapshot;
 mod user;
 
-pub use attrs::{AttrValue, Attrs, paths};
+pub use attrs::{AttrKey, AttrValue, Attrs, CompactString, KeyInterner, paths};
 pub use event::{Event, EventHttp, EventResource, EventType, InitiatedBy};
 pub use group::{
     DesiredGroup, GroupLink, GroupModel, GroupSkipReason, GroupView, Member, NameMatch, TargetGroup,
@@ -23,4 +23,5 @@ pub use plan::{Change, DeprovisionReason, Op, OpKind, Phase, Plan, PlanCounts, S
 pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};
 pub use user::{
     DesiredUser, Link, OutOfScope, OutOfScopeReason, TargetUser, TargetView, fingerprint,
+    fingerprint_matches,
 };

@@ -1,6 +1,6 @@
 //! The directory snapshot: what the source of truth says, before scope and mapping.
 
-use crate::SourceId;
+use crate::{AttrKey, SourceId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,7 +24,8 @@ pub struct SourceUser {
     /// `state`, `userPrincipalName`, …). Values are strings; booleans and numbers are rendered as
     /// JSON would (`true`, `42`); JSON null and absent are the same: not present. Which attribute
     /// is the email and which the state is the mapping preset's business, not the reader's.
-    pub attrs: BTreeMap<String, String>,
+    /// Keys are shared across users (see `AttrKey`): readers intern them.
+    pub attrs: BTreeMap<AttrKey, String>,
 }
 
 impl SourceUser {

@@ -1,7 +1,7 @@
 //! Users on either side of the diff: desired (from the directory), target (read from the SP), and
 //! the link the store keeps between them.
 
-use crate::{Attrs, ScimId, SourceId};
+use crate::{AttrKey, Attrs, ScimId, SourceId};
 use serde::{Deserialize, Serialize};
 
 /// A user as the target should hold it, after scope and mapping.
@@ -64,7 +64,10 @@ pub struct Link {
     pub target_id: ScimId,
     pub user_name: String,
     pub active: bool,
-    /// The attributes last pushed (and acknowledged), for incremental diffs.
+    /// The attributes last pushed (and acknowledged), for incremental diffs. Possibly only
+    /// some of them: a loader may leave out what it did not need (an incremental cycle skips
+    /// unchanged users'). An attribute missing here is unknown, not absent: the planner sends
+    /// its desired value again and never removes it.
     pub attrs: Attrs,
     /// Hash of (userName, active, attrs) as last pushed; see `DesiredUser::fingerprint`.
     pub hash: String,
@@ -73,10 +76,27 @@ pub struct Link {
 /// A stable fingerprint of what would be pushed for a user, stored with the link so an
 /// incremental cycle can tell "unchanged" without comparing attribute by attribute.
 pub fn fingerprint(user_name: &str, active: bool, attrs: &Attrs) -> String {
+    hex::encode(digest(user_name, active, attrs))
+}
+
+/// Whether `hash` (as stored in a link) is the fingerprint of this state. The comparison an
+/// incremental cycle makes for every user, so it neither allocates nor hex-encodes a string.
+pub fn fingerprint_matches(user_name: &str, active: bool, attrs: &Attrs, hash: &str) -> bool {
+    let mut hex = [0u8; 32];
+    hex::encode_to_slice(digest(user_name, active, attrs), &mut hex).is_ok()
+        && hex.as_slice() == hash.as_bytes()
+}
+
+fn digest(user_name: &str, active: bool, attrs: &Attrs) -> [u8; 16] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    // The target compares userNames case-insensitively, so must we.
-    h.update(user_name.to_lowercase().as_bytes());
+    // The target compares userNames case-insensitively, so must we. Mapped userNames are
+    // lower-cased already: only allocate when one is not.
+    if user_name.bytes().any(|b| b.is_ascii_uppercase()) || !user_name.is_ascii() {
+        h.update(user_name.to_lowercase().as_bytes());
+    } else {
+        h.update(user_name.as_bytes());
+    }
     h.update([0, u8::from(active), 0]);
     for (path, value) in attrs {
         h.update(path.as_bytes());
@@ -94,7 +114,9 @@ pub fn fingerprint(user_name: &str, active: bool, attrs: &Attrs) -> String {
         h.update([0]);
     }
     // 128 bits is plenty for change detection and halves the store's index size.
-    hex::encode(&h.finalize()[..16])
+    let mut short = [0u8; 16];
+    short.copy_from_slice(&h.finalize()[..16]);
+    short
 }
 
 impl DesiredUser {
@@ -112,7 +134,7 @@ impl Link {
             match change.path.as_str() {
                 crate::paths::USER_NAME => {
                     if let Some(crate::AttrValue::Text(v)) = &change.new {
-                        next.user_name = v.clone();
+                        next.user_name = v.to_string();
                     }
                 }
                 crate::paths::ACTIVE => {
@@ -120,7 +142,7 @@ impl Link {
                 }
                 path => match &change.new {
                     Some(v) => {
-                        next.attrs.insert(path.to_owned(), v.clone());
+                        next.attrs.insert(AttrKey::from(path), v.clone());
                     }
                     None => {
                         next.attrs.remove(path);
@@ -130,15 +152,5 @@ impl Link {
         }
         next.hash = fingerprint(&next.user_name, next.active, &next.attrs);
         next
-    }
-
-    /// The target user this link says exists, for incremental cycles.
-    pub fn as_target_user(&self) -> TargetUser {
-        TargetUser {
-            id: self.target_id.clone(),
-            user_name: self.user_name.clone(),
-            active: self.active,
-            attrs: self.attrs.clone(),
-        }
     }
 }

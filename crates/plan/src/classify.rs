@@ -3,9 +3,9 @@
 
 use crate::index::{LiveLink, TargetIndex, TargetRef, fold};
 use crate::input::Diagnostic;
+use foldhash::{HashMap, HashMapExt, HashSet};
 use scimsync_model::{DesiredUser, SourceId};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Fate<'a> {

@@ -5,8 +5,8 @@ use crate::classify::Classified;
 use crate::index::TargetIndex;
 use crate::input::{Diagnostic, PlanInput};
 use crate::policy::{OnDelete, OnUnassign, Policy};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use scimsync_model::{DeprovisionReason, Link, Op, OutOfScopeReason, SkipReason, SourceId};
-use std::collections::{HashMap, HashSet};
 
 /// Pushes the deprovisioning ops and returns the sources whose target users this plan deletes.
 pub(crate) fn deprovision<'a>(

@@ -26,7 +26,7 @@ pub(crate) fn attr_changes(
         let have = target.get(path);
         if have != Some(want) {
             changes.push(Change {
-                path: path.clone(),
+                path: path.to_string(),
                 old: have.cloned(),
                 new: Some(want.clone()),
             });
@@ -38,7 +38,7 @@ pub(crate) fn attr_changes(
         }
         if let Some(have) = target.get(path) {
             changes.push(Change {
-                path: path.clone(),
+                path: path.to_string(),
                 old: Some(have.clone()),
                 new: None,
             });

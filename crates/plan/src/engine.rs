@@ -8,11 +8,13 @@ use crate::input::{Diagnostic, PlanInput, PlanOutput};
 use crate::order::{NewUser, order};
 use crate::policy::Policy;
 use crate::refs::Resolver;
+use foldhash::HashSet;
+use rayon::prelude::*;
 use scimsync_model::{
     AttrValue, Attrs, Change, DeprovisionReason, DesiredUser, Op, Plan, SkipReason, SourceId,
-    fingerprint, paths,
+    fingerprint_matches, paths,
 };
-use std::collections::HashSet;
+use std::borrow::Cow;
 
 /// Plans the operations that bring the target to the desired state. Pure and deterministic:
 /// the same input gives the same output, byte for byte.
@@ -47,7 +49,58 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     };
     let mut creates = Vec::new();
 
+    // Resolving references and the incremental fast path's fingerprint are the per-user part
+    // of planning, independent of one another: done on all cores first, consumed in order.
+    let complete = input.target.complete;
+    let proved = input
+        .unchanged
+        .filter(|u| !complete && u.fits(input.desired));
+    let mut resolved = classified
+        .users
+        .par_iter()
+        .enumerate()
+        .map(|(at, (user, fate))| {
+            if matches!(fate, Fate::Linked(_)) && proved.is_some_and(|u| u.desired(at)) {
+                // Proved unchanged before planning; its attributes may be gone.
+                return None;
+            }
+            let pushed_hash = match fate {
+                Fate::Linked(live) => Some(live.link.hash.as_str()),
+                Fate::Adopt(_) | Fate::Create => None,
+                _ => return None,
+            };
+            let mut diagnostics = Vec::new();
+            let attrs = resolver.resolve(&user.source_id, &user.attrs, &mut diagnostics);
+            // The link records what was last pushed and acknowledged; on an incremental
+            // cycle the target view is the links, so an equal fingerprint means equal state.
+            let unchanged = !complete
+                && pushed_hash.is_some_and(|hash| {
+                    fingerprint_matches(&user.user_name, user.active, &attrs, hash)
+                });
+            if unchanged && diagnostics.is_empty() {
+                // The common case on an incremental cycle: nothing to keep (a word per user).
+                return None;
+            }
+            Some(Box::new(Resolved {
+                attrs,
+                diagnostics,
+                unchanged,
+            }))
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+
     for (user, fate) in &classified.users {
+        // `None` for a resolving fate means an unchanged linked user with nothing to report.
+        let resolved = resolved.next().flatten().map(|boxed| {
+            let Resolved {
+                attrs,
+                diagnostics,
+                unchanged,
+            } = *boxed;
+            reconciler.diagnostics.extend(diagnostics);
+            (attrs, unchanged)
+        });
         let skip = |reason| Op::Skip {
             source_id: user.source_id.clone(),
             user_name: user.user_name.clone(),
@@ -68,20 +121,15 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
                     .push(skip(SkipReason::InactiveNotProvisioned));
             }
             Fate::Linked(live) => {
-                let attrs =
-                    resolver.resolve(&user.source_id, &user.attrs, &mut reconciler.diagnostics);
-                // The link records what was last pushed and acknowledged; on an incremental
-                // cycle the target view is the links, so an equal fingerprint means equal state.
-                if !input.target.complete
-                    && fingerprint(&user.user_name, user.active, &attrs) == live.link.hash
-                {
+                let Some((attrs, false)) = resolved else {
                     continue;
-                }
+                };
                 reconciler.reconcile(user, &attrs, live.target, Some(&live.link.attrs));
             }
             Fate::Adopt(target) => {
-                let attrs =
-                    resolver.resolve(&user.source_id, &user.attrs, &mut reconciler.diagnostics);
+                let Some((attrs, _)) = resolved else {
+                    continue;
+                };
                 reconciler.ops.push(Op::Adopt {
                     source_id: user.source_id.clone(),
                     target_id: target.id.clone(),
@@ -91,8 +139,9 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
                 reconciler.reconcile(user, &attrs, *target, None);
             }
             Fate::Create => {
-                let attrs =
-                    resolver.resolve(&user.source_id, &user.attrs, &mut reconciler.diagnostics);
+                let Some((attrs, _)) = resolved else {
+                    continue;
+                };
                 creates.push(NewUser {
                     source_id: user.source_id.clone(),
                     user_name: user.user_name.clone(),
@@ -113,6 +162,14 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
         plan: Plan { ops },
         diagnostics,
     }
+}
+
+/// A desired user's attributes as they can be sent, and what resolving them had to report.
+struct Resolved<'x> {
+    attrs: Cow<'x, Attrs>,
+    diagnostics: Vec<Diagnostic>,
+    /// Linked, on an incremental cycle, and the fingerprint equals the link's hash.
+    unchanged: bool,
 }
 
 /// `plan`, then the group ops that follow it (links, renames, membership diffs, deletes).

@@ -2,11 +2,12 @@
 //! diff memberships. Pure, like the rest of the planner; runs after the user plan, whose creates,
 //! adopts and deprovisions decide which members can be added and which are leaving.
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use scimsync_model::{
     DesiredGroup, GroupLink, GroupSkipReason, GroupView, Link, Member, NameMatch, Op, Plan, ScimId,
     SourceId, TargetGroup,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Everything group planning needs besides the user plan.
 #[derive(Clone, Copy, Debug)]
@@ -27,7 +28,8 @@ pub struct GroupPlanInput<'a> {
 pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
     let mut ops = Vec::new();
     // Who is (or will be, after this plan's provision phase) which target user.
-    let mut target_of: HashMap<&SourceId, (Option<&ScimId>, &str)> = HashMap::new();
+    let mut target_of: HashMap<&SourceId, (Option<&ScimId>, &str)> =
+        HashMap::with_capacity(input.user_links.len() + users.ops.len());
     for link in input.user_links {
         target_of.insert(&link.source_id, (Some(&link.target_id), &link.user_name));
     }
@@ -54,10 +56,12 @@ pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
             _ => {}
         }
     }
-    let source_of: HashMap<&ScimId, &SourceId> = target_of
-        .iter()
-        .filter_map(|(s, (t, _))| t.map(|t| (t, *s)))
-        .collect();
+    let mut source_of: HashMap<&ScimId, &SourceId> = HashMap::with_capacity(target_of.len());
+    source_of.extend(
+        target_of
+            .iter()
+            .filter_map(|(s, (t, _))| t.map(|t| (t, *s))),
+    );
     let held: HashSet<&SourceId> = input.held.iter().collect();
     let by_id: HashMap<&ScimId, &TargetGroup> =
         input.target.groups.iter().map(|g| (&g.id, g)).collect();

@@ -2,9 +2,9 @@
 //! planning a million users stays linear.
 
 use crate::input::Diagnostic;
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use scimsync_model::{Attrs, DesiredUser, Link, ScimId, SourceId, TargetUser, TargetView};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 /// A target user as the planner sees it, borrowed either from the target view or, on an
 /// incremental cycle, from the link that says it exists.
@@ -26,7 +26,7 @@ impl<'a> TargetRef<'a> {
         }
     }
 
-    /// What `Link::as_target_user` would build, without cloning the attributes.
+    /// The target user a link says exists, without cloning the attributes.
     fn from_link(link: &'a Link) -> Self {
         TargetRef {
             id: &link.target_id,
@@ -75,7 +75,8 @@ impl<'a> TargetIndex<'a> {
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Self {
         let mut by_id: HashMap<&'a ScimId, (TargetRef<'a>, Option<&'a SourceId>)> =
-            HashMap::with_capacity(target.users.len() + links.len() / 8);
+            // An incremental view holds only lookups: the links add their users below.
+            HashMap::with_capacity(target.users.len() + if target.complete { 0 } else { links.len() });
         for user in &target.users {
             // A duplicate id in a read is the target's bug; the first row wins so the result
             // does not depend on anything but the input order.

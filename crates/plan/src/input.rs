@@ -19,6 +19,10 @@ pub struct PlanInput<'a> {
     /// Linked users deactivated longer ago than `policy.delete_after`: with
     /// `Policy::deactivate_first`, only these are deleted.
     pub grace_expired: &'a [SourceId],
+    /// On an incremental cycle, the desired users [`crate::unchanged`] found unchanged
+    /// (computed for this very `desired` slice): the planner takes them as they are without
+    /// looking at their attributes, which the caller may have dropped to save memory.
+    pub unchanged: Option<&'a crate::Unchanged>,
 }
 
 /// The plan, and what the planner noticed but could not act on.

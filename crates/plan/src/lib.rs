@@ -19,11 +19,13 @@ mod input;
 mod order;
 mod policy;
 mod refs;
+mod unchanged;
 
 pub use engine::{plan, plan_with_groups};
 pub use groups::{GroupPlanInput, plan_groups};
 pub use input::{Diagnostic, PlanInput, PlanOutput};
 pub use policy::{OnDelete, OnUnassign, Policy};
+pub use unchanged::{Unchanged, pushed_hashes, unchanged};
 
 #[cfg(test)]
 mod tests;

@@ -2,9 +2,10 @@
 //! that refer to it, then everything else by phase and userName.
 
 use crate::input::Diagnostic;
-use scimsync_model::{AttrValue, Attrs, Op, SourceId};
+use foldhash::HashMap;
+use scimsync_model::{AttrKey, AttrValue, Attrs, Op, SourceId};
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap};
 
 /// How a diagnostic says a reference cut from a create is sent later (tests look for it).
 pub(crate) const SET_NEXT_CYCLE: &str = "set by update on the next cycle";
@@ -55,7 +56,7 @@ fn topological(mut creates: Vec<NewUser>, diagnostics: &mut Vec<Diagnostic>) -> 
     let mut waits_on = vec![0usize; n];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     // (path, referenced create) per create, kept to cut a cycle without another search.
-    let mut refs: Vec<Vec<(String, usize)>> = vec![Vec::new(); n];
+    let mut refs: Vec<Vec<(AttrKey, usize)>> = vec![Vec::new(); n];
     {
         let at: HashMap<&SourceId, usize> = creates
             .iter()
@@ -121,7 +122,7 @@ fn topological(mut creates: Vec<NewUser>, diagnostics: &mut Vec<Diagnostic>) -> 
 /// Drops from `create` every reference to a user not yet created (itself included).
 fn break_cycle(
     create: &mut NewUser,
-    refs: &[(String, usize)],
+    refs: &[(AttrKey, usize)],
     created: &[bool],
     diagnostics: &mut Vec<Diagnostic>,
 ) {

@@ -5,9 +5,9 @@
 use crate::classify::{Classified, Fate};
 use crate::index::TargetIndex;
 use crate::input::Diagnostic;
+use foldhash::HashSet;
 use scimsync_model::{AttrValue, Attrs, ScimId, SourceId};
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 enum RefState<'a> {
     Id(&'a ScimId),
@@ -57,7 +57,7 @@ impl<'a> Resolver<'_, 'a> {
             };
             match self.state(user) {
                 RefState::Id(id) => {
-                    resolved.insert(path.clone(), AttrValue::Text(id.as_str().to_owned()));
+                    resolved.insert(path.clone(), AttrValue::Text(id.as_str().into()));
                 }
                 RefState::Creating => {
                     resolved.insert(path.clone(), value.clone());

@@ -169,6 +169,7 @@ fn run_case(dir: &Path) -> String {
             target: &input.target,
             guests: &input.guests,
             grace_expired: &[],
+            unchanged: None,
         },
         &policy,
     );

@@ -95,14 +95,14 @@ pub fn user_resource(user_name: &str, active: bool, attrs: &Attrs, profile: &Pro
 fn insert_path(map: &mut Map<String, Value>, path: &str, text: &str) {
     match path.split_once('.') {
         None => {
-            map.insert(path.to_owned(), json!(text));
+            map.insert(path.into(), json!(text));
         }
         Some((attr, sub)) if !sub.contains('.') => {
             let slot = map
                 .entry(attr.to_owned())
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(inner) = slot {
-                inner.insert(sub.to_owned(), json!(text));
+                inner.insert(sub.into(), json!(text));
             }
         }
         Some(_) => {}
@@ -160,7 +160,7 @@ pub fn target_user(resource: &Value, profile: &Profile) -> Result<TargetUser, Wi
     let mut attrs = Attrs::new();
     let mut put = |path: String, v: Option<&Value>| {
         if let Some(s) = v.and_then(string_of).filter(|s| !s.is_empty()) {
-            attrs.insert(path, AttrValue::Text(s));
+            attrs.insert(path.into(), AttrValue::Text(s.into()));
         }
     };
     for key in TOP_STRINGS {
@@ -248,7 +248,7 @@ mod tests {
             (paths::MANAGER, text("3074457365265951581")),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
+        .map(|(k, v)| (k.into(), v))
         .collect()
     }
 
@@ -367,7 +367,7 @@ mod tests {
             (paths::MANAGER, "3074457365265951581"),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), text(v)))
+        .map(|(k, v)| (k.into(), text(v)))
         .collect();
         assert_eq!(user.attrs, expect);
     }

@@ -4,41 +4,46 @@
 //! recognise goes to the model's own deserializer, so the model stays the definition of the
 //! format.
 
-use scimsync_model::{AttrValue, Attrs, SourceId};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use scimsync_model::{AttrValue, Attrs, KeyInterner, SourceId};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::borrow::Cow;
 use std::fmt;
 
-pub(crate) fn decode(json: &str) -> Result<Attrs, serde_json::Error> {
-    match serde_json::from_str::<FastAttrs>(json) {
-        Ok(FastAttrs(attrs)) => Ok(attrs),
+/// Decodes one link's attributes; `paths` shares path allocations across the links of a load.
+pub(crate) fn decode(json: &str, paths: &mut KeyInterner) -> Result<Attrs, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    match AttrsSeed(paths)
+        .deserialize(&mut de)
+        .and_then(|attrs| de.end().map(|()| attrs))
+    {
+        Ok(attrs) => Ok(attrs),
         Err(_) => serde_json::from_str(json),
     }
 }
 
-struct FastAttrs(Attrs);
+struct AttrsSeed<'p>(&'p mut KeyInterner);
 
-impl<'de> de::Deserialize<'de> for FastAttrs {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(AttrsVisitor)
+impl<'de> DeserializeSeed<'de> for AttrsSeed<'_> {
+    type Value = Attrs;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Attrs, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-struct AttrsVisitor;
-
-impl<'de> Visitor<'de> for AttrsVisitor {
-    type Value = FastAttrs;
+impl<'de> Visitor<'de> for AttrsSeed<'_> {
+    type Value = Attrs;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map of attribute path to value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FastAttrs, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attrs, A::Error> {
         let mut attrs = Attrs::new();
-        while let Some(path) = map.next_key::<String>()? {
+        while let Some(path) = map.next_key::<Cow<'de, str>>()? {
             let FastValue(value) = map.next_value()?;
-            attrs.insert(path, value);
+            attrs.insert(self.0.intern(&path), value);
         }
-        Ok(FastAttrs(attrs))
+        Ok(attrs)
     }
 }
 
@@ -60,11 +65,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<FastValue, E> {
-        Ok(FastValue(AttrValue::Text(v.to_owned())))
+        Ok(FastValue(AttrValue::Text(v.into())))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<FastValue, E> {
-        Ok(FastValue(AttrValue::Text(v)))
+        Ok(FastValue(AttrValue::Text(v.into())))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FastValue, A::Error> {
@@ -108,10 +113,12 @@ mod tests {
     fn decodes_what_the_model_encodes() {
         let attrs = sample();
         let json = serde_json::to_string(&attrs).unwrap();
-        let fast = serde_json::from_str::<FastAttrs>(&json).unwrap().0;
+        let mut paths = KeyInterner::default();
+        let mut de = serde_json::Deserializer::from_str(&json);
+        let fast = AttrsSeed(&mut paths).deserialize(&mut de).unwrap();
         assert_eq!(fast, attrs);
-        assert_eq!(decode(&json).unwrap(), attrs);
-        assert_eq!(decode("{}").unwrap(), Attrs::new());
+        assert_eq!(decode(&json, &mut paths).unwrap(), attrs);
+        assert_eq!(decode("{}", &mut paths).unwrap(), Attrs::new());
     }
 
     #[test]
@@ -123,7 +130,8 @@ mod tests {
             r#"[]"#,
         ] {
             let model = serde_json::from_str::<Attrs>(json).ok();
-            assert_eq!(decode(json).ok(), model, "{json}");
+            let decoded = decode(json, &mut KeyInterner::default()).ok();
+            assert_eq!(decoded, model, "{json}");
         }
     }
 }

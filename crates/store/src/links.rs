@@ -5,8 +5,8 @@ use crate::error::{JsonContext, SqlContext};
 use crate::{Store, StoreError, attrs_json, now_rfc3339};
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
-use scimsync_model::{Attrs, Link, ScimId, SourceId};
-use std::collections::HashSet;
+use scimsync_model::{Attrs, KeyInterner, Link, ScimId, SourceId};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 // `OR REPLACE` deletes every row that conflicts with the new one, on the source id *and* on the
@@ -31,10 +31,120 @@ impl Store {
             .during(path, "read links")?;
         let mut rows = stmt.query([]).during(path, "read links")?;
         let mut links = Vec::new();
+        let mut paths = KeyInterner::default();
         while let Some(row) = rows.next().during(path, "read links")? {
-            links.push(link_from_row(row, path)?);
+            links.push(link_from_row(row, path, &mut paths)?);
         }
+        drop(rows);
+        self.release_scan_cache()?;
         Ok(links)
+    }
+
+    /// Every link, ordered by source id, with its attributes left empty: what an incremental
+    /// cycle needs of an unchanged user is its hash. `fill_link_attrs` then decodes the
+    /// attributes of the few it will touch.
+    pub fn link_heads(&self) -> Result<Vec<Link>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT source_id, target_id, user_name, active, hash FROM links ORDER BY source_id",
+            )
+            .during(path, "read links")?;
+        // Sized up front: growing a vector of a million heads by doubling would briefly hold
+        // one and a half copies of it.
+        let count = self.link_count()?;
+        let mut rows = stmt.query([]).during(path, "read links")?;
+        let mut links = Vec::with_capacity(count);
+        while let Some(row) = rows.next().during(path, "read links")? {
+            let head = (|| -> rusqlite::Result<Link> {
+                Ok(Link {
+                    source_id: SourceId(row.get(0)?),
+                    target_id: ScimId(row.get(1)?),
+                    user_name: row.get(2)?,
+                    active: row.get(3)?,
+                    attrs: Attrs::new(),
+                    hash: row.get(4)?,
+                })
+            })()
+            .during(path, "read link")?;
+            links.push(head);
+        }
+        drop(rows);
+        self.release_scan_cache()?;
+        Ok(links)
+    }
+
+    /// A whole-table scan fills the page cache (up to 256 MiB, sized for bulk upserts) with
+    /// pages no one reads again this cycle: hand them back before the cycle needs the memory.
+    fn release_scan_cache(&self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("PRAGMA shrink_memory")
+            .during(&self.path, "release the page cache")
+    }
+
+    /// Decodes the stored attributes of the links `wanted` picks by position and link (heads
+    /// from `link_heads`).
+    /// Returns how many were filled.
+    pub fn fill_link_attrs(
+        &self,
+        links: &mut [Link],
+        wanted: impl Fn(usize, &Link) -> bool,
+    ) -> Result<usize, StoreError> {
+        let path = &self.path;
+        let picked: Vec<usize> = (0..links.len()).filter(|&i| wanted(i, &links[i])).collect();
+        let mut paths = KeyInterner::default();
+        let decode = |row: &Row<'_>, paths: &mut KeyInterner| -> rusqlite::Result<Attrs> {
+            attrs_json::decode(row.get_ref(0)?.as_str()?, paths)
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))
+        };
+        // A point query each is cheapest for the usual handful; past about one in eight, one
+        // ordered scan beats that many index descents.
+        if picked.len() * 8 < links.len() {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT attrs FROM links WHERE source_id = ?1")
+                .during(path, "read link attributes")?;
+            for &i in &picked {
+                let mut rows = stmt
+                    .query([links[i].source_id.as_str()])
+                    .during(path, "read link attributes")?;
+                if let Some(row) = rows.next().during(path, "read link attributes")? {
+                    links[i].attrs =
+                        decode(row, &mut paths).during(path, "read link attributes")?;
+                }
+            }
+        } else {
+            let index: HashMap<&str, usize> = picked
+                .iter()
+                .map(|&i| (links[i].source_id.as_str(), i))
+                .collect();
+            let mut found = Vec::with_capacity(picked.len());
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT attrs, source_id FROM links")
+                .during(path, "read link attributes")?;
+            let mut rows = stmt.query([]).during(path, "read link attributes")?;
+            while let Some(row) = rows.next().during(path, "read link attributes")? {
+                let source = row
+                    .get_ref(1)
+                    .and_then(|v| Ok(v.as_str()?))
+                    .during(path, "read link attributes")?;
+                if let Some(&i) = index.get(source) {
+                    found.push((
+                        i,
+                        decode(row, &mut paths).during(path, "read link attributes")?,
+                    ));
+                }
+            }
+            drop(rows);
+            drop(index);
+            for (i, attrs) in found {
+                links[i].attrs = attrs;
+            }
+            self.release_scan_cache()?;
+        }
+        Ok(picked.len())
     }
 
     /// The link of one directory user, if it is managed.
@@ -46,7 +156,7 @@ impl Store {
             .during(path, "read link")?;
         let mut rows = stmt.query([source_id.as_str()]).during(path, "read link")?;
         match rows.next().during(path, "read link")? {
-            Some(row) => Ok(Some(link_from_row(row, path)?)),
+            Some(row) => Ok(Some(link_from_row(row, path, &mut KeyInterner::default())?)),
             None => Ok(None),
         }
     }
@@ -142,21 +252,23 @@ fn upsert(conn: &Connection, path: &Path, link: &Link, now: &str) -> Result<(), 
     Ok(())
 }
 
-fn link_from_row(row: &Row<'_>, path: &Path) -> Result<Link, StoreError> {
-    let get = |row: &Row<'_>| -> rusqlite::Result<(String, String, String, bool, Attrs, String)> {
-        // Borrowed, not copied into a String: this runs once per link on every load.
-        let attrs = row.get_ref(4)?.as_str()?;
-        let attrs = attrs_json::decode(attrs)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))?;
-        Ok((
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            row.get(3)?,
-            attrs,
-            row.get(5)?,
-        ))
-    };
+fn link_from_row(row: &Row<'_>, path: &Path, paths: &mut KeyInterner) -> Result<Link, StoreError> {
+    let mut get =
+        |row: &Row<'_>| -> rusqlite::Result<(String, String, String, bool, Attrs, String)> {
+            // Borrowed, not copied into a String: this runs once per link on every load.
+            let attrs = row.get_ref(4)?.as_str()?;
+            let attrs = attrs_json::decode(attrs, paths).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e))
+            })?;
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                attrs,
+                row.get(5)?,
+            ))
+        };
     let (source_id, target_id, user_name, active, attrs, hash) =
         get(row).during(path, "read link")?;
     Ok(Link {

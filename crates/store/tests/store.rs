@@ -240,6 +240,49 @@ fn upsert_links_stores_100_000_links_in_one_call() {
     assert!(read.windows(2).all(|w| w[0].source_id < w[1].source_id));
 }
 
+#[test]
+fn link_heads_carry_everything_but_attributes_until_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    let links: Vec<Link> = (0..40)
+        .map(|i| {
+            link(
+                &format!("u{i:02}"),
+                &format!("t{i}"),
+                &format!("u{i}@x.com"),
+            )
+        })
+        .collect();
+    store.upsert_links(&links).unwrap();
+
+    let heads = store.link_heads().unwrap();
+    assert_eq!(heads.len(), links.len());
+    for (head, full) in heads.iter().zip(&links) {
+        assert!(head.attrs.is_empty());
+        let mut expected = full.clone();
+        expected.attrs.clear();
+        assert_eq!(head, &expected);
+    }
+
+    // A few (point queries) and many (one scan) take different paths; both fill exactly the
+    // picked links with what was stored.
+    for every in [13, 2] {
+        let mut filled = heads.clone();
+        let picked = |l: &Link| l.source_id.as_str()[1..].parse::<usize>().unwrap() % every == 0;
+        let count = store
+            .fill_link_attrs(&mut filled, |_, l| picked(l))
+            .unwrap();
+        assert_eq!(count, links.iter().filter(|l| picked(l)).count());
+        for (got, full) in filled.iter().zip(&links) {
+            if picked(full) {
+                assert_eq!(got, full);
+            } else {
+                assert!(got.attrs.is_empty(), "{} was not picked", got.source_id);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // runs
 

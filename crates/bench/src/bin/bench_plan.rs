@@ -11,14 +11,20 @@
 //! ```
 
 use anyhow::{Context, Result, bail};
+
+// The allocator `scimsync` uses, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
+use scimsync_bench::cpu::Phase;
 use scimsync_bench::{generate, rss};
-use scimsync_directory::{Mapping, MappingConfig, RolesConfig, ScopeConfig};
-use scimsync_model::{Link, ScimId, SourceId, TargetView};
-use scimsync_plan::{OnDelete, OnUnassign, PlanInput, Policy};
+use scimsync_directory::{GroupsConfig, Mapping, MappingConfig, RolesConfig, ScopeConfig};
+use scimsync_model::{GroupLink, GroupView, Link, ScimId, Snapshot, SourceId, TargetView};
+use scimsync_plan::{GroupPlanInput, OnDelete, OnUnassign, PlanInput, Policy};
 use scimsync_scim::Profile;
 use scimsync_store::Store;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -44,10 +50,24 @@ struct Configs {
     scope: ScopeConfig,
     roles: RolesConfig,
     mapping: Mapping,
+    groups: GroupsConfig,
 }
 
-/// What the benchmarks' sync.toml says: scope "Miro Users", admins "Miro Admins", JumpCloud names.
-fn configs() -> Result<Configs> {
+/// The generated teams ("Team 0", …) are synced; the scope and admin groups are not.
+fn synced_groups(groups: usize) -> GroupsConfig {
+    GroupsConfig {
+        sync: Some(
+            (0..groups.saturating_sub(2))
+                .map(|g| format!("Team {g}"))
+                .collect(),
+        ),
+        ..GroupsConfig::default()
+    }
+}
+
+/// What the benchmarks' sync.toml says: scope "Miro Users", admins "Miro Admins", JumpCloud
+/// names, every generated team synced.
+fn configs(groups: usize) -> Result<Configs> {
     Ok(Configs {
         scope: ScopeConfig {
             groups: Some(vec![generate::SCOPE_GROUP.to_owned()]),
@@ -57,6 +77,7 @@ fn configs() -> Result<Configs> {
             admin_groups: vec![generate::ADMIN_GROUP.to_owned()],
         },
         mapping: Mapping::compile(&MappingConfig::default())?,
+        groups: synced_groups(groups),
     })
 }
 
@@ -74,7 +95,7 @@ fn policy() -> Policy {
 /// The links a first cycle would have stored for the base directory, and the changed directory.
 fn setup(args: &Args, dir: &Path) -> Result<()> {
     let started = Instant::now();
-    let c = configs()?;
+    let c = configs(args.groups)?;
     let mut snapshot = generate::directory(args.users, args.groups, args.seed);
     let mapped = scimsync_directory::map(&snapshot, &c.scope, &c.roles, &c.mapping);
     let links: Vec<Link> = mapped
@@ -90,12 +111,38 @@ fn setup(args: &Args, dir: &Path) -> Result<()> {
             hash: u.fingerprint(),
         })
         .collect();
+    // The teams as a first cycle would have filled and linked them.
+    let target_of: HashMap<&SourceId, &ScimId> =
+        links.iter().map(|l| (&l.source_id, &l.target_id)).collect();
+    let group_links: Vec<GroupLink> =
+        scimsync_directory::desired_groups(&snapshot, &c.groups, &c.scope, &mapped)
+            .into_iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let mut members: Vec<ScimId> = g
+                    .members
+                    .iter()
+                    .filter_map(|m| target_of.get(m).map(|id| (*id).clone()))
+                    .collect();
+                members.sort();
+                GroupLink {
+                    source_id: g.source_id,
+                    target_id: ScimId::new(format!("g{i:031x}")),
+                    display_name: g.display_name,
+                    members,
+                }
+            })
+            .collect();
+    drop(target_of);
     drop(mapped);
     let db = dir.join("state.db");
     let _ = std::fs::remove_file(&db);
     let mut store = Store::open(&db)?;
     let write = Instant::now();
     store.upsert_links(&links)?;
+    for link in &group_links {
+        store.upsert_group_link(link)?;
+    }
     let write = write.elapsed();
     drop(links);
     let changed = generate::change(&mut snapshot, args.change_percent, args.seed);
@@ -113,39 +160,88 @@ fn setup(args: &Args, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+fn now_mib() -> f64 {
+    rss::current_rss_bytes().map_or(f64::NAN, rss::mib)
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
 
 /// The incremental cycle's work up to the plan, phase by phase, as `scimsync` does it.
-fn measure(dir: &Path) -> Result<()> {
-    let c = configs()?;
-    let t = Instant::now();
+fn measure(dir: &Path, groups: usize) -> Result<()> {
+    let c = configs(groups)?;
+    let t = Phase::start();
     let snapshot = scimsync_directory::read_json(&dir.join("directory.json"))?;
-    let read = t.elapsed();
+    let (read, read_cpu) = t.end();
+    let rss_read = now_mib();
 
-    let t = Instant::now();
-    let mapped = scimsync_directory::map(&snapshot, &c.scope, &c.roles, &c.mapping);
+    // The link heads first: mapping compares each user with what was last pushed.
+    let t = Phase::start();
+    let store = Store::open(&dir.join("state.db"))?;
+    let heads = store.link_heads()?;
+    let (heads_wall, heads_cpu) = t.end();
+
+    let t = Phase::start();
+    // As `scimsync` does: mapping consumes the users, and the groups stay for the group side.
     let users = snapshot.users.len();
     let groups = snapshot.groups.len();
-    drop(snapshot);
-    let map = t.elapsed();
+    let Snapshot {
+        users: source_users,
+        groups: source_groups,
+    } = snapshot;
+    let pushed = scimsync_plan::pushed_hashes(&heads);
+    let mapped = scimsync_directory::map_users(
+        source_users,
+        &source_groups,
+        &c.scope,
+        &c.roles,
+        &c.mapping,
+        Some(&pushed),
+    );
+    drop(pushed);
+    let rest = Snapshot {
+        users: Vec::new(),
+        groups: source_groups,
+    };
+    let desired_groups = scimsync_directory::desired_groups(&rest, &c.groups, &c.scope, &mapped);
+    drop(rest);
+    let (map, map_cpu) = t.end();
+    let rss_map = now_mib();
 
-    let t = Instant::now();
-    let store = Store::open(&dir.join("state.db"))?;
-    let links = store.links()?;
-    let load = t.elapsed();
-
-    let t = Instant::now();
-    // The incremental view: the target as the links say it is, managed paths only.
-    let managed: HashSet<&str> = c.mapping.paths().collect();
-    let mut target = TargetView {
-        users: links.iter().map(Link::as_target_user).collect(),
+    let t = Phase::start();
+    let mut links = heads;
+    let unchanged = scimsync_plan::unchanged(&mapped.desired, &links, &mapped.unchanged);
+    let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
+    let mut mapped = mapped;
+    for (at, user) in mapped.desired.iter_mut().enumerate() {
+        if unchanged.desired(at) && !user.attrs.is_empty() {
+            user.attrs = Default::default();
+        }
+    }
+    // Every synced team is linked: as in `scimsync`, the incremental group view is empty and
+    // the planner takes each linked team as its link says (no request).
+    let group_links = store.group_links()?;
+    let group_view = GroupView {
+        groups: Vec::new(),
         complete: false,
     };
-    for user in &mut target.users {
-        user.attrs.retain(|path, _| managed.contains(path.as_str()));
+    let (load, load_cpu) = t.end();
+    // One "load links" figure: the heads before mapping and the rest after.
+    let (load, load_cpu) = (load + heads_wall, load_cpu + heads_cpu);
+    let rss_load = now_mib();
+
+    let t = Phase::start();
+    // As `scimsync` prepares an incremental cycle: managed paths only, and a target view of
+    // lookups (none: every user is linked), the links standing for the linked users.
+    let managed: HashSet<&str> = c.mapping.paths().collect();
+    for link in &mut links {
+        link.attrs.retain(|path, _| managed.contains(path.as_str()));
     }
+    let target = TargetView {
+        users: Vec::new(),
+        complete: false,
+    };
     let held: Vec<SourceId> = mapped.invalid.iter().map(|r| r.source_id.clone()).collect();
     let input = PlanInput {
         desired: &mapped.desired,
@@ -155,14 +251,26 @@ fn measure(dir: &Path) -> Result<()> {
         target: &target,
         guests: &[],
         grace_expired: &[],
+        unchanged: Some(&unchanged),
     };
-    let output = scimsync_plan::plan(&input, &policy());
-    let plan = t.elapsed();
+    let group_input = GroupPlanInput {
+        desired: &desired_groups,
+        links: &group_links,
+        target: &group_view,
+        user_links: &links,
+        held: &held,
+        can_create: false,
+        name_match: c.groups.name_match,
+    };
+    let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy());
+    let (plan, plan_cpu) = t.end();
 
     let total = read + map + load + plan;
+    let total_cpu = read_cpu + map_cpu + load_cpu + plan_cpu;
     let counts = output.plan.counts();
     println!(
-        "users={users} groups={groups} links={} ops={} read_s={} map_s={} load_links_s={} plan_s={} total_s={} peak_rss_mib={:.0}",
+        "users={users} groups={groups} synced_groups={} links={} attrs_loaded={filled} ops={} read_s={} map_s={} load_links_s={} plan_s={} total_s={} peak_rss_mib={:.0} cpu: read_s={} map_s={} load_links_s={} plan_s={} total_s={}",
+        group_links.len(),
         links.len(),
         output.plan.ops.len(),
         secs(read),
@@ -171,8 +279,17 @@ fn measure(dir: &Path) -> Result<()> {
         secs(plan),
         secs(total),
         rss::peak_rss_bytes().map_or(f64::NAN, rss::mib),
+        secs(read_cpu),
+        secs(map_cpu),
+        secs(load_cpu),
+        secs(plan_cpu),
+        secs(total_cpu),
     );
     eprintln!("planned: {counts:?}");
+    eprintln!(
+        "rss after: read {rss_read:.0} MiB, map (snapshot dropped) {rss_map:.0} MiB, load {rss_load:.0} MiB, plan {:.0} MiB",
+        now_mib()
+    );
     Ok(())
 }
 
@@ -183,7 +300,7 @@ fn main() -> Result<()> {
         return setup(&args, dir);
     }
     if let Some(dir) = &args.measure {
-        return measure(dir);
+        return measure(dir, args.groups);
     }
     let dir = tempfile::tempdir()?;
     let me = std::env::current_exe().context("locating this benchmark")?;

@@ -212,6 +212,22 @@ async fn a_group_missing_in_miro_is_skipped_with_an_event_and_no_request() {
         skipped[0]
     );
     assert!(skipped[0].get("http").is_none_or(Value::is_null));
+
+    // Remembered: an incremental cycle neither lists the groups again nor repeats the event.
+    let before = env.stats();
+    sync(&env).await;
+    let after = env.stats();
+    assert_eq!(after.requests, before.requests, "no request at all");
+    let again = events(&env, "group_create_provision").await;
+    assert_eq!(again.len(), created.len(), "{again:?}");
+
+    // Once the team exists, a full cycle finds it, links it and fills it.
+    env.emu
+        .emulator
+        .seed(&seed(json!({"groups": [{"displayName": "Sales"}]})));
+    let run = run(&env, &["sync", "--now", "--full"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(members(&env, "Sales"), names(&["cy@example.com"]));
 }
 
 #[tokio::test(flavor = "multi_thread")]

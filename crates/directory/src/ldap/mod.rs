@@ -16,7 +16,7 @@ pub use filter::{equality_filter, escape_filter_value};
 use entry::{Entry, normalize_dn};
 use ldap3::adapters::{Adapter, PagedResults};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
-use scimsync_model::{Snapshot, SourceGroup, SourceId, SourceUser};
+use scimsync_model::{KeyInterner, Snapshot, SourceGroup, SourceId, SourceUser};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -269,6 +269,7 @@ async fn read_all(
     let entries = search(cfg, ldap, "user", user_base, &cfg.user_filter, &wanted).await?;
 
     let mut users: Vec<SourceUser> = Vec::with_capacity(entries.len());
+    let mut keys = KeyInterner::default();
     let mut by_dn: HashMap<String, usize> = HashMap::with_capacity(entries.len());
     let mut by_uid: HashMap<String, usize> = HashMap::new();
     let mut by_id: HashMap<String, usize> = HashMap::with_capacity(entries.len());
@@ -292,7 +293,7 @@ async fn read_all(
         let mut attrs = BTreeMap::new();
         let mut put = |name: &str, value: Option<String>| {
             if let Some(value) = value {
-                attrs.insert(name.to_owned(), value);
+                attrs.insert(keys.intern(name), value);
             }
         };
         put("dn", Some(entry.dn().to_owned()));
@@ -324,7 +325,9 @@ async fn read_all(
     for (index, dn) in manager_dns.into_iter().enumerate() {
         if let Some(&manager) = dn.and_then(|dn| by_dn.get(&normalize_dn(&dn))) {
             let manager_id = users[manager].id.as_str().to_owned();
-            users[index].attrs.insert("manager".to_owned(), manager_id);
+            users[index]
+                .attrs
+                .insert(keys.intern("manager"), manager_id);
         }
     }
     drop(entries);

@@ -322,6 +322,136 @@ fn hostile_values_are_read_verbatim() {
     assert_eq!(snapshot.users[0].attr("firstname"), Some(hostile));
 }
 
+/// A directory larger than the reader's window, with records cut by every refill, one record
+/// (a group of every user) larger than the window, escapes, non-ASCII text and nested values.
+fn large_directory(users: usize) -> String {
+    let mut text = String::from("{\"exported\": {\"at\": [1, 2.5e3, null]},\n\"users\": [\n");
+    for i in 0..users {
+        if i > 0 {
+            text.push_str(",\n");
+        }
+        text.push_str(&format!(
+            r#"{{"id":"u{i}","email":"user{i}@example.com","firstname":"Zoë \"{i}\" \\ 日本","level":{i},"ratio":{i}.5,"tags":["x",{{"n":[{i}]}}],"nickname":null,"blank":""}}"#
+        ));
+    }
+    text.push_str("\n],\n\"groups\": [{\"id\":\"g1\",\"name\":\"Everyone\",\"members\":[");
+    for i in 0..users {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!("\"u{i}\""));
+    }
+    text.push_str("]}],\n\"tail\": \"end\"}\n");
+    text
+}
+
+#[test]
+fn a_file_larger_than_the_read_window_reads_like_the_same_bytes_in_memory() {
+    let text = large_directory(20_000);
+    assert!(text.len() > 2 << 20, "{} bytes", text.len());
+    let from_file = read_json(write_temp(text.as_bytes()).path()).unwrap();
+    assert_eq!(from_file, parse(&text).unwrap());
+    assert_eq!(from_file.users.len(), 20_000);
+    assert_eq!(from_file.groups[0].members.len(), 20_000);
+    let last = &from_file.users[19_999];
+    assert_eq!(last.attr("firstname"), Some("Zoë \"19999\" \\ 日本"));
+    assert_eq!(last.attr("ratio"), Some("19999.5"));
+    assert!(!last.attrs.contains_key("nickname"));
+}
+
+#[test]
+fn attribute_names_are_shared_between_users() {
+    let snapshot = read_json(write_temp(large_directory(3).as_bytes()).path()).unwrap();
+    let names = |i: usize| -> Vec<*const u8> {
+        snapshot.users[i]
+            .attrs
+            .keys()
+            .map(|k| k.as_str().as_ptr())
+            .collect()
+    };
+    assert_eq!(names(0), names(2));
+}
+
+#[test]
+fn errors_deep_in_a_large_file_are_those_of_the_same_bytes_in_memory() {
+    let text = large_directory(5_000);
+    let at = |needle: &str| text.find(needle).unwrap();
+    let breakages: Vec<(String, &str)> = vec![
+        // A missing comma between two records, past the first window.
+        (
+            text.replacen("},\n{\"id\":\"u4000\"", "}\n{\"id\":\"u4000\"", 1),
+            "MalformedJson",
+        ),
+        // A record without an id, and one naming an attribute twice.
+        (text.replacen("{\"id\":\"u3000\",", "{", 1), "BadRecord"),
+        (
+            text.replacen("\"level\":4321,", "\"level\":4321,\"level\":1,", 1),
+            "BadRecord",
+        ),
+        // A bad member in the group larger than the window.
+        (text.replacen("\"u4999\"]", "\"u4999\",7]", 1), "BadRecord"),
+        // Cut short in the middle.
+        (text[..at("\"u2500\"")].to_owned(), "Truncated"),
+        // Trailing garbage, and a number out of range in a nested attribute value.
+        (format!("{text}x"), "MalformedJson"),
+        (
+            text.replacen("{\"n\":[4444]}", "{\"n\":[1e999]}", 1),
+            "MalformedJson",
+        ),
+        // Two ids that are the same.
+        (
+            text.replacen("\"id\":\"u4998\"", "\"id\":\"u7\"", 1),
+            "DuplicateUserId",
+        ),
+    ];
+    for (broken, kind) in breakages {
+        let from_file = read_json(write_temp(broken.as_bytes()).path()).unwrap_err();
+        let in_memory = parse_json(broken.as_bytes(), "dir.json").unwrap_err();
+        assert!(format!("{from_file:?}").contains(kind), "{from_file:?}");
+        // The same error and line; only the origin differs, and columns (see `without_columns`).
+        let file_name = from_file.to_string();
+        let rest = file_name.split_once(": ").unwrap().1;
+        assert_eq!(
+            without_columns(rest),
+            without_columns(in_memory.to_string().split_once(": ").unwrap().1)
+        );
+        if kind == "MalformedJson" || kind == "BadRecord" || kind == "Truncated" {
+            assert!(!rest.contains("line 1,"), "{rest}");
+        }
+    }
+}
+
+/// `message` without its column numbers: the streaming parser counts the byte it peeked after a
+/// number into the column, the in-memory one does not (that is not new).
+fn without_columns(message: &str) -> String {
+    let mut parts = message.split("column ");
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        out.push_str("column ");
+        out.push_str(part.trim_start_matches(|c: char| c.is_ascii_digit()));
+    }
+    out
+}
+
+#[test]
+fn deeply_nested_values_read_the_same_from_a_file_and_from_memory() {
+    for depth in [60, 70, 124, 125, 126, 127, 128, 200] {
+        let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let text = format!(r#"{{"users":[{{"id":"u1","deep":{nested}}}],"meta":{nested}}}"#);
+        let from_file = read_json(write_temp(text.as_bytes()).path());
+        let in_memory = parse(&text);
+        match (from_file, in_memory) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "depth {depth}"),
+            (Err(a), Err(b)) => assert_eq!(
+                a.to_string().split_once(": ").unwrap().1,
+                b.to_string().split_once(": ").unwrap().1,
+                "depth {depth}"
+            ),
+            (a, b) => panic!("depth {depth}: file {a:?}, memory {b:?}"),
+        }
+    }
+}
+
 /// Scale check, run by hand: `cargo test --release -p scimsync-directory -- --ignored million`.
 #[test]
 #[ignore = "writes a ~250 MB file; run by hand"]

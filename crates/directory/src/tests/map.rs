@@ -571,3 +571,77 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn users_mapped_as_last_pushed_keep_no_attributes() {
+    let snap = snapshot(json!({ "users": [
+        {"id": "u1", "email": "ann@x.com", "department": "Eng"},
+        {"id": "u2", "email": "bob@x.com", "department": "Ops"},
+        {"id": "u3", "email": "cy@x.com", "department": "Eng", "manager": "u1"},
+        {"id": "u4", "email": "dee@x.com", "department": "Eng"},
+    ]}));
+    let full = map_all(&snap);
+    assert!(full.unchanged.iter().all(|u| !u), "no `pushed`, no claim");
+    assert_eq!(full.unchanged.len(), full.desired.len());
+
+    // What a previous cycle pushed: u1, u3 and u4 as mapped now, u2 with another department.
+    let hash_of = |id: &str| {
+        let user = full
+            .desired
+            .iter()
+            .find(|u| u.source_id.as_str() == id)
+            .unwrap();
+        scimsync_model::fingerprint(&user.user_name, user.active, &user.attrs)
+    };
+    let mut old_bob = full.desired[1].clone();
+    assert_eq!(old_bob.source_id.as_str(), "u2");
+    old_bob
+        .attrs
+        .insert(paths::DEPARTMENT.into(), AttrValue::text("Eng"));
+    let hashes = [
+        ("u1", hash_of("u1")),
+        (
+            "u2",
+            scimsync_model::fingerprint(&old_bob.user_name, true, &old_bob.attrs),
+        ),
+        ("u3", hash_of("u3")),
+    ];
+    let pushed: crate::PushedHashes<'_> = hashes.iter().map(|(id, h)| (*id, h.as_str())).collect();
+    let incremental = crate::map_users(
+        snap.users.clone(),
+        &snap.groups,
+        &all(),
+        &RolesConfig::default(),
+        &jumpcloud(),
+        Some(&pushed),
+    );
+    let flags: Vec<(&str, bool, bool)> = incremental
+        .desired
+        .iter()
+        .zip(&incremental.unchanged)
+        .map(|(u, unchanged)| (u.source_id.as_str(), *unchanged, u.attrs.is_empty()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            // Unchanged: attributes dropped.
+            ("u1", true, true),
+            // Changed: kept whole.
+            ("u2", false, false),
+            // A manager reference is the planner's to resolve: kept, not claimed.
+            ("u3", false, false),
+            // Never pushed (no link): kept.
+            ("u4", false, false),
+        ]
+    );
+    // Everything else is what a full mapping gives.
+    for (a, b) in incremental.desired.iter().zip(&full.desired) {
+        assert_eq!(
+            (&a.source_id, &a.user_name, a.active),
+            (&b.source_id, &b.user_name, b.active)
+        );
+        if !a.attrs.is_empty() {
+            assert_eq!(a.attrs, b.attrs);
+        }
+    }
+}

@@ -16,7 +16,7 @@ fn user(attrs: &[(&str, &str)]) -> SourceUser {
         id: SourceId::new("u1"),
         attrs: attrs
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).into(), (*v).to_owned()))
             .collect::<BTreeMap<_, _>>(),
     }
 }

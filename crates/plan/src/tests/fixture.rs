@@ -9,7 +9,7 @@ use scimsync_model::{
 pub fn attrs(pairs: &[(&str, &str)]) -> Attrs {
     pairs
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), AttrValue::text(*v)))
+        .map(|(k, v)| ((*k).into(), AttrValue::text(*v)))
         .collect()
 }
 
@@ -24,7 +24,7 @@ pub fn desired(id: &str, user_name: &str, active: bool, pairs: &[(&str, &str)]) 
 
 pub fn with_manager(mut user: DesiredUser, manager: &str) -> DesiredUser {
     user.attrs.insert(
-        paths::MANAGER.to_owned(),
+        paths::MANAGER.into(),
         AttrValue::Ref {
             user: SourceId::from(manager),
         },
@@ -128,6 +128,7 @@ impl Case {
                 target: &self.target,
                 guests: &self.guests,
                 grace_expired: &self.grace_expired,
+                unchanged: None,
             },
             &self.policy,
         )

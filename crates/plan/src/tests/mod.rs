@@ -4,3 +4,4 @@ mod fixture;
 mod properties;
 mod rules;
 mod scale;
+mod unchanged;

@@ -58,7 +58,7 @@ fn cased(name: usize, mask: u8) -> String {
 
 fn attrs_of(raw: &BTreeMap<usize, usize>) -> Attrs {
     raw.iter()
-        .map(|(p, v)| (PATHS[*p].to_owned(), AttrValue::text(VALUES[*v])))
+        .map(|(p, v)| (PATHS[*p].into(), AttrValue::text(VALUES[*v])))
         .collect()
 }
 
@@ -156,7 +156,7 @@ impl World {
             }
             let mut attrs = attrs_of(attrs);
             if let Some(m) = manager {
-                attrs.insert(paths::MANAGER.to_owned(), AttrValue::text(format!("t{m}")));
+                attrs.insert(paths::MANAGER.into(), AttrValue::text(format!("t{m}")));
             }
             truth.push(TargetUser {
                 id: ScimId::new(format!("t{i}")),
@@ -174,10 +174,7 @@ impl World {
                 let (name, active, attrs, manager, _) = d.as_ref()?;
                 let mut attrs = attrs_of(attrs);
                 if let Some(m) = manager {
-                    attrs.insert(
-                        paths::MANAGER.to_owned(),
-                        AttrValue::Ref { user: source(*m) },
-                    );
+                    attrs.insert(paths::MANAGER.into(), AttrValue::Ref { user: source(*m) });
                 }
                 Some(DesiredUser {
                     source_id: source(s),
@@ -332,6 +329,7 @@ impl World {
                 target: &self.view,
                 guests: &[],
                 grace_expired: &[],
+                unchanged: None,
             },
             &self.policy,
         )
@@ -424,7 +422,7 @@ impl ModelSp {
             AttrValue::Ref { user } => self
                 .links
                 .get(user)
-                .map(|l| AttrValue::Text(l.target_id.as_str().to_owned()))
+                .map(|l| AttrValue::Text(l.target_id.as_str().into()))
                 .ok_or_else(|| format!("reference to {user}, who has no target user yet")),
         }
     }
@@ -544,9 +542,11 @@ impl ModelSp {
                     }
                     match (change.path.as_str(), &change.new) {
                         (paths::ACTIVE, Some(v)) => user.active = v.as_text() == Some("true"),
-                        (paths::USER_NAME, Some(AttrValue::Text(v))) => user.user_name = v.clone(),
+                        (paths::USER_NAME, Some(AttrValue::Text(v))) => {
+                            user.user_name = v.to_string()
+                        }
                         (path, Some(v)) => {
-                            user.attrs.insert(path.to_owned(), v.clone());
+                            user.attrs.insert(path.into(), v.clone());
                         }
                         (path, None) => {
                             user.attrs.remove(path);
@@ -673,7 +673,7 @@ fn check_converged(world: &World, sp: &ModelSp, output: &PlanOutput) -> Result<(
             prop_assert_eq!(fold(&user.user_name), fold(&d.user_name));
         }
         for (path, want) in &d.attrs {
-            if world.policy.create_only.contains(path)
+            if world.policy.create_only.contains(path.as_str())
                 || diagnosed(&output.diagnostics, &d.source_id, path)
             {
                 continue;
@@ -687,7 +687,7 @@ fn check_converged(world: &World, sp: &ModelSp, output: &PlanOutput) -> Result<(
                             d.source_id
                         ))
                     })?;
-                    AttrValue::Text(l.target_id.as_str().to_owned())
+                    AttrValue::Text(l.target_id.as_str().into())
                 }
             };
             prop_assert_eq!(
@@ -701,7 +701,7 @@ fn check_converged(world: &World, sp: &ModelSp, output: &PlanOutput) -> Result<(
         if let Some(before) = live_before.get(&d.source_id) {
             for path in before.attrs.keys() {
                 if d.attrs.contains_key(path)
-                    || world.policy.create_only.contains(path)
+                    || world.policy.create_only.contains(path.as_str())
                     || diagnosed(&output.diagnostics, &d.source_id, path)
                 {
                     continue;

@@ -15,12 +15,12 @@ const CHANGED_EVERY: usize = 100;
 fn attrs(i: usize, department: &str) -> Attrs {
     let mut attrs = Attrs::new();
     attrs.insert(
-        paths::DISPLAY_NAME.to_owned(),
+        paths::DISPLAY_NAME.into(),
         AttrValue::text(format!("User {i}")),
     );
-    attrs.insert(paths::DEPARTMENT.to_owned(), AttrValue::text(department));
-    attrs.insert(paths::TITLE.to_owned(), AttrValue::text("Engineer"));
-    attrs.insert(paths::ROLE.to_owned(), AttrValue::text(paths::USER_ROLE));
+    attrs.insert(paths::DEPARTMENT.into(), AttrValue::text(department));
+    attrs.insert(paths::TITLE.into(), AttrValue::text("Engineer"));
+    attrs.insert(paths::ROLE.into(), AttrValue::text(paths::USER_ROLE));
     attrs
 }
 
@@ -42,7 +42,7 @@ fn scale_a_million_users_incrementally_and_fully() {
         if i > 0 {
             // Everyone but the first has a manager, resolved through the links.
             want.insert(
-                paths::MANAGER.to_owned(),
+                paths::MANAGER.into(),
                 AttrValue::Ref {
                     user: SourceId::new(format!("s{}", i / 10)),
                 },
@@ -51,7 +51,7 @@ fn scale_a_million_users_incrementally_and_fully() {
         let mut pushed = pushed;
         if i > 0 {
             pushed.insert(
-                paths::MANAGER.to_owned(),
+                paths::MANAGER.into(),
                 AttrValue::text(format!("t{}", i / 10)),
             );
         }
@@ -93,6 +93,7 @@ fn scale_a_million_users_incrementally_and_fully() {
                 target: &target,
                 guests: &[],
                 grace_expired: &[],
+                unchanged: None,
             },
             &Policy::default(),
         );

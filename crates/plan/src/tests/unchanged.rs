@@ -1,0 +1,188 @@
+//! The incremental pre-pass (`unchanged`) and the planner's contract with links whose
+//! attributes were not loaded.
+
+use super::fixture::*;
+use crate::unchanged;
+use scimsync_model::{AttrValue, Change, DesiredUser, Link, Op, ScimId, paths};
+
+const DEPT: &str = paths::DEPARTMENT;
+const TITLE: &str = paths::TITLE;
+
+/// The source ids flagged unchanged, checking that the link flags agree with them.
+fn ids(desired: &[DesiredUser], links: &[Link]) -> Vec<String> {
+    let found = unchanged(desired, links, &[]);
+    let mut ids: Vec<String> = (0..desired.len())
+        .filter(|&i| found.desired(i))
+        .map(|i| desired[i].source_id.to_string())
+        .collect();
+    let mut from_links: Vec<String> = (0..links.len())
+        .filter(|&i| found.link(i))
+        .map(|i| links[i].source_id.to_string())
+        .collect();
+    ids.sort();
+    from_links.sort();
+    assert_eq!(ids, from_links, "desired and link flags disagree");
+    assert_eq!(found.count(), ids.len());
+    ids
+}
+
+/// The link of `user` as a cycle that pushed exactly this state would have stored it.
+fn pushed(user: &scimsync_model::DesiredUser, target_id: &str) -> Link {
+    link(
+        user.source_id.as_str(),
+        &target(target_id, &user.user_name, user.active, &[]),
+    )
+    .with_attrs(user.attrs.clone())
+}
+
+trait WithAttrs {
+    fn with_attrs(self, attrs: scimsync_model::Attrs) -> Self;
+}
+
+impl WithAttrs for Link {
+    fn with_attrs(mut self, attrs: scimsync_model::Attrs) -> Self {
+        self.hash = scimsync_model::fingerprint(&self.user_name, self.active, &attrs);
+        self.attrs = attrs;
+        self
+    }
+}
+
+#[test]
+fn unchanged_finds_exactly_the_users_whose_pushed_state_is_desired() {
+    let same = desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let edited = desired("u2", "bob@x.com", true, &[(DEPT, "Ops")]);
+    let suspended = desired("u3", "cy@x.com", false, &[(DEPT, "Eng")]);
+    let new = desired("u4", "dee@x.com", true, &[]);
+    let links = vec![
+        pushed(&same, "t1"),
+        pushed(&desired("u2", "bob@x.com", true, &[(DEPT, "Eng")]), "t2"),
+        pushed(&desired("u3", "cy@x.com", true, &[(DEPT, "Eng")]), "t3"),
+    ];
+    let all = [same, edited, suspended, new];
+    assert_eq!(ids(&all, &links), ["u1"]);
+}
+
+#[test]
+fn a_manager_reference_is_compared_as_the_id_it_was_sent_as() {
+    let boss = desired("b", "boss@x.com", true, &[]);
+    let ann = with_manager(desired("u1", "ann@x.com", true, &[]), "b");
+    let mut sent = ann.attrs.clone();
+    sent.insert(paths::MANAGER.into(), AttrValue::text("t-boss"));
+    let links = vec![
+        pushed(&boss, "t-boss"),
+        pushed(&desired("u1", "ann@x.com", true, &[]), "t1").with_attrs(sent),
+    ];
+    let both = [boss.clone(), ann.clone()];
+    assert_eq!(ids(&both, &links), ["b", "u1"]);
+
+    // The manager re-linked to another account: ann's manager must be sent again.
+    let mut moved = links.clone();
+    moved[0].target_id = ScimId::from("t-boss-2");
+    assert_eq!(ids(&both, &moved), ["b"]);
+
+    // The manager not linked at all: ann cannot be proved unchanged.
+    assert!(ids(std::slice::from_ref(&ann), &links[1..]).is_empty());
+
+    // The manager linked but no longer desired (this plan deprovisions, maybe deletes, them):
+    // the planner decides what ann's manager becomes, so ann is left to it.
+    assert!(ids(&[ann], &links).is_empty());
+}
+
+#[test]
+fn a_link_the_planner_ignores_proves_nothing() {
+    let ann = desired("u1", "ann@x.com", true, &[]);
+    let bob = desired("u2", "bob@x.com", true, &[]);
+    // bob's link claims ann's target user: the planner ignores it (first link wins).
+    let mut stolen = pushed(&bob, "t1");
+    stolen.target_id = ScimId::from("t1");
+    let links = vec![pushed(&ann, "t1"), stolen];
+    assert_eq!(ids(&[ann.clone(), bob.clone()], &links), ["u1"]);
+    // A second link for the same source id is ignored too.
+    let links = vec![pushed(&ann, "t1"), pushed(&ann, "t9")];
+    assert_eq!(ids(&[ann], &links), ["u1"]);
+}
+
+#[test]
+fn the_planner_takes_proved_users_as_they_are_without_their_attributes() {
+    let same = desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let edited = desired("u2", "bob@x.com", true, &[(DEPT, "Ops")]);
+    let links = vec![
+        pushed(&same, "t1"),
+        pushed(&desired("u2", "bob@x.com", true, &[(DEPT, "Eng")]), "t2"),
+    ];
+    let mut case = Case::incremental(vec![]).desire(same).desire(edited);
+    case.links = links;
+    let proved = unchanged(&case.desired, &case.links, &[]);
+    let expected = case.run();
+    // What a cycle does to save memory: drop the proved users' attributes.
+    for (at, user) in case.desired.iter_mut().enumerate() {
+        if proved.desired(at) {
+            user.attrs.clear();
+        }
+    }
+    let with_proof = crate::plan(
+        &crate::PlanInput {
+            desired: &case.desired,
+            out_of_scope: &case.out_of_scope,
+            held: &case.held,
+            links: &case.links,
+            target: &case.target,
+            guests: &case.guests,
+            grace_expired: &case.grace_expired,
+            unchanged: Some(&proved),
+        },
+        &case.policy,
+    );
+    assert_eq!(with_proof, expected);
+    assert_eq!(expected.plan.ops.len(), 1, "{:?}", expected.plan.ops);
+}
+
+#[test]
+fn a_link_whose_attributes_were_not_loaded_gets_every_desired_value_and_loses_none() {
+    // What the planner does when the pre-pass and the plan disagree (rare: a reference the
+    // plan resolves differently): the pushed attributes are unknown, so every desired value
+    // is sent and nothing is removed.
+    let mut case = Case::incremental(vec![]).desire(desired(
+        "u1",
+        "ann@x.com",
+        true,
+        &[(DEPT, "Ops"), (TITLE, "SRE")],
+    ));
+    let mut head = link(
+        "u1",
+        &target("t1", "ann@x.com", true, &[(DEPT, "Eng"), ("x", "gone")]),
+    );
+    head.attrs.clear();
+    case.links.push(head);
+    let out = case.run();
+    let [Op::Update { changes, .. }] = out.plan.ops.as_slice() else {
+        panic!("one update expected: {:?}", out.plan.ops);
+    };
+    let mut sent: Vec<(&str, Option<&str>)> = changes
+        .iter()
+        .map(|c: &Change| (c.path.as_str(), c.new.as_ref().and_then(|v| v.as_text())))
+        .collect();
+    sent.sort();
+    let mut expected = vec![(DEPT, Some("Ops")), (TITLE, Some("SRE"))];
+    expected.sort();
+    assert_eq!(sent, expected);
+}
+
+#[test]
+fn users_mapping_found_unchanged_are_taken_without_a_fingerprint() {
+    let ann = desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let links = vec![pushed(&ann, "t1")];
+    // Mapping dropped ann's attributes after matching `pushed_hashes`.
+    let hashes = crate::pushed_hashes(&links);
+    assert_eq!(hashes.get("u1"), Some(&links[0].hash.as_str()));
+    let mut dropped = ann.clone();
+    dropped.attrs.clear();
+    let found = unchanged(std::slice::from_ref(&dropped), &links, &[true]);
+    assert!(found.desired(0) && found.link(0));
+    // Without the claim, the empty attributes do not match the link: not unchanged.
+    let found = unchanged(std::slice::from_ref(&dropped), &links, &[]);
+    assert!(!found.desired(0));
+    // A claim for a user the planner will not take as linked proves nothing.
+    let found = unchanged(&[dropped], &[], &[true]);
+    assert!(!found.desired(0));
+}

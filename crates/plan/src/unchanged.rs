@@ -1,0 +1,142 @@
+//! Which linked users an incremental cycle can leave alone before anything else is loaded:
+//! the ones whose desired fingerprint equals the hash their link recorded at the last push.
+//!
+//! The caller uses it twice over: the store decodes the pushed attributes of the other links
+//! only, and the desired users found unchanged may have their attributes dropped before
+//! planning (`PlanInput::unchanged` tells the planner not to look at them). On a million users
+//! that is most of the memory of a cycle.
+//!
+//! A reference (the manager) counts as unchanged only when it names a desired, linked user:
+//! then the planner resolves it to the same target id the link recorded. A reference to anyone
+//! else (a user this plan deprovisions or deletes, or one not provisioned) leaves the user to
+//! the planner's full comparison.
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use rayon::prelude::*;
+use scimsync_model::{AttrValue, Attrs, DesiredUser, Link, SourceId, fingerprint_matches};
+use std::borrow::Cow;
+
+/// The outcome of [`unchanged`]: one flag per desired user and one per link, aligned with the
+/// slices it was computed from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unchanged {
+    desired: Vec<bool>,
+    links: Vec<bool>,
+}
+
+impl Unchanged {
+    /// Whether `desired[index]` (of the slice given to [`unchanged`]) is unchanged.
+    pub fn desired(&self, index: usize) -> bool {
+        self.desired.get(index).copied().unwrap_or(false)
+    }
+
+    /// Whether `links[index]` belongs to an unchanged user.
+    pub fn link(&self, index: usize) -> bool {
+        self.links.get(index).copied().unwrap_or(false)
+    }
+
+    /// How many users are unchanged.
+    pub fn count(&self) -> usize {
+        self.desired.iter().filter(|u| **u).count()
+    }
+
+    /// Whether this was computed for `desired` (same length): the planner ignores it otherwise.
+    pub(crate) fn fits(&self, desired: &[DesiredUser]) -> bool {
+        self.desired.len() == desired.len()
+    }
+}
+
+/// The fingerprint each live link recorded at the last push, by source id: what mapping
+/// compares each user with (`scimsync_directory::map_users`'s `pushed`).
+pub fn pushed_hashes(links: &[Link]) -> HashMap<&str, &str> {
+    let live = live_links(links);
+    let mut hashes = HashMap::with_capacity(live.len());
+    hashes.extend(
+        live.into_iter()
+            .map(|(source, at)| (source.as_str(), links[at].hash.as_str())),
+    );
+    hashes
+}
+
+/// The links the planner will take as live, by source id: the first per source id and per
+/// target id (a later one is ignored with a diagnostic), so the two agree on who is linked.
+fn live_links(links: &[Link]) -> HashMap<&SourceId, usize> {
+    let mut first: HashMap<&SourceId, Option<usize>> = HashMap::with_capacity(links.len());
+    let mut targets: HashSet<&str> = HashSet::with_capacity(links.len());
+    for (index, link) in links.iter().enumerate() {
+        if first.contains_key(&link.source_id) {
+            continue;
+        }
+        let live = targets.insert(link.target_id.as_str()).then_some(index);
+        first.insert(&link.source_id, live);
+    }
+    drop(targets);
+    let mut by_source = HashMap::with_capacity(first.len());
+    by_source.extend(first.into_iter().filter_map(|(s, i)| Some((s, i?))));
+    by_source
+}
+
+/// Flags the linked desired users whose fingerprint, with references resolved through the
+/// links, equals their link's hash. `mapped` (aligned with `desired`, may be empty) flags the
+/// users mapping already found unchanged against [`pushed_hashes`], whose attributes are gone:
+/// they are taken as they are. Pure, linear, and spread over the cores.
+pub fn unchanged(desired: &[DesiredUser], links: &[Link], mapped: &[bool]) -> Unchanged {
+    let by_source = live_links(links);
+    let mapped = if mapped.len() == desired.len() {
+        mapped
+    } else {
+        &[]
+    };
+    let mut wanted: HashSet<&SourceId> = HashSet::with_capacity(desired.len());
+    wanted.extend(desired.iter().map(|u| &u.source_id));
+    let resolvable = |user: &SourceId| -> Option<&Link> {
+        if !wanted.contains(user) {
+            return None;
+        }
+        by_source.get(user).map(|&i| &links[i])
+    };
+    let flags: Vec<Option<usize>> = desired
+        .par_iter()
+        .enumerate()
+        .map(|(at, user)| {
+            let index = *by_source.get(&user.source_id)?;
+            if mapped.get(at).copied().unwrap_or(false) {
+                return Some(index);
+            }
+            let link = &links[index];
+            let attrs = resolve_through_links(&user.attrs, &resolvable)?;
+            fingerprint_matches(&user.user_name, user.active, &attrs, &link.hash).then_some(index)
+        })
+        .collect();
+    let mut out = Unchanged {
+        desired: vec![false; desired.len()],
+        links: vec![false; links.len()],
+    };
+    for (at, link) in flags.into_iter().enumerate() {
+        if let Some(link) = link {
+            out.desired[at] = true;
+            out.links[link] = true;
+        }
+    }
+    out
+}
+
+/// The attributes with each reference replaced by the referenced user's linked target id;
+/// `None` when a reference is not `resolvable` (then the user is not provably unchanged).
+fn resolve_through_links<'x, 'l>(
+    attrs: &'x Attrs,
+    resolvable: &impl Fn(&SourceId) -> Option<&'l Link>,
+) -> Option<Cow<'x, Attrs>> {
+    if !attrs.values().any(|v| matches!(v, AttrValue::Ref { .. })) {
+        return Some(Cow::Borrowed(attrs));
+    }
+    let mut resolved = Attrs::new();
+    for (path, value) in attrs {
+        let value = match value {
+            AttrValue::Ref { user } => AttrValue::Text(resolvable(user)?.target_id.as_str().into()),
+            text => text.clone(),
+        };
+        resolved.insert(path.clone(), value);
+    }
+    Some(Cow::Owned(resolved))
+}
