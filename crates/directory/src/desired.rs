@@ -6,8 +6,8 @@ use crate::mapping::{MAX_VALUE_BYTES, Mapping, Source};
 use foldhash::{HashMap, HashMapExt, HashSet};
 use rayon::prelude::*;
 use scimsync_model::{
-    AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, Snapshot, SourceGroup, SourceId,
-    SourceUser, UserState, fingerprint_matches, paths,
+    AttrKey, AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, Snapshot, SourceGroup,
+    SourceId, SourceUser, UserState, fingerprint_matches_sorted, paths,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -145,7 +145,9 @@ pub fn map_users(
             )),
         }
     }
-    desired.sort_unstable_by(|(a, _), (b, _)| {
+    // Unstable sorts: the keys are unique (source ids are), so the order is a stable sort's,
+    // without its buffer; the big one on both cores.
+    desired.par_sort_unstable_by(|(a, _), (b, _)| {
         (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
     });
     (mapped.desired, mapped.unchanged) = desired.into_iter().unzip();
@@ -301,19 +303,31 @@ fn evaluate(
     };
 
     let outcome = state(&user, preset).and_then(|state| {
-        let mut attrs = attributes(&user, mapping, admins)?;
+        let pairs = attributes(&user, mapping, admins)?;
         // A reference is sent as the referenced user's target id, which only the planner
         // knows: such a user is left to its comparison.
         let unchanged = pushed
             .and_then(|pushed| pushed.get(user.id.as_str()))
             .is_some_and(|hash| {
-                !attrs.values().any(|v| matches!(v, AttrValue::Ref { .. }))
-                    && fingerprint_matches(&user_name, state == UserState::Activated, &attrs, hash)
+                !pairs
+                    .iter()
+                    .any(|(_, v)| matches!(v, AttrValue::Ref { .. }))
+                    && fingerprint_matches_sorted(
+                        &user_name,
+                        state == UserState::Activated,
+                        pairs.iter().map(|(path, value)| (path.as_str(), value)),
+                        hash,
+                    )
             });
-        if unchanged {
-            // Dropped on the thread that built it, which reuses the memory for the next record.
-            attrs = Attrs::new();
-        }
+        // An unchanged user's map is never built: no key shared across threads is cloned.
+        let attrs: Attrs = if unchanged {
+            Attrs::new()
+        } else {
+            pairs
+                .into_iter()
+                .map(|(path, value)| (path.clone(), value))
+                .collect()
+        };
         Ok(Candidate {
             user_name: user_name.clone(),
             state,
@@ -378,13 +392,20 @@ fn state(user: &SourceUser, preset: Preset) -> Result<UserState, InvalidRecord> 
     Ok(from_state.max(from_enabled))
 }
 
-fn attributes(
+/// The mapped attributes in path order, one value a path: what `Attrs` would hold, before
+/// it is built (an unchanged user's never is).
+fn attributes<'m>(
     user: &SourceUser,
-    mapping: &Mapping,
+    mapping: &'m Mapping,
     admins: &HashSet<&str>,
-) -> Result<Attrs, InvalidRecord> {
-    let mut attrs = Attrs::new();
+) -> Result<Vec<(&'m AttrKey, AttrValue)>, InvalidRecord> {
+    let role_path = mapping.role_path();
+    let mut attrs = Vec::with_capacity(mapping.entries().len() + 1);
     for (path, source) in mapping.entries() {
+        // The role is set from the admin groups below, whatever else maps to its path.
+        if path == role_path {
+            continue;
+        }
         let value = match source {
             Source::Attr(name) => present(user, name).map(AttrValue::text),
             Source::Ref(name) => present(user, name).map(|id| AttrValue::Ref {
@@ -409,7 +430,7 @@ fn attributes(
             }
         };
         if let Some(value) = value {
-            attrs.insert(path.clone(), value);
+            attrs.push((path, value));
         }
     }
     let role = if admins.contains(user.id.as_str()) {
@@ -417,7 +438,9 @@ fn attributes(
     } else {
         paths::USER_ROLE
     };
-    attrs.insert(mapping.role_path().clone(), AttrValue::text(role));
+    // Entries come in path order (a BTreeMap); the role goes where its path sorts.
+    let at = attrs.partition_point(|(path, _)| path.as_str() < role_path.as_str());
+    attrs.insert(at, (role_path, AttrValue::text(role)));
     Ok(attrs)
 }
 

@@ -231,7 +231,7 @@ impl Mapping {
             .chain(std::iter::once(paths::ROLE))
     }
 
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&AttrKey, &Source)> {
+    pub(crate) fn entries(&self) -> std::collections::btree_map::Iter<'_, AttrKey, Source> {
         self.entries.iter()
     }
 

@@ -23,5 +23,5 @@ pub use plan::{Change, DeprovisionReason, Op, OpKind, Phase, Plan, PlanCounts, S
 pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};
 pub use user::{
     DesiredUser, Link, OutOfScope, OutOfScopeReason, TargetUser, TargetView, fingerprint,
-    fingerprint_matches,
+    fingerprint_matches, fingerprint_matches_sorted,
 };

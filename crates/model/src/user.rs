@@ -76,18 +76,42 @@ pub struct Link {
 /// A stable fingerprint of what would be pushed for a user, stored with the link so an
 /// incremental cycle can tell "unchanged" without comparing attribute by attribute.
 pub fn fingerprint(user_name: &str, active: bool, attrs: &Attrs) -> String {
-    hex::encode(digest(user_name, active, attrs))
+    hex::encode(digest(
+        user_name,
+        active,
+        attrs.iter().map(|(path, value)| (path.as_str(), value)),
+    ))
 }
 
 /// Whether `hash` (as stored in a link) is the fingerprint of this state. The comparison an
 /// incremental cycle makes for every user, so it neither allocates nor hex-encodes a string.
 pub fn fingerprint_matches(user_name: &str, active: bool, attrs: &Attrs, hash: &str) -> bool {
+    fingerprint_matches_sorted(
+        user_name,
+        active,
+        attrs.iter().map(|(path, value)| (path.as_str(), value)),
+        hash,
+    )
+}
+
+/// [`fingerprint_matches`] over (path, value) pairs in path order with no path twice (as an
+/// `Attrs` iterates), for a caller that need not build the map unless the state changed.
+pub fn fingerprint_matches_sorted<'a>(
+    user_name: &str,
+    active: bool,
+    attrs: impl IntoIterator<Item = (&'a str, &'a crate::AttrValue)>,
+    hash: &str,
+) -> bool {
     let mut hex = [0u8; 32];
     hex::encode_to_slice(digest(user_name, active, attrs), &mut hex).is_ok()
         && hex.as_slice() == hash.as_bytes()
 }
 
-fn digest(user_name: &str, active: bool, attrs: &Attrs) -> [u8; 16] {
+fn digest<'a>(
+    user_name: &str,
+    active: bool,
+    attrs: impl IntoIterator<Item = (&'a str, &'a crate::AttrValue)>,
+) -> [u8; 16] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     // The target compares userNames case-insensitively, so must we. Mapped userNames are
