@@ -162,7 +162,7 @@ pub async fn prepare(
         Some(store.link_heads()?)
     };
     let pushed = heads.as_deref().map(scimsync_plan::pushed_hashes);
-    let mapped = scimsync_directory::map_users(
+    let mut mapped = scimsync_directory::map_users(
         users,
         &groups,
         &config.scope,
@@ -179,7 +179,6 @@ pub async fn prepare(
         scimsync_directory::desired_groups(&groups, &config.groups, &config.scope, &mapped);
     drop(groups);
 
-    let mut mapped = mapped;
     let (mut links, unchanged) = match heads {
         None => (store.links()?, None),
         Some(mut links) => {

@@ -191,7 +191,7 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         groups: source_groups,
     } = snapshot;
     let pushed = scimsync_plan::pushed_hashes(&heads);
-    let mapped = scimsync_directory::map_users(
+    let mut mapped = scimsync_directory::map_users(
         source_users,
         &source_groups,
         &c.scope,
@@ -213,7 +213,6 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
     let mut links = heads;
     let unchanged = scimsync_plan::unchanged(&mapped.desired, &links, &mapped.unchanged);
     let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
-    let mut mapped = mapped;
     for (at, user) in mapped.desired.iter_mut().enumerate() {
         if unchanged.desired(at) && !user.attrs.is_empty() {
             user.attrs = Default::default();
