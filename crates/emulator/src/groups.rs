@@ -8,7 +8,7 @@ use crate::config::GroupModel;
 use crate::error::ScimError;
 use crate::filter::{self, FilterError, Token};
 use crate::resource::{
-    GROUP_URN, as_object, get_ci, list_response, opt_string, page, project, query_ci,
+    GROUP_URN, as_object, get_ci, list_response, opt_string, page, project, query_filter,
 };
 use crate::store::{Directory, GroupRecord};
 use crate::users::{Op, parse_op, patch_operations};
@@ -53,12 +53,7 @@ pub fn list(
     base_url: &str,
 ) -> Result<Value, ScimError> {
     let page = page(query, cap)?;
-    let filter = match query_ci(query, "filter") {
-        Some(f) => {
-            Some(filter::parse(f).map_err(|e| ScimError::bad_request("invalidFilter", e.0))?)
-        }
-        None => None,
-    };
+    let filter = query_filter(query)?;
     let matching: Vec<&GroupRecord> = dir
         .groups()
         .filter(|g| {

@@ -75,6 +75,15 @@ pub fn page(query: &HashMap<String, String>, cap: usize) -> Result<Page, ScimErr
     })
 }
 
+/// The `filter` query parameter, parsed; a filter that does not parse is a 400 invalidFilter.
+pub fn query_filter(
+    query: &HashMap<String, String>,
+) -> Result<Option<crate::filter::Filter>, ScimError> {
+    query_ci(query, "filter")
+        .map(|f| crate::filter::parse(f).map_err(|e| ScimError::bad_request("invalidFilter", e.0)))
+        .transpose()
+}
+
 pub fn query_ci<'a>(query: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     query
         .iter()

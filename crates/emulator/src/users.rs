@@ -10,7 +10,7 @@ use crate::error::ScimError;
 use crate::filter;
 use crate::resource::{
     ENTERPRISE_URN, PATCH_URN, USER_URN, as_object, domain_of, get_ci, list_response,
-    looks_like_email, opt_string, page, parse_bool, project, query_ci,
+    looks_like_email, opt_string, page, parse_bool, project, query_filter,
 };
 use crate::store::{Directory, ROLE_ADMIN, ROLE_USER, UserRecord};
 
@@ -105,12 +105,7 @@ pub fn list(
     base_url: &str,
 ) -> Result<Value, ScimError> {
     let page = page(query, cap)?;
-    let filter = match query_ci(query, "filter") {
-        Some(f) => {
-            Some(filter::parse(f).map_err(|e| ScimError::bad_request("invalidFilter", e.0))?)
-        }
-        None => None,
-    };
+    let filter = query_filter(query)?;
     let matching: Vec<&UserRecord> = match filter.as_ref().and_then(filter::Filter::as_user_name_eq)
     {
         // The hot lookup of an incremental sync; answered from the index.
