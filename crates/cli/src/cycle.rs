@@ -10,7 +10,8 @@ use foldhash::HashSet;
 use scimsync_directory::{InvalidRecord, Mapped, Mapping};
 use scimsync_executor::{ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient};
 use scimsync_model::{
-    Event, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId, Snapshot, SourceId, TargetView,
+    DesiredUser, Event, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId, Snapshot, SourceId,
+    TargetView,
 };
 use scimsync_plan::{PlanInput, PlanOutput, Policy};
 use scimsync_scim::{Budgets, Profile};
@@ -202,7 +203,16 @@ pub async fn prepare(
     for link in &mut links {
         link.attrs.retain(|path, _| managed.contains(path.as_str()));
     }
-    let guests = known_guests(store, &mapped, &links)?;
+    // Desired users without a link: the ones an incremental cycle looks up (unless the target
+    // refused them as guests before).
+    let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
+    let unlinked: Vec<&DesiredUser> = mapped
+        .desired
+        .iter()
+        .filter(|u| !linked.contains(&u.source_id))
+        .collect();
+    drop(linked);
+    let guests = known_guests(store, &unlinked)?;
     let (mut target, lookups) = if full {
         let users = client
             .list_users()
@@ -216,7 +226,7 @@ pub async fn prepare(
             0,
         )
     } else {
-        incremental_view(client, &mapped, &links, &guests).await?
+        incremental_view(client, &unlinked, &links, &guests).await?
     };
     for user in &mut target.users {
         user.attrs.retain(|path, _| managed.contains(path.as_str()));
@@ -275,14 +285,9 @@ fn grace_expired(config: &Config, store: &Store, links: &[Link]) -> Result<Vec<S
 }
 
 /// userNames of unlinked desired users that the target refused as guests in an earlier cycle.
-fn known_guests(store: &Store, mapped: &Mapped, links: &[Link]) -> Result<Vec<String>> {
-    let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
+fn known_guests(store: &Store, unlinked: &[&DesiredUser]) -> Result<Vec<String>> {
     let mut guests = Vec::new();
-    for user in mapped
-        .desired
-        .iter()
-        .filter(|u| !linked.contains(&u.source_id))
-    {
+    for user in unlinked {
         if store
             .meta(&crate::meta::guest_key(&user.user_name))?
             .is_some()
@@ -299,16 +304,14 @@ fn known_guests(store: &Store, mapped: &Mapped, links: &[Link]) -> Result<Vec<St
 /// and a full read finds one who has since become a member.
 async fn incremental_view(
     client: &Arc<ScimClient>,
-    mapped: &Mapped,
+    unlinked: &[&DesiredUser],
     links: &[Link],
     guests: &[String],
 ) -> Result<(TargetView, usize)> {
-    let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
     let guests: HashSet<&str> = guests.iter().map(String::as_str).collect();
-    let unlinked: Vec<String> = mapped
-        .desired
+    let unlinked: Vec<String> = unlinked
         .iter()
-        .filter(|u| !linked.contains(&u.source_id) && !guests.contains(u.user_name.as_str()))
+        .filter(|u| !guests.contains(u.user_name.as_str()))
         .map(|u| u.user_name.clone())
         .collect();
     let lookups = unlinked.len();

@@ -21,7 +21,7 @@ pub struct Mapped {
     /// last pushed ([`map_users`]'s `pushed`), matched its link's and holds no reference to
     /// another user. Such a user is exactly as last pushed, so its attributes were dropped as
     /// soon as mapped (`attrs` is empty): on an unchanged million-user directory that is most
-    /// of a cycle's memory. All false when mapped without `pushed`.
+    /// of a cycle's memory. Empty when mapped without `pushed`: nothing was compared.
     pub unchanged: Vec<bool>,
     /// Valid but not to be provisioned (unassigned or DELETED), sorted by source id.
     pub out_of_scope: Vec<OutOfScope>,
@@ -151,6 +151,9 @@ pub fn map_users(
         (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
     });
     (mapped.desired, mapped.unchanged) = desired.into_iter().unzip();
+    if pushed.is_none() {
+        mapped.unchanged = Vec::new();
+    }
     mapped
         .out_of_scope
         .sort_unstable_by(|a, b| a.source_id.cmp(&b.source_id));

@@ -180,18 +180,6 @@ impl From<String> for AttrKey {
     }
 }
 
-impl From<&String> for AttrKey {
-    fn from(s: &String) -> Self {
-        AttrKey(Arc::from(s.as_str()))
-    }
-}
-
-impl From<AttrKey> for String {
-    fn from(p: AttrKey) -> String {
-        p.0.to_string()
-    }
-}
-
 impl Serialize for AttrKey {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)

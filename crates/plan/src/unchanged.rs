@@ -77,9 +77,10 @@ fn live_links(links: &[Link]) -> HashMap<&SourceId, usize> {
 }
 
 /// Flags the linked desired users whose fingerprint, with references resolved through the
-/// links, equals their link's hash. `mapped` (aligned with `desired`, may be empty) flags the
-/// users mapping already found unchanged against [`pushed_hashes`], whose attributes are gone:
-/// they are taken as they are. Pure, linear, and spread over the cores.
+/// links, equals their link's hash. `mapped` (aligned with `desired`, or empty) is mapping's
+/// answer against [`pushed_hashes`] for every user without a reference: a flagged user's
+/// attributes are gone and it is taken as it is, an unflagged one changed. Pure, linear, and
+/// spread over the cores.
 pub fn unchanged(desired: &[DesiredUser], links: &[Link], mapped: &[bool]) -> Unchanged {
     let by_source = live_links(links);
     let mapped = if mapped.len() == desired.len() {
@@ -100,8 +101,14 @@ pub fn unchanged(desired: &[DesiredUser], links: &[Link], mapped: &[bool]) -> Un
         .enumerate()
         .map(|(at, user)| {
             let index = *by_source.get(&user.source_id)?;
-            if mapped.get(at).copied().unwrap_or(false) {
-                return Some(index);
+            if let Some(&claimed) = mapped.get(at) {
+                // Mapping already compared every user without a reference: its answer stands.
+                if claimed {
+                    return Some(index);
+                }
+                if !has_ref(&user.attrs) {
+                    return None;
+                }
             }
             let link = &links[index];
             let attrs = resolve_through_links(&user.attrs, &resolvable)?;
@@ -127,7 +134,7 @@ fn resolve_through_links<'x, 'l>(
     attrs: &'x Attrs,
     resolvable: &impl Fn(&SourceId) -> Option<&'l Link>,
 ) -> Option<Cow<'x, Attrs>> {
-    if !attrs.values().any(|v| matches!(v, AttrValue::Ref { .. })) {
+    if !has_ref(attrs) {
         return Some(Cow::Borrowed(attrs));
     }
     let mut resolved = Attrs::new();
@@ -139,4 +146,8 @@ fn resolve_through_links<'x, 'l>(
         resolved.insert(path.clone(), value);
     }
     Some(Cow::Owned(resolved))
+}
+
+fn has_ref(attrs: &Attrs) -> bool {
+    attrs.values().any(|v| matches!(v, AttrValue::Ref { .. }))
 }

@@ -182,6 +182,10 @@ fn users_mapping_found_unchanged_are_taken_without_a_fingerprint() {
     // Without the claim, the empty attributes do not match the link: not unchanged.
     let found = unchanged(std::slice::from_ref(&dropped), &links, &[]);
     assert!(!found.desired(0));
+    // Mapping's "changed" stands for a user without a reference: no second fingerprint.
+    let found = unchanged(std::slice::from_ref(&ann), &links, &[false]);
+    assert!(!found.desired(0));
+    assert!(unchanged(std::slice::from_ref(&ann), &links, &[]).desired(0));
     // A claim for a user the planner will not take as linked proves nothing.
     let found = unchanged(&[dropped], &[], &[true]);
     assert!(!found.desired(0));
