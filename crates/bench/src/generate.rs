@@ -7,8 +7,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use scimsync_model::{Snapshot, SourceGroup, SourceId, SourceUser};
-use std::collections::BTreeMap;
+use scimsync_model::{Snapshot, SourceAttrs, SourceGroup, SourceId, SourceUser};
 use std::io::{self, Write};
 
 const FIRST: &[&str] = &[
@@ -31,7 +30,7 @@ pub fn user(i: usize, rng: &mut StdRng) -> SourceUser {
     let first = FIRST[rng.random_range(0..FIRST.len())];
     let last = LAST[rng.random_range(0..LAST.len())];
     let dept = DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())];
-    let mut attrs = BTreeMap::new();
+    let mut attrs = SourceAttrs::new();
     let mut put = |k: &str, v: String| {
         attrs.insert(k.into(), v);
     };
@@ -108,7 +107,7 @@ pub fn change(snapshot: &mut Snapshot, percent: f64, seed: u64) -> usize {
     let mut changed = 0;
     for user in &mut snapshot.users {
         if rng.random_bool((percent / 100.0).clamp(0.0, 1.0)) {
-            user.attrs.insert("department".into(), "Reorg".into());
+            user.attrs.insert("department".into(), "Reorg");
             user.attrs.insert(
                 "jobTitle".into(),
                 format!("Reorg {}", rng.random_range(1..9)),
@@ -131,7 +130,7 @@ pub fn write_json(snapshot: &Snapshot, out: impl Write) -> io::Result<()> {
         let mut record = serde_json::Map::with_capacity(user.attrs.len() + 1);
         record.insert("id".into(), user.id.as_str().into());
         for (k, v) in &user.attrs {
-            record.insert(k.to_string(), v.as_str().into());
+            record.insert(k.to_string(), v.into());
         }
         serde_json::to_writer(&mut out, &record)?;
     }

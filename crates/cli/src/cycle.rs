@@ -1,7 +1,7 @@
 //! One cycle: read the directory, map it, read what the target holds, plan, guard, execute, and
 //! record. `plan` runs the same steps up to the plan and stops.
 
-use crate::config::{Config, SourceKind};
+use crate::config::Config;
 use crate::guard::{self, GuardDecision};
 use crate::recorder::{Emitter, StoreRecorder};
 use crate::saved::SavedPlan;
@@ -78,32 +78,6 @@ pub fn policy(config: &Config) -> Policy {
     }
 }
 
-pub async fn read_snapshot(config: &Config) -> Result<Snapshot> {
-    if config.source.kind == SourceKind::Ldap {
-        return crate::ldap_source::read(config).await;
-    }
-    let path = config
-        .source
-        .path
-        .as_ref()
-        .map(|p| config.resolve(p))
-        .ok_or_else(|| anyhow!("[source] path is not set"))?;
-    let snapshot = match config.source.kind {
-        SourceKind::Json => scimsync_directory::read_json(&path)?,
-        SourceKind::Csv => {
-            let groups = config
-                .source
-                .groups_path
-                .as_ref()
-                .map(|p| config.resolve(p));
-            scimsync_directory::read_csv(&path, groups.as_deref())?
-        }
-        // Read above, before a path is needed.
-        SourceKind::Ldap => return crate::ldap_source::read(config).await,
-    };
-    Ok(snapshot)
-}
-
 /// Everything the planner saw and what it decided.
 pub struct Prepared {
     /// A digest of the snapshot, when a saved plan needs one (`prepare`'s `digest`): it costs
@@ -148,54 +122,15 @@ pub async fn prepare(
     full: bool,
     digest: bool,
 ) -> Result<Prepared> {
-    let snapshot = read_snapshot(config).await?;
-    let snapshot_hash = digest.then(|| snapshot_digest(&snapshot));
     let mapping = Mapping::compile(&config.mapping)?;
-    let directory_users = snapshot.users.len();
-    // Mapping consumes the users, record by record: the snapshot and the mapped directory are
-    // never both held whole. The groups stay for the group side.
-    let Snapshot { users, groups } = snapshot;
-    // An incremental cycle maps against what was last pushed: a user whose fingerprint is its
-    // link's keeps no attributes (most of a large directory, most of a cycle's memory).
-    let heads = if full {
-        None
-    } else {
-        Some(store.link_heads()?)
-    };
-    let pushed = heads.as_deref().map(scimsync_plan::pushed_hashes);
-    let mut mapped = scimsync_directory::map_users(
-        users,
-        &groups,
-        &config.scope,
-        &config.roles,
-        &mapping,
-        pushed.as_ref(),
-    );
-    drop(pushed);
-    let groups = Snapshot {
-        users: Vec::new(),
-        groups,
-    };
-    let desired_groups =
-        scimsync_directory::desired_groups(&groups, &config.groups, &config.scope, &mapped);
-    drop(groups);
-
-    let (mut links, unchanged) = match heads {
-        None => (store.links()?, None),
-        Some(mut links) => {
-            let unchanged = scimsync_plan::unchanged(&mapped.desired, &links, &mapped.unchanged);
-            // What was pushed to a user is needed only if the user changed: decode just those.
-            store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
-            // Nor are the attributes of a user proved unchanged (the planner is told): the
-            // ones mapping could not drop, because they reference another user.
-            for (at, user) in mapped.desired.iter_mut().enumerate() {
-                if unchanged.desired(at) && !user.attrs.is_empty() {
-                    user.attrs = Default::default();
-                }
-            }
-            (links, Some(unchanged))
-        }
-    };
+    let crate::source::Directory {
+        snapshot_hash,
+        directory_users,
+        mapped,
+        desired_groups,
+        mut links,
+        unchanged,
+    } = crate::source::read_and_map(config, store, &mapping, full, digest, snapshot_digest).await?;
     // scimsync manages the mapped attributes only: what else the target holds (set by hand,
     // or by another tool, or by a mapping since removed) is neither compared, nor recorded in
     // a link, nor ever removed.

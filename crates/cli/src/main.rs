@@ -22,6 +22,7 @@ mod recorder;
 mod render;
 mod saved;
 mod secret;
+mod source;
 
 use clap::{Parser, Subcommand, ValueEnum};
 

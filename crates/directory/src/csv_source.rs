@@ -7,8 +7,8 @@
 
 use crate::SourceError;
 use crate::integrity::{self, Problem};
-use scimsync_model::{AttrKey, Snapshot, SourceGroup, SourceId, SourceUser};
-use std::collections::{BTreeMap, HashMap};
+use scimsync_model::{AttrKey, Snapshot, SourceAttrs, SourceGroup, SourceId, SourceUser};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Reads a CSV snapshot: users, and groups when a groups file is given. All or nothing.
@@ -172,12 +172,12 @@ fn read_users(path: &Path, origin: &str) -> Result<(Vec<SourceUser>, Vec<u64>), 
                 .to_owned(),
             });
         }
-        let attrs: BTreeMap<AttrKey, String> = keys
+        let attrs: SourceAttrs = keys
             .iter()
             .zip(record.iter())
             .enumerate()
             .filter(|&(column, (_, value))| column != id_column && !value.is_empty())
-            .map(|(_, (name, value))| (name.clone(), value.to_owned()))
+            .map(|(_, (name, value))| (name.clone(), value))
             .collect();
         users.push(SourceUser {
             id: SourceId::new(id),

@@ -6,8 +6,8 @@ use crate::mapping::{MAX_VALUE_BYTES, Mapping, Source};
 use foldhash::{HashMap, HashMapExt, HashSet};
 use rayon::prelude::*;
 use scimsync_model::{
-    AttrKey, AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, Snapshot, SourceGroup,
-    SourceId, SourceUser, UserState, fingerprint_matches_sorted, paths,
+    AttrKey, AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, PushedHashes, Snapshot,
+    SourceGroup, SourceId, SourceUser, UserState, fingerprint_matches_sorted, paths,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -75,10 +75,6 @@ pub fn map(
     )
 }
 
-/// What an incremental cycle knows of each linked user before mapping: the fingerprint its
-/// link recorded at the last push (`Link::hash`), by source id.
-pub type PushedHashes<'a> = HashMap<&'a str, &'a str>;
-
 /// [`map`], consuming the users: each record is dropped as soon as it is mapped, so a cycle
 /// never holds the whole snapshot and the whole mapped directory at once (on a million users,
 /// the difference between about one and about two gigabytes). With `pushed`, a user whose
@@ -90,22 +86,33 @@ pub fn map_users(
     scope: &ScopeConfig,
     roles: &RolesConfig,
     mapping: &Mapping,
-    pushed: Option<&PushedHashes<'_>>,
+    pushed: Option<&dyn PushedHashes>,
 ) -> Mapped {
-    let in_scope: Option<HashSet<&str>> =
-        scope.groups.as_ref().map(|names| members_of(groups, names));
     let admins = members_of(groups, &roles.admin_groups);
-
-    // Each record maps on its own: spread them over the cores (order kept).
-    let mut evaluated: Vec<Evaluated> = users
-        .into_par_iter()
-        .map(|user| evaluate(user, mapping, &admins, &scope.filters, pushed))
-        .collect();
+    // Each record maps on its own: spread them over the cores (order kept). The scope's
+    // members (every assigned user) are gathered meanwhile.
+    let (in_scope, mut evaluated): (Option<HashSet<&str>>, Vec<Evaluated>) = rayon::join(
+        || scope.groups.as_ref().map(|names| members_of(groups, names)),
+        || {
+            users
+                .into_par_iter()
+                .map(|user| evaluate(user, mapping, &admins, &scope.filters, pushed))
+                .collect()
+        },
+    );
     mark_duplicate_emails(&mut evaluated);
+    let unassigned: Vec<bool> = match &in_scope {
+        Some(members) => evaluated
+            .par_iter()
+            .map(|entry| !members.contains(entry.source_id.as_str()))
+            .collect(),
+        None => Vec::new(),
+    };
+    drop(in_scope);
 
     let mut mapped = Mapped::default();
     let mut desired = Vec::with_capacity(evaluated.len());
-    for entry in evaluated {
+    for (at, entry) in evaluated.into_iter().enumerate() {
         let candidate = match entry.outcome {
             Ok(candidate) => candidate,
             Err(invalid) => {
@@ -115,9 +122,7 @@ pub fn map_users(
         };
         let source_id = entry.source_id;
         let user_name = candidate.user_name;
-        let unassigned = in_scope
-            .as_ref()
-            .is_some_and(|members| !members.contains(source_id.as_str()));
+        let unassigned = unassigned.get(at).copied().unwrap_or(false);
         match candidate.state {
             UserState::Deleted => mapped.out_of_scope.push(OutOfScope {
                 source_id,
@@ -145,12 +150,7 @@ pub fn map_users(
             )),
         }
     }
-    // Unstable sorts: the keys are unique (source ids are), so the order is a stable sort's,
-    // without its buffer; the big one on both cores.
-    desired.par_sort_unstable_by(|(a, _), (b, _)| {
-        (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
-    });
-    (mapped.desired, mapped.unchanged) = desired.into_iter().unzip();
+    (mapped.desired, mapped.unchanged) = sort_by_user_name(desired).into_iter().unzip();
     if pushed.is_none() {
         mapped.unchanged = Vec::new();
     }
@@ -161,6 +161,40 @@ pub fn map_users(
         .invalid
         .sort_unstable_by(|a, b| a.source_id.cmp(&b.source_id));
     mapped
+}
+
+/// Sorted by userName, then source id. A million names compared in place would mean a cache
+/// miss for each string at each comparison: the sort compares a 16-byte prefix held next to
+/// the index, and the strings only when prefixes tie. Unstable: the keys are unique (source
+/// ids are), so the order is a stable sort's, without its buffer.
+fn sort_by_user_name(users: Vec<(DesiredUser, bool)>) -> Vec<(DesiredUser, bool)> {
+    let full = |a: &DesiredUser, b: &DesiredUser| {
+        (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
+    };
+    let mut order: Vec<(u128, usize)> = users
+        .par_iter()
+        .enumerate()
+        .map(|(at, (user, _))| (name_prefix(&user.user_name), at))
+        .collect();
+    order.par_sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| full(&users[a.1].0, &users[b.1].0))
+    });
+    let mut slots: Vec<Option<(DesiredUser, bool)>> = users.into_iter().map(Some).collect();
+    // Every index is in `order` once: each slot is taken exactly once.
+    order
+        .into_iter()
+        .filter_map(|(_, at)| slots[at].take())
+        .collect()
+}
+
+/// The first 16 bytes of a name, zero-padded, as a number that orders as the bytes do; a name
+/// that is a prefix of another pads with zeros, so equal prefixes compare in full.
+fn name_prefix(name: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    let head = &name.as_bytes()[..name.len().min(16)];
+    bytes[..head.len()].copy_from_slice(head);
+    u128::from_be_bytes(bytes)
 }
 
 /// Group names in `[scope]` or `[roles]` that no directory group carries. A typo there puts
@@ -266,13 +300,17 @@ fn evaluate(
     mapping: &Mapping,
     admins: &HashSet<&str>,
     filters: &[crate::ScopeFilter],
-    pushed: Option<&PushedHashes<'_>>,
+    pushed: Option<&dyn PushedHashes>,
 ) -> Evaluated {
     let preset = mapping.preset();
     let email_attrs = preset.email_attrs();
     let email_field = email_attrs.first().copied().unwrap_or("email");
-    // Size first: nothing below should even look at a hostile value.
-    for (name, what) in mapping.read_attrs() {
+    // Size first: nothing below should even look at a hostile value. One pass over the record
+    // settles the common case (nothing oversized) and brings it into cache with loads that do
+    // not wait on one another, for the dozens of lookups below.
+    let oversized = |v: &str| v.len() > MAX_VALUE_BYTES;
+    let any_oversized = oversized(user.id.as_str()) || user.attrs.iter().any(|(_, v)| oversized(v));
+    for (name, what) in mapping.read_attrs().filter(|_| any_oversized) {
         if let Some(value) = present(&user, name)
             && value.len() > MAX_VALUE_BYTES
         {
@@ -310,7 +348,7 @@ fn evaluate(
         // A reference is sent as the referenced user's target id, which only the planner
         // knows: such a user is left to its comparison.
         let unchanged = pushed
-            .and_then(|pushed| pushed.get(user.id.as_str()))
+            .and_then(|pushed| pushed.pushed_hash(user.id.as_str()))
             .is_some_and(|hash| {
                 !pairs
                     .iter()
@@ -509,6 +547,50 @@ fn mark_duplicate_emails(evaluated: &mut [Evaluated]) {
         // A record already invalid keeps its first reason: one record per user.
         if entry.outcome.is_ok() {
             entry.outcome = Err(record);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn user(id: &str, name: &str) -> (DesiredUser, bool) {
+        let user = DesiredUser {
+            source_id: SourceId::new(id),
+            user_name: name.to_owned(),
+            active: true,
+            attrs: Attrs::new(),
+        };
+        (user, false)
+    }
+
+    proptest! {
+        /// The prefix-keyed sort orders exactly as comparing (userName, source id) in full,
+        /// with names that tie on their first 16 bytes, are prefixes of one another, or
+        /// differ only past the prefix or only in the source id.
+        #[test]
+        fn prefix_sort_is_the_full_sort(
+            names in proptest::collection::vec(
+                ("[ab]{0,3}", prop::sample::select(vec!["", "x", "\u{e9}", "0123456789abcdef", "0123456789abcdefg", "0123456789abcdef\u{0}"]), "[ab]{0,2}"),
+                0..40,
+            ),
+        ) {
+            let users: Vec<(DesiredUser, bool)> = names
+                .iter()
+                .enumerate()
+                .map(|(i, (head, middle, tail))| user(&format!("u{}", i % 7), &format!("{head}{middle}{tail}")))
+                .collect();
+            let mut expected = users.clone();
+            expected.sort_by(|(a, _), (b, _)| {
+                (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
+            });
+            let sorted = sort_by_user_name(users);
+            let key = |v: &[(DesiredUser, bool)]| -> Vec<(String, String)> {
+                v.iter().map(|(u, _)| (u.user_name.clone(), u.source_id.to_string())).collect()
+            };
+            prop_assert_eq!(key(&sorted), key(&expected));
         }
     }
 }

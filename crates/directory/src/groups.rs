@@ -3,9 +3,9 @@
 
 use crate::{Mapped, ScopeConfig};
 use foldhash::HashSet;
+use rayon::prelude::*;
 use scimsync_model::{DesiredGroup, NameMatch, Snapshot, SourceId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// `[groups]`: which directory groups become target groups, and how names match.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,27 +40,31 @@ pub fn desired_groups(
         return Vec::new();
     };
     let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
-    let active: HashSet<&SourceId> = mapped
+    let active: HashSet<&str> = mapped
         .desired
         .iter()
         .filter(|u| u.active)
-        .map(|u| &u.source_id)
+        .map(|u| u.source_id.as_str())
         .collect();
+    // Each group on its own: ten thousand teams of a million members spread over the cores.
     let mut groups: Vec<DesiredGroup> = snapshot
         .groups
-        .iter()
+        .par_iter()
         .filter(|g| wanted.contains(g.name.as_str()))
-        .map(|g| DesiredGroup {
-            source_id: g.id.clone(),
-            display_name: g.name.clone(),
-            members: g
+        .map(|g| {
+            let mut members: Vec<SourceId> = g
                 .members
                 .iter()
-                .filter(|m| active.contains(m))
+                .filter(|m| active.contains(m.as_str()))
                 .cloned()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect(),
+                .collect();
+            members.sort_unstable();
+            members.dedup();
+            DesiredGroup {
+                source_id: g.id.clone(),
+                display_name: g.name.clone(),
+                members,
+            }
         })
         .collect();
     groups.sort_by(|a, b| a.source_id.cmp(&b.source_id));

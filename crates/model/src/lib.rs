@@ -11,6 +11,7 @@ mod group;
 mod ids;
 mod plan;
 mod snapshot;
+mod source_attrs;
 mod user;
 
 pub use attrs::{AttrKey, AttrValue, Attrs, CompactString, KeyInterner, paths};
@@ -21,7 +22,8 @@ pub use group::{
 pub use ids::{RunId, ScimId, SourceId};
 pub use plan::{Change, DeprovisionReason, Op, OpKind, Phase, Plan, PlanCounts, SkipReason};
 pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};
+pub use source_attrs::SourceAttrs;
 pub use user::{
-    DesiredUser, Link, OutOfScope, OutOfScopeReason, TargetUser, TargetView, fingerprint,
-    fingerprint_matches, fingerprint_matches_sorted,
+    DesiredUser, Link, OutOfScope, OutOfScopeReason, PushedHashes, TargetUser, TargetView,
+    fingerprint, fingerprint_matches, fingerprint_matches_sorted,
 };

@@ -1,8 +1,7 @@
 //! The directory snapshot: what the source of truth says, before scope and mapping.
 
-use crate::{AttrKey, SourceId};
+use crate::{SourceAttrs, SourceId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A user's lifecycle state in the directory (mapped from `state`, or `accountEnabled` for Entra).
 #[derive(
@@ -25,15 +24,12 @@ pub struct SourceUser {
     /// JSON would (`true`, `42`); JSON null and absent are the same: not present. Which attribute
     /// is the email and which the state is the mapping preset's business, not the reader's.
     /// Keys are shared across users (see `AttrKey`): readers intern them.
-    pub attrs: BTreeMap<AttrKey, String>,
+    pub attrs: SourceAttrs,
 }
 
 impl SourceUser {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .get(name)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
+        self.attrs.get(name).filter(|s| !s.is_empty())
     }
 }
 

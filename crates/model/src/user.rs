@@ -73,6 +73,19 @@ pub struct Link {
     pub hash: String,
 }
 
+/// The fingerprint each linked user's link recorded at the last push (`Link::hash`), by source
+/// id: what mapping compares each user with on an incremental cycle. A trait so the index the
+/// planner's side builds over the links once serves mapping too.
+pub trait PushedHashes: Sync {
+    fn pushed_hash(&self, source_id: &str) -> Option<&str>;
+}
+
+impl<S: std::hash::BuildHasher + Sync> PushedHashes for std::collections::HashMap<&str, &str, S> {
+    fn pushed_hash(&self, source_id: &str) -> Option<&str> {
+        self.get(source_id).copied()
+    }
+}
+
 /// A stable fingerprint of what would be pushed for a user, stored with the link so an
 /// incremental cycle can tell "unchanged" without comparing attribute by attribute.
 pub fn fingerprint(user_name: &str, active: bool, attrs: &Attrs) -> String {

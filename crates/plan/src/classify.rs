@@ -4,6 +4,7 @@
 use crate::index::{LiveLink, TargetIndex, TargetRef, fold};
 use crate::input::Diagnostic;
 use foldhash::{HashMap, HashMapExt, HashSet};
+use rayon::prelude::*;
 use scimsync_model::{DesiredUser, SourceId};
 use std::borrow::Cow;
 
@@ -46,13 +47,19 @@ impl<'a> Classified<'a> {
     }
 }
 
-pub(crate) fn classify<'a>(
+/// Who owns what among the desired users: the first record of each source id, and the winner
+/// of each userName. Independent of the target, so it is built while the target is indexed.
+pub(crate) struct Names<'a> {
+    by_source: HashMap<&'a SourceId, usize>,
+    first_record: Vec<bool>,
+    owner_of_name: HashMap<Cow<'a, str>, &'a SourceId>,
+}
+
+pub(crate) fn names<'a>(
     desired: &'a [DesiredUser],
     held: &HashSet<&SourceId>,
-    guests: &HashSet<Cow<'_, str>>,
-    index: &TargetIndex<'a>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Classified<'a> {
+) -> Names<'a> {
     let mut by_source: HashMap<&'a SourceId, usize> = HashMap::with_capacity(desired.len());
     let mut first_record = Vec::with_capacity(desired.len());
     for (at, user) in desired.iter().enumerate() {
@@ -83,9 +90,28 @@ pub(crate) fn classify<'a>(
             })
             .or_insert(&user.source_id);
     }
+    Names {
+        by_source,
+        first_record,
+        owner_of_name,
+    }
+}
 
+/// Each desired user's fate, on all cores (the lookups are independent).
+pub(crate) fn classify<'a>(
+    desired: &'a [DesiredUser],
+    names: Names<'a>,
+    held: &HashSet<&SourceId>,
+    guests: &HashSet<Cow<'_, str>>,
+    index: &TargetIndex<'a>,
+) -> Classified<'a> {
+    let Names {
+        by_source,
+        first_record,
+        owner_of_name,
+    } = names;
     let users = desired
-        .iter()
+        .par_iter()
         .zip(first_record)
         .map(|(user, first)| {
             let fate = if !first {

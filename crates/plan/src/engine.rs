@@ -1,6 +1,6 @@
 //! The planning pass: index, classify, deprovision, reconcile, order.
 
-use crate::classify::{Fate, classify};
+use crate::classify::{Fate, classify, names};
 use crate::deprovision::deprovision;
 use crate::diff::attr_changes;
 use crate::index::{TargetIndex, TargetRef, same_user_name};
@@ -19,11 +19,23 @@ use std::borrow::Cow;
 /// Plans the operations that bring the target to the desired state. Pure and deterministic:
 /// the same input gives the same output, byte for byte.
 pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
-    let mut diagnostics = Vec::new();
-    let index = TargetIndex::build(input.target, input.links, input.desired, &mut diagnostics);
     let held: HashSet<&SourceId> = input.held.iter().collect();
     let guests: HashSet<_> = input.guests.iter().map(|g| crate::index::fold(g)).collect();
-    let classified = classify(input.desired, &held, &guests, &index, &mut diagnostics);
+    // The target's index and the desired users' names are independent: one core each.
+    let ((index, mut diagnostics), (names, named)) = rayon::join(
+        || {
+            let mut diagnostics = Vec::new();
+            let index =
+                TargetIndex::build(input.target, input.links, input.desired, &mut diagnostics);
+            (index, diagnostics)
+        },
+        || {
+            let mut diagnostics = Vec::new();
+            (names(input.desired, &held, &mut diagnostics), diagnostics)
+        },
+    );
+    diagnostics.extend(named);
+    let classified = classify(input.desired, names, &held, &guests, &index);
 
     let mut ops = Vec::new();
     // Before reconciling: a reference to a user this plan deletes must not be sent.
@@ -178,8 +190,12 @@ pub fn plan_with_groups(
     groups: &crate::groups::GroupPlanInput<'_>,
     policy: &Policy,
 ) -> PlanOutput {
-    let mut output = plan(input, policy);
-    let group_ops = crate::groups::plan_groups(groups, &output.plan);
+    // The group side indexes every user link before it needs the user plan: on a second core.
+    let (mut output, targets) = rayon::join(
+        || plan(input, policy),
+        || crate::groups::UserTargets::new(groups.user_links),
+    );
+    let group_ops = crate::groups::plan_groups_with(groups, targets, &output.plan);
     let ops = std::mem::take(&mut output.plan.ops);
     output.plan.ops = crate::order::merge_groups(ops, group_ops);
     output

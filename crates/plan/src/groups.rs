@@ -3,6 +3,7 @@
 //! adopts and deprovisions decide which members can be added and which are leaving.
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use rayon::prelude::*;
 use scimsync_model::{
     DesiredGroup, GroupLink, GroupSkipReason, GroupView, Link, Member, NameMatch, Op, Plan, ScimId,
     SourceId, TargetGroup,
@@ -24,15 +25,63 @@ pub struct GroupPlanInput<'a> {
     pub name_match: NameMatch,
 }
 
+/// Who each linked user is on the target, and the reverse: what group planning knows before
+/// the user plan, built from every user link (a million entries), so it is built while the
+/// users are planned.
+pub(crate) struct UserTargets<'a> {
+    target_of: TargetOf<'a>,
+    source_of: SourceOf<'a>,
+}
+
+/// Source id → its target user (if it exists yet) and userName.
+type TargetOf<'a> = HashMap<&'a SourceId, (Option<&'a ScimId>, &'a str)>;
+/// Target user id → the source id that is it.
+type SourceOf<'a> = HashMap<&'a ScimId, &'a SourceId>;
+
+impl<'a> UserTargets<'a> {
+    pub(crate) fn new(user_links: &'a [Link]) -> Self {
+        let mut target_of: TargetOf<'a> = HashMap::with_capacity(user_links.len());
+        for link in user_links {
+            target_of.insert(&link.source_id, (Some(&link.target_id), &link.user_name));
+        }
+        let mut source_of: SourceOf<'a> = HashMap::with_capacity(target_of.len());
+        source_of.extend(
+            target_of
+                .iter()
+                .filter_map(|(s, (t, _))| t.map(|t| (t, *s))),
+        );
+        UserTargets {
+            target_of,
+            source_of,
+        }
+    }
+
+    /// `source` is (or, after the provision phase, will be) `target`, no longer what it was.
+    fn becomes(&mut self, source: &'a SourceId, target: Option<&'a ScimId>, user_name: &'a str) {
+        if let Some((Some(old), _)) = self.target_of.insert(source, (target, user_name))
+            && self.source_of.get(old) == Some(&source)
+        {
+            self.source_of.remove(old);
+        }
+        if let Some(target) = target {
+            self.source_of.insert(target, source);
+        }
+    }
+}
+
 /// The group ops for `input`, given the user plan they follow.
 pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
+    plan_groups_with(input, UserTargets::new(input.user_links), users)
+}
+
+/// [`plan_groups`], with the user links already indexed.
+pub(crate) fn plan_groups_with<'a>(
+    input: &GroupPlanInput<'a>,
+    mut targets: UserTargets<'a>,
+    users: &'a Plan,
+) -> Vec<Op> {
     let mut ops = Vec::new();
     // Who is (or will be, after this plan's provision phase) which target user.
-    let mut target_of: HashMap<&SourceId, (Option<&ScimId>, &str)> =
-        HashMap::with_capacity(input.user_links.len() + users.ops.len());
-    for link in input.user_links {
-        target_of.insert(&link.source_id, (Some(&link.target_id), &link.user_name));
-    }
     let mut leaving: HashSet<&SourceId> = HashSet::new();
     for op in &users.ops {
         match op {
@@ -40,28 +89,22 @@ pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
                 source_id,
                 target_id,
                 user_name,
-            } => {
-                target_of.insert(source_id, (Some(target_id), user_name));
-            }
+            } => targets.becomes(source_id, Some(target_id), user_name),
             Op::Create {
                 source_id,
                 user_name,
                 ..
-            } => {
-                target_of.insert(source_id, (None, user_name));
-            }
+            } => targets.becomes(source_id, None, user_name),
             Op::Delete { source_id, .. } => {
                 leaving.insert(source_id);
             }
             _ => {}
         }
     }
-    let mut source_of: HashMap<&ScimId, &SourceId> = HashMap::with_capacity(target_of.len());
-    source_of.extend(
-        target_of
-            .iter()
-            .filter_map(|(s, (t, _))| t.map(|t| (t, *s))),
-    );
+    let UserTargets {
+        target_of,
+        source_of,
+    } = targets;
     let held: HashSet<&SourceId> = input.held.iter().collect();
     let by_id: HashMap<&ScimId, &TargetGroup> =
         input.target.groups.iter().map(|g| (&g.id, g)).collect();
@@ -84,6 +127,7 @@ pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
     let mut desired: Vec<&DesiredGroup> = input.desired.iter().collect();
     desired.sort_by(|a, b| a.source_id.cmp(&b.source_id));
     let desired_ids: HashSet<&SourceId> = desired.iter().map(|g| &g.source_id).collect();
+    let mut memberships = Vec::with_capacity(desired.len());
     for group in desired {
         let skip = |reason| Op::GroupSkip {
             source_id: group.source_id.clone(),
@@ -105,16 +149,16 @@ pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
                 Some(t) => Some((
                     l.target_id.clone(),
                     t.display_name.clone(),
-                    t.members.clone(),
+                    t.members.as_deref(),
                 )),
                 None if !input.target.complete => Some((
                     l.target_id.clone(),
                     l.display_name.clone(),
-                    Some(l.members.clone()),
+                    Some(&l.members[..]),
                 )),
                 None => None,
             });
-        let (target_id, current): (Option<ScimId>, Vec<ScimId>) = match linked {
+        let (target_id, current): (Option<ScimId>, &[ScimId]) = match linked {
             Some((id, name, members)) => {
                 if name != group.display_name {
                     ops.push(Op::GroupRename {
@@ -125,7 +169,7 @@ pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
                     });
                 }
                 let members = members
-                    .or_else(|| links.get(&group.source_id).map(|l| l.members.clone()))
+                    .or_else(|| links.get(&group.source_id).map(|l| &l.members[..]))
                     .unwrap_or_default();
                 (Some(id), members)
             }
@@ -158,7 +202,7 @@ pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
                                 display_name: group.display_name.clone(),
                             });
                         }
-                        (Some(t.id.clone()), t.members.clone().unwrap_or_default())
+                        (Some(t.id.clone()), t.members.as_deref().unwrap_or_default())
                     }
                     [] => {
                         let taken = by_name.get(&key).and_then(|v| {
@@ -178,7 +222,7 @@ pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
                             source_id: group.source_id.clone(),
                             display_name: group.display_name.clone(),
                         });
-                        (None, Vec::new())
+                        (None, &[][..])
                     }
                     many => {
                         ops.push(skip(GroupSkipReason::Ambiguous { count: many.len() }));
@@ -187,12 +231,29 @@ pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
                 }
             }
         };
-        if let Some(op) = membership(
-            group, target_id, &current, &target_of, &source_of, &held, &leaving,
-        ) {
-            ops.push(op);
-        }
+        // Diffed below, all groups at once: each is its own work.
+        memberships.push((ops.len(), group, target_id, current));
     }
+    let diffs: Vec<(usize, Option<Op>)> = memberships
+        .into_par_iter()
+        .map(|(at, group, target_id, current)| {
+            let op = membership(
+                group, target_id, current, &target_of, &source_of, &held, &leaving,
+            );
+            (at, op)
+        })
+        .collect();
+    // Each membership op goes where the loop above reached its group.
+    let mut merged = Vec::with_capacity(ops.len() + diffs.len());
+    let mut diffs = diffs.into_iter().peekable();
+    for (at, op) in ops.into_iter().enumerate() {
+        while let Some((_, diff)) = diffs.next_if(|(before, _)| *before == at) {
+            merged.extend(diff);
+        }
+        merged.push(op);
+    }
+    merged.extend(diffs.filter_map(|(_, diff)| diff));
+    let mut ops = merged;
 
     // Linked groups no longer desired.
     for (source_id, link) in links {
@@ -227,8 +288,8 @@ fn membership(
     group: &DesiredGroup,
     target_id: Option<ScimId>,
     current: &[ScimId],
-    target_of: &HashMap<&SourceId, (Option<&ScimId>, &str)>,
-    source_of: &HashMap<&ScimId, &SourceId>,
+    target_of: &TargetOf<'_>,
+    source_of: &SourceOf<'_>,
     held: &HashSet<&SourceId>,
     leaving: &HashSet<&SourceId>,
 ) -> Option<Op> {

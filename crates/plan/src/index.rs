@@ -3,6 +3,7 @@
 
 use crate::input::Diagnostic;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use rayon::prelude::*;
 use scimsync_model::{Attrs, DesiredUser, Link, ScimId, SourceId, TargetUser, TargetView};
 use std::borrow::Cow;
 
@@ -181,8 +182,8 @@ impl<'a> TargetIndex<'a> {
         self.links.get(source_id)?.as_ref()
     }
 
-    pub fn live_links(&self) -> impl Iterator<Item = &LiveLink<'a>> {
-        self.links.values().flatten()
+    pub fn par_live_links(&self) -> impl ParallelIterator<Item = &LiveLink<'a>> {
+        self.links.par_iter().filter_map(|(_, live)| live.as_ref())
     }
 
     /// The target user holding this userName, for userNames of desired users only.

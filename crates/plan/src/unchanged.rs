@@ -13,7 +13,9 @@
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rayon::prelude::*;
-use scimsync_model::{AttrValue, Attrs, DesiredUser, Link, SourceId, fingerprint_matches};
+use scimsync_model::{
+    AttrValue, Attrs, DesiredUser, Link, PushedHashes, SourceId, fingerprint_matches,
+};
 use std::borrow::Cow;
 
 /// The outcome of [`unchanged`]: one flag per desired user and one per link, aligned with the
@@ -46,61 +48,91 @@ impl Unchanged {
     }
 }
 
-/// The fingerprint each live link recorded at the last push, by source id: what mapping
-/// compares each user with (`scimsync_directory::map_users`'s `pushed`).
-pub fn pushed_hashes(links: &[Link]) -> HashMap<&str, &str> {
-    let live = live_links(links);
-    let mut hashes = HashMap::with_capacity(live.len());
-    hashes.extend(
-        live.into_iter()
-            .map(|(source, at)| (source.as_str(), links[at].hash.as_str())),
-    );
-    hashes
+/// The links the planner will take as live, indexed by source id: the first per source id and
+/// per target id (a later one is ignored with a diagnostic), so the two agree on who is linked.
+/// Built once over the heads of an incremental cycle: mapping reads each user's pushed
+/// fingerprint from it ([`PushedHashes`]), and [`unchanged`] its link.
+pub struct LiveLinks<'a> {
+    links: &'a [Link],
+    by_source: HashMap<&'a str, usize>,
 }
 
-/// The links the planner will take as live, by source id: the first per source id and per
-/// target id (a later one is ignored with a diagnostic), so the two agree on who is linked.
-fn live_links(links: &[Link]) -> HashMap<&SourceId, usize> {
-    let mut first: HashMap<&SourceId, Option<usize>> = HashMap::with_capacity(links.len());
-    let mut targets: HashSet<&str> = HashSet::with_capacity(links.len());
-    for (index, link) in links.iter().enumerate() {
-        if first.contains_key(&link.source_id) {
-            continue;
+impl<'a> LiveLinks<'a> {
+    pub fn new(links: &'a [Link]) -> Self {
+        let mut first: HashMap<&str, Option<usize>> = HashMap::with_capacity(links.len());
+        let mut targets: HashSet<&str> = HashSet::with_capacity(links.len());
+        for (index, link) in links.iter().enumerate() {
+            if first.contains_key(link.source_id.as_str()) {
+                continue;
+            }
+            let live = targets.insert(link.target_id.as_str()).then_some(index);
+            first.insert(link.source_id.as_str(), live);
         }
-        let live = targets.insert(link.target_id.as_str()).then_some(index);
-        first.insert(&link.source_id, live);
+        drop(targets);
+        // A source whose first link lost its target to an earlier link is not linked.
+        let mut by_source = HashMap::with_capacity(first.len());
+        by_source.extend(
+            first
+                .into_iter()
+                .filter_map(|(source, index)| Some((source, index?))),
+        );
+        LiveLinks { links, by_source }
     }
-    drop(targets);
-    let mut by_source = HashMap::with_capacity(first.len());
-    by_source.extend(first.into_iter().filter_map(|(s, i)| Some((s, i?))));
-    by_source
+
+    /// The links this indexes.
+    pub fn links(&self) -> &'a [Link] {
+        self.links
+    }
+
+    /// The position in [`Self::links`] of `source_id`'s live link.
+    pub fn index(&self, source_id: &str) -> Option<usize> {
+        self.by_source.get(source_id).copied()
+    }
+
+    fn link(&self, source_id: &str) -> Option<&'a Link> {
+        self.index(source_id).map(|at| &self.links[at])
+    }
+}
+
+impl PushedHashes for LiveLinks<'_> {
+    fn pushed_hash(&self, source_id: &str) -> Option<&str> {
+        self.link(source_id).map(|link| link.hash.as_str())
+    }
 }
 
 /// Flags the linked desired users whose fingerprint, with references resolved through the
 /// links, equals their link's hash. `mapped` (aligned with `desired`, or empty) is mapping's
-/// answer against [`pushed_hashes`] for every user without a reference: a flagged user's
+/// answer against the [`LiveLinks`]' hashes for every user without a reference: a flagged user's
 /// attributes are gone and it is taken as it is, an unflagged one changed. Pure, linear, and
 /// spread over the cores.
-pub fn unchanged(desired: &[DesiredUser], links: &[Link], mapped: &[bool]) -> Unchanged {
-    let by_source = live_links(links);
+pub fn unchanged(desired: &[DesiredUser], live: &LiveLinks<'_>, mapped: &[bool]) -> Unchanged {
+    let links = live.links();
     let mapped = if mapped.len() == desired.len() {
         mapped
     } else {
         &[]
     };
-    let mut wanted: HashSet<&SourceId> = HashSet::with_capacity(desired.len());
-    wanted.extend(desired.iter().map(|u| &u.source_id));
+    // Only a user with a reference mapping did not settle is resolved here; the set of desired
+    // users it may reference is built only if there is one (a million entries otherwise).
+    let needs_resolving = |at: usize, user: &DesiredUser| {
+        !mapped.get(at).copied().unwrap_or(false) && has_ref(&user.attrs)
+    };
+    let wanted: Option<HashSet<&str>> = desired
+        .iter()
+        .enumerate()
+        .any(|(at, user)| needs_resolving(at, user))
+        .then(|| desired.iter().map(|u| u.source_id.as_str()).collect());
     let resolvable = |user: &SourceId| -> Option<&Link> {
-        if !wanted.contains(user) {
+        if !wanted.as_ref().is_some_and(|w| w.contains(user.as_str())) {
             return None;
         }
-        by_source.get(user).map(|&i| &links[i])
+        live.link(user.as_str())
     };
     let flags: Vec<Option<usize>> = desired
         .par_iter()
         .enumerate()
         .map(|(at, user)| {
-            let index = *by_source.get(&user.source_id)?;
+            let index = live.index(user.source_id.as_str())?;
             if let Some(&claimed) = mapped.get(at) {
                 // Mapping already compared every user without a reference: its answer stands.
                 if claimed {

@@ -21,7 +21,7 @@ use scimsync_bench::cpu::Phase;
 use scimsync_bench::{generate, rss};
 use scimsync_directory::{GroupsConfig, Mapping, MappingConfig, RolesConfig, ScopeConfig};
 use scimsync_model::{GroupLink, GroupView, Link, ScimId, Snapshot, SourceId, TargetView};
-use scimsync_plan::{GroupPlanInput, OnDelete, OnUnassign, PlanInput, Policy};
+use scimsync_plan::{GroupPlanInput, LiveLinks, OnDelete, OnUnassign, PlanInput, Policy};
 use scimsync_scim::Profile;
 use scimsync_store::Store;
 use std::collections::{HashMap, HashSet};
@@ -168,67 +168,131 @@ fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
 
+/// What the phases before planning leave, and what they took (wall, CPU).
+struct Measured {
+    users: usize,
+    groups: usize,
+    mapped: scimsync_directory::Mapped,
+    desired_groups: Vec<scimsync_model::DesiredGroup>,
+    links: Vec<Link>,
+    unchanged: scimsync_plan::Unchanged,
+    group_links: Vec<GroupLink>,
+    filled: usize,
+    parse: Duration,
+    heads: Duration,
+    read: (Duration, Duration),
+    map: (Duration, Duration),
+    load: (Duration, Duration),
+    rss: [f64; 3],
+}
+
 /// The incremental cycle's work up to the plan, phase by phase, as `scimsync` does it.
 fn measure(dir: &Path, groups: usize) -> Result<()> {
     let c = configs(groups)?;
-    let t = Phase::start();
-    let snapshot = scimsync_directory::read_json(&dir.join("directory.json"))?;
-    let (read, read_cpu) = t.end();
-    let rss_read = now_mib();
-
-    // The link heads first: mapping compares each user with what was last pushed.
-    let t = Phase::start();
     let store = Store::open(&dir.join("state.db"))?;
-    let heads = store.link_heads()?;
-    let (heads_wall, heads_cpu) = t.end();
-
+    // As `scimsync` does (crates/cli/src/source.rs): the snapshot is parsed on its own thread
+    // while this one loads and indexes the link heads; mapping compares each user with what
+    // was last pushed; the synced groups are built while the unchanged users are settled.
     let t = Phase::start();
-    // As `scimsync` does: mapping consumes the users, and the groups stay for the group side.
-    let users = snapshot.users.len();
-    let groups = snapshot.groups.len();
-    let Snapshot {
-        users: source_users,
-        groups: source_groups,
-    } = snapshot;
-    let pushed = scimsync_plan::pushed_hashes(&heads);
-    let mut mapped = scimsync_directory::map_users(
-        source_users,
-        &source_groups,
-        &c.scope,
-        &c.roles,
-        &c.mapping,
-        Some(&pushed),
-    );
-    drop(pushed);
-    let rest = Snapshot {
-        users: Vec::new(),
-        groups: source_groups,
-    };
-    let desired_groups = scimsync_directory::desired_groups(&rest, &c.groups, &c.scope, &mapped);
-    drop(rest);
-    let (map, map_cpu) = t.end();
-    let rss_map = now_mib();
+    let measured = std::thread::scope(|scope| -> Result<_> {
+        let reader = scope.spawn(|| {
+            let started = Instant::now();
+            let snapshot = scimsync_directory::read_json(&dir.join("directory.json"));
+            (snapshot, started.elapsed())
+        });
+        let started = Instant::now();
+        let mut links = store.link_heads()?;
+        let live = LiveLinks::new(&links);
+        let heads = started.elapsed();
+        let (snapshot, parse) = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reader panicked"))?;
+        let snapshot = snapshot?;
+        let read = t.end();
+        let rss_read = now_mib();
 
-    let t = Phase::start();
-    let mut links = heads;
-    let unchanged = scimsync_plan::unchanged(&mapped.desired, &links, &mapped.unchanged);
-    let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
-    for (at, user) in mapped.desired.iter_mut().enumerate() {
-        if unchanged.desired(at) && !user.attrs.is_empty() {
-            user.attrs = Default::default();
+        let t = Phase::start();
+        let users = snapshot.users.len();
+        let groups = snapshot.groups.len();
+        let Snapshot {
+            users: source_users,
+            groups: source_groups,
+        } = snapshot;
+        let mut mapped = scimsync_directory::map_users(
+            source_users,
+            &source_groups,
+            &c.scope,
+            &c.roles,
+            &c.mapping,
+            Some(&live),
+        );
+        let map = t.end();
+        let rss_map = now_mib();
+
+        let t = Phase::start();
+        let rest = Snapshot {
+            users: Vec::new(),
+            groups: source_groups,
+        };
+        let (desired_groups, unchanged) = std::thread::scope(|inner| {
+            let groups = inner
+                .spawn(|| scimsync_directory::desired_groups(&rest, &c.groups, &c.scope, &mapped));
+            let unchanged = scimsync_plan::unchanged(&mapped.desired, &live, &mapped.unchanged);
+            let groups = groups
+                .join()
+                .map_err(|_| anyhow::anyhow!("desired_groups panicked"));
+            groups.map(|g| (g, unchanged))
+        })?;
+        drop(live);
+        drop(rest);
+        let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
+        for (at, user) in mapped.desired.iter_mut().enumerate() {
+            if unchanged.desired(at) && !user.attrs.is_empty() {
+                user.attrs = Default::default();
+            }
         }
-    }
-    // Every synced team is linked: as in `scimsync`, the incremental group view is empty and
-    // the planner takes each linked team as its link says (no request).
-    let group_links = store.group_links()?;
+        // Every synced team is linked: as in `scimsync`, the incremental group view is empty
+        // and the planner takes each linked team as its link says (no request).
+        let group_links = store.group_links()?;
+        let load = t.end();
+        let rss_load = now_mib();
+        Ok(Measured {
+            users,
+            groups,
+            mapped,
+            desired_groups,
+            links,
+            unchanged,
+            group_links,
+            filled,
+            parse,
+            heads,
+            read,
+            map,
+            load,
+            rss: [rss_read, rss_map, rss_load],
+        })
+    })?;
+    let Measured {
+        users,
+        groups,
+        mapped,
+        desired_groups,
+        mut links,
+        unchanged,
+        group_links,
+        filled,
+        parse,
+        heads: heads_only,
+        read: (read, read_cpu),
+        map: (map, map_cpu),
+        load: (load, load_cpu),
+        rss: [rss_read, rss_map, rss_load],
+    } = measured;
     let group_view = GroupView {
         groups: Vec::new(),
         complete: false,
     };
-    let (load, load_cpu) = t.end();
-    // One "load links" figure: the heads before mapping and the rest after.
-    let (load, load_cpu) = (load + heads_wall, load_cpu + heads_cpu);
-    let rss_load = now_mib();
 
     let t = Phase::start();
     // As `scimsync` prepares an incremental cycle: managed paths only, and a target view of
@@ -268,11 +332,13 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
     let total_cpu = read_cpu + map_cpu + load_cpu + plan_cpu;
     let counts = output.plan.counts();
     println!(
-        "users={users} groups={groups} synced_groups={} links={} attrs_loaded={filled} ops={} read_s={} map_s={} load_links_s={} plan_s={} total_s={} peak_rss_mib={:.0} cpu: read_s={} map_s={} load_links_s={} plan_s={} total_s={}",
+        "users={users} groups={groups} synced_groups={} links={} attrs_loaded={filled} ops={} read_s={} (parse {}, heads and index {}) map_s={} settle_s={} plan_s={} total_s={} peak_rss_mib={:.0} cpu: read_s={} map_s={} settle_s={} plan_s={} total_s={}",
         group_links.len(),
         links.len(),
         output.plan.ops.len(),
         secs(read),
+        secs(parse),
+        secs(heads_only),
         secs(map),
         secs(load),
         secs(plan),

@@ -4,7 +4,7 @@
 use super::keys::{DocKey, GroupKey, Keys, UserKey, UserKeySeed};
 use super::values::{AttrSeed, Scalar, take_id};
 use super::{Found, record_error};
-use scimsync_model::{AttrKey, Snapshot, SourceGroup, SourceId, SourceUser};
+use scimsync_model::{AttrKey, CompactString, Snapshot, SourceGroup, SourceId, SourceUser};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
@@ -124,7 +124,7 @@ impl<'de> Visitor<'de> for UserSeed<'_> {
         let mut id = None;
         // Collected and turned into the map at the end: one sort of a dozen entries is cheaper
         // than a tree insert for each, and the repeat check below compares interned pointers.
-        let mut attrs: Vec<(AttrKey, String)> = Vec::with_capacity(self.keys.last.len());
+        let mut attrs: Vec<(AttrKey, CompactString)> = Vec::with_capacity(self.keys.last.len());
         // Keys whose value was null or empty: not kept, but a second occurrence is still a duplicate.
         let mut blank_keys: Vec<AttrKey> = Vec::new();
         loop {

@@ -1,6 +1,7 @@
 //! Field values: required strings and ids, and attributes as the snapshot keeps them.
 
 use super::{Found, record_error};
+use scimsync_model::CompactString;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserialize, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
@@ -110,11 +111,11 @@ pub(super) struct AttrSeed {
 }
 
 impl AttrSeed {
-    fn nested<E: de::Error>(&self, value: Value) -> Result<Option<String>, E> {
+    fn nested<E: de::Error>(&self, value: Value) -> Result<Option<CompactString>, E> {
         if depth(&value) > self.nesting {
             return Err(E::custom("nested too deep to parse in place"));
         }
-        Ok(Some(value.to_string()))
+        Ok(Some(value.to_string().into()))
     }
 }
 
@@ -128,25 +129,25 @@ fn depth(value: &Value) -> usize {
 }
 
 impl<'de> DeserializeSeed<'de> for AttrSeed {
-    type Value = Option<String>;
+    type Value = Option<CompactString>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for AttrSeed {
-    type Value = Option<String>;
+    type Value = Option<CompactString>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok((!v.is_empty()).then(|| v.to_owned()))
+        Ok((!v.is_empty()).then(|| CompactString::new(v)))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok((!v.is_empty()).then_some(v))
+        Ok((!v.is_empty()).then(|| CompactString::from(v)))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -158,20 +159,20 @@ impl<'de> Visitor<'de> for AttrSeed {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
+        Ok(Some(if v { "true" } else { "false" }.into()))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(Number::from(v).to_string()))
+        Ok(Some(CompactString::from(Number::from(v).to_string())))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(Number::from(v).to_string()))
+        Ok(Some(CompactString::from(Number::from(v).to_string())))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
         // A float with no JSON number would be a null `Value`: absent.
-        Ok(Number::from_f64(v).map(|n| n.to_string()))
+        Ok(Number::from_f64(v).map(|n| n.to_string().into()))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {

@@ -16,9 +16,9 @@ pub use filter::{equality_filter, escape_filter_value};
 use entry::{Entry, normalize_dn};
 use ldap3::adapters::{Adapter, PagedResults};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
-use scimsync_model::{KeyInterner, Snapshot, SourceGroup, SourceId, SourceUser};
+use scimsync_model::{KeyInterner, Snapshot, SourceAttrs, SourceGroup, SourceId, SourceUser};
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 /// The bind credentials. The password stays wrapped until the bind request is built.
@@ -290,7 +290,7 @@ async fn read_all(
         }
         by_id.insert(id.clone(), users.len());
         by_dn.insert(normalize_dn(entry.dn()), users.len());
-        let mut attrs = BTreeMap::new();
+        let mut attrs = SourceAttrs::new();
         let mut put = |name: &str, value: Option<String>| {
             if let Some(value) = value {
                 attrs.insert(keys.intern(name), value);

@@ -55,7 +55,7 @@ fn the_same_directory_reads_the_same_from_csv_and_json() {
                 if *c == "id" {
                     user.id.as_str()
                 } else {
-                    user.attrs.get(*c).map_or("", String::as_str)
+                    user.attrs.get(c).unwrap_or("")
                 }
             })
             .collect();

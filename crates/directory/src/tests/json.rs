@@ -55,12 +55,9 @@ fn non_string_attributes_are_kept_as_json_text_and_null_or_empty_as_absent() {
     )
     .unwrap();
     let user = &snapshot.users[0];
-    assert_eq!(
-        user.attrs.get("accountEnabled").map(String::as_str),
-        Some("false")
-    );
-    assert_eq!(user.attrs.get("level").map(String::as_str), Some("42"));
-    assert_eq!(user.attrs.get("ratio").map(String::as_str), Some("1.5"));
+    assert_eq!(user.attrs.get("accountEnabled"), Some("false"));
+    assert_eq!(user.attrs.get("level"), Some("42"));
+    assert_eq!(user.attrs.get("ratio"), Some("1.5"));
     assert!(!user.attrs.contains_key("nickname"));
     assert!(!user.attrs.contains_key("blank"));
     let tags: serde_json::Value = serde_json::from_str(&user.attrs["tags"]).unwrap();

@@ -605,7 +605,8 @@ fn users_mapped_as_last_pushed_keep_no_attributes() {
         ),
         ("u3", hash_of("u3")),
     ];
-    let pushed: crate::PushedHashes<'_> = hashes.iter().map(|(id, h)| (*id, h.as_str())).collect();
+    let pushed: std::collections::HashMap<&str, &str> =
+        hashes.iter().map(|(id, h)| (*id, h.as_str())).collect();
     let incremental = crate::map_users(
         snap.users.clone(),
         &snap.groups,

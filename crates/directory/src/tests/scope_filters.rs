@@ -5,7 +5,6 @@ use super::{jumpcloud, snapshot};
 use crate::{RolesConfig, ScopeConfig, map};
 use scimsync_model::{OutOfScopeReason, SourceId, SourceUser};
 use serde_json::json;
-use std::collections::BTreeMap;
 
 fn scope(toml_text: &str) -> Result<ScopeConfig, String> {
     toml::from_str::<ScopeConfig>(toml_text).map_err(|e| e.to_string())
@@ -17,7 +16,7 @@ fn user(attrs: &[(&str, &str)]) -> SourceUser {
         attrs: attrs
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).to_owned()))
-            .collect::<BTreeMap<_, _>>(),
+            .collect(),
     }
 }
 

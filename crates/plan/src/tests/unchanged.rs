@@ -2,15 +2,15 @@
 //! attributes were not loaded.
 
 use super::fixture::*;
-use crate::unchanged;
-use scimsync_model::{AttrValue, Change, DesiredUser, Link, Op, ScimId, paths};
+use crate::{LiveLinks, unchanged};
+use scimsync_model::{AttrValue, Change, DesiredUser, Link, Op, PushedHashes, ScimId, paths};
 
 const DEPT: &str = paths::DEPARTMENT;
 const TITLE: &str = paths::TITLE;
 
 /// The source ids flagged unchanged, checking that the link flags agree with them.
 fn ids(desired: &[DesiredUser], links: &[Link]) -> Vec<String> {
-    let found = unchanged(desired, links, &[]);
+    let found = unchanged(desired, &LiveLinks::new(links), &[]);
     let mut ids: Vec<String> = (0..desired.len())
         .filter(|&i| found.desired(i))
         .map(|i| desired[i].source_id.to_string())
@@ -112,7 +112,7 @@ fn the_planner_takes_proved_users_as_they_are_without_their_attributes() {
     ];
     let mut case = Case::incremental(vec![]).desire(same).desire(edited);
     case.links = links;
-    let proved = unchanged(&case.desired, &case.links, &[]);
+    let proved = unchanged(&case.desired, &LiveLinks::new(&case.links), &[]);
     let expected = case.run();
     // What a cycle does to save memory: drop the proved users' attributes.
     for (at, user) in case.desired.iter_mut().enumerate() {
@@ -173,20 +173,20 @@ fn users_mapping_found_unchanged_are_taken_without_a_fingerprint() {
     let ann = desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]);
     let links = vec![pushed(&ann, "t1")];
     // Mapping dropped ann's attributes after matching `pushed_hashes`.
-    let hashes = crate::pushed_hashes(&links);
-    assert_eq!(hashes.get("u1"), Some(&links[0].hash.as_str()));
+    let live = LiveLinks::new(&links);
+    assert_eq!(live.pushed_hash("u1"), Some(links[0].hash.as_str()));
     let mut dropped = ann.clone();
     dropped.attrs.clear();
-    let found = unchanged(std::slice::from_ref(&dropped), &links, &[true]);
+    let found = unchanged(std::slice::from_ref(&dropped), &live, &[true]);
     assert!(found.desired(0) && found.link(0));
     // Without the claim, the empty attributes do not match the link: not unchanged.
-    let found = unchanged(std::slice::from_ref(&dropped), &links, &[]);
+    let found = unchanged(std::slice::from_ref(&dropped), &live, &[]);
     assert!(!found.desired(0));
     // Mapping's "changed" stands for a user without a reference: no second fingerprint.
-    let found = unchanged(std::slice::from_ref(&ann), &links, &[false]);
+    let found = unchanged(std::slice::from_ref(&ann), &live, &[false]);
     assert!(!found.desired(0));
-    assert!(unchanged(std::slice::from_ref(&ann), &links, &[]).desired(0));
+    assert!(unchanged(std::slice::from_ref(&ann), &live, &[]).desired(0));
     // A claim for a user the planner will not take as linked proves nothing.
-    let found = unchanged(&[dropped], &[], &[true]);
+    let found = unchanged(&[dropped], &LiveLinks::new(&[]), &[true]);
     assert!(!found.desired(0));
 }

@@ -1,0 +1,146 @@
+//! The directory side of a cycle: read the snapshot, map it against what was last pushed, and
+//! load the links the planner needs. On a million users each step is seconds of one core's
+//! work, so the independent ones run side by side: the snapshot is parsed while the link heads
+//! are loaded and indexed, and the synced groups are built while the unchanged users are
+//! settled.
+
+use crate::config::{Config, SourceKind};
+use anyhow::{Result, anyhow, bail};
+use scimsync_directory::{Mapped, Mapping};
+use scimsync_model::{DesiredGroup, Link, PushedHashes, Snapshot};
+use scimsync_plan::{LiveLinks, Unchanged};
+use scimsync_store::Store;
+
+/// What `prepare` plans from, on the directory side.
+pub struct Directory {
+    /// A digest of the snapshot, when asked for (a pass over the whole directory).
+    pub snapshot_hash: Option<String>,
+    pub directory_users: usize,
+    pub mapped: Mapped,
+    pub desired_groups: Vec<DesiredGroup>,
+    /// Every link; on an incremental cycle, with the pushed attributes of changed users only.
+    pub links: Vec<Link>,
+    /// On an incremental cycle, the users proved unchanged (their attributes are dropped).
+    pub unchanged: Option<Unchanged>,
+}
+
+/// A JSON or CSV snapshot (blocking: the caller picks the thread).
+fn read_file_snapshot(config: &Config) -> Result<Snapshot> {
+    let path = config
+        .source
+        .path
+        .as_ref()
+        .map(|p| config.resolve(p))
+        .ok_or_else(|| anyhow!("[source] path is not set"))?;
+    let snapshot = match config.source.kind {
+        SourceKind::Json => scimsync_directory::read_json(&path)?,
+        SourceKind::Csv => {
+            let groups = config
+                .source
+                .groups_path
+                .as_ref()
+                .map(|p| config.resolve(p));
+            scimsync_directory::read_csv(&path, groups.as_deref())?
+        }
+        SourceKind::Ldap => bail!("an LDAP source is read over the network, not from a file"),
+    };
+    Ok(snapshot)
+}
+
+/// Reads and maps the directory and loads the links. A full cycle loads every link whole; an
+/// incremental one maps against the links' fingerprints, so a user whose fingerprint is its
+/// link's keeps no attributes (most of a large directory, most of a cycle's memory).
+pub async fn read_and_map(
+    config: &Config,
+    store: &Store,
+    mapping: &Mapping,
+    full: bool,
+    digest: bool,
+    snapshot_digest: fn(&Snapshot) -> String,
+) -> Result<Directory> {
+    // LDAP is read over the network first; a file is parsed on its own thread below.
+    let ldap = match config.source.kind {
+        SourceKind::Ldap => Some(crate::ldap_source::read(config).await?),
+        _ => None,
+    };
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || match ldap {
+            Some(snapshot) => Ok(snapshot),
+            None => read_file_snapshot(config),
+        });
+        let join_reader = |reader: std::thread::ScopedJoinHandle<'_, Result<Snapshot>>| {
+            reader
+                .join()
+                .map_err(|_| anyhow!("the snapshot reader panicked"))?
+        };
+        let heads = match (!full).then(|| store.link_heads()).transpose() {
+            Ok(heads) => heads,
+            Err(e) => {
+                // The snapshot's error first: a broken directory file is what to fix first.
+                join_reader(reader)?;
+                return Err(e.into());
+            }
+        };
+        let live = heads.as_deref().map(LiveLinks::new);
+        let snapshot = join_reader(reader)?;
+
+        let snapshot_hash = digest.then(|| snapshot_digest(&snapshot));
+        let directory_users = snapshot.users.len();
+        // Mapping consumes the users, record by record: the snapshot and the mapped directory
+        // are never both held whole. The groups stay for the group side.
+        let Snapshot { users, groups } = snapshot;
+        let mut mapped = scimsync_directory::map_users(
+            users,
+            &groups,
+            &config.scope,
+            &config.roles,
+            mapping,
+            live.as_ref().map(|live| live as &dyn PushedHashes),
+        );
+        let groups = Snapshot {
+            users: Vec::new(),
+            groups,
+        };
+        let desired =
+            || scimsync_directory::desired_groups(&groups, &config.groups, &config.scope, &mapped);
+        // The synced groups on a second thread, while this one settles which users changed.
+        let (desired_groups, unchanged) = match &live {
+            Some(live) => std::thread::scope(|inner| {
+                let groups = inner.spawn(desired);
+                let unchanged = scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged);
+                let groups = groups
+                    .join()
+                    .map_err(|_| anyhow!("building the synced groups panicked"))?;
+                anyhow::Ok((groups, Some(unchanged)))
+            })?,
+            None => (desired(), None),
+        };
+        drop(live);
+        let links = match (heads, &unchanged) {
+            (Some(mut links), Some(unchanged)) => {
+                // What was pushed to a user is needed only if the user changed: decode just
+                // those.
+                store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
+                links
+            }
+            _ => store.links()?,
+        };
+        if let Some(unchanged) = &unchanged {
+            // Nor are the attributes of a user proved unchanged (the planner is told): the
+            // ones mapping could not drop, because they reference another user.
+            for (at, user) in mapped.desired.iter_mut().enumerate() {
+                if unchanged.desired(at) && !user.attrs.is_empty() {
+                    user.attrs = Default::default();
+                }
+            }
+        }
+        Ok(Directory {
+            snapshot_hash,
+            directory_users,
+            mapped,
+            desired_groups,
+            links,
+            unchanged,
+        })
+    })
+}
