@@ -28,11 +28,20 @@ impl SourceAttrs {
 
     /// The value of `name`, empty or not.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.find(name).ok().map(|at| self.0[at].1.as_str())
+        self.position(name).map(|at| self.0[at].1.as_str())
     }
 
     pub fn contains_key(&self, name: &str) -> bool {
-        self.find(name).is_ok()
+        self.position(name).is_some()
+    }
+
+    /// Where `name` is: a scan that compares lengths before bytes. A record holds a dozen
+    /// names of mostly different lengths, read front to back from one block, and mapping asks
+    /// for dozens a record: cheaper than a binary search's dependent string comparisons.
+    fn position(&self, name: &str) -> Option<usize> {
+        self.0
+            .iter()
+            .position(|(key, _)| key.len() == name.len() && key.as_str() == name)
     }
 
     /// Sets `name`, replacing any value it had.

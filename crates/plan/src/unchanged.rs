@@ -17,6 +17,7 @@ use scimsync_model::{
     AttrValue, Attrs, DesiredUser, Link, PushedHashes, SourceId, fingerprint_matches,
 };
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 
 /// The outcome of [`unchanged`]: one flag per desired user and one per link, aligned with the
 /// slices it was computed from.
@@ -54,28 +55,20 @@ impl Unchanged {
 /// fingerprint from it ([`PushedHashes`]), and [`unchanged`] its link.
 pub struct LiveLinks<'a> {
     links: &'a [Link],
-    by_source: HashMap<&'a str, usize>,
+    /// `None` for a source whose first link lost its target to an earlier link: not linked,
+    /// and its later links are ignored too.
+    by_source: HashMap<&'a str, Option<usize>>,
 }
 
 impl<'a> LiveLinks<'a> {
     pub fn new(links: &'a [Link]) -> Self {
-        let mut first: HashMap<&str, Option<usize>> = HashMap::with_capacity(links.len());
+        let mut by_source: HashMap<&str, Option<usize>> = HashMap::with_capacity(links.len());
         let mut targets: HashSet<&str> = HashSet::with_capacity(links.len());
         for (index, link) in links.iter().enumerate() {
-            if first.contains_key(link.source_id.as_str()) {
-                continue;
+            if let Entry::Vacant(slot) = by_source.entry(link.source_id.as_str()) {
+                slot.insert(targets.insert(link.target_id.as_str()).then_some(index));
             }
-            let live = targets.insert(link.target_id.as_str()).then_some(index);
-            first.insert(link.source_id.as_str(), live);
         }
-        drop(targets);
-        // A source whose first link lost its target to an earlier link is not linked.
-        let mut by_source = HashMap::with_capacity(first.len());
-        by_source.extend(
-            first
-                .into_iter()
-                .filter_map(|(source, index)| Some((source, index?))),
-        );
         LiveLinks { links, by_source }
     }
 
@@ -86,7 +79,7 @@ impl<'a> LiveLinks<'a> {
 
     /// The position in [`Self::links`] of `source_id`'s live link.
     pub fn index(&self, source_id: &str) -> Option<usize> {
-        self.by_source.get(source_id).copied()
+        self.by_source.get(source_id).copied().flatten()
     }
 
     fn link(&self, source_id: &str) -> Option<&'a Link> {
