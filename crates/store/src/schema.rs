@@ -88,6 +88,12 @@ const MIGRATIONS: &[&str] = &[
         updated_at   TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 3: a covering index for the link heads. An incremental cycle reads every link but not its
+    // attributes; the table's rows carry them (most of its bytes), the index's do not, so the
+    // scan in source_id order reads about a sixth of the pages.
+    r#"
+    CREATE INDEX links_heads ON links(source_id, target_id, user_name, active, hash);
+    "#,
 ];
 
 /// Brings the database up to `SCHEMA_VERSION`, or refuses one that is newer.
