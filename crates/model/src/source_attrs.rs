@@ -26,6 +26,16 @@ impl SourceAttrs {
         self.0.binary_search_by(|(key, _)| key.as_str().cmp(name))
     }
 
+    /// Pairs already sorted by name, each name once: a reader that knows the order (the same
+    /// names as the previous record, in the same order) skips the sort. Debug builds check.
+    pub fn from_sorted_unique(pairs: Vec<(AttrKey, CompactString)>) -> Self {
+        debug_assert!(
+            pairs.windows(2).all(|w| w[0].0 < w[1].0),
+            "not sorted and unique"
+        );
+        SourceAttrs(pairs)
+    }
+
     /// The value of `name`, empty or not.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.position(name).map(|at| self.0[at].1.as_str())

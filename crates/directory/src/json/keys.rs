@@ -1,6 +1,6 @@
 //! Object keys: the document's, a group record's, and a user record's interned attribute names.
 
-use scimsync_model::{AttrKey, KeyInterner};
+use scimsync_model::{AttrKey, CompactString, KeyInterner, SourceAttrs};
 use serde::de::{self, Deserialize, DeserializeSeed, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
@@ -12,6 +12,11 @@ pub(super) struct Keys {
     /// The previous record's attribute names by position. An export lists the same names in the
     /// same order in every record, so this answers most look-ups without hashing.
     pub(super) last: Vec<AttrKey>,
+    /// The names of the last record sorted, as they arrived (interned: compared by address),
+    /// and the order that sorts them: the next record with the same names in the same order
+    /// is sorted without comparing a string.
+    arrived: Vec<usize>,
+    sorting: Vec<usize>,
 }
 
 impl Keys {
@@ -26,6 +31,40 @@ impl Keys {
         }
         key
     }
+}
+
+impl Keys {
+    /// A record's attributes (names interned here, each once) as `SourceAttrs`.
+    pub(super) fn sorted(&mut self, attrs: Vec<(AttrKey, CompactString)>) -> SourceAttrs {
+        let same = attrs.len() == self.arrived.len()
+            && attrs
+                .iter()
+                .zip(&self.arrived)
+                .all(|((key, _), seen)| address(key) == *seen);
+        if !same {
+            self.arrived.clear();
+            self.arrived
+                .extend(attrs.iter().map(|(key, _)| address(key)));
+            self.sorting.clear();
+            self.sorting.extend(0..attrs.len());
+            self.sorting.sort_by(|&a, &b| attrs[a].0.cmp(&attrs[b].0));
+        }
+        // Sized exactly: a million records are held at once.
+        let mut sorted = Vec::with_capacity(attrs.len());
+        let mut slots: Vec<Option<(AttrKey, CompactString)>> =
+            attrs.into_iter().map(Some).collect();
+        sorted.extend(
+            self.sorting
+                .iter()
+                .filter_map(|&at| slots.get_mut(at).and_then(Option::take)),
+        );
+        SourceAttrs::from_sorted_unique(sorted)
+    }
+}
+
+/// Where an interned name lives: equal for the same name within one read.
+fn address(key: &AttrKey) -> usize {
+    key.as_str().as_ptr() as usize
 }
 
 /// Deserializes an object key into `Self` without allocating it.

@@ -8,10 +8,13 @@
 //! byte stream. It never reports an error: whatever it does not accept sends the read back to the
 //! start of the file through the streaming parser, which alone decides what is wrong and where
 //! (line and column of the whole file, as before). A bad file is thus read twice; a good one once.
+//! On a large file the fast path parses the users array on two threads (`split`), with the same
+//! result as on one.
 
 mod extent;
 mod keys;
 mod records;
+mod split;
 mod values;
 mod window;
 
@@ -24,12 +27,18 @@ use serde::de::{self, DeserializeSeed};
 use std::fs::File;
 use std::io::{BufReader, Seek};
 use std::path::Path;
-use window::{Window, fast_read};
+use window::{Split, Window, fast_read};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads a JSON snapshot file. All or nothing: any error means no snapshot.
 pub fn read_json(path: &Path) -> Result<Snapshot, SourceError> {
+    read_json_split(path, split::MIN_SPLIT_BYTES)
+}
+
+/// [`read_json`], with the users array parsed on two threads from `min_split_bytes` on (tests
+/// split small files).
+pub(crate) fn read_json_split(path: &Path, min_split_bytes: u64) -> Result<Snapshot, SourceError> {
     let origin = path.display().to_string();
     let io = |source| SourceError::Io {
         origin: origin.clone(),
@@ -38,8 +47,13 @@ pub fn read_json(path: &Path) -> Result<Snapshot, SourceError> {
     let mut file = File::open(path).map_err(io)?;
     // Only a regular file can be rewound for the streaming parser should the fast path give up;
     // a pipe or device goes to the streaming parser straight away.
-    if file.metadata().map_err(io)?.is_file() {
-        if let Ok(snapshot) = fast_read(&mut Window::new(&file)) {
+    let metadata = file.metadata().map_err(io)?;
+    if metadata.is_file() {
+        let split = Split {
+            len: metadata.len(),
+            min_bytes: min_split_bytes,
+        };
+        if let Ok(snapshot) = fast_read(&mut Window::new(&file), &file, split) {
             return finish(snapshot, origin);
         }
         file.rewind().map_err(io)?;

@@ -181,7 +181,7 @@ impl<'de> Visitor<'de> for UserSeed<'_> {
         };
         Ok(SourceUser {
             id: SourceId(id),
-            attrs: attrs.into_iter().collect(),
+            attrs: self.keys.sorted(attrs),
         })
     }
 }

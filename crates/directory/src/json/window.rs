@@ -4,14 +4,27 @@ use super::BOM;
 use super::extent::Extent;
 use super::keys::{DocKey, Keys};
 use super::records::{GroupSeed, OptionalGroupsSeed, UserSeed};
-use scimsync_model::Snapshot;
+use super::split;
+use scimsync_model::{Snapshot, SourceUser};
 use serde::de::{DeserializeSeed, IgnoredAny};
+use std::fs::File;
 use std::io::Read;
+use std::io::{Seek, SeekFrom};
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why the fast path stopped. Never shown: the streaming parser finds and reports the problem.
 #[derive(Debug)]
 pub(super) struct GiveUp;
+
+/// Where `Window::users` starts.
+#[derive(Clone, Copy)]
+enum ArrayAt {
+    /// At the array's `[`.
+    Open,
+    /// At an element, the array's `first`-th.
+    Element(usize),
+}
 
 /// The fast path's initial window. It only grows for a record larger than half of it.
 const WINDOW: usize = 1 << 18;
@@ -28,6 +41,8 @@ pub(super) struct Window<R> {
     buf: Vec<u8>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
+    /// The file offset of `buf[0]`.
+    base: u64,
     end: usize,
     eof: bool,
     at_start: bool,
@@ -39,10 +54,25 @@ impl<R: Read> Window<R> {
             src,
             buf: vec![0; WINDOW],
             start: 0,
+            base: 0,
             end: 0,
             eof: false,
             at_start: true,
         }
+    }
+
+    /// A window over `src`, which reads on from `offset` of the file (not its start).
+    fn at(src: R, offset: u64) -> Self {
+        Self {
+            base: offset,
+            at_start: false,
+            ..Self::new(src)
+        }
+    }
+
+    /// The file offset of the next unread byte.
+    fn offset(&self) -> u64 {
+        self.base + self.start as u64
     }
 
     fn unread(&self) -> &[u8] {
@@ -61,6 +91,7 @@ impl<R: Read> Window<R> {
             return Ok(false);
         }
         let unread = self.end - self.start;
+        self.base += self.start as u64;
         self.buf.copy_within(self.start..self.end, 0);
         self.start = 0;
         self.end = unread;
@@ -150,17 +181,30 @@ impl<R: Read> Window<R> {
     ///
     /// The window's text is checked for UTF-8 once per refill, as a whole, so serde_json parses
     /// `&str`s and skips its own check of every string.
+    ///
+    /// `from` says where the window is: at the array's `[`, or at an element inside it (indexed
+    /// from `first`). With `stop`, the parse stops when the next element begins exactly at
+    /// that file offset, and says so; it reads on to the end of the array if an element spans
+    /// the offset instead.
     fn users<T>(
         &mut self,
+        from: ArrayAt,
+        mut stop: Option<u64>,
         mut parse: impl FnMut(&str, usize) -> Result<(T, usize), serde_json::Error>,
-    ) -> Result<Vec<T>, GiveUp> {
-        if !self.eat(b'[')? {
-            return Err(GiveUp);
-        }
+    ) -> Result<(Vec<T>, bool), GiveUp> {
+        let first = match from {
+            ArrayAt::Open => {
+                if !self.eat(b'[')? {
+                    return Err(GiveUp);
+                }
+                if self.eat(b']')? {
+                    return Ok((Vec::new(), false));
+                }
+                0
+            }
+            ArrayAt::Element(first) => first,
+        };
         let mut out = Vec::new();
-        if self.eat(b']')? {
-            return Ok(out);
-        }
         let mut retried = false;
         loop {
             if self.peek()?.is_none() {
@@ -178,7 +222,17 @@ impl<R: Read> Window<R> {
             };
             let mut used = 0;
             let failed = loop {
-                match parse(&text[used..], out.len()) {
+                if let Some(at) = stop {
+                    let here = self.base + (self.start + used) as u64;
+                    if here == at {
+                        self.start += used;
+                        return Ok((out, true));
+                    }
+                    if here > at {
+                        stop = None;
+                    }
+                }
+                match parse(&text[used..], first + out.len()) {
                     Ok((value, len)) => {
                         out.push(value);
                         used += len;
@@ -207,7 +261,7 @@ impl<R: Read> Window<R> {
                         continue;
                     }
                     if self.eat(b']')? {
-                        return Ok(out);
+                        return Ok((out, false));
                     }
                     return Err(GiveUp);
                 }
@@ -250,6 +304,20 @@ impl<R: Read> Window<R> {
     }
 }
 
+impl Window<&File> {
+    /// Moves the window (and the file's offset) to `offset`: past what another reader parsed.
+    fn resume_at(&mut self, offset: u64) -> Result<(), GiveUp> {
+        let mut file = self.src;
+        file.seek(SeekFrom::Start(offset)).map_err(|_| GiveUp)?;
+        self.start = 0;
+        self.end = 0;
+        self.base = offset;
+        self.eof = false;
+        self.at_start = false;
+        Ok(())
+    }
+}
+
 /// How many JSON whitespace bytes `bytes` starts with.
 fn skip_whitespace(bytes: &[u8]) -> usize {
     bytes
@@ -258,9 +326,117 @@ fn skip_whitespace(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len())
 }
 
+/// When the users array is parsed on two threads (see `split`).
+#[derive(Clone, Copy)]
+pub(super) struct Split {
+    /// The file's length.
+    pub(super) len: u64,
+    /// The least size of the users array worth a second thread.
+    pub(super) min_bytes: u64,
+}
+
+/// One user record, parsed in place: the record and the bytes it took.
+fn parse_user(
+    text: &str,
+    index: usize,
+    found: &mut Option<super::Found>,
+    keys: &mut Keys,
+) -> Result<(SourceUser, usize), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let user = UserSeed {
+        found,
+        keys,
+        index,
+        nesting: IN_PLACE_NESTING,
+    }
+    .deserialize(&mut de)?;
+    Ok((user, de.into_iter::<IgnoredAny>().byte_offset()))
+}
+
+/// The users array from `window` (at its `[`) to its end, on two threads when it is large: a
+/// second one parses from a record boundary guessed near the middle (see `split`).
+fn users_array(
+    window: &mut Window<&File>,
+    file: &File,
+    split: Split,
+    found: &mut Option<super::Found>,
+    keys: &mut Keys,
+) -> Result<Vec<SourceUser>, GiveUp> {
+    let Split { len, min_bytes } = split;
+    let start = window.offset();
+    let guess = (len.saturating_sub(start) >= min_bytes)
+        .then(|| split::guess_boundary(file, start + (len - start) / 2))
+        .flatten();
+    let Some(boundary) = guess else {
+        let (users, _) = window.users(ArrayAt::Open, None, |text, index| {
+            parse_user(text, index, found, keys)
+        })?;
+        return Ok(users);
+    };
+    // Set when the first thread is done without reaching the guess: the second one's records
+    // are not wanted, and it may be parsing something that is not the users array at all.
+    let unwanted = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| {
+            let mut window = Window::at(
+                split::At {
+                    file,
+                    pos: boundary,
+                },
+                boundary,
+            );
+            let mut found = None;
+            let mut keys = Keys::default();
+            let (users, _) = window.users(ArrayAt::Element(0), None, |text, index| {
+                if unwanted.load(Ordering::Relaxed) {
+                    return Err(serde::de::Error::custom("not wanted"));
+                }
+                parse_user(text, index, &mut found, &mut keys)
+            })?;
+            Ok::<_, GiveUp>((users, window.offset()))
+        });
+        let first = window.users(ArrayAt::Open, Some(boundary), |text, index| {
+            parse_user(text, index, found, keys)
+        });
+        let reached = matches!(first, Ok((_, true)));
+        if !reached {
+            unwanted.store(true, Ordering::Relaxed);
+        }
+        let second = second.join().map_err(|_| GiveUp)?;
+        let (mut users, _) = first?;
+        if !reached {
+            // The guess was not a boundary of this array: what the second thread parsed is
+            // not part of it.
+            return Ok(users);
+        }
+        match second {
+            Ok((rest, end)) => {
+                #[cfg(test)]
+                tests::SPLITS_TAKEN.fetch_add(1, Ordering::Relaxed);
+                users.extend(rest);
+                window.resume_at(end)?;
+            }
+            // Whatever stopped the second thread stops this one too, and is left to it to find.
+            Err(GiveUp) => {
+                let (rest, _) =
+                    window.users(ArrayAt::Element(users.len()), None, |text, index| {
+                        parse_user(text, index, found, keys)
+                    })?;
+                users.extend(rest);
+            }
+        }
+        Ok(users)
+    })
+}
+
 /// The whole document, the fast way: the same grammar and the same record visitors as the
-/// streaming parser, but anything unexpected gives up rather than explains.
-pub(super) fn fast_read<R: Read>(window: &mut Window<R>) -> Result<Snapshot, GiveUp> {
+/// streaming parser, but anything unexpected gives up rather than explains. `len` is the
+/// file's length.
+pub(super) fn fast_read(
+    window: &mut Window<&File>,
+    file: &File,
+    split: Split,
+) -> Result<Snapshot, GiveUp> {
     // Record problems are parked here as the visitors do; the streaming parser will report them.
     let mut found = None;
     let mut keys = Keys::default();
@@ -281,17 +457,7 @@ pub(super) fn fast_read<R: Read>(window: &mut Window<R>) -> Result<Snapshot, Giv
             match key {
                 DocKey::Users if users.is_some() => return Err(GiveUp),
                 DocKey::Users => {
-                    users = Some(window.users(|text, index| {
-                        let mut de = serde_json::Deserializer::from_str(text);
-                        let user = UserSeed {
-                            found: &mut found,
-                            keys: &mut keys,
-                            index,
-                            nesting: IN_PLACE_NESTING,
-                        }
-                        .deserialize(&mut de)?;
-                        Ok((user, de.into_iter::<IgnoredAny>().byte_offset()))
-                    })?);
+                    users = Some(users_array(window, file, split, &mut found, &mut keys)?);
                 }
                 DocKey::Groups if groups.is_some() => return Err(GiveUp),
                 DocKey::Groups if window.peek()? == Some(b'[') => {
@@ -325,4 +491,39 @@ pub(super) fn fast_read<R: Read>(window: &mut Window<R>) -> Result<Snapshot, Giv
         users: users.ok_or(GiveUp)?,
         groups: groups.unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::io::Write;
+    use std::sync::atomic::AtomicUsize;
+
+    /// How many reads took the second thread's records (the fallback to the streaming parser
+    /// would hide a split that never works).
+    pub(super) static SPLITS_TAKEN: AtomicUsize = AtomicUsize::new(0);
+
+    #[test]
+    fn a_clean_file_is_read_on_two_threads_without_falling_back() {
+        let records: Vec<String> = (0..2_000)
+            .map(|i| format!(r#"{{"id":"u{i}","email":"u{i}@example.com","tags":[{{"n":{i}}}]}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"users":[{}],"groups":[{{"id":"g","name":"All","members":["u0","u1999"]}}]}}"#,
+            records.join(",\n")
+        );
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        let before = SPLITS_TAKEN.load(Ordering::Relaxed);
+        let split = Split {
+            len: text.len() as u64,
+            min_bytes: 0,
+        };
+        let opened = File::open(file.path()).unwrap();
+        let read = fast_read(&mut Window::new(&opened), &opened, split);
+        let expected = crate::parse_json(text.as_bytes(), "dir.json").unwrap();
+        assert_eq!(read.unwrap(), expected);
+        assert!(SPLITS_TAKEN.load(Ordering::Relaxed) > before);
+    }
 }

@@ -402,9 +402,13 @@ fn errors_deep_in_a_large_file_are_those_of_the_same_bytes_in_memory() {
         ),
     ];
     for (broken, kind) in breakages {
-        let from_file = read_json(write_temp(broken.as_bytes()).path()).unwrap_err();
+        let file = write_temp(broken.as_bytes());
+        let from_file = read_json(file.path()).unwrap_err();
         let in_memory = parse_json(broken.as_bytes(), "dir.json").unwrap_err();
         assert!(format!("{from_file:?}").contains(kind), "{from_file:?}");
+        // Parsed on two threads, the same error.
+        let split = crate::json::read_json_split(file.path(), 0).unwrap_err();
+        assert_eq!(split.to_string(), from_file.to_string());
         // The same error and line; only the origin differs, and columns (see `without_columns`).
         let file_name = from_file.to_string();
         let rest = file_name.split_once(": ").unwrap().1;
@@ -482,4 +486,131 @@ fn reads_and_maps_a_million_users() {
     );
     eprintln!("read {read:?}, mapped in {:?}", started.elapsed() - read);
     assert_eq!(mapped.desired.len(), 1_000_000);
+}
+
+mod split {
+    //! The users array parsed on two threads (`json/split.rs`) reads exactly what one thread
+    //! reads, wherever the guessed boundary falls: between records, inside a string that looks
+    //! like one, or past the array.
+
+    use super::write_temp;
+    use crate::json::read_json_split;
+    use crate::parse_json;
+    use proptest::prelude::*;
+
+    /// Values that look like record boundaries, escapes and nesting.
+    fn tricky() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "plain",
+            "},{",
+            "} , {\"id\":\"fake\"}",
+            "\\\"},{",
+            "日本 \\u00e9",
+            "]},{\"users\":[",
+            "",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn document(users: &[(String, Option<String>)], pretty: bool, groups_first: bool) -> String {
+        let sep = if pretty { ",\n  " } else { "," };
+        let records: Vec<String> = users
+            .iter()
+            .enumerate()
+            .map(|(i, (value, nested))| {
+                let nested = nested
+                    .as_ref()
+                    // Nested objects with ids: a guess inside them parses as users.
+                    .map(|n| {
+                        format!(
+                            r#","tags":[{{"id":"t1","x":"{n}"}},{{"id":"t2"}},[1,{{"y":"{n}"}}]]"#
+                        )
+                    })
+                    .unwrap_or_default();
+                format!(r#"{{"id":"u{i}","email":"u{i}@example.com","note":"{value}"{nested}}}"#)
+            })
+            .collect();
+        let users = format!(r#""users":[{}]"#, records.join(sep));
+        let groups = r#""groups":[{"id":"g1","name":"},{","members":["u0"]}]"#;
+        if groups_first {
+            format!("{{{groups},{users}}}")
+        } else {
+            format!("{{{users},\n{groups}}}")
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn two_threads_read_what_one_reads(
+            users in prop::collection::vec((tricky(), prop::option::of(tricky())), 1..60),
+            pretty in any::<bool>(),
+            groups_first in any::<bool>(),
+            // A broken record somewhere, sometimes.
+            broken in prop::option::of(0usize..60),
+        ) {
+            let mut text = document(&users, pretty, groups_first);
+            if let Some(at) = broken {
+                let id = format!(r#"{{"id":"u{}","#, at % users.len());
+                text = text.replacen(&id, "{", 1);
+            }
+            let file = write_temp(text.as_bytes());
+            let split = read_json_split(file.path(), 0);
+            let memory = parse_json(text.as_bytes(), "dir.json");
+            match (split, memory) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(
+                    super::without_columns(a.to_string().split_once(": ").unwrap().1),
+                    super::without_columns(b.to_string().split_once(": ").unwrap().1)
+                ),
+                (a, b) => prop_assert!(false, "split {:?}, memory {:?}", a, b),
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_directory_reads_the_same_on_two_threads() {
+        let text = super::large_directory(20_000);
+        let file = write_temp(text.as_bytes());
+        assert_eq!(
+            read_json_split(file.path(), 0).unwrap(),
+            parse_json(text.as_bytes(), "dir.json").unwrap()
+        );
+    }
+}
+
+#[test]
+fn records_listing_names_in_different_orders_read_right() {
+    let text = r#"{"users":[
+        {"id":"1","b":"x","a":"y","c":""},
+        {"id":"2","a":"p","b":"q"},
+        {"id":"3","b":"m","a":"n","c":""},
+        {"id":"4","b":"m","a":"n","c":"o"}]}"#;
+    let snapshot = read_json(write_temp(text.as_bytes()).path()).unwrap();
+    let pairs: Vec<Vec<(String, String)>> = snapshot
+        .users
+        .iter()
+        .map(|u| {
+            u.attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_owned()))
+                .collect()
+        })
+        .collect();
+    let p = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        pairs,
+        vec![
+            p(&[("a", "y"), ("b", "x")]),
+            p(&[("a", "p"), ("b", "q")]),
+            p(&[("a", "n"), ("b", "m")]),
+            p(&[("a", "n"), ("b", "m"), ("c", "o")]),
+        ]
+    );
+    assert_eq!(snapshot, parse_json(text.as_bytes(), "dir.json").unwrap());
 }
