@@ -219,11 +219,14 @@ pub fn unknown_groups(
 }
 
 fn members_of<'a>(groups: &'a [SourceGroup], names: &[String]) -> HashSet<&'a str> {
-    groups
-        .iter()
-        .filter(|group| names.contains(&group.name))
-        .flat_map(|group| group.members.iter().map(SourceId::as_str))
-        .collect()
+    let named = || groups.iter().filter(|group| names.contains(&group.name));
+    // Sized up front: grown by doubling, a million members would be rehashed over and over.
+    let mut members = HashSet::with_capacity_and_hasher(
+        named().map(|g| g.members.len()).sum(),
+        Default::default(),
+    );
+    members.extend(named().flat_map(|group| group.members.iter().map(SourceId::as_str)));
+    members
 }
 
 struct Candidate {

@@ -40,12 +40,16 @@ pub fn desired_groups(
         return Vec::new();
     };
     let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
-    let active: HashSet<&str> = mapped
-        .desired
-        .iter()
-        .filter(|u| u.active)
-        .map(|u| u.source_id.as_str())
-        .collect();
+    // Sized up front: grown by doubling, a million ids would be rehashed over and over.
+    let mut active: HashSet<&str> =
+        HashSet::with_capacity_and_hasher(mapped.desired.len(), Default::default());
+    active.extend(
+        mapped
+            .desired
+            .iter()
+            .filter(|u| u.active)
+            .map(|u| u.source_id.as_str()),
+    );
     // Each group on its own: ten thousand teams of a million members spread over the cores.
     let mut groups: Vec<DesiredGroup> = snapshot
         .groups
