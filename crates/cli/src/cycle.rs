@@ -10,8 +10,7 @@ use foldhash::HashSet;
 use scimsync_directory::{InvalidRecord, Mapped, Mapping};
 use scimsync_executor::{ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient};
 use scimsync_model::{
-    DesiredUser, Event, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId, Snapshot, SourceId,
-    TargetView,
+    DesiredUser, Event, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId, SourceId, TargetView,
 };
 use scimsync_plan::{PlanInput, PlanOutput, Policy};
 use scimsync_scim::{Budgets, Profile};
@@ -130,7 +129,7 @@ pub async fn prepare(
         desired_groups,
         mut links,
         unchanged,
-    } = crate::source::read_and_map(config, store, &mapping, full, digest, snapshot_digest).await?;
+    } = crate::source::read_and_map(config, store, &mapping, full, digest).await?;
     // scimsync manages the mapped attributes only: what else the target holds (set by hand,
     // or by another tool, or by a mapping since removed) is neither compared, nor recorded in
     // a link, nor ever removed.
@@ -292,26 +291,6 @@ async fn incremental_view(
         },
         lookups,
     ))
-}
-
-/// A digest of the snapshot as read, to tell a saved plan's directory from today's. Streamed
-/// into the hash: a million-user snapshot is not rendered into a buffer first.
-fn snapshot_digest(snapshot: &Snapshot) -> String {
-    struct HashWriter(sha2::Sha256);
-    impl std::io::Write for HashWriter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            sha2::Digest::update(&mut self.0, buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
-    match serde_json::to_writer(std::io::BufWriter::new(&mut hasher), snapshot) {
-        Ok(()) => hex::encode(sha2::Digest::finalize(hasher.0)),
-        Err(_) => String::new(),
-    }
 }
 
 /// What a cycle did, for the caller's exit code and summary line.

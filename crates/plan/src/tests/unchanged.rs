@@ -172,7 +172,7 @@ fn a_link_whose_attributes_were_not_loaded_gets_every_desired_value_and_loses_no
 fn users_mapping_found_unchanged_are_taken_without_a_fingerprint() {
     let ann = desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]);
     let links = vec![pushed(&ann, "t1")];
-    // Mapping dropped ann's attributes after matching `pushed_hashes`.
+    // Mapping dropped ann's attributes after matching the `LiveLinks` hashes.
     let live = LiveLinks::new(&links);
     assert_eq!(live.pushed_hash("u1"), Some(links[0].hash.as_str()));
     let mut dropped = ann.clone();
