@@ -6,6 +6,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rayon::prelude::*;
 use scimsync_model::{Attrs, DesiredUser, Link, ScimId, SourceId, TargetUser, TargetView};
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 
 /// A target user as the planner sees it, borrowed either from the target view or, on an
 /// incremental cycle, from the link that says it exists.
@@ -88,29 +89,34 @@ impl<'a> TargetIndex<'a> {
 
         let mut live: HashMap<&'a SourceId, Option<LiveLink<'a>>> =
             HashMap::with_capacity(links.len());
+        // One probe per map per link (entries, not a look-up then an insert): a million links.
         for link in links {
-            if let Some(first) = live.get(&link.source_id) {
-                let first =
-                    first.map_or_else(|| "a removed user".to_owned(), |l| l.target.id.to_string());
-                diagnostics.push(Diagnostic::new(
-                    &link.source_id,
-                    "link",
-                    format!(
-                        "a second link (to target user {}) is ignored; the first links to {first}",
-                        link.target_id
-                    ),
-                ));
-                continue;
-            }
-            let entry = match by_id.get_mut(&link.target_id) {
-                Some(found) => found,
+            let slot = match live.entry(&link.source_id) {
+                Entry::Occupied(first) => {
+                    let first = first
+                        .get()
+                        .map_or_else(|| "a removed user".to_owned(), |l| l.target.id.to_string());
+                    diagnostics.push(Diagnostic::new(
+                        &link.source_id,
+                        "link",
+                        format!(
+                            "a second link (to target user {}) is ignored; the first links to {first}",
+                            link.target_id
+                        ),
+                    ));
+                    continue;
+                }
+                Entry::Vacant(slot) => slot,
+            };
+            let entry = match by_id.entry(&link.target_id) {
+                Entry::Occupied(found) => found.into_mut(),
                 // An incremental view proves nothing by absence: trust the link.
-                None if !target.complete => by_id
-                    .entry(&link.target_id)
-                    .or_insert((TargetRef::from_link(link), None)),
+                Entry::Vacant(absent) if !target.complete => {
+                    absent.insert((TargetRef::from_link(link), None))
+                }
                 // Removed from the target outside scimsync: the link is dead.
-                None => {
-                    live.insert(&link.source_id, None);
+                Entry::Vacant(_) => {
+                    slot.insert(None);
                     continue;
                 }
             };
@@ -123,18 +129,14 @@ impl<'a> TargetIndex<'a> {
                         link.target_id
                     ),
                 ));
-                live.insert(&link.source_id, None);
+                slot.insert(None);
                 continue;
             }
             entry.1 = Some(&link.source_id);
-            let target_user = entry.0;
-            live.insert(
-                &link.source_id,
-                Some(LiveLink {
-                    link,
-                    target: target_user,
-                }),
-            );
+            slot.insert(Some(LiveLink {
+                link,
+                target: entry.0,
+            }));
         }
 
         let mut asked: HashSet<Cow<'a, str>> = HashSet::new();
