@@ -10,6 +10,7 @@ use scimsync_model::{
     SourceGroup, SourceId, SourceUser, UserState, fingerprint_matches_sorted, paths,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 use std::fmt;
 
 /// The directory, sorted into what to provision, what to deprovision, and what to leave alone.
@@ -497,13 +498,13 @@ fn mark_duplicate_emails(evaluated: &mut [Evaluated]) {
     let mut shared: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, entry) in evaluated.iter().enumerate() {
         if let Some(name) = entry.claimed() {
-            match first.get(name) {
-                Some(&earlier) => shared
+            match first.entry(name) {
+                Entry::Occupied(earlier) => shared
                     .entry(name)
-                    .or_insert_with(|| vec![earlier])
+                    .or_insert_with(|| vec![*earlier.get()])
                     .push(index),
-                None => {
-                    first.insert(name, index);
+                Entry::Vacant(slot) => {
+                    slot.insert(index);
                 }
             }
         }

@@ -5,6 +5,7 @@
 use foldhash::{HashMap, HashMapExt};
 use rayon::prelude::*;
 use scimsync_model::Snapshot;
+use std::collections::hash_map::Entry;
 
 /// The first integrity problem found, by record positions in the snapshot.
 #[derive(Debug, PartialEq, Eq)]
@@ -17,13 +18,17 @@ pub(crate) enum Problem {
 pub(crate) fn check(snapshot: &Snapshot) -> Result<(), Problem> {
     let mut users: HashMap<&str, usize> = HashMap::with_capacity(snapshot.users.len());
     for (index, user) in snapshot.users.iter().enumerate() {
-        if let Some(&first) = users.get(user.id.as_str()) {
-            return Err(Problem::DuplicateUserId {
-                first,
-                second: index,
-            });
+        match users.entry(user.id.as_str()) {
+            Entry::Occupied(first) => {
+                return Err(Problem::DuplicateUserId {
+                    first: *first.get(),
+                    second: index,
+                });
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(index);
+            }
         }
-        users.insert(user.id.as_str(), index);
     }
     let mut groups: HashMap<&str, usize> = HashMap::with_capacity(snapshot.groups.len());
     let mut duplicate_group = None;
