@@ -25,5 +25,5 @@ pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};
 pub use source_attrs::SourceAttrs;
 pub use user::{
     DesiredUser, Link, OutOfScope, OutOfScopeReason, PushedHashes, TargetUser, TargetView,
-    fingerprint, fingerprint_matches, fingerprint_matches_sorted,
+    fingerprint, fingerprint_matches, fingerprint_matches_sorted, fold_user_name,
 };

@@ -3,6 +3,7 @@
 
 use crate::{AttrKey, Attrs, ScimId, SourceId};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// A user as the target should hold it, after scope and mapping.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +87,16 @@ impl<S: std::hash::BuildHasher + Sync> PushedHashes for std::collections::HashMa
     }
 }
 
+/// A userName as the target compares it: lower-cased, borrowing when it already is (mapped
+/// userNames are, so the common case allocates nothing).
+pub fn fold_user_name(user_name: &str) -> Cow<'_, str> {
+    if user_name.bytes().any(|b| b.is_ascii_uppercase()) || !user_name.is_ascii() {
+        Cow::Owned(user_name.to_lowercase())
+    } else {
+        Cow::Borrowed(user_name)
+    }
+}
+
 /// A stable fingerprint of what would be pushed for a user, stored with the link so an
 /// incremental cycle can tell "unchanged" without comparing attribute by attribute.
 pub fn fingerprint(user_name: &str, active: bool, attrs: &Attrs) -> String {
@@ -127,13 +138,8 @@ fn digest<'a>(
 ) -> [u8; 16] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    // The target compares userNames case-insensitively, so must we. Mapped userNames are
-    // lower-cased already: only allocate when one is not.
-    if user_name.bytes().any(|b| b.is_ascii_uppercase()) || !user_name.is_ascii() {
-        h.update(user_name.to_lowercase().as_bytes());
-    } else {
-        h.update(user_name.as_bytes());
-    }
+    // The target compares userNames case-insensitively, so must we.
+    h.update(fold_user_name(user_name).as_bytes());
     h.update([0, u8::from(active), 0]);
     for (path, value) in attrs {
         h.update(path.as_bytes());

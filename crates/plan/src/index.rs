@@ -47,13 +47,7 @@ pub(crate) struct LiveLink<'a> {
 }
 
 /// The target's identity: lower-cased, borrowing when the name already is.
-pub(crate) fn fold(user_name: &str) -> Cow<'_, str> {
-    if user_name.bytes().any(|b| b.is_ascii_uppercase()) || !user_name.is_ascii() {
-        Cow::Owned(user_name.to_lowercase())
-    } else {
-        Cow::Borrowed(user_name)
-    }
-}
+pub(crate) use scimsync_model::fold_user_name as fold;
 
 pub(crate) fn same_user_name(a: &str, b: &str) -> bool {
     a == b || fold(a) == fold(b)
