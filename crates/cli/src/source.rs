@@ -147,19 +147,10 @@ pub async fn read_and_map(
 /// A digest of the snapshot as read, to tell a saved plan's directory from today's. Streamed
 /// into the hash: a million-user snapshot is not rendered into a buffer first.
 fn snapshot_digest(snapshot: &Snapshot) -> String {
-    struct HashWriter(sha2::Sha256);
-    impl std::io::Write for HashWriter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            sha2::Digest::update(&mut self.0, buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
     match serde_json::to_writer(std::io::BufWriter::new(&mut hasher), snapshot) {
-        Ok(()) => hex::encode(sha2::Digest::finalize(hasher.0)),
+        Ok(()) => hex::encode(hasher.finalize()),
         Err(_) => String::new(),
     }
 }

@@ -88,6 +88,43 @@ async fn a_department_change_sends_one_patch_with_one_op() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_applies_as_planned_and_is_refused_once_the_directory_moves() {
+    let env = Env::new(Seed::default()).await;
+    env.sync().await;
+    let mut dir = company();
+    dir["users"][1]["department"] = json!("Platform");
+    env.write_directory(&dir);
+    let saved = env.path("plan.json");
+    let saved = saved.to_str().unwrap();
+    let planned = env.run(&["plan", "--out", saved]).await;
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+
+    // The directory moves on: the saved plan no longer describes it, and nothing is sent.
+    dir["users"][1]["department"] = json!("Sales");
+    env.write_directory(&dir);
+    let before = env.stats();
+    let refused = env.run(&["sync", "--now", "--plan", saved]).await;
+    assert_ne!(refused.code, 0, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("directory snapshot changed"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(writes(&before, &env.stats()), 0);
+
+    // Back to what was planned: the saved plan applies, exactly.
+    dir["users"][1]["department"] = json!("Platform");
+    env.write_directory(&dir);
+    let applied = env.run(&["sync", "--now", "--plan", saved]).await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert_eq!(writes(&before, &env.stats()), 1);
+    assert_eq!(
+        attr(&env.user("bob@example.com").unwrap(), "department"),
+        Some("Platform")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_email_change_replaces_user_name_on_the_same_user() {
     let env = Env::new(Seed::default()).await;
     env.sync().await;
