@@ -31,9 +31,7 @@ impl Keys {
         }
         key
     }
-}
 
-impl Keys {
     /// A record's attributes (names interned here, each once) as `SourceAttrs`.
     pub(super) fn sorted(&mut self, attrs: Vec<(AttrKey, CompactString)>) -> SourceAttrs {
         let same = attrs.len() == self.arrived.len()

@@ -53,7 +53,7 @@ pub(crate) fn read_json_split(path: &Path, min_split_bytes: u64) -> Result<Snaps
             len: metadata.len(),
             min_bytes: min_split_bytes,
         };
-        if let Ok(snapshot) = fast_read(&mut Window::new(&file), &file, split) {
+        if let Ok(snapshot) = fast_read(&mut Window::new(&file), split) {
             return finish(snapshot, origin);
         }
         file.rewind().map_err(io)?;

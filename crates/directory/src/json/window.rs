@@ -357,12 +357,12 @@ fn parse_user(
 /// second one parses from a record boundary guessed near the middle (see `split`).
 fn users_array(
     window: &mut Window<&File>,
-    file: &File,
     split: Split,
     found: &mut Option<super::Found>,
     keys: &mut Keys,
 ) -> Result<Vec<SourceUser>, GiveUp> {
     let Split { len, min_bytes } = split;
+    let file = window.src;
     let start = window.offset();
     let guess = (len.saturating_sub(start) >= min_bytes)
         .then(|| split::guess_boundary(file, start + (len - start) / 2))
@@ -430,13 +430,8 @@ fn users_array(
 }
 
 /// The whole document, the fast way: the same grammar and the same record visitors as the
-/// streaming parser, but anything unexpected gives up rather than explains. `len` is the
-/// file's length.
-pub(super) fn fast_read(
-    window: &mut Window<&File>,
-    file: &File,
-    split: Split,
-) -> Result<Snapshot, GiveUp> {
+/// streaming parser, but anything unexpected gives up rather than explains.
+pub(super) fn fast_read(window: &mut Window<&File>, split: Split) -> Result<Snapshot, GiveUp> {
     // Record problems are parked here as the visitors do; the streaming parser will report them.
     let mut found = None;
     let mut keys = Keys::default();
@@ -457,7 +452,7 @@ pub(super) fn fast_read(
             match key {
                 DocKey::Users if users.is_some() => return Err(GiveUp),
                 DocKey::Users => {
-                    users = Some(users_array(window, file, split, &mut found, &mut keys)?);
+                    users = Some(users_array(window, split, &mut found, &mut keys)?);
                 }
                 DocKey::Groups if groups.is_some() => return Err(GiveUp),
                 DocKey::Groups if window.peek()? == Some(b'[') => {
@@ -521,7 +516,7 @@ mod tests {
             min_bytes: 0,
         };
         let opened = File::open(file.path()).unwrap();
-        let read = fast_read(&mut Window::new(&opened), &opened, split);
+        let read = fast_read(&mut Window::new(&opened), split);
         let expected = crate::parse_json(text.as_bytes(), "dir.json").unwrap();
         assert_eq!(read.unwrap(), expected);
         assert!(SPLITS_TAKEN.load(Ordering::Relaxed) > before);
