@@ -1,8 +1,8 @@
 //! A directory record's attributes: a handful of short strings per user, a million users.
 //!
 //! Kept as one sorted vector with values inline where short (`CompactString`): a record costs
-//! one allocation instead of a tree's nodes and a string each, lookups are a binary search of a
-//! dozen entries, and dropping a record frees one block. Reading and mapping a million-user
+//! one allocation instead of a tree's nodes and a string each, a lookup is a scan of a dozen
+//! entries in one block, and dropping a record frees one block. Reading and mapping a million-user
 //! snapshot spends most of its time building, searching and dropping these.
 
 use crate::AttrKey;
@@ -45,13 +45,12 @@ impl SourceAttrs {
         self.position(name).is_some()
     }
 
-    /// Where `name` is: a scan that compares lengths before bytes. A record holds a dozen
-    /// names of mostly different lengths, read front to back from one block, and mapping asks
-    /// for dozens a record: cheaper than a binary search's dependent string comparisons.
+    /// Where `name` is: a scan, front to back through one block. A record holds a dozen names
+    /// of mostly different lengths (string equality compares lengths before bytes), and
+    /// mapping asks for dozens a record: cheaper than a binary search's dependent string
+    /// comparisons.
     fn position(&self, name: &str) -> Option<usize> {
-        self.0
-            .iter()
-            .position(|(key, _)| key.len() == name.len() && key.as_str() == name)
+        self.0.iter().position(|(key, _)| key.as_str() == name)
     }
 
     /// Sets `name`, replacing any value it had.
