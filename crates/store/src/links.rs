@@ -19,7 +19,8 @@ const UPSERT: &str = "INSERT OR REPLACE INTO links \
      (source_id, target_id, user_name, active, attrs, hash, updated_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
-const SELECT: &str = "SELECT source_id, target_id, user_name, active, attrs, hash FROM links";
+/// Every column of a link: a head's (see `HEADS`, same order), then the attributes.
+const SELECT: &str = "SELECT source_id, target_id, user_name, active, hash, attrs FROM links";
 
 /// Every link without its attributes, in source id order: answered from the `links_heads`
 /// covering index (migration 3), a sixth of the table's pages.
@@ -57,18 +58,7 @@ impl Store {
         let mut rows = stmt.query([]).during(path, "read links")?;
         let mut links = Vec::with_capacity(count);
         while let Some(row) = rows.next().during(path, "read links")? {
-            let head = (|| -> rusqlite::Result<Link> {
-                Ok(Link {
-                    source_id: SourceId(row.get(0)?),
-                    target_id: ScimId(row.get(1)?),
-                    user_name: row.get(2)?,
-                    active: row.get(3)?,
-                    attrs: Attrs::new(),
-                    hash: row.get(4)?,
-                })
-            })()
-            .during(path, "read link")?;
-            links.push(head);
+            links.push(head_from_row(row).during(path, "read link")?);
         }
         drop(rows);
         self.release_scan_cache()?;
@@ -94,10 +84,6 @@ impl Store {
         let path = &self.path;
         let picked: Vec<usize> = (0..links.len()).filter(|&i| wanted(i, &links[i])).collect();
         let mut paths = KeyInterner::default();
-        let decode = |row: &Row<'_>, paths: &mut KeyInterner| -> rusqlite::Result<Attrs> {
-            attrs_json::decode(row.get_ref(0)?.as_str()?, paths)
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))
-        };
         // A point query each is cheapest for the usual handful; past about one in eight, one
         // ordered scan beats that many index descents.
         if picked.len() * 8 < links.len() {
@@ -111,7 +97,7 @@ impl Store {
                     .during(path, "read link attributes")?;
                 if let Some(row) = rows.next().during(path, "read link attributes")? {
                     links[i].attrs =
-                        decode(row, &mut paths).during(path, "read link attributes")?;
+                        attrs_at(row, 0, &mut paths).during(path, "read link attributes")?;
                 }
             }
         } else {
@@ -133,7 +119,7 @@ impl Store {
                 if let Some(&i) = index.get(source) {
                     found.push((
                         i,
-                        decode(row, &mut paths).during(path, "read link attributes")?,
+                        attrs_at(row, 0, &mut paths).during(path, "read link attributes")?,
                     ));
                 }
             }
@@ -253,32 +239,31 @@ fn upsert(conn: &Connection, path: &Path, link: &Link, now: &str) -> Result<(), 
 }
 
 fn link_from_row(row: &Row<'_>, path: &Path, paths: &mut KeyInterner) -> Result<Link, StoreError> {
-    let mut get =
-        |row: &Row<'_>| -> rusqlite::Result<(String, String, String, bool, Attrs, String)> {
-            // Borrowed, not copied into a String: this runs once per link on every load.
-            let attrs = row.get_ref(4)?.as_str()?;
-            let attrs = attrs_json::decode(attrs, paths).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e))
-            })?;
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                attrs,
-                row.get(5)?,
-            ))
-        };
-    let (source_id, target_id, user_name, active, attrs, hash) =
-        get(row).during(path, "read link")?;
+    let mut get = |row: &Row<'_>| -> rusqlite::Result<Link> {
+        let mut link = head_from_row(row)?;
+        link.attrs = attrs_at(row, 5, paths)?;
+        Ok(link)
+    };
+    get(row).during(path, "read link")
+}
+
+/// A link head from the first five columns of `HEADS` or `SELECT`; its attributes are empty.
+fn head_from_row(row: &Row<'_>) -> rusqlite::Result<Link> {
     Ok(Link {
-        source_id: SourceId(source_id),
-        target_id: ScimId(target_id),
-        user_name,
-        active,
-        attrs,
-        hash,
+        source_id: SourceId(row.get(0)?),
+        target_id: ScimId(row.get(1)?),
+        user_name: row.get(2)?,
+        active: row.get(3)?,
+        attrs: Attrs::new(),
+        hash: row.get(4)?,
     })
+}
+
+/// The attributes JSON in `column`, decoded with shared paths.
+fn attrs_at(row: &Row<'_>, column: usize, paths: &mut KeyInterner) -> rusqlite::Result<Attrs> {
+    // Borrowed, not copied into a String: this runs once per link on a whole load.
+    attrs_json::decode(row.get_ref(column)?.as_str()?, paths)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(column, Type::Text, Box::new(e)))
 }
 
 #[cfg(test)]
