@@ -3,14 +3,6 @@
 
 use std::time::Duration;
 
-/// Time this thread has spent on a CPU (`/proc/thread-self/schedstat`, nanoseconds), if the
-/// platform exposes it.
-pub fn thread_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns = stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    Some(Duration::from_nanos(ns))
-}
-
 /// Time all threads of this process have spent on a CPU, user and system (`/proc/self/stat`,
 /// in clock ticks of 10 ms), if the platform exposes it.
 pub fn process_cpu() -> Option<Duration> {
