@@ -14,7 +14,7 @@ use scimsync_model::{
 };
 use scimsync_plan::{PlanInput, PlanOutput, Policy};
 use scimsync_scim::{Budgets, Profile};
-use scimsync_store::{RunOutcome, RunStatus, Store};
+use scimsync_store::{RunOutcome, RunStatus, StampedLink, Store};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Instant;
@@ -91,6 +91,8 @@ pub struct Prepared {
     pub lookups: usize,
     /// Synced directory groups and what the target holds of them (crates/cli/src/groups.rs).
     pub groups: crate::groups::GroupSide,
+    /// Record stamps a cycle stores once its writes are done (`source::Directory::stamps`).
+    pub stamps: Vec<StampedLink>,
 }
 
 impl Prepared {
@@ -129,6 +131,7 @@ pub async fn prepare(
         desired_groups,
         mut links,
         unchanged,
+        stamps,
     } = crate::source::read_and_map(config, store, &mapping, full, digest).await?;
     // scimsync manages the mapped attributes only: what else the target holds (set by hand,
     // or by another tool, or by a mapping since removed) is neither compared, nor recorded in
@@ -198,6 +201,7 @@ pub async fn prepare(
         output,
         lookups,
         groups,
+        stamps,
     })
 }
 
@@ -488,6 +492,13 @@ async fn cycle_body(
         .await;
     recorder.finish()?;
     crate::groups::remember_missing_teams(store, &plan)?;
+    // Only a hint for the next cycle's read (each applies only while its link is as proved):
+    // failing to store them costs that read time, not correctness.
+    match store.stamp_records(&prepared.stamps) {
+        Ok(stored) if stored > 0 => tracing::debug!("{stored} record stamps stored"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("record stamps not stored: {e}"),
+    }
 
     let counts = plan.counts();
     let summary = serde_json::json!({

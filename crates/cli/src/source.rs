@@ -6,10 +6,10 @@
 
 use crate::config::{Config, SourceKind};
 use anyhow::{Result, anyhow, bail};
-use scimsync_directory::{Mapped, Mapping};
-use scimsync_model::{DesiredGroup, Link, PushedHashes, Snapshot};
+use scimsync_directory::{Mapped, Mapping, Scan, ScannedJson, StampedUser};
+use scimsync_model::{DesiredGroup, Link, PushedHashes, RecordContext, Snapshot};
 use scimsync_plan::{LiveLinks, Unchanged};
-use scimsync_store::Store;
+use scimsync_store::{StampedLink, Store};
 
 /// What `prepare` plans from, on the directory side.
 pub struct Directory {
@@ -22,16 +22,25 @@ pub struct Directory {
     pub links: Vec<Link>,
     /// On an incremental cycle, the users proved unchanged (their attributes are dropped).
     pub unchanged: Option<Unchanged>,
+    /// Record stamps for the links of users proved unchanged from a parsed record: stored
+    /// after the cycle's writes (`Store::stamp_records`), they let the next cycle skip those
+    /// records.
+    pub stamps: Vec<StampedLink>,
 }
 
-/// A JSON or CSV snapshot (blocking: the caller picks the thread).
-fn read_file_snapshot(config: &Config) -> Result<Snapshot> {
-    let path = config
+/// The snapshot file `[source] path` names.
+fn source_path(config: &Config) -> Result<std::path::PathBuf> {
+    config
         .source
         .path
         .as_ref()
         .map(|p| config.resolve(p))
-        .ok_or_else(|| anyhow!("[source] path is not set"))?;
+        .ok_or_else(|| anyhow!("[source] path is not set"))
+}
+
+/// A JSON or CSV snapshot (blocking: the caller picks the thread).
+fn read_file_snapshot(config: &Config) -> Result<Snapshot> {
+    let path = source_path(config)?;
     let snapshot = match config.source.kind {
         SourceKind::Json => scimsync_directory::read_json(&path)?,
         SourceKind::Csv => {
@@ -50,6 +59,10 @@ fn read_file_snapshot(config: &Config) -> Result<Snapshot> {
 /// Reads and maps the directory and loads the links. A full cycle loads every link whole; an
 /// incremental one maps against the links' fingerprints, so a user whose fingerprint is its
 /// link's keeps no attributes (most of a large directory, most of a cycle's memory).
+///
+/// An incremental cycle over a JSON file reads it keyed (`scan_json`): a record whose bytes
+/// are the ones its link was stamped with is neither parsed nor mapped, and the users mapped
+/// unchanged from a parsed record come back as stamps to store (`Directory::stamps`).
 pub async fn read_and_map(
     config: &Config,
     store: &Store,
@@ -62,12 +75,16 @@ pub async fn read_and_map(
         SourceKind::Ldap => Some(crate::ldap_source::read(config).await?),
         _ => None,
     };
+    // A saved plan's digest needs every record parsed.
+    let context = (!full && !digest && config.source.kind == SourceKind::Json)
+        .then(|| mapping.record_context(&config.scope));
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || match ldap {
-            Some(snapshot) => Ok(snapshot),
-            None => read_file_snapshot(config),
+        let reader = scope.spawn(move || match (ldap, context) {
+            (Some(snapshot), _) => Ok(Read::Whole(snapshot)),
+            (None, Some(context)) => scan_file_snapshot(config, &context),
+            (None, None) => read_file_snapshot(config).map(Read::Whole),
         });
-        let join_reader = |reader: std::thread::ScopedJoinHandle<'_, Result<Snapshot>>| {
+        let join_reader = |reader: std::thread::ScopedJoinHandle<'_, Result<Read>>| {
             reader
                 .join()
                 .map_err(|_| anyhow!("the snapshot reader panicked"))?
@@ -80,22 +97,59 @@ pub async fn read_and_map(
                 return Err(e.into());
             }
         };
-        let live = heads.as_deref().map(LiveLinks::new);
-        let snapshot = join_reader(reader)?;
+        let live = heads
+            .as_ref()
+            .map(|heads| LiveLinks::with_stamps(&heads.links, &heads.stamps));
+        let read = join_reader(reader)?;
 
-        let snapshot_hash = digest.then(|| snapshot_digest(&snapshot));
-        let directory_users = snapshot.users.len();
-        // Mapping consumes the users, record by record: the snapshot and the mapped directory
-        // are never both held whole. The groups stay for the group side.
-        let Snapshot { users, groups } = snapshot;
-        let mut mapped = scimsync_directory::map_users(
-            users,
-            &groups,
-            &config.scope,
-            &config.roles,
-            mapping,
-            live.as_ref().map(|live| live as &dyn PushedHashes),
-        );
+        let (mut mapped, groups, directory_users, snapshot_hash) = match (read, &live) {
+            (Read::Scanned(scanned), Some(live)) => {
+                let keyed = scanned.resolve(&config.roles, |key| {
+                    live.stamped(key)
+                        .map(|(link, stamp)| StampedUser::of(link, stamp))
+                })?;
+                let directory_users = keyed.snapshot.users.len();
+                let (mapped, groups) = scimsync_directory::map_keyed(
+                    keyed,
+                    &config.scope,
+                    &config.roles,
+                    mapping,
+                    live,
+                );
+                (mapped, groups, directory_users, None)
+            }
+            (read, live) => {
+                let snapshot = match read {
+                    Read::Whole(snapshot) => snapshot,
+                    // Scanned only on an incremental cycle, which has its links.
+                    Read::Scanned(_) => bail!("a keyed read needs the links"),
+                };
+                let snapshot_hash = digest.then(|| snapshot_digest(&snapshot));
+                let directory_users = snapshot.users.len();
+                // Mapping consumes the users, record by record: the snapshot and the mapped
+                // directory are never both held whole. The groups stay for the group side.
+                let Snapshot { users, groups } = snapshot;
+                let mapped = scimsync_directory::map_users(
+                    users,
+                    &groups,
+                    &config.scope,
+                    &config.roles,
+                    mapping,
+                    live.as_ref().map(|live| live as &dyn PushedHashes),
+                );
+                (mapped, groups, directory_users, snapshot_hash)
+            }
+        };
+        let stamps = match (&live, &heads) {
+            (Some(live), Some(heads)) => {
+                scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, live, &heads.stamps)
+                    .into_iter()
+                    .map(|(at, stamp)| StampedLink::proved(&heads.links[at], stamp))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        mapped.stamps = Vec::new();
         let groups = Snapshot {
             users: Vec::new(),
             groups,
@@ -116,7 +170,8 @@ pub async fn read_and_map(
         };
         drop(live);
         let links = match (heads, &unchanged) {
-            (Some(mut links), Some(unchanged)) => {
+            (Some(heads), Some(unchanged)) => {
+                let mut links = heads.links;
                 // What was pushed to a user is needed only if the user changed: decode just
                 // those.
                 store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
@@ -140,8 +195,25 @@ pub async fn read_and_map(
             desired_groups,
             links,
             unchanged,
+            stamps,
         })
     })
+}
+
+/// A JSON file, keyed (blocking: the caller picks the thread).
+fn scan_file_snapshot(config: &Config, context: &RecordContext) -> Result<Read> {
+    let path = source_path(config)?;
+    Ok(match scimsync_directory::scan_json(&path, context)? {
+        Scan::Keyed(scanned) => Read::Scanned(scanned),
+        Scan::Whole(snapshot) => Read::Whole(snapshot),
+    })
+}
+
+/// The snapshot as the reader thread hands it over.
+enum Read {
+    Whole(Snapshot),
+    /// Keyed, its users not parsed yet: resolved against the links' stamps.
+    Scanned(ScannedJson),
 }
 
 /// A digest of the snapshot as read, to tell a saved plan's directory from today's. Streamed

@@ -2,12 +2,14 @@
 
 use crate::config::{Preset, RolesConfig, ScopeConfig};
 use crate::email;
+use crate::keyed::{Keyed, UserRecord};
 use crate::mapping::{MAX_VALUE_BYTES, Mapping, Source};
 use foldhash::{HashMap, HashMapExt, HashSet};
 use rayon::prelude::*;
 use scimsync_model::{
-    AttrKey, AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, PushedHashes, Snapshot,
-    SourceGroup, SourceId, SourceUser, UserState, fingerprint_matches_sorted, paths,
+    AttrKey, AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, PushedHashes,
+    RecordStamp, Snapshot, SourceGroup, SourceId, SourceUser, UserState,
+    fingerprint_matches_sorted, paths,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
@@ -29,6 +31,11 @@ pub struct Mapped {
     /// Records that cannot be mapped, one per user, sorted by source id. These users are in
     /// neither list above: the planner must leave their target accounts untouched.
     pub invalid: Vec<InvalidRecord>,
+    /// From a keyed read ([`map_keyed`]): the desired users (by position in `desired`) whose
+    /// record was parsed and mapped exactly as last pushed, with the stamp their link can
+    /// store so the next cycle recognises the record without parsing it.
+    #[serde(skip)]
+    pub stamps: Vec<(usize, RecordStamp)>,
 }
 
 /// A directory user whose record cannot be mapped, and the field at fault.
@@ -89,16 +96,56 @@ pub fn map_users(
     mapping: &Mapping,
     pushed: Option<&dyn PushedHashes>,
 ) -> Mapped {
+    map_records(users, Vec::new(), groups, scope, roles, mapping, pushed)
+}
+
+/// [`map_users`] for a keyed read (see [`Keyed`]): a known user is taken as its link
+/// describes it, unchanged, and a parsed user mapped unchanged gets a stamp
+/// ([`Mapped::stamps`]). `mapping`'s record context must be the one the read keyed with.
+pub fn map_keyed(
+    keyed: Keyed,
+    scope: &ScopeConfig,
+    roles: &RolesConfig,
+    mapping: &Mapping,
+    pushed: &dyn PushedHashes,
+) -> (Mapped, Vec<SourceGroup>) {
+    let Keyed { snapshot, records } = keyed;
+    let Snapshot { users, groups } = snapshot;
+    let mapped = map_records(users, records, &groups, scope, roles, mapping, Some(pushed));
+    (mapped, groups)
+}
+
+/// `records` is aligned with `users`, or empty when the read did not key them.
+fn map_records(
+    users: Vec<SourceUser>,
+    records: Vec<UserRecord>,
+    groups: &[SourceGroup],
+    scope: &ScopeConfig,
+    roles: &RolesConfig,
+    mapping: &Mapping,
+    pushed: Option<&dyn PushedHashes>,
+) -> Mapped {
     let admins = members_of(groups, &roles.admin_groups);
+    let keyed = records.len() == users.len() && pushed.is_some();
     // Each record maps on its own: spread them over the cores (order kept). The scope's
     // members (every assigned user) are gathered meanwhile.
     let (in_scope, mut evaluated): (Option<HashSet<&str>>, Vec<Evaluated>) = rayon::join(
         || scope.groups.as_ref().map(|names| members_of(groups, names)),
         || {
-            users
-                .into_par_iter()
-                .map(|user| evaluate(user, mapping, &admins, &scope.filters, pushed))
-                .collect()
+            let evaluate =
+                |user, record| evaluate(user, record, mapping, &admins, &scope.filters, pushed);
+            if keyed {
+                users
+                    .into_par_iter()
+                    .zip(records)
+                    .map(|(user, record)| evaluate(user, Some(record)))
+                    .collect()
+            } else {
+                users
+                    .into_par_iter()
+                    .map(|user| evaluate(user, None))
+                    .collect()
+            }
         },
     );
     mark_duplicate_emails(&mut evaluated);
@@ -117,11 +164,12 @@ pub fn map_users(
         let candidate = match entry.outcome {
             Ok(candidate) => candidate,
             Err(invalid) => {
-                mapped.invalid.push(invalid);
+                mapped.invalid.push(*invalid);
                 continue;
             }
         };
         let source_id = entry.source_id;
+        let stamp = entry.stamp;
         let user_name = candidate.user_name;
         let unassigned = unassigned.get(at).copied().unwrap_or(false);
         match candidate.state {
@@ -147,11 +195,20 @@ pub fn map_users(
                     active: state == UserState::Activated,
                     attrs: candidate.attrs,
                 },
-                candidate.unchanged,
+                (candidate.unchanged, stamp),
             )),
         }
     }
-    (mapped.desired, mapped.unchanged) = sort_by_user_name(desired).into_iter().unzip();
+    let sorted = sort_by_user_name(desired);
+    mapped.desired.reserve_exact(sorted.len());
+    mapped.unchanged.reserve_exact(sorted.len());
+    for (at, (user, (unchanged, stamp))) in sorted.into_iter().enumerate() {
+        mapped.desired.push(user);
+        mapped.unchanged.push(unchanged);
+        if let Some(stamp) = stamp {
+            mapped.stamps.push((at, stamp));
+        }
+    }
     if pushed.is_none() {
         mapped.unchanged = Vec::new();
     }
@@ -168,7 +225,7 @@ pub fn map_users(
 /// miss for each string at each comparison: the sort compares a 16-byte prefix held next to
 /// the index, and the strings only when prefixes tie. Unstable: the keys are unique (source
 /// ids are), so the order is a stable sort's, without its buffer.
-fn sort_by_user_name(users: Vec<(DesiredUser, bool)>) -> Vec<(DesiredUser, bool)> {
+fn sort_by_user_name<T: Send + Sync>(users: Vec<(DesiredUser, T)>) -> Vec<(DesiredUser, T)> {
     let full = |a: &DesiredUser, b: &DesiredUser| {
         (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
     };
@@ -181,7 +238,7 @@ fn sort_by_user_name(users: Vec<(DesiredUser, bool)>) -> Vec<(DesiredUser, bool)
         a.0.cmp(&b.0)
             .then_with(|| full(&users[a.1].0, &users[b.1].0))
     });
-    let mut slots: Vec<Option<(DesiredUser, bool)>> = users.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<(DesiredUser, T)>> = users.into_iter().map(Some).collect();
     // Every index is in `order` once: each slot is taken exactly once.
     order
         .into_iter()
@@ -219,7 +276,7 @@ pub fn unknown_groups(
     unknown
 }
 
-fn members_of<'a>(groups: &'a [SourceGroup], names: &[String]) -> HashSet<&'a str> {
+pub(crate) fn members_of<'a>(groups: &'a [SourceGroup], names: &[String]) -> HashSet<&'a str> {
     let named = || groups.iter().filter(|group| names.contains(&group.name));
     // Sized up front: grown by doubling, a million members would be rehashed over and over.
     let mut members = HashSet::with_capacity_and_hasher(
@@ -250,7 +307,10 @@ struct Evaluated {
     email_field: &'static str,
     /// The scoping rule that excludes the record, if one does.
     excluded_by: Option<String>,
-    outcome: Result<Candidate, InvalidRecord>,
+    /// A million of these are held at once: the rare error is boxed.
+    outcome: Result<Candidate, Box<InvalidRecord>>,
+    /// For a keyed record parsed and mapped unchanged: what its link can store.
+    stamp: Option<RecordStamp>,
 }
 
 impl Evaluated {
@@ -268,7 +328,8 @@ impl Evaluated {
             user_name: None,
             email_field,
             excluded_by: None,
-            outcome: Err(record),
+            outcome: Err(Box::new(record)),
+            stamp: None,
         }
     }
 }
@@ -301,6 +362,7 @@ fn present<'u>(user: &'u SourceUser, name: &str) -> Option<&'u str> {
 
 fn evaluate(
     user: SourceUser,
+    record: Option<UserRecord>,
     mapping: &Mapping,
     admins: &HashSet<&str>,
     filters: &[crate::ScopeFilter],
@@ -309,6 +371,31 @@ fn evaluate(
     let preset = mapping.preset();
     let email_attrs = preset.email_attrs();
     let email_field = email_attrs.first().copied().unwrap_or("email");
+    let (key, known) = match record {
+        Some(UserRecord { key, known }) => (Some(key), known),
+        None => (None, None),
+    };
+    if let Some(known) = known {
+        // Its bytes are those of a record that mapped, under this mapping and admin flag, to
+        // exactly what its link says was pushed: valid, desired and unchanged.
+        return Evaluated {
+            source_id: user.id,
+            user_name: None,
+            email_field,
+            excluded_by: None,
+            outcome: Ok(Candidate {
+                user_name: known.user_name,
+                state: if known.active {
+                    UserState::Activated
+                } else {
+                    UserState::Suspended
+                },
+                attrs: Attrs::new(),
+                unchanged: true,
+            }),
+            stamp: None,
+        };
+    }
     // Size first: nothing below should even look at a hostile value. One pass over the record
     // settles the common case (nothing oversized) and brings it into cache with loads that do
     // not wait on one another, for the dozens of lookups below.
@@ -383,13 +470,29 @@ fn evaluate(
     // One copy of the name per record: the candidate's, or this one for an invalid record.
     let user_name = outcome.is_err().then_some(user_name);
     let excluded_by = crate::scope_filter::excluded_by(filters, &user);
+    let stamp = match (&outcome, key) {
+        // Only a record that maps to a desired user: a DELETED one can have an inactive
+        // user's fingerprint, but must never come back as a suspended user.
+        (Ok(candidate), Some(key))
+            if candidate.unchanged
+                && candidate.state != UserState::Deleted
+                && excluded_by.is_none() =>
+        {
+            Some(RecordStamp {
+                key,
+                admin: admins.contains(user.id.as_str()),
+            })
+        }
+        _ => None,
+    };
     Evaluated {
         // The record's attributes are dropped here, on the thread that mapped it.
         source_id: user.id,
         user_name,
         email_field: field,
         excluded_by,
-        outcome,
+        outcome: outcome.map_err(Box::new),
+        stamp,
     }
 }
 
@@ -550,7 +653,7 @@ fn mark_duplicate_emails(evaluated: &mut [Evaluated]) {
         let entry = &mut evaluated[index];
         // A record already invalid keeps its first reason: one record per user.
         if entry.outcome.is_ok() {
-            entry.outcome = Err(record);
+            entry.outcome = Err(Box::new(record));
         }
     }
 }

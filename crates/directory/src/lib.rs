@@ -24,6 +24,7 @@ mod expr;
 mod groups;
 mod integrity;
 mod json;
+mod keyed;
 mod ldap;
 mod mapping;
 mod scope_filter;
@@ -34,11 +35,12 @@ mod tests;
 
 pub use config::{Apply, ExprOverride, MappingConfig, Override, Preset, RolesConfig, ScopeConfig};
 pub use csv_source::read_csv;
-pub use desired::{InvalidRecord, Mapped, map, map_users, unknown_groups};
+pub use desired::{InvalidRecord, Mapped, map, map_keyed, map_users, unknown_groups};
 pub use error::SourceError;
 pub use expr::{Expr, ExprError, FUNCTIONS, TooLong, normalize_diacritics};
 pub use groups::{GroupsConfig, desired_groups};
-pub use json::{parse_json, read_json};
+pub use json::{Scan, ScannedJson, parse_json, read_json, scan_json};
+pub use keyed::{Keyed, KnownUser, StampedUser, UserRecord};
 pub use ldap::{
     LdapAttributes, LdapBind, LdapConfig, LdapSourceError, equality_filter, escape_filter_value,
     read_ldap,

@@ -1,8 +1,8 @@
 //! The compiled mapping: for each SCIM path, where its value comes from.
 
-use crate::config::{Apply, MappingConfig, Override, Preset};
+use crate::config::{Apply, MappingConfig, Override, Preset, ScopeConfig};
 use crate::expr::{Expr, ExprError};
-use scimsync_model::{AttrKey, paths};
+use scimsync_model::{AttrKey, RecordContext, paths};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Values above this many bytes are refused: no directory attribute is legitimately this long,
@@ -104,6 +104,12 @@ impl Source {
         }
     }
 }
+
+/// Names how a record's bytes become a desired user, beyond what `Mapping`'s and the filters'
+/// `Debug` forms show. Change it with any change to the JSON reader's record parsing or to
+/// mapping (`desired::evaluate`) that could map the same bytes differently: records stamped by
+/// the old code must not be recognised by the new.
+const RECORD_FORMAT: &str = "scimsync record format 1";
 
 /// A checked `[mapping]`: the preset's entries with the overrides applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,6 +226,18 @@ impl Mapping {
 
     pub fn preset(&self) -> Preset {
         self.preset
+    }
+
+    /// The context record keys are computed under (see `scimsync_model::RecordStamp`): this
+    /// mapping as compiled, the scoping filters, and the version of the code that reads and
+    /// maps a record. A change to any of them gives another context, so no record is
+    /// recognised and every one is parsed and mapped again once.
+    pub fn record_context(&self, scope: &ScopeConfig) -> RecordContext {
+        RecordContext::new(&format!(
+            "{RECORD_FORMAT}\n{}\n{self:?}\n{:?}",
+            env!("CARGO_PKG_VERSION"),
+            scope.filters
+        ))
     }
 
     /// Every path [`crate::map`] may set in `DesiredUser::attrs`, the role included. Paths not

@@ -10,6 +10,7 @@ mod event;
 mod group;
 mod ids;
 mod plan;
+mod record;
 mod snapshot;
 mod source_attrs;
 mod user;
@@ -21,6 +22,7 @@ pub use group::{
 };
 pub use ids::{RunId, ScimId, SourceId};
 pub use plan::{Change, DeprovisionReason, Op, OpKind, Phase, Plan, PlanCounts, SkipReason};
+pub use record::{RecordContext, RecordKey, RecordStamp};
 pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};
 pub use source_attrs::SourceAttrs;
 pub use user::{

@@ -14,7 +14,8 @@
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rayon::prelude::*;
 use scimsync_model::{
-    AttrValue, Attrs, DesiredUser, Link, PushedHashes, SourceId, fingerprint_matches,
+    AttrValue, Attrs, DesiredUser, Link, PushedHashes, RecordKey, RecordStamp, SourceId,
+    fingerprint_matches,
 };
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
@@ -58,18 +59,71 @@ pub struct LiveLinks<'a> {
     /// `None` for a source whose first link lost its target to an earlier link: not linked,
     /// and its later links are ignored too.
     by_source: HashMap<&'a str, Option<usize>>,
+    /// Aligned with `links` (or empty): each link's record stamp.
+    stamps: &'a [Option<RecordStamp>],
+    /// The live links with a record stamp, by the stamp's key: positions in `links` (a
+    /// million of them, so four bytes each).
+    by_record: HashMap<RecordKey, u32>,
 }
 
 impl<'a> LiveLinks<'a> {
     pub fn new(links: &'a [Link]) -> Self {
-        let mut by_source: HashMap<&str, Option<usize>> = HashMap::with_capacity(links.len());
-        let mut targets: HashSet<&str> = HashSet::with_capacity(links.len());
-        for (index, link) in links.iter().enumerate() {
-            if let Entry::Vacant(slot) = by_source.entry(link.source_id.as_str()) {
-                slot.insert(targets.insert(link.target_id.as_str()).then_some(index));
-            }
+        Self::with_stamps(links, &[])
+    }
+
+    /// `stamps` is aligned with `links` (or empty): the record each was last proved equal to.
+    pub fn with_stamps(links: &'a [Link], stamps: &'a [Option<RecordStamp>]) -> Self {
+        let stamps = if stamps.len() == links.len() {
+            stamps
+        } else {
+            &[]
+        };
+        // The stamps' index does not depend on which links are live (`stamped` checks that):
+        // it is built on another core.
+        let (by_source, by_record) = rayon::join(
+            || {
+                let mut by_source: HashMap<&str, Option<usize>> =
+                    HashMap::with_capacity(links.len());
+                let mut targets: HashSet<&str> = HashSet::with_capacity(links.len());
+                for (index, link) in links.iter().enumerate() {
+                    if let Entry::Vacant(slot) = by_source.entry(link.source_id.as_str()) {
+                        slot.insert(targets.insert(link.target_id.as_str()).then_some(index));
+                    }
+                }
+                by_source
+            },
+            || {
+                let stamped = stamps.iter().filter(|s| s.is_some()).count();
+                let mut by_record: HashMap<RecordKey, u32> = HashMap::with_capacity(stamped);
+                for (index, stamp) in stamps.iter().enumerate() {
+                    if let (Some(stamp), Ok(index)) = (stamp, u32::try_from(index)) {
+                        by_record.insert(stamp.key, index);
+                    }
+                }
+                by_record
+            },
+        );
+        LiveLinks {
+            links,
+            by_source,
+            stamps,
+            by_record,
         }
-        LiveLinks { links, by_source }
+    }
+
+    /// The live link stamped with this record key, and its stamp. A key is a digest of a
+    /// record that holds its source id, so it names one link; if it names a link that is not
+    /// live, the record is not recognised.
+    pub fn stamped(&self, key: &RecordKey) -> Option<(&'a Link, RecordStamp)> {
+        let at = usize::try_from(*self.by_record.get(key)?).ok()?;
+        let link = &self.links[at];
+        let stamp = (*self.stamps.get(at)?)?;
+        (self.index(link.source_id.as_str()) == Some(at)).then_some((link, stamp))
+    }
+
+    /// The live link of `source_id`.
+    pub fn link(&self, source_id: &str) -> Option<&'a Link> {
+        self.index(source_id).map(|at| &self.links[at])
     }
 
     /// The links this indexes.
@@ -81,16 +135,35 @@ impl<'a> LiveLinks<'a> {
     pub fn index(&self, source_id: &str) -> Option<usize> {
         self.by_source.get(source_id).copied().flatten()
     }
-
-    fn link(&self, source_id: &str) -> Option<&'a Link> {
-        self.index(source_id).map(|at| &self.links[at])
-    }
 }
 
 impl PushedHashes for LiveLinks<'_> {
     fn pushed_hash(&self, source_id: &str) -> Option<&str> {
         self.link(source_id).map(|link| link.hash.as_str())
     }
+}
+
+/// Of the stamps mapping proposes (desired user position, stamp: users mapped unchanged from a
+/// parsed record), the ones worth storing, by link position: the user's live link must have
+/// the userName and active flag mapping gave it (a recognised record is rebuilt from those),
+/// and must not hold that very stamp already (`stored`, aligned with the links).
+pub fn stamps_to_store(
+    desired: &[DesiredUser],
+    stamps: &[(usize, RecordStamp)],
+    live: &LiveLinks<'_>,
+    stored: &[Option<RecordStamp>],
+) -> Vec<(usize, RecordStamp)> {
+    stamps
+        .iter()
+        .filter_map(|&(at, stamp)| {
+            let user = desired.get(at)?;
+            let index = live.index(user.source_id.as_str())?;
+            let link = &live.links()[index];
+            let fits = link.user_name == user.user_name && link.active == user.active;
+            let fresh = stored.get(index).copied().flatten() != Some(stamp);
+            (fits && fresh).then_some((index, stamp))
+        })
+        .collect()
 }
 
 /// Flags the linked desired users whose fingerprint, with references resolved through the

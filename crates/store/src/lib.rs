@@ -30,6 +30,7 @@ mod timestamp;
 pub use error::StoreError;
 pub use events::EventQuery;
 pub use journal::{Intent, IntentId, IntentOutcome};
+pub use links::{LinkHeads, StampedLink};
 pub use runs::{RunOutcome, RunRecord, RunStatus};
 pub use schema::SCHEMA_VERSION;
 pub use timestamp::{normalize_rfc3339, now_rfc3339, rfc3339};

@@ -5,7 +5,7 @@ use crate::error::{JsonContext, SqlContext};
 use crate::{Store, StoreError, attrs_json, now_rfc3339};
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
-use scimsync_model::{Attrs, KeyInterner, Link, ScimId, SourceId};
+use scimsync_model::{Attrs, KeyInterner, Link, RecordStamp, ScimId, SourceId};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -22,10 +22,43 @@ const UPSERT: &str = "INSERT OR REPLACE INTO links \
 /// Every column of a link: a head's (see `HEADS`, same order), then the attributes.
 const SELECT: &str = "SELECT source_id, target_id, user_name, active, hash, attrs FROM links";
 
-/// Every link without its attributes, in source id order: answered from the `links_heads`
-/// covering index (migration 3), a sixth of the table's pages.
+/// Every link without its attributes, in source id order, with its record stamp: answered from
+/// the `links_heads` covering index (migrations 3 and 4), a sixth of the table's pages.
 const HEADS: &str =
-    "SELECT source_id, target_id, user_name, active, hash FROM links ORDER BY source_id";
+    "SELECT source_id, target_id, user_name, active, hash, record FROM links ORDER BY source_id";
+
+/// A record stamp to store (see [`Store::stamp_records`]), with the link state it was proved
+/// against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StampedLink {
+    pub source_id: SourceId,
+    pub user_name: String,
+    pub active: bool,
+    /// The link's fingerprint when the record was proved equal to it.
+    pub hash: String,
+    pub stamp: RecordStamp,
+}
+
+impl StampedLink {
+    /// `stamp` for `link` as loaded (its fingerprint, userName and active flag).
+    pub fn proved(link: &Link, stamp: RecordStamp) -> Self {
+        StampedLink {
+            source_id: link.source_id.clone(),
+            user_name: link.user_name.clone(),
+            active: link.active,
+            hash: link.hash.clone(),
+            stamp,
+        }
+    }
+}
+
+/// Link heads as an incremental cycle loads them.
+pub struct LinkHeads {
+    /// Every link, in source id order, its attributes empty.
+    pub links: Vec<Link>,
+    /// Aligned with `links`: the record each was last proved equal to, if any.
+    pub stamps: Vec<Option<RecordStamp>>,
+}
 
 impl Store {
     /// Every link, ordered by source id.
@@ -49,7 +82,8 @@ impl Store {
     /// Every link, ordered by source id, with its attributes left empty: what an incremental
     /// cycle needs of an unchanged user is its hash. `fill_link_attrs` then decodes the
     /// attributes of the few it will touch.
-    pub fn link_heads(&self) -> Result<Vec<Link>, StoreError> {
+    /// Each comes with its record stamp.
+    pub fn link_heads(&self) -> Result<LinkHeads, StoreError> {
         let path = &self.path;
         let mut stmt = self.conn.prepare_cached(HEADS).during(path, "read links")?;
         // Sized up front: growing a vector of a million heads by doubling would briefly hold
@@ -57,12 +91,56 @@ impl Store {
         let count = self.link_count()?;
         let mut rows = stmt.query([]).during(path, "read links")?;
         let mut links = Vec::with_capacity(count);
+        let mut stamps = Vec::with_capacity(count);
         while let Some(row) = rows.next().during(path, "read links")? {
             links.push(head_from_row(row).during(path, "read link")?);
+            // A stamp is a hint: one that does not decode is no stamp.
+            let stamp = row
+                .get_ref(5)
+                .ok()
+                .and_then(|v| v.as_blob().ok())
+                .and_then(RecordStamp::from_bytes);
+            stamps.push(stamp);
         }
         drop(rows);
         self.release_scan_cache()?;
-        Ok(links)
+        Ok(LinkHeads { links, stamps })
+    }
+
+    /// Stores record stamps in one transaction, each only if its link still has the
+    /// fingerprint, userName and active flag it was proved against (a link written since keeps
+    /// none). Returns how many were stored.
+    pub fn stamp_records(&mut self, stamped: &[StampedLink]) -> Result<usize, StoreError> {
+        if stamped.is_empty() {
+            return Ok(0);
+        }
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .during(path, "begin record stamps")?;
+        let mut stored = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE links SET record = ?5 \
+                     WHERE source_id = ?1 AND hash = ?2 AND user_name = ?3 AND active = ?4",
+                )
+                .during(path, "stamp records")?;
+            for link in stamped {
+                stored += stmt
+                    .execute(params![
+                        link.source_id.as_str(),
+                        link.hash,
+                        link.user_name,
+                        link.active,
+                        &link.stamp.to_bytes()[..],
+                    ])
+                    .during(path, "stamp records")?;
+            }
+        }
+        tx.commit().during(path, "commit record stamps")?;
+        Ok(stored)
     }
 
     /// A whole-table scan fills the page cache (up to 256 MiB, sized for bulk upserts) with

@@ -94,6 +94,16 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX links_heads ON links(source_id, target_id, user_name, active, hash);
     "#,
+    // 4: the stamp of the directory record a link was last proved equal to (a digest of the
+    // record's bytes, see scimsync_model::RecordStamp), so an incremental cycle skips parsing
+    // and mapping a record whose bytes have not changed. NULL until a cycle proves it; every
+    // upsert of the link (`INSERT OR REPLACE`) writes it NULL again. The heads' covering index
+    // carries it, as the heads scan reads it.
+    r#"
+    ALTER TABLE links ADD COLUMN record BLOB;
+    DROP INDEX links_heads;
+    CREATE INDEX links_heads ON links(source_id, target_id, user_name, active, hash, record);
+    "#,
 ];
 
 /// Brings the database up to `SCHEMA_VERSION`, or refuses one that is newer.

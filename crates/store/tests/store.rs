@@ -3,11 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 use scimsync_model::{
-    AttrValue, Attrs, Event, EventResource, EventType, InitiatedBy, Link, Op, RunId, ScimId,
-    SourceId, fingerprint, paths,
+    AttrValue, Attrs, Event, EventResource, EventType, InitiatedBy, Link, Op, RecordContext,
+    RecordStamp, RunId, ScimId, SourceId, fingerprint, paths,
 };
 use scimsync_store::{
-    EventQuery, IntentOutcome, RunOutcome, RunStatus, SCHEMA_VERSION, Store, StoreError,
+    EventQuery, IntentOutcome, RunOutcome, RunStatus, SCHEMA_VERSION, StampedLink, Store,
+    StoreError,
 };
 use std::path::{Path, PathBuf};
 
@@ -255,7 +256,9 @@ fn link_heads_carry_everything_but_attributes_until_filled() {
         .collect();
     store.upsert_links(&links).unwrap();
 
-    let heads = store.link_heads().unwrap();
+    let loaded = store.link_heads().unwrap();
+    assert_eq!(loaded.stamps, vec![None; links.len()]);
+    let heads = loaded.links;
     assert_eq!(heads.len(), links.len());
     for (head, full) in heads.iter().zip(&links) {
         assert!(head.attrs.is_empty());
@@ -281,6 +284,55 @@ fn link_heads_carry_everything_but_attributes_until_filled() {
             }
         }
     }
+}
+
+#[test]
+fn a_record_stamp_is_stored_only_against_the_link_it_was_proved_on_and_forgotten_on_upsert() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    let links: Vec<Link> = (0..4)
+        .map(|i| link(&format!("u{i}"), &format!("t{i}"), &format!("u{i}@x.com")))
+        .collect();
+    store.upsert_links(&links).unwrap();
+    let context = RecordContext::new("test mapping");
+    let stamp = |i: usize, admin| RecordStamp {
+        key: context.key(format!("{{\"id\":\"u{i}\"}}").as_bytes()),
+        admin,
+    };
+    let proved = |l: &Link, i| StampedLink {
+        source_id: l.source_id.clone(),
+        user_name: l.user_name.clone(),
+        active: l.active,
+        hash: l.hash.clone(),
+        stamp: stamp(i, i == 1),
+    };
+    let mut stale_hash = proved(&links[2], 2);
+    stale_hash.hash = "another fingerprint".into();
+    let mut stale_name = proved(&links[3], 3);
+    stale_name.user_name = "renamed@x.com".into();
+    let stored = store
+        .stamp_records(&[
+            proved(&links[0], 0),
+            proved(&links[1], 1),
+            stale_hash,
+            stale_name,
+        ])
+        .unwrap();
+    assert_eq!(stored, 2);
+    let heads = store.link_heads().unwrap();
+    assert_eq!(
+        heads.stamps,
+        [Some(stamp(0, false)), Some(stamp(1, true)), None, None]
+    );
+
+    // Writing the link (a push changed it) forgets what it was proved equal to.
+    let mut pushed = links[0].clone();
+    pushed.hash = "pushed since".into();
+    store.upsert_link(&pushed).unwrap();
+    assert_eq!(
+        store.link_heads().unwrap().stamps,
+        [None, Some(stamp(1, true)), None, None]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,11 +19,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use scimsync_bench::cpu::Phase;
 use scimsync_bench::{generate, rss};
-use scimsync_directory::{GroupsConfig, Mapping, MappingConfig, RolesConfig, ScopeConfig};
-use scimsync_model::{GroupLink, GroupView, Link, ScimId, Snapshot, SourceId, TargetView};
+use scimsync_directory::{
+    GroupsConfig, Mapping, MappingConfig, RolesConfig, Scan, ScannedJson, ScopeConfig, StampedUser,
+};
+use scimsync_model::{
+    GroupLink, GroupView, Link, ScimId, Snapshot, SourceGroup, SourceId, TargetView,
+};
 use scimsync_plan::{GroupPlanInput, LiveLinks, OnDelete, OnUnassign, PlanInput, Policy};
 use scimsync_scim::Profile;
-use scimsync_store::Store;
+use scimsync_store::{LinkHeads, StampedLink, Store};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,6 +48,10 @@ struct Args {
     /// Only measure, on inputs a `--setup` wrote into DIR.
     #[arg(long)]
     measure: Option<PathBuf>,
+    /// Set up links without record stamps, as before the first incremental cycle over a
+    /// directory (or after a change of mapping): every record is parsed and mapped.
+    #[arg(long, requires = "setup")]
+    no_stamps: bool,
 }
 
 struct Configs {
@@ -145,19 +153,88 @@ fn setup(args: &Args, dir: &Path) -> Result<()> {
     }
     let write = write.elapsed();
     drop(links);
+    let path = dir.join("directory.json");
+    let mut stamped = 0;
+    if !args.no_stamps {
+        // The record stamps an incremental cycle over the unchanged directory stores.
+        generate::write_json(&snapshot, std::fs::File::create(&path)?)?;
+        let Loaded { scanned, heads, .. } = load(&store, &path, &c)?;
+        let live = LiveLinks::with_stamps(&heads.links, &heads.stamps);
+        let (mapped, ..) = resolve_and_map(scanned, &live, &c)?;
+        let stamps: Vec<StampedLink> =
+            scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, &live, &heads.stamps)
+                .into_iter()
+                .map(|(at, stamp)| StampedLink::proved(&heads.links[at], stamp))
+                .collect();
+        drop(live);
+        stamped = store.stamp_records(&stamps)?;
+    }
     let changed = generate::change(&mut snapshot, args.change_percent, args.seed);
-    generate::write_json(
-        &snapshot,
-        std::fs::File::create(dir.join("directory.json"))?,
-    )?;
+    generate::write_json(&snapshot, std::fs::File::create(&path)?)?;
     eprintln!(
-        "setup: {} users, {} groups, {changed} changed; store write of the links {:.2} s; {:.1} s in all",
+        "setup: {} users, {} groups, {changed} changed, {stamped} links stamped; store write of the links {:.2} s; {:.1} s in all",
         snapshot.users.len(),
         snapshot.groups.len(),
         write.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The directory keyed and the link heads loaded, as an incremental `scimsync` cycle does it
+/// (crates/cli/src/source.rs): the users array keyed on one thread while this one loads the
+/// link heads.
+struct Loaded {
+    scanned: ScannedJson,
+    heads: LinkHeads,
+    scan: Duration,
+    heads_time: Duration,
+}
+
+fn load(store: &Store, path: &Path, c: &Configs) -> Result<Loaded> {
+    let context = c.mapping.record_context(&c.scope);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let started = Instant::now();
+            (
+                scimsync_directory::scan_json(path, &context),
+                started.elapsed(),
+            )
+        });
+        let started = Instant::now();
+        let heads = store.link_heads()?;
+        let heads_time = started.elapsed();
+        let (scanned, scan) = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reader panicked"))?;
+        let Scan::Keyed(scanned) = scanned? else {
+            bail!("the generated directory was not keyed");
+        };
+        Ok(Loaded {
+            scanned,
+            heads,
+            scan,
+            heads_time,
+        })
+    })
+}
+
+/// Then only the records no stamp recognises parsed, and all mapped: the mapped users, the
+/// groups, how many users and how many were parsed.
+fn resolve_and_map(
+    scanned: ScannedJson,
+    live: &LiveLinks<'_>,
+    c: &Configs,
+) -> Result<(scimsync_directory::Mapped, Vec<SourceGroup>, usize, usize)> {
+    let keyed = scanned.resolve(&c.roles, |key| {
+        live.stamped(key)
+            .map(|(link, stamp)| StampedUser::of(link, stamp))
+    })?;
+    let users = keyed.snapshot.users.len();
+    let parsed = keyed.records.iter().filter(|r| r.known.is_none()).count();
+    let (mapped, groups) =
+        scimsync_directory::map_keyed(keyed, &c.scope, &c.roles, &c.mapping, live);
+    Ok((mapped, groups, users, parsed))
 }
 
 fn now_mib() -> f64 {
@@ -178,6 +255,8 @@ struct Measured {
     unchanged: scimsync_plan::Unchanged,
     group_links: Vec<GroupLink>,
     filled: usize,
+    parsed: usize,
+    stamped: usize,
     parse: Duration,
     heads: Duration,
     read: (Duration, Duration),
@@ -193,43 +272,33 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
     // As `scimsync` does (crates/cli/src/source.rs): the snapshot is parsed on its own thread
     // while this one loads and indexes the link heads; mapping compares each user with what
     // was last pushed; the synced groups are built while the unchanged users are settled.
+    // As `scimsync` does (crates/cli/src/source.rs): the users array is keyed on its own
+    // thread while this one loads and indexes the link heads; the records no stamp recognises
+    // are parsed, and mapping compares each with what was last pushed; the synced groups are
+    // built while the unchanged users are settled.
     let t = Phase::start();
-    let measured = std::thread::scope(|scope| -> Result<_> {
-        let reader = scope.spawn(|| {
-            let started = Instant::now();
-            let snapshot = scimsync_directory::read_json(&dir.join("directory.json"));
-            (snapshot, started.elapsed())
-        });
-        let started = Instant::now();
-        let mut links = store.link_heads()?;
-        let live = LiveLinks::new(&links);
-        let heads = started.elapsed();
-        let (snapshot, parse) = reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the reader panicked"))?;
-        let snapshot = snapshot?;
+    let Loaded {
+        scanned,
+        heads: LinkHeads { mut links, stamps },
+        scan,
+        heads_time,
+    } = load(&store, &dir.join("directory.json"), &c)?;
+    let measured = {
+        let live = LiveLinks::with_stamps(&links, &stamps);
         let read = t.end();
         let rss_read = now_mib();
 
         let t = Phase::start();
-        let users = snapshot.users.len();
-        let groups = snapshot.groups.len();
-        let Snapshot {
-            users: source_users,
-            groups: source_groups,
-        } = snapshot;
-        let mut mapped = scimsync_directory::map_users(
-            source_users,
-            &source_groups,
-            &c.scope,
-            &c.roles,
-            &c.mapping,
-            Some(&live),
-        );
+        let (mut mapped, source_groups, users, parsed) = resolve_and_map(scanned, &live, &c)?;
         let map = t.end();
         let rss_map = now_mib();
 
         let t = Phase::start();
+        let groups = source_groups.len();
+        // What `scimsync` would store after the cycle (`source::Directory::stamps`).
+        let stamped =
+            scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, &live, &stamps).len();
+        mapped.stamps = Vec::new();
         let rest = Snapshot {
             users: Vec::new(),
             groups: source_groups,
@@ -245,6 +314,7 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         })?;
         drop(live);
         drop(rest);
+        drop(stamps);
         let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
         for (at, user) in mapped.desired.iter_mut().enumerate() {
             if unchanged.desired(at) && !user.attrs.is_empty() {
@@ -256,7 +326,7 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         let group_links = store.group_links()?;
         let load = t.end();
         let rss_load = now_mib();
-        Ok(Measured {
+        Measured {
             users,
             groups,
             mapped,
@@ -265,14 +335,16 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
             unchanged,
             group_links,
             filled,
-            parse,
-            heads,
+            parsed,
+            stamped,
+            parse: scan,
+            heads: heads_time,
             read,
             map,
             load,
             rss: [rss_read, rss_map, rss_load],
-        })
-    })?;
+        }
+    };
     let Measured {
         users,
         groups,
@@ -282,6 +354,8 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         unchanged,
         group_links,
         filled,
+        parsed,
+        stamped,
         parse,
         heads: heads_only,
         read: (read, read_cpu),
@@ -332,7 +406,7 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
     let total_cpu = read_cpu + map_cpu + load_cpu + plan_cpu;
     let counts = output.plan.counts();
     println!(
-        "users={users} groups={groups} synced_groups={} links={} attrs_loaded={filled} ops={} read_s={} (parse {}, heads and index {}) map_s={} settle_s={} plan_s={} total_s={} peak_rss_mib={:.0} cpu: read_s={} map_s={} settle_s={} plan_s={} total_s={}",
+        "users={users} groups={groups} synced_groups={} links={} parsed={parsed} to_stamp={stamped} attrs_loaded={filled} ops={} read_s={} (keying {}, heads {}) map_s={} settle_s={} plan_s={} total_s={} peak_rss_mib={:.0} cpu: read_s={} map_s={} settle_s={} plan_s={} total_s={}",
         group_links.len(),
         links.len(),
         output.plan.ops.len(),

@@ -51,6 +51,54 @@ async fn first_cycle_creates_everyone_in_scope_and_second_sends_nothing() {
     assert_eq!(env.users().len(), 4);
 }
 
+/// How many links hold a record stamp (what lets a cycle skip parsing an unchanged record).
+fn stamped_links(env: &Env) -> usize {
+    let store = scimsync_store::Store::open(&env.path("state.db")).unwrap();
+    store.link_heads().unwrap().stamps.iter().flatten().count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unchanged_records_are_recognised_by_their_stamps_and_changes_still_land() {
+    let env = Env::new(Seed::default()).await;
+    assert_eq!(env.sync().await.code, 0);
+    // The first cycle reads the target whole; the second, incremental, proves every user
+    // unchanged and stamps its link with the record.
+    assert_eq!(stamped_links(&env), 0);
+    let before = env.stats();
+    assert_eq!(env.sync().await.code, 0);
+    assert_eq!(writes(&before, &env.stats()), 0);
+    assert_eq!(stamped_links(&env), 4);
+
+    // Bob's record changes; Cy's does not, but she joins the admin group, which a recognised
+    // record must not hide.
+    let mut dir = company();
+    dir["users"][1]["department"] = json!("Platform");
+    dir["groups"][1]["members"] = json!(["u1", "u3"]);
+    env.write_directory(&dir);
+    let before = env.stats();
+    let run = env.sync().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(writes(&before, &env.stats()), 2);
+    let bob = env.user("bob@example.com").unwrap();
+    assert_eq!(attr(&bob, "department"), Some("Platform"));
+    assert_eq!(
+        env.user("cy@example.com").unwrap().role,
+        "ORGANIZATION_INTERNAL_ADMIN"
+    );
+    // Their links were written: stamped again only once proved unchanged.
+    assert_eq!(stamped_links(&env), 2);
+    let before = env.stats();
+    assert_eq!(env.sync().await.code, 0);
+    assert_eq!(writes(&before, &env.stats()), 0);
+    assert_eq!(stamped_links(&env), 4);
+
+    // Leaving the scope is not in the record either.
+    dir["groups"][0]["members"] = json!(["u1", "u2", "u3"]);
+    env.write_directory(&dir);
+    assert_eq!(env.sync().await.code, 0);
+    assert!(!env.user("dee@example.com").unwrap().active);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_department_change_sends_one_patch_with_one_op() {
     let env = Env::new(Seed::default()).await;

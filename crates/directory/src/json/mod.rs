@@ -14,6 +14,7 @@
 mod extent;
 mod keys;
 mod records;
+mod scan;
 mod split;
 mod values;
 mod window;
@@ -29,6 +30,10 @@ use std::io::{BufReader, Seek};
 use std::path::Path;
 use window::{Split, Window, fast_read};
 
+#[cfg(test)]
+pub(crate) use scan::scan_json_split;
+pub use scan::{Scan, ScannedJson, scan_json};
+
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads a JSON snapshot file. All or nothing: any error means no snapshot.
@@ -39,26 +44,35 @@ pub fn read_json(path: &Path) -> Result<Snapshot, SourceError> {
 /// [`read_json`], with the users array parsed on two threads from `min_split_bytes` on (tests
 /// split small files).
 pub(crate) fn read_json_split(path: &Path, min_split_bytes: u64) -> Result<Snapshot, SourceError> {
+    let (mut file, origin, split) = open(path, min_split_bytes)?;
+    if let Some(split) = split {
+        if let Ok(snapshot) = fast_read(&mut Window::new(&file), split) {
+            return finish(snapshot, origin);
+        }
+        file.rewind().map_err(|source| SourceError::Io {
+            origin: origin.clone(),
+            source,
+        })?;
+    }
+    stream_read(file, origin)
+}
+
+/// Opens a snapshot file: the file, its name for messages, and how to split its users array
+/// if it is a regular file. Only a regular file can be rewound for the streaming parser should
+/// the fast path give up; a pipe or device goes to the streaming parser straight away.
+fn open(path: &Path, min_split_bytes: u64) -> Result<(File, String, Option<Split>), SourceError> {
     let origin = path.display().to_string();
     let io = |source| SourceError::Io {
         origin: origin.clone(),
         source,
     };
-    let mut file = File::open(path).map_err(io)?;
-    // Only a regular file can be rewound for the streaming parser should the fast path give up;
-    // a pipe or device goes to the streaming parser straight away.
+    let file = File::open(path).map_err(io)?;
     let metadata = file.metadata().map_err(io)?;
-    if metadata.is_file() {
-        let split = Split {
-            len: metadata.len(),
-            min_bytes: min_split_bytes,
-        };
-        if let Ok(snapshot) = fast_read(&mut Window::new(&file), split) {
-            return finish(snapshot, origin);
-        }
-        file.rewind().map_err(io)?;
-    }
-    stream_read(file, origin)
+    let split = metadata.is_file().then_some(Split {
+        len: metadata.len(),
+        min_bytes: min_split_bytes,
+    });
+    Ok((file, origin, split))
 }
 
 /// The streaming parser: slower, but the judge of every error.

@@ -5,7 +5,7 @@ use super::extent::Extent;
 use super::keys::{DocKey, Keys};
 use super::records::{GroupSeed, OptionalGroupsSeed, UserSeed};
 use super::split;
-use scimsync_model::{Snapshot, SourceUser};
+use scimsync_model::{RecordContext, Snapshot, SourceGroup, SourceUser};
 use serde::de::{DeserializeSeed, IgnoredAny};
 use std::fs::File;
 use std::io::Read;
@@ -16,6 +16,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Why the fast path stopped. Never shown: the streaming parser finds and reports the problem.
 #[derive(Debug)]
 pub(super) struct GiveUp;
+
+/// Why a record in `Window::users` was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// It ends past the window, as far as can be told: read on and try again.
+    Cut,
+    /// Something else; though a record cut inside a number looks like this too, so it is
+    /// tried once more after reading on.
+    Bad,
+}
+
+impl From<serde_json::Error> for Stop {
+    fn from(err: serde_json::Error) -> Self {
+        if err.is_eof() { Stop::Cut } else { Stop::Bad }
+    }
+}
 
 /// Where `Window::users` starts.
 #[derive(Clone, Copy)]
@@ -175,7 +191,7 @@ impl<R: Read> Window<R> {
     }
 
     /// The users array, `[a, b, ...]`, each element parsed in place by `parse` (given the text
-    /// from the element on and its index; returning it and the bytes it took). No `Extent` pass
+    /// from the element on, its index and its file offset; returning it and the bytes it took). No `Extent` pass
     /// over the users first: serde_json finds where each ends, so most of the file is scanned
     /// once.
     ///
@@ -190,7 +206,7 @@ impl<R: Read> Window<R> {
         &mut self,
         from: ArrayAt,
         mut stop: Option<u64>,
-        mut parse: impl FnMut(&str, usize) -> Result<(T, usize), serde_json::Error>,
+        mut parse: impl FnMut(&str, usize, u64) -> Result<(T, usize), Stop>,
     ) -> Result<(Vec<T>, bool), GiveUp> {
         let first = match from {
             ArrayAt::Open => {
@@ -232,7 +248,8 @@ impl<R: Read> Window<R> {
                         stop = None;
                     }
                 }
-                match parse(&text[used..], first + out.len()) {
+                let at = self.base + (self.start + used) as u64;
+                match parse(&text[used..], first + out.len(), at) {
                     Ok((value, len)) => {
                         out.push(value);
                         used += len;
@@ -269,7 +286,7 @@ impl<R: Read> Window<R> {
                     // A record cut off by the end of the window fails as if the file ended
                     // there (or, cut inside a number, as a bad number): read on and parse it
                     // again. A real error fails again, and then no more data is read for it.
-                    let cut = !bad_byte && (err.is_eof() || !retried);
+                    let cut = !bad_byte && (err == Stop::Cut || !retried);
                     retried = true;
                     if !cut || !self.fill()? {
                         return Err(GiveUp);
@@ -336,12 +353,12 @@ pub(super) struct Split {
 }
 
 /// One user record, parsed in place: the record and the bytes it took.
-fn parse_user(
+pub(super) fn parse_user(
     text: &str,
     index: usize,
     found: &mut Option<super::Found>,
     keys: &mut Keys,
-) -> Result<(SourceUser, usize), serde_json::Error> {
+) -> Result<(SourceUser, usize), Stop> {
     let mut de = serde_json::Deserializer::from_str(text);
     let user = UserSeed {
         found,
@@ -353,23 +370,41 @@ fn parse_user(
     Ok((user, de.into_iter::<IgnoredAny>().byte_offset()))
 }
 
-/// The users array from `window` (at its `[`) to its end, on two threads when it is large: a
-/// second one parses from a record boundary guessed near the middle (see `split`).
-fn users_array(
+/// What parsing a record in place needs, one per thread.
+#[derive(Default)]
+pub(super) struct ParseState {
+    found: Option<super::Found>,
+    keys: Keys,
+}
+
+/// `parse_user` as `users_array` calls it.
+fn parse_user_with(
+    text: &str,
+    index: usize,
+    _: u64,
+    state: &mut ParseState,
+) -> Result<(SourceUser, usize), Stop> {
+    parse_user(text, index, &mut state.found, &mut state.keys)
+}
+
+/// The users array from `window` (at its `[`) to its end, each element taken by `take` (as
+/// `Window::users` calls it, with a state of its thread's), on two threads when it is large: a
+/// second one takes from a record boundary guessed near the middle (see `split`).
+fn users_array<T: Send, S: Default>(
     window: &mut Window<&File>,
     split: Split,
-    found: &mut Option<super::Found>,
-    keys: &mut Keys,
-) -> Result<Vec<SourceUser>, GiveUp> {
+    take: impl Fn(&str, usize, u64, &mut S) -> Result<(T, usize), Stop> + Sync,
+) -> Result<Vec<T>, GiveUp> {
     let Split { len, min_bytes } = split;
     let file = window.src;
     let start = window.offset();
+    let mut state = S::default();
     let guess = (len.saturating_sub(start) >= min_bytes)
         .then(|| split::guess_boundary(file, start + (len - start) / 2))
         .flatten();
     let Some(boundary) = guess else {
-        let (users, _) = window.users(ArrayAt::Open, None, |text, index| {
-            parse_user(text, index, found, keys)
+        let (users, _) = window.users(ArrayAt::Open, None, |text, index, at| {
+            take(text, index, at, &mut state)
         })?;
         return Ok(users);
     };
@@ -385,18 +420,17 @@ fn users_array(
                 },
                 boundary,
             );
-            let mut found = None;
-            let mut keys = Keys::default();
-            let (users, _) = window.users(ArrayAt::Element(0), None, |text, index| {
+            let mut state = S::default();
+            let (users, _) = window.users(ArrayAt::Element(0), None, |text, index, at| {
                 if unwanted.load(Ordering::Relaxed) {
-                    return Err(serde::de::Error::custom("not wanted"));
+                    return Err(Stop::Bad);
                 }
-                parse_user(text, index, &mut found, &mut keys)
+                take(text, index, at, &mut state)
             })?;
             Ok::<_, GiveUp>((users, window.offset()))
         });
-        let first = window.users(ArrayAt::Open, Some(boundary), |text, index| {
-            parse_user(text, index, found, keys)
+        let first = window.users(ArrayAt::Open, Some(boundary), |text, index, at| {
+            take(text, index, at, &mut state)
         });
         let reached = matches!(first, Ok((_, true)));
         if !reached {
@@ -419,8 +453,8 @@ fn users_array(
             // Whatever stopped the second thread stops this one too, and is left to it to find.
             Err(GiveUp) => {
                 let (rest, _) =
-                    window.users(ArrayAt::Element(users.len()), None, |text, index| {
-                        parse_user(text, index, found, keys)
+                    window.users(ArrayAt::Element(users.len()), None, |text, index, at| {
+                        take(text, index, at, &mut state)
                     })?;
                 users.extend(rest);
             }
@@ -432,9 +466,33 @@ fn users_array(
 /// The whole document, the fast way: the same grammar and the same record visitors as the
 /// streaming parser, but anything unexpected gives up rather than explains.
 pub(super) fn fast_read(window: &mut Window<&File>, split: Split) -> Result<Snapshot, GiveUp> {
+    let (users, groups) =
+        read_document(window, |window| users_array(window, split, parse_user_with))?;
+    Ok(Snapshot { users, groups })
+}
+
+/// The users array, each record delimited and keyed by its bytes but not parsed (see `scan`),
+/// on two threads when it is large.
+pub(super) fn scan_users(
+    window: &mut Window<&File>,
+    split: Split,
+    context: &RecordContext,
+) -> Result<(Vec<super::scan::ScannedUser>, Vec<SourceGroup>), GiveUp> {
+    read_document(window, |window| {
+        users_array(window, split, |text, _, at, _: &mut ()| {
+            super::scan::scan_user(text, context, at)
+        })
+    })
+}
+
+/// The document's grammar around the users array, which `users` reads (the window at its `[`);
+/// the groups are parsed.
+fn read_document<U>(
+    window: &mut Window<&File>,
+    mut read_users: impl FnMut(&mut Window<&File>) -> Result<U, GiveUp>,
+) -> Result<(U, Vec<SourceGroup>), GiveUp> {
     // Record problems are parked here as the visitors do; the streaming parser will report them.
     let mut found = None;
-    let mut keys = Keys::default();
     let mut users = None;
     let mut groups = None;
     if !window.eat(b'{')? {
@@ -452,7 +510,7 @@ pub(super) fn fast_read(window: &mut Window<&File>, split: Split) -> Result<Snap
             match key {
                 DocKey::Users if users.is_some() => return Err(GiveUp),
                 DocKey::Users => {
-                    users = Some(users_array(window, split, &mut found, &mut keys)?);
+                    users = Some(read_users(window)?);
                 }
                 DocKey::Groups if groups.is_some() => return Err(GiveUp),
                 DocKey::Groups if window.peek()? == Some(b'[') => {
@@ -482,10 +540,7 @@ pub(super) fn fast_read(window: &mut Window<&File>, split: Split) -> Result<Snap
     if window.peek()?.is_some() {
         return Err(GiveUp);
     }
-    Ok(Snapshot {
-        users: users.ok_or(GiveUp)?,
-        groups: groups.unwrap_or_default(),
-    })
+    Ok((users.ok_or(GiveUp)?, groups.unwrap_or_default()))
 }
 
 #[cfg(test)]

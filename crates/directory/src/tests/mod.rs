@@ -7,6 +7,7 @@ mod config;
 mod csv_files;
 mod expr;
 mod json;
+mod keyed;
 mod map;
 mod scope_filters;
 

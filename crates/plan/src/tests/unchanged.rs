@@ -190,3 +190,38 @@ fn users_mapping_found_unchanged_are_taken_without_a_fingerprint() {
     let found = unchanged(&[dropped], &LiveLinks::new(&[]), &[true]);
     assert!(!found.desired(0));
 }
+
+#[test]
+fn a_stamp_names_its_live_link_only_and_is_stored_only_when_it_fits_and_is_new() {
+    use scimsync_model::{RecordContext, RecordStamp};
+    let context = RecordContext::new("test");
+    let stamp = |n: &str| RecordStamp {
+        key: context.key(n.as_bytes()),
+        admin: false,
+    };
+    let ann = desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let bob = desired("u2", "bob@x.com", true, &[(DEPT, "Eng")]);
+    // u2's link lost its target to u1's: u2 is not linked, so its stamp names nothing.
+    let mut stolen = pushed(&bob, "t1");
+    stolen.source_id = "u2".into();
+    let links = vec![pushed(&ann, "t1"), stolen];
+    let stamps = vec![Some(stamp("ann")), Some(stamp("bob"))];
+    let live = LiveLinks::with_stamps(&links, &stamps);
+    let (found, got) = live.stamped(&stamp("ann").key).unwrap();
+    assert_eq!((found.source_id.as_str(), got), ("u1", stamp("ann")));
+    assert!(live.stamped(&stamp("bob").key).is_none());
+    assert!(live.stamped(&stamp("nobody").key).is_none());
+
+    // Mapping proposes stamps for users mapped unchanged: stored only for a live link that
+    // has the user's userName and active flag, and does not hold that stamp already.
+    let renamed = desired("u1", "ann.lee@x.com", true, &[(DEPT, "Eng")]);
+    let desired_users = vec![ann.clone(), bob.clone(), renamed];
+    let proposed = [
+        (0, stamp("ann")),
+        (0, stamp("ann v2")),
+        (1, stamp("bob")),
+        (2, stamp("x")),
+    ];
+    let stored = crate::stamps_to_store(&desired_users, &proposed, &live, &stamps);
+    assert_eq!(stored, [(0, stamp("ann v2"))]);
+}
