@@ -225,7 +225,7 @@ fn map_records(
 /// miss for each string at each comparison: the sort compares a 16-byte prefix held next to
 /// the index, and the strings only when prefixes tie. Unstable: the keys are unique (source
 /// ids are), so the order is a stable sort's, without its buffer.
-fn sort_by_user_name<T: Send + Sync>(users: Vec<(DesiredUser, T)>) -> Vec<(DesiredUser, T)> {
+fn sort_by_user_name<T: Send + Sync>(mut users: Vec<(DesiredUser, T)>) -> Vec<(DesiredUser, T)> {
     let full = |a: &DesiredUser, b: &DesiredUser| {
         (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
     };
@@ -238,12 +238,23 @@ fn sort_by_user_name<T: Send + Sync>(users: Vec<(DesiredUser, T)>) -> Vec<(Desir
         a.0.cmp(&b.0)
             .then_with(|| full(&users[a.1].0, &users[b.1].0))
     });
-    let mut slots: Vec<Option<(DesiredUser, T)>> = users.into_iter().map(Some).collect();
-    // Every index is in `order` once: each slot is taken exactly once.
-    order
-        .into_iter()
-        .filter_map(|(_, at)| slots[at].take())
-        .collect()
+    // Moved into place cycle by cycle: position `to` takes the user at `from[to]`. No second
+    // vector of a million users.
+    let mut from: Vec<usize> = order.into_iter().map(|(_, at)| at).collect();
+    for start in 0..from.len() {
+        let mut to = start;
+        loop {
+            let next = from[to];
+            // Done: this position holds its user (marked by pointing at itself).
+            from[to] = to;
+            if next == start || next == to {
+                break;
+            }
+            users.swap(to, next);
+            to = next;
+        }
+    }
+    users
 }
 
 /// The first 16 bytes of a name, zero-padded, as a number that orders as the bytes do; a name

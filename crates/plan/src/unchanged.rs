@@ -59,6 +59,8 @@ pub struct LiveLinks<'a> {
     /// `None` for a source whose first link lost its target to an earlier link: not linked,
     /// and its later links are ignored too.
     by_source: HashMap<&'a str, Option<usize>>,
+    /// Aligned with `links`: whether each is its source's live link.
+    live: Vec<bool>,
     /// Aligned with `links` (or empty): each link's record stamp.
     stamps: &'a [Option<RecordStamp>],
     /// The live links with a record stamp, by the stamp's key: positions in `links` (a
@@ -80,17 +82,20 @@ impl<'a> LiveLinks<'a> {
         };
         // The stamps' index does not depend on which links are live (`stamped` checks that):
         // it is built on another core.
-        let (by_source, by_record) = rayon::join(
+        let ((by_source, live), by_record) = rayon::join(
             || {
                 let mut by_source: HashMap<&str, Option<usize>> =
                     HashMap::with_capacity(links.len());
                 let mut targets: HashSet<&str> = HashSet::with_capacity(links.len());
+                let mut live = vec![false; links.len()];
                 for (index, link) in links.iter().enumerate() {
                     if let Entry::Vacant(slot) = by_source.entry(link.source_id.as_str()) {
-                        slot.insert(targets.insert(link.target_id.as_str()).then_some(index));
+                        let first = targets.insert(link.target_id.as_str());
+                        live[index] = first;
+                        slot.insert(first.then_some(index));
                     }
                 }
-                by_source
+                (by_source, live)
             },
             || {
                 let stamped = stamps.iter().filter(|s| s.is_some()).count();
@@ -106,6 +111,7 @@ impl<'a> LiveLinks<'a> {
         LiveLinks {
             links,
             by_source,
+            live,
             stamps,
             by_record,
         }
@@ -116,9 +122,12 @@ impl<'a> LiveLinks<'a> {
     /// live, the record is not recognised.
     pub fn stamped(&self, key: &RecordKey) -> Option<(&'a Link, RecordStamp)> {
         let at = usize::try_from(*self.by_record.get(key)?).ok()?;
-        let link = &self.links[at];
         let stamp = (*self.stamps.get(at)?)?;
-        (self.index(link.source_id.as_str()) == Some(at)).then_some((link, stamp))
+        self.live
+            .get(at)
+            .copied()
+            .unwrap_or(false)
+            .then(|| (&self.links[at], stamp))
     }
 
     /// The live link of `source_id`.

@@ -16,6 +16,11 @@
 //! Architecture Invariant: every timestamp is written in one fixed-width format
 //! ([`now_rfc3339`]), so string comparison in SQL is time order.
 
+/// Up to 256 MiB of page cache (allocated only as used, `PRAGMA cache_size` in KiB, negated)
+/// keeps a million links' indexes in memory during bulk upserts; a smaller cache spills to the
+/// WAL mid-transaction.
+const CACHE_KIB: i64 = -262_144;
+
 mod attrs_json;
 mod error;
 mod events;
@@ -103,7 +108,7 @@ impl Store {
             .during(&path, "enable foreign keys")?;
         // Up to 256 MiB of page cache (allocated only as used) keeps a million links' indexes
         // in memory during bulk upserts; a smaller cache spills to the WAL mid-transaction.
-        conn.pragma_update(None, "cache_size", -262_144)
+        conn.pragma_update(None, "cache_size", CACHE_KIB)
             .during(&path, "set cache size")?;
         conn.set_prepared_statement_cache_capacity(32);
         schema::migrate(&mut conn, &path)?;

@@ -27,6 +27,9 @@ const SELECT: &str = "SELECT source_id, target_id, user_name, active, hash, attr
 const HEADS: &str =
     "SELECT source_id, target_id, user_name, active, hash, record FROM links ORDER BY source_id";
 
+/// The page cache while stamping records, in KiB as `PRAGMA cache_size` takes it negated.
+const STAMP_CACHE_KIB: i64 = -16_384;
+
 /// A record stamp to store (see [`Store::stamp_records`]), with the link state it was proved
 /// against.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,11 +112,28 @@ impl Store {
 
     /// Stores record stamps in one transaction, each only if its link still has the
     /// fingerprint, userName and active flag it was proved against (a link written since keeps
-    /// none). Returns how many were stored.
+    /// none). Returns how many were stored. Written in source id order, as `upsert_links`
+    /// writes: the first cycle after a full one stamps every link.
     pub fn stamp_records(&mut self, stamped: &[StampedLink]) -> Result<usize, StoreError> {
         if stamped.is_empty() {
             return Ok(0);
         }
+        let mut stamped: Vec<&StampedLink> = stamped.iter().collect();
+        stamped.sort_unstable_by(|a, b| a.source_id.cmp(&b.source_id));
+        // Stamping touches every page of the table and its index once: a small cache spills
+        // them as it goes rather than holding the whole database dirty until the commit.
+        self.conn
+            .pragma_update(None, "cache_size", STAMP_CACHE_KIB)
+            .during(&self.path, "size the cache for stamping")?;
+        let stored = self.stamp_sorted(&stamped);
+        self.conn
+            .pragma_update(None, "cache_size", crate::CACHE_KIB)
+            .during(&self.path, "size the cache")?;
+        self.release_scan_cache()?;
+        stored
+    }
+
+    fn stamp_sorted(&mut self, stamped: &[&StampedLink]) -> Result<usize, StoreError> {
         let path = &self.path;
         let tx = self
             .conn

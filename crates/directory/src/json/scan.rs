@@ -125,20 +125,32 @@ impl ScannedJson {
         known: impl Fn(&RecordKey) -> Option<StampedUser<'k>> + Sync,
     ) -> Result<Keyed, SourceError> {
         let admins = crate::desired::members_of(&self.groups, &roles.admin_groups);
-        let recognised: Vec<Option<(SourceId, KnownUser)>> = self
+        // A recognised record becomes its user at once; the others are placeholders (no
+        // id), filled below by parsing them.
+        let (mut users, records): (Vec<SourceUser>, Vec<UserRecord>) = self
             .users
             .par_iter()
             .map(|user| {
-                let stamped = known(&user.key)?;
-                (stamped.admin == admins.contains(stamped.source_id)).then(|| {
-                    let known = KnownUser {
-                        user_name: stamped.user_name.to_owned(),
-                        active: stamped.active,
-                    };
-                    (SourceId::new(stamped.source_id), known)
-                })
+                let known = known(&user.key)
+                    .filter(|stamped| stamped.admin == admins.contains(stamped.source_id));
+                let id = SourceId::new(known.map_or("", |s| s.source_id));
+                let known = known.map(|stamped| KnownUser {
+                    user_name: stamped.user_name.to_owned(),
+                    active: stamped.active,
+                });
+                let source = SourceUser {
+                    id,
+                    attrs: Default::default(),
+                };
+                (
+                    source,
+                    UserRecord {
+                        key: user.key,
+                        known,
+                    },
+                )
             })
-            .collect();
+            .unzip();
         drop(admins);
         let ScannedJson {
             mut file,
@@ -147,8 +159,8 @@ impl ScannedJson {
             users: scanned,
             groups,
         } = self;
-        let unknown: Vec<usize> = (0..scanned.len())
-            .filter(|&at| recognised[at].is_none())
+        let unknown: Vec<usize> = (0..records.len())
+            .filter(|&at| records[at].known.is_none())
             .collect();
         let (front, back) = unknown.split_at(unknown.len() / 2);
         let (front, back) = rayon::join(
@@ -174,36 +186,13 @@ impl ScannedJson {
                 });
             }
         };
-        let mut parsed = parsed.into_iter();
-        let mut users = Vec::with_capacity(scanned.len());
-        let mut records = Vec::with_capacity(scanned.len());
-        for (user, known) in scanned.iter().zip(recognised) {
-            let (source, known) = match known {
-                Some((id, known)) => (
-                    SourceUser {
-                        id,
-                        attrs: Default::default(),
-                    },
-                    Some(known),
-                ),
-                // One parsed record per unrecognised one, in order.
-                None => (parsed.next().ok_or_else(|| lost(&origin))?, None),
-            };
-            users.push(source);
-            records.push(UserRecord {
-                key: user.key,
-                known,
-            });
+        drop(scanned);
+        // One parsed record per unrecognised one, in order.
+        for (at, user) in unknown.into_iter().zip(parsed) {
+            users[at] = user;
         }
         let snapshot = finish(Snapshot { users, groups }, origin)?;
         Ok(Keyed { snapshot, records })
-    }
-}
-
-fn lost(origin: &str) -> SourceError {
-    SourceError::Io {
-        origin: origin.to_owned(),
-        source: io::Error::other("a record went missing between the two passes of the read"),
     }
 }
 
