@@ -32,13 +32,30 @@ pub(crate) fn deprovision<'a>(
     let mut deleted = HashSet::new();
     // Only live links: a linked user already gone from a complete view has nothing to take away.
     // Finding the few departed among a million linked users is the cost: on all cores.
-    let departed: Vec<_> = index
-        .par_live_links()
-        .filter(|live| {
-            let source_id = &live.link.source_id;
-            !held.contains(source_id) && !classified.contains(source_id)
-        })
-        .collect();
+    let departed_source =
+        |source_id: &SourceId| !held.contains(source_id) && !classified.contains(source_id);
+    let departed: Vec<_> = match input
+        .unchanged
+        .filter(|u| !input.target.complete && u.fits(input.desired, input.links))
+    {
+        // A link of a user proved unchanged belongs to a desired user: only the others are
+        // looked up (each live link once: the one its source's index entry names).
+        Some(unchanged) => input
+            .links
+            .par_iter()
+            .enumerate()
+            .filter(|(at, _)| !unchanged.link(*at))
+            .filter_map(|(_, link)| {
+                let live = index.live_link(&link.source_id)?;
+                std::ptr::eq(live.link, link).then_some(live)
+            })
+            .filter(|live| departed_source(&live.link.source_id))
+            .collect(),
+        None => index
+            .par_live_links()
+            .filter(|live| departed_source(&live.link.source_id))
+            .collect(),
+    };
     for live in departed {
         let source_id = &live.link.source_id;
         let target = live.target;

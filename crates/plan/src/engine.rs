@@ -66,7 +66,7 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     let complete = input.target.complete;
     let proved = input
         .unchanged
-        .filter(|u| !complete && u.fits(input.desired));
+        .filter(|u| !complete && u.fits(input.desired, input.links));
     let mut resolved = classified
         .users
         .par_iter()

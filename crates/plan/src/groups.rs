@@ -237,9 +237,13 @@ pub(crate) fn plan_groups_with<'a>(
     let diffs: Vec<(usize, Option<Op>)> = memberships
         .into_par_iter()
         .map(|(at, group, target_id, current)| {
-            let op = membership(
-                group, target_id, current, &target_of, &source_of, &held, &leaving,
-            );
+            let users = Users {
+                target_of: &target_of,
+                source_of: &source_of,
+                held: &held,
+                leaving: &leaving,
+            };
+            let op = membership(group, target_id, current, &users);
             (at, op)
         })
         .collect();
@@ -288,11 +292,35 @@ fn membership(
     group: &DesiredGroup,
     target_id: Option<ScimId>,
     current: &[ScimId],
-    target_of: &TargetOf<'_>,
-    source_of: &SourceOf<'_>,
-    held: &HashSet<&SourceId>,
-    leaving: &HashSet<&SourceId>,
+    users: &Users<'_, '_>,
 ) -> Option<Op> {
+    if settled(group, current, users) {
+        return None;
+    }
+    membership_diff(group, target_id, current, users)
+}
+
+/// Who the members are, as the membership diff sees them.
+struct Users<'u, 'a> {
+    target_of: &'u TargetOf<'a>,
+    source_of: &'u SourceOf<'a>,
+    held: &'u HashSet<&'a SourceId>,
+    leaving: &'u HashSet<&'a SourceId>,
+}
+
+/// `membership` worked out in full.
+fn membership_diff(
+    group: &DesiredGroup,
+    target_id: Option<ScimId>,
+    current: &[ScimId],
+    users: &Users<'_, '_>,
+) -> Option<Op> {
+    let Users {
+        target_of,
+        source_of,
+        held,
+        leaving,
+    } = users;
     let want: BTreeSet<&SourceId> = group
         .members
         .iter()
@@ -335,6 +363,31 @@ fn membership(
         add,
         remove,
     })
+}
+
+/// Whether a group needs no membership change, told the cheap way that holds in a steady
+/// state: it has as many members as it should, and each member it should have is a linked
+/// user (not held, not leaving) whose target user is one of them and is that user's alone.
+/// Those targets are then distinct and all of `current`, so the diff would be empty. `false`
+/// means only "not told this way": `membership` works it out.
+fn settled(group: &DesiredGroup, current: &[ScimId], users: &Users<'_, '_>) -> bool {
+    let Users {
+        target_of,
+        source_of,
+        held,
+        leaving,
+    } = users;
+    group.members.len() == current.len()
+        && current.is_sorted()
+        && group.members.iter().all(|s| {
+            let Some((Some(t), _)) = target_of.get(s) else {
+                return false;
+            };
+            !held.contains(s)
+                && !leaving.contains(s)
+                && current.binary_search(t).is_ok()
+                && source_of.get(t) == Some(&s)
+        })
 }
 
 #[cfg(test)]
@@ -530,5 +583,100 @@ mod tests {
                 ..
             }]
         ));
+    }
+}
+
+#[cfg(test)]
+mod settled_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+    use scimsync_model::Attrs;
+
+    fn link_of(source: &str, target: &str) -> Link {
+        Link {
+            source_id: SourceId::new(source),
+            target_id: ScimId::new(target),
+            user_name: format!("{source}@x.com"),
+            active: true,
+            attrs: Attrs::new(),
+            hash: String::new(),
+        }
+    }
+
+    proptest! {
+        /// The shortcut never skips a group the full diff would change. Users 0..8; some
+        /// linked (a few sharing a target id, as inconsistent links could), some held, some
+        /// leaving; current members drawn from linked and unmanaged target ids, in any order.
+        #[test]
+        fn a_settled_group_has_no_diff(
+            linked in proptest::collection::vec(proptest::option::of(0u8..8), 8),
+            members in proptest::collection::btree_set(0u8..8, 0..8),
+            current in proptest::collection::vec(0u8..10, 0..9),
+            held in proptest::collection::btree_set(0u8..8, 0..3),
+            leaving in proptest::collection::btree_set(0u8..8, 0..3),
+            sort_current in any::<bool>(),
+        ) {
+            let links: Vec<Link> = linked
+                .iter()
+                .enumerate()
+                .filter_map(|(s, t)| t.map(|t| link_of(&format!("s{s}"), &format!("t{t}"))))
+                .collect();
+            let UserTargets { target_of, source_of } = UserTargets::new(&links);
+            let group = DesiredGroup {
+                source_id: SourceId::new("g"),
+                display_name: "G".into(),
+                members: members.iter().map(|m| SourceId::new(format!("s{m}"))).collect(),
+            };
+            let mut current: Vec<ScimId> =
+                current.iter().map(|t| ScimId::new(format!("t{t}"))).collect();
+            if sort_current {
+                current.sort();
+            }
+            let held_ids: Vec<SourceId> = held.iter().map(|h| SourceId::new(format!("s{h}"))).collect();
+            let leaving_ids: Vec<SourceId> =
+                leaving.iter().map(|l| SourceId::new(format!("s{l}"))).collect();
+            let held: HashSet<&SourceId> = held_ids.iter().collect();
+            let leaving: HashSet<&SourceId> = leaving_ids.iter().collect();
+            let users = Users {
+                target_of: &target_of,
+                source_of: &source_of,
+                held: &held,
+                leaving: &leaving,
+            };
+            if settled(&group, &current, &users) {
+                let diff = membership_diff(&group, None, &current, &users);
+                prop_assert!(diff.is_none(), "{diff:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_exactly_as_linked_is_settled() {
+        let links: Vec<Link> = ["a", "b"]
+            .iter()
+            .map(|s| link_of(s, &format!("t{s}")))
+            .collect();
+        let UserTargets {
+            target_of,
+            source_of,
+        } = UserTargets::new(&links);
+        let group = DesiredGroup {
+            source_id: SourceId::new("g"),
+            display_name: "G".into(),
+            members: vec![SourceId::new("a"), SourceId::new("b")],
+        };
+        let current = vec![ScimId::new("ta"), ScimId::new("tb")];
+        let none = HashSet::default();
+        let leaving_b = SourceId::new("b");
+        let leaving: HashSet<&SourceId> = [&leaving_b].into_iter().collect();
+        let users = |leaving| Users {
+            target_of: &target_of,
+            source_of: &source_of,
+            held: &none,
+            leaving,
+        };
+        assert!(settled(&group, &current, &users(&none)));
+        assert!(!settled(&group, &current, &users(&leaving)));
     }
 }

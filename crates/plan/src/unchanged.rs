@@ -44,9 +44,10 @@ impl Unchanged {
         self.desired.iter().filter(|u| **u).count()
     }
 
-    /// Whether this was computed for `desired` (same length): the planner ignores it otherwise.
-    pub(crate) fn fits(&self, desired: &[DesiredUser]) -> bool {
-        self.desired.len() == desired.len()
+    /// Whether this was computed for `desired` and `links` (same lengths): the planner
+    /// ignores it otherwise.
+    pub(crate) fn fits(&self, desired: &[DesiredUser], links: &[Link]) -> bool {
+        self.desired.len() == desired.len() && self.links.len() == links.len()
     }
 }
 

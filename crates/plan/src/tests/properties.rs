@@ -320,6 +320,18 @@ impl World {
     }
 
     fn plan(&self) -> PlanOutput {
+        self.plan_with(None)
+    }
+
+    /// Planned with the incremental proof of which users are unchanged, as a cycle hands it
+    /// over (`crate::unchanged` against the links).
+    fn plan_proved(&self) -> PlanOutput {
+        let live = crate::LiveLinks::new(&self.links);
+        let unchanged = crate::unchanged(&self.desired, &live, &[]);
+        self.plan_with(Some(&unchanged))
+    }
+
+    fn plan_with(&self, unchanged: Option<&crate::Unchanged>) -> PlanOutput {
         crate::plan(
             &PlanInput {
                 desired: &self.desired,
@@ -329,7 +341,7 @@ impl World {
                 target: &self.view,
                 guests: &[],
                 grace_expired: &[],
-                unchanged: None,
+                unchanged,
             },
             &self.policy,
         )
@@ -804,6 +816,8 @@ proptest! {
         // (e) deterministic, and independent of the order of the inputs.
         prop_assert_eq!(&output, &world.plan());
         prop_assert_eq!(&output, &world.reversed().plan());
+        // (f) the proof that users are unchanged is only a shortcut.
+        prop_assert_eq!(&output, &world.plan_proved());
         let phases: Vec<_> = output.plan.ops.iter().map(Op::phase).collect();
         prop_assert!(phases.is_sorted(), "ops out of phase order: {:?}", phases);
 

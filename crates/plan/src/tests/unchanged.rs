@@ -225,3 +225,37 @@ fn a_stamp_names_its_live_link_only_and_is_stored_only_when_it_fits_and_is_new()
     let stored = crate::stamps_to_store(&desired_users, &proposed, &live, &stamps);
     assert_eq!(stored, [(0, stamp("ann v2"))]);
 }
+
+/// With the proof, departed users are found among the links of users not proved unchanged:
+/// a departed user with two links (the second ignored) is still deprovisioned once.
+#[test]
+fn a_departed_user_with_two_links_is_deprovisioned_once_with_the_proof() {
+    let ann = target("t1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let gone = target("t2", "bob@x.com", true, &[]);
+    let other = target("t3", "bob2@x.com", true, &[]);
+    let case = Case::incremental(vec![]).desire(desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]));
+    let links = vec![link("u1", &ann), link("u2", &gone), link("u2", &other)];
+    let live = LiveLinks::new(&links);
+    let proof = unchanged(&case.desired, &live, &[]);
+    assert!(proof.desired(0));
+    let input = |unchanged| crate::PlanInput {
+        desired: &case.desired,
+        out_of_scope: &[],
+        held: &[],
+        links: &links,
+        target: &case.target,
+        guests: &[],
+        grace_expired: &[],
+        unchanged,
+    };
+    let with = crate::plan(&input(Some(&proof)), &case.policy);
+    let without = crate::plan(&input(None), &case.policy);
+    assert_eq!(with, without);
+    let deprovisions: Vec<&Op> = with
+        .plan
+        .ops
+        .iter()
+        .filter(|op| op.is_deprovision())
+        .collect();
+    assert_eq!(deprovisions.len(), 1, "{:?}", with.plan.ops);
+}
