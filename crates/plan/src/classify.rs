@@ -52,7 +52,37 @@ impl<'a> Classified<'a> {
 pub(crate) struct Names<'a> {
     by_source: HashMap<&'a SourceId, usize>,
     first_record: Vec<bool>,
-    owner_of_name: HashMap<Cow<'a, str>, &'a SourceId>,
+    owners: Owners<'a>,
+}
+
+/// Who wins each userName (among first records not held: the smallest source id).
+enum Owners<'a> {
+    /// By folded userName.
+    ByName(HashMap<Cow<'a, str>, &'a SourceId>),
+    /// By position: when the desired users come sorted by userName then source id with every
+    /// userName already folded (as mapping hands them over), the users sharing a name are
+    /// adjacent and the winner is the first of them that can win. No map of a million names.
+    ByPosition(Vec<Option<&'a SourceId>>),
+}
+
+impl<'a> Owners<'a> {
+    fn owner(&self, at: usize, user: &DesiredUser) -> Option<&'a SourceId> {
+        match self {
+            Owners::ByName(owners) => owners.get(fold(&user.user_name).as_ref()).copied(),
+            Owners::ByPosition(owners) => owners.get(at).copied().flatten(),
+        }
+    }
+}
+
+/// Whether `desired` is sorted by userName then source id, every userName folded already:
+/// then equal folded names are adjacent.
+fn sorted_and_folded(desired: &[DesiredUser]) -> bool {
+    desired
+        .par_iter()
+        .all(|u| matches!(fold(&u.user_name), Cow::Borrowed(_)))
+        && desired.par_windows(2).all(|w| {
+            (w[0].user_name.as_str(), &w[0].source_id) <= (w[1].user_name.as_str(), &w[1].source_id)
+        })
 }
 
 pub(crate) fn names<'a>(
@@ -75,12 +105,27 @@ pub(crate) fn names<'a>(
     }
 
     // The smallest source id wins a userName, so the winner does not depend on input order.
+    let can_win: Vec<bool> = desired
+        .iter()
+        .zip(&first_record)
+        .map(|(user, first)| *first && !held.contains(&user.source_id))
+        .collect();
+    let owners = if sorted_and_folded(desired) {
+        owners_by_position(desired, &can_win)
+    } else {
+        owners_by_name(desired, &can_win)
+    };
+    Names {
+        by_source,
+        first_record,
+        owners,
+    }
+}
+
+fn owners_by_name<'a>(desired: &'a [DesiredUser], can_win: &[bool]) -> Owners<'a> {
     let mut owner_of_name: HashMap<Cow<'a, str>, &'a SourceId> =
         HashMap::with_capacity(desired.len());
-    for (user, first) in desired.iter().zip(&first_record) {
-        if !*first || held.contains(&user.source_id) {
-            continue;
-        }
+    for (user, _) in desired.iter().zip(can_win).filter(|(_, can)| **can) {
         owner_of_name
             .entry(fold(&user.user_name))
             .and_modify(|owner| {
@@ -90,11 +135,28 @@ pub(crate) fn names<'a>(
             })
             .or_insert(&user.source_id);
     }
-    Names {
-        by_source,
-        first_record,
-        owner_of_name,
+    Owners::ByName(owner_of_name)
+}
+
+/// For `desired` as `sorted_and_folded` requires.
+fn owners_by_position<'a>(desired: &'a [DesiredUser], can_win: &[bool]) -> Owners<'a> {
+    let mut owners = vec![None; desired.len()];
+    let mut start = 0;
+    while start < desired.len() {
+        let name = desired[start].user_name.as_str();
+        let end = start
+            + desired[start..]
+                .iter()
+                .take_while(|u| u.user_name == name)
+                .count();
+        // Sorted by source id within the name: the first that can win is the smallest.
+        let winner = (start..end)
+            .find(|&at| can_win[at])
+            .map(|at| &desired[at].source_id);
+        owners[start..end].fill(winner);
+        start = end;
     }
+    Owners::ByPosition(owners)
 }
 
 /// Each desired user's fate, on all cores (the lookups are independent).
@@ -108,18 +170,19 @@ pub(crate) fn classify<'a>(
     let Names {
         by_source,
         first_record,
-        owner_of_name,
+        owners,
     } = names;
     let users = desired
         .par_iter()
         .zip(first_record)
-        .map(|(user, first)| {
+        .enumerate()
+        .map(|(at, (user, first))| {
             let fate = if !first {
                 Fate::SecondRecord
             } else if held.contains(&user.source_id) {
                 Fate::Held
             } else {
-                fate_of(user, &owner_of_name, guests, index)
+                fate_of(user, owners.owner(at, user), guests, index)
             };
             (user, fate)
         })
@@ -129,24 +192,77 @@ pub(crate) fn classify<'a>(
 
 fn fate_of<'a>(
     user: &'a DesiredUser,
-    owner_of_name: &HashMap<Cow<'a, str>, &'a SourceId>,
+    owner: Option<&'a SourceId>,
     guests: &HashSet<Cow<'_, str>>,
     index: &TargetIndex<'a>,
 ) -> Fate<'a> {
-    match owner_of_name.get(fold(&user.user_name).as_ref()) {
-        Some(owner) if *owner != &user.source_id => return Fate::Duplicate { other: owner },
+    match owner {
+        Some(owner) if owner != &user.source_id => return Fate::Duplicate { other: owner },
         _ => {}
     }
     if let Some(live) = index.live_link(&user.source_id) {
         return Fate::Linked(*live);
     }
     match index.by_name(&user.user_name) {
-        Some(found) => match index.owner(found.id) {
+        Some(found) => match index.owner(found.id()) {
             Some(other) => Fate::Taken { other },
             None => Fate::Adopt(*found),
         },
         None if guests.contains(fold(&user.user_name).as_ref()) => Fate::Guest,
         None if user.active => Fate::Create,
         None => Fate::InactiveNotProvisioned,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+    use scimsync_model::Attrs;
+
+    proptest! {
+        /// Owners by position (mapping's sorted, folded userNames) are owners by name.
+        #[test]
+        fn owners_by_position_are_owners_by_name(
+            users in proptest::collection::vec((0u8..4, 0u8..6, any::<bool>()), 0..24),
+        ) {
+            let mut desired: Vec<DesiredUser> = users
+                .iter()
+                .map(|(name, id, _)| DesiredUser {
+                    source_id: SourceId::new(format!("s{id}")),
+                    user_name: format!("n{name}@x.com"),
+                    active: true,
+                    attrs: Attrs::new(),
+                })
+                .collect();
+            desired.sort_by(|a, b| (&a.user_name, &a.source_id).cmp(&(&b.user_name, &b.source_id)));
+            prop_assert!(sorted_and_folded(&desired));
+            let can_win: Vec<bool> = users.iter().map(|(_, _, can)| *can).collect();
+            let by_name = owners_by_name(&desired, &can_win);
+            let by_position = owners_by_position(&desired, &can_win);
+            for (at, user) in desired.iter().enumerate() {
+                if can_win[at] {
+                    prop_assert_eq!(by_position.owner(at, user), by_name.owner(at, user));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsorted_or_unfolded_names_are_owned_by_name() {
+        let user = |id: &str, name: &str| DesiredUser {
+            source_id: SourceId::new(id),
+            user_name: name.to_owned(),
+            active: true,
+            attrs: Attrs::new(),
+        };
+        assert!(sorted_and_folded(&[
+            user("a", "x"),
+            user("b", "x"),
+            user("a", "y")
+        ]));
+        assert!(!sorted_and_folded(&[user("b", "x"), user("a", "x")]));
+        assert!(!sorted_and_folded(&[user("a", "X"), user("b", "x")]));
     }
 }

@@ -76,19 +76,19 @@ pub(crate) fn deprovision<'a>(
             ),
         };
         let op = match remove {
-            OnUnassign::Deactivate if !target.active => continue,
+            OnUnassign::Deactivate if !target.active() => continue,
             OnUnassign::Deactivate => Op::Deactivate {
                 source_id: source_id.clone(),
-                target_id: target.id.clone(),
-                user_name: target.user_name.to_owned(),
+                target_id: target.id().clone(),
+                user_name: target.user_name().to_owned(),
                 reason,
             },
             // Deactivate now, delete after the grace period: the account and its boards stay
             // recoverable for a while after a mistaken unassignment.
-            OnUnassign::Delete if policy.deactivate_first && target.active => Op::Deactivate {
+            OnUnassign::Delete if policy.deactivate_first && target.active() => Op::Deactivate {
                 source_id: source_id.clone(),
-                target_id: target.id.clone(),
-                user_name: target.user_name.to_owned(),
+                target_id: target.id().clone(),
+                user_name: target.user_name().to_owned(),
                 reason,
             },
             OnUnassign::Delete if policy.deactivate_first && !grace_expired.contains(source_id) => {
@@ -103,14 +103,14 @@ pub(crate) fn deprovision<'a>(
                 deleted.insert(source_id);
                 Op::Delete {
                     source_id: source_id.clone(),
-                    target_id: target.id.clone(),
-                    user_name: target.user_name.to_owned(),
+                    target_id: target.id().clone(),
+                    user_name: target.user_name().to_owned(),
                     reason,
                 }
             }
             OnUnassign::Ignore => Op::Skip {
                 source_id: source_id.clone(),
-                user_name: target.user_name.to_owned(),
+                user_name: target.user_name().to_owned(),
                 reason: SkipReason::PolicyIgnore,
             },
         };

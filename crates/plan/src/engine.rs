@@ -144,8 +144,8 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
                 };
                 reconciler.ops.push(Op::Adopt {
                     source_id: user.source_id.clone(),
-                    target_id: target.id.clone(),
-                    user_name: target.user_name.to_owned(),
+                    target_id: target.id().clone(),
+                    user_name: target.user_name().to_owned(),
                 });
                 // Nothing was pushed to an adopted user yet, so nothing of it is removed.
                 reconciler.reconcile(user, &attrs, *target, None);
@@ -229,10 +229,10 @@ impl Reconciler<'_, '_> {
         if !user.active {
             // A suspended user only loses access; its attributes wait for reactivation, when
             // the target no longer freezes them.
-            if target.active {
+            if target.active() {
                 self.ops.push(Op::Deactivate {
                     source_id: user.source_id.clone(),
-                    target_id: target.id.clone(),
+                    target_id: target.id().clone(),
                     user_name: user.user_name.clone(),
                     reason: DeprovisionReason::Suspended,
                 });
@@ -242,30 +242,31 @@ impl Reconciler<'_, '_> {
 
         let mut changes = Vec::new();
         // First in the PATCH: the target refuses userName and role changes to inactive users.
-        if !target.active {
+        if !target.active() {
             changes.push(Change {
                 path: paths::ACTIVE.to_owned(),
                 old: Some(AttrValue::text("false")),
                 new: Some(AttrValue::text("true")),
             });
         }
-        if !same_user_name(&user.user_name, target.user_name) && self.user_name_free(user, target) {
+        if !same_user_name(&user.user_name, target.user_name()) && self.user_name_free(user, target)
+        {
             changes.push(Change {
                 path: paths::USER_NAME.to_owned(),
-                old: Some(AttrValue::text(target.user_name)),
+                old: Some(AttrValue::text(target.user_name())),
                 new: Some(AttrValue::text(user.user_name.as_str())),
             });
         }
         changes.extend(attr_changes(
             attrs,
-            target.attrs,
+            target.attrs(),
             pushed,
             &self.policy.create_only,
         ));
         if !changes.is_empty() {
             self.ops.push(Op::Update {
                 source_id: user.source_id.clone(),
-                target_id: target.id.clone(),
+                target_id: target.id().clone(),
                 user_name: user.user_name.clone(),
                 changes,
             });
@@ -279,10 +280,10 @@ impl Reconciler<'_, '_> {
         let Some(holder) = self.index.by_name(&user.user_name) else {
             return true;
         };
-        if holder.id == target.id {
+        if holder.id() == target.id() {
             return true;
         }
-        match self.index.owner(holder.id) {
+        match self.index.owner(holder.id()) {
             Some(other) => self.ops.push(Op::Skip {
                 source_id: user.source_id.clone(),
                 user_name: user.user_name.clone(),
@@ -296,7 +297,8 @@ impl Reconciler<'_, '_> {
                 format!(
                     "target user {} (not managed by scimsync) already has userName {}; the email \
                      change waits until it is renamed or removed",
-                    holder.id, holder.user_name
+                    holder.id(),
+                    holder.user_name()
                 ),
             )),
         }

@@ -2,39 +2,48 @@
 //! planning a million users stays linear.
 
 use crate::input::Diagnostic;
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use rayon::prelude::*;
 use scimsync_model::{Attrs, DesiredUser, Link, ScimId, SourceId, TargetUser, TargetView};
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 
 /// A target user as the planner sees it, borrowed either from the target view or, on an
-/// incremental cycle, from the link that says it exists.
+/// incremental cycle, from the link that says it exists. Two words: the planner's indexes hold
+/// one per target user, a million of them.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct TargetRef<'a> {
-    pub id: &'a ScimId,
-    pub user_name: &'a str,
-    pub active: bool,
-    pub attrs: &'a Attrs,
+pub(crate) enum TargetRef<'a> {
+    User(&'a TargetUser),
+    /// The target user a link says exists, without cloning the attributes.
+    Link(&'a Link),
 }
 
 impl<'a> TargetRef<'a> {
-    fn from_user(user: &'a TargetUser) -> Self {
-        TargetRef {
-            id: &user.id,
-            user_name: &user.user_name,
-            active: user.active,
-            attrs: &user.attrs,
+    pub fn id(&self) -> &'a ScimId {
+        match self {
+            TargetRef::User(user) => &user.id,
+            TargetRef::Link(link) => &link.target_id,
         }
     }
 
-    /// The target user a link says exists, without cloning the attributes.
-    fn from_link(link: &'a Link) -> Self {
-        TargetRef {
-            id: &link.target_id,
-            user_name: &link.user_name,
-            active: link.active,
-            attrs: &link.attrs,
+    pub fn user_name(&self) -> &'a str {
+        match self {
+            TargetRef::User(user) => &user.user_name,
+            TargetRef::Link(link) => &link.user_name,
+        }
+    }
+
+    pub fn active(&self) -> bool {
+        match self {
+            TargetRef::User(user) => user.active,
+            TargetRef::Link(link) => link.active,
+        }
+    }
+
+    pub fn attrs(&self) -> &'a Attrs {
+        match self {
+            TargetRef::User(user) => &user.attrs,
+            TargetRef::Link(link) => &link.attrs,
         }
     }
 }
@@ -78,7 +87,7 @@ impl<'a> TargetIndex<'a> {
             // does not depend on anything but the input order.
             by_id
                 .entry(&user.id)
-                .or_insert_with(|| (TargetRef::from_user(user), None));
+                .or_insert_with(|| (TargetRef::User(user), None));
         }
 
         let mut live: HashMap<&'a SourceId, Option<LiveLink<'a>>> =
@@ -87,9 +96,10 @@ impl<'a> TargetIndex<'a> {
         for link in links {
             let slot = match live.entry(&link.source_id) {
                 Entry::Occupied(first) => {
-                    let first = first
-                        .get()
-                        .map_or_else(|| "a removed user".to_owned(), |l| l.target.id.to_string());
+                    let first = first.get().map_or_else(
+                        || "a removed user".to_owned(),
+                        |l| l.target.id().to_string(),
+                    );
                     diagnostics.push(Diagnostic::new(
                         &link.source_id,
                         "link",
@@ -106,7 +116,7 @@ impl<'a> TargetIndex<'a> {
                 Entry::Occupied(found) => found.into_mut(),
                 // An incremental view proves nothing by absence: trust the link.
                 Entry::Vacant(absent) if !target.complete => {
-                    absent.insert((TargetRef::from_link(link), None))
+                    absent.insert((TargetRef::Link(link), None))
                 }
                 // Removed from the target outside scimsync: the link is dead.
                 Entry::Vacant(_) => {
@@ -133,19 +143,21 @@ impl<'a> TargetIndex<'a> {
             }));
         }
 
-        let mut asked: HashSet<Cow<'a, str>> = HashSet::new();
-        for user in desired {
-            let current = live.get(&user.source_id).copied().flatten();
-            let renamed =
-                current.is_none_or(|l| !same_user_name(&user.user_name, l.target.user_name));
-            if renamed {
-                asked.insert(fold(&user.user_name));
-            }
-        }
+        // A probe per desired user, each on its own: on all cores. Few are asked about.
+        let asked: HashSet<Cow<'a, str>> = desired
+            .par_iter()
+            .filter(|user| {
+                let current = live.get(&user.source_id).copied().flatten();
+                current.is_none_or(|l| !same_user_name(&user.user_name, l.target.user_name()))
+            })
+            .map(|user| fold(&user.user_name))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect();
         let mut by_name: HashMap<Cow<'a, str>, TargetRef<'a>> = HashMap::with_capacity(asked.len());
         if !asked.is_empty() {
             for (user, _) in by_id.values() {
-                let name = fold(user.user_name);
+                let name = fold(user.user_name());
                 if !asked.contains(&name) {
                     continue;
                 }
@@ -154,7 +166,7 @@ impl<'a> TargetIndex<'a> {
                     .and_modify(|held| {
                         // The target keeps userNames unique, so a clash means a stale link or
                         // a racing rename; keep the smaller id so hash order cannot decide.
-                        if user.id < held.id {
+                        if user.id() < held.id() {
                             *held = *user;
                         }
                     })

@@ -28,10 +28,10 @@ impl<'a> Resolver<'_, 'a> {
             if self.deleted.contains(user) {
                 return RefState::Unavailable("is deleted from the target by this plan");
             }
-            return RefState::Id(live.target.id);
+            return RefState::Id(live.target.id());
         }
         match self.classified.fate(user) {
-            Some(Fate::Adopt(target)) => RefState::Id(target.id),
+            Some(Fate::Adopt(target)) => RefState::Id(target.id()),
             Some(Fate::Create) => RefState::Creating,
             Some(_) => RefState::Unavailable("is not provisioned on the target"),
             None => RefState::Unavailable("is not a desired user"),
