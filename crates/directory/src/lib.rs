@@ -2,7 +2,9 @@
 //!
 //! Readers (`read_json`, `parse_json`, `read_csv`) produce a [`Snapshot`]; [`map`] applies
 //! validation, `[scope]`, `[roles]` and the compiled `[mapping]` to it and sorts every user into
-//! desired, out of scope, or invalid.
+//! desired, out of scope, or invalid. An incremental cycle reads a JSON file keyed instead
+//! ([`scan_json`], then [`ScannedJson::resolve`] against the links' record stamps) and maps it
+//! with [`map_keyed`], which takes a recognised record as its link describes it.
 //!
 //! Architecture Invariant: a read is all or nothing. A reader returns a whole snapshot or an
 //! error, never part of one: a short snapshot would look like people left and get them
