@@ -34,10 +34,7 @@ pub(crate) fn deprovision<'a>(
     // Finding the few departed among a million linked users is the cost: on all cores.
     let departed_source =
         |source_id: &SourceId| !held.contains(source_id) && !classified.contains(source_id);
-    let departed: Vec<_> = match input
-        .unchanged
-        .filter(|u| !input.target.complete && u.fits(input.desired, input.links))
-    {
+    let departed: Vec<_> = match input.proved() {
         // A link of a user proved unchanged belongs to a desired user: only the others are
         // looked up (each live link once: the one its source's index entry names).
         Some(unchanged) => input

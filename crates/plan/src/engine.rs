@@ -64,9 +64,7 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     // Resolving references and the incremental fast path's fingerprint are the per-user part
     // of planning, independent of one another: done on all cores first, consumed in order.
     let complete = input.target.complete;
-    let proved = input
-        .unchanged
-        .filter(|u| !complete && u.fits(input.desired, input.links));
+    let proved = input.proved();
     let mut resolved = classified
         .users
         .par_iter()

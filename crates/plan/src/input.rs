@@ -25,6 +25,16 @@ pub struct PlanInput<'a> {
     pub unchanged: Option<&'a crate::Unchanged>,
 }
 
+impl<'a> PlanInput<'a> {
+    /// The proof of unchanged users, where the planner may rely on it: on an incremental view
+    /// (a complete one is compared in full), and only if it was computed for these very
+    /// desired users and links.
+    pub(crate) fn proved(&self) -> Option<&'a crate::Unchanged> {
+        self.unchanged
+            .filter(|u| !self.target.complete && u.fits(self.desired, self.links))
+    }
+}
+
 /// The plan, and what the planner noticed but could not act on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanOutput {
