@@ -10,9 +10,8 @@
 //! path does: errors are reported exactly as by `read_json`.
 
 use super::extent::Extent;
-use super::keys::Keys;
 use super::split::At;
-use super::window::{GiveUp, Stop, Window, parse_user, scan_users};
+use super::window::{GiveUp, ParseState, Stop, Window, parse_user, scan_users};
 use super::{finish, stream_read};
 use crate::SourceError;
 use crate::config::RolesConfig;
@@ -205,8 +204,7 @@ fn parse_records(
     picks: &[usize],
     context: &RecordContext,
 ) -> Result<Vec<SourceUser>, GiveUp> {
-    let mut found = None;
-    let mut keys = Keys::default();
+    let mut state = ParseState::default();
     let mut chunk = Chunk::default();
     let mut out = Vec::with_capacity(picks.len());
     for &at in picks {
@@ -216,7 +214,7 @@ fn parse_records(
             return Err(GiveUp);
         }
         let text = std::str::from_utf8(bytes).map_err(|_| GiveUp)?;
-        let (user, used) = parse_user(text, at, &mut found, &mut keys).map_err(|_| GiveUp)?;
+        let (user, used) = parse_user(text, at, record.offset, &mut state).map_err(|_| GiveUp)?;
         if used != record.len {
             return Err(GiveUp);
         }

@@ -190,10 +190,10 @@ impl<R: Read> Window<R> {
         Ok(value)
     }
 
-    /// The users array, `[a, b, ...]`, each element parsed in place by `parse` (given the text
-    /// from the element on, its index and its file offset; returning it and the bytes it took). No `Extent` pass
-    /// over the users first: serde_json finds where each ends, so most of the file is scanned
-    /// once.
+    /// The users array, `[a, b, ...]`, each element taken in place by `parse` (given the text
+    /// from the element on, its index and its file offset; returning what it made of it and
+    /// the bytes it took). No `Extent` pass over the users first: `parse` finds where each
+    /// ends, so most of the file is scanned once.
     ///
     /// The window's text is checked for UTF-8 once per refill, as a whole, so serde_json parses
     /// `&str`s and skips its own check of every string.
@@ -238,8 +238,8 @@ impl<R: Read> Window<R> {
             };
             let mut used = 0;
             let failed = loop {
+                let here = self.base + (self.start + used) as u64;
                 if let Some(at) = stop {
-                    let here = self.base + (self.start + used) as u64;
                     if here == at {
                         self.start += used;
                         return Ok((out, true));
@@ -248,8 +248,7 @@ impl<R: Read> Window<R> {
                         stop = None;
                     }
                 }
-                let at = self.base + (self.start + used) as u64;
-                match parse(&text[used..], first + out.len(), at) {
+                match parse(&text[used..], first + out.len(), here) {
                     Ok((value, len)) => {
                         out.push(value);
                         used += len;
@@ -352,24 +351,6 @@ pub(super) struct Split {
     pub(super) min_bytes: u64,
 }
 
-/// One user record, parsed in place: the record and the bytes it took.
-pub(super) fn parse_user(
-    text: &str,
-    index: usize,
-    found: &mut Option<super::Found>,
-    keys: &mut Keys,
-) -> Result<(SourceUser, usize), Stop> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let user = UserSeed {
-        found,
-        keys,
-        index,
-        nesting: IN_PLACE_NESTING,
-    }
-    .deserialize(&mut de)?;
-    Ok((user, de.into_iter::<IgnoredAny>().byte_offset()))
-}
-
 /// What parsing a record in place needs, one per thread.
 #[derive(Default)]
 pub(super) struct ParseState {
@@ -377,14 +358,23 @@ pub(super) struct ParseState {
     keys: Keys,
 }
 
-/// `parse_user` as `users_array` calls it.
-fn parse_user_with(
+/// One user record (the `index`-th) parsed in place: the record and the bytes it took. Its file
+/// offset is not needed (the signature is the one `users_array` takes).
+pub(super) fn parse_user(
     text: &str,
     index: usize,
     _: u64,
     state: &mut ParseState,
 ) -> Result<(SourceUser, usize), Stop> {
-    parse_user(text, index, &mut state.found, &mut state.keys)
+    let mut de = serde_json::Deserializer::from_str(text);
+    let user = UserSeed {
+        found: &mut state.found,
+        keys: &mut state.keys,
+        index,
+        nesting: IN_PLACE_NESTING,
+    }
+    .deserialize(&mut de)?;
+    Ok((user, de.into_iter::<IgnoredAny>().byte_offset()))
 }
 
 /// The users array from `window` (at its `[`) to its end, each element taken by `take` (as
@@ -466,8 +456,7 @@ fn users_array<T: Send, S: Default>(
 /// The whole document, the fast way: the same grammar and the same record visitors as the
 /// streaming parser, but anything unexpected gives up rather than explains.
 pub(super) fn fast_read(window: &mut Window<&File>, split: Split) -> Result<Snapshot, GiveUp> {
-    let (users, groups) =
-        read_document(window, |window| users_array(window, split, parse_user_with))?;
+    let (users, groups) = read_document(window, |window| users_array(window, split, parse_user))?;
     Ok(Snapshot { users, groups })
 }
 
@@ -485,8 +474,8 @@ pub(super) fn scan_users(
     })
 }
 
-/// The document's grammar around the users array, which `users` reads (the window at its `[`);
-/// the groups are parsed.
+/// The document's grammar around the users array, which `read_users` reads (the window at its
+/// `[`); the groups are parsed.
 fn read_document<U>(
     window: &mut Window<&File>,
     mut read_users: impl FnMut(&mut Window<&File>) -> Result<U, GiveUp>,
