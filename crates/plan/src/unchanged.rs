@@ -64,8 +64,8 @@ pub struct LiveLinks<'a> {
     live: Vec<bool>,
     /// Aligned with `links` (or empty): each link's record stamp.
     stamps: &'a [Option<RecordStamp>],
-    /// The live links with a record stamp, by the stamp's key: positions in `links` (a
-    /// million of them, so four bytes each).
+    /// The links with a record stamp, by the stamp's key: positions in `links` (a million of
+    /// them, so four bytes each). Whether the link is live is `stamped`'s to check.
     by_record: HashMap<RecordKey, u32>,
 }
 
