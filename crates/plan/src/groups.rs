@@ -371,22 +371,16 @@ fn membership_diff(
 /// Those targets are then distinct and all of `current`, so the diff would be empty. `false`
 /// means only "not told this way": `membership` works it out.
 fn settled(group: &DesiredGroup, current: &[ScimId], users: &Users<'_, '_>) -> bool {
-    let Users {
-        target_of,
-        source_of,
-        held,
-        leaving,
-    } = users;
     group.members.len() == current.len()
         && current.is_sorted()
         && group.members.iter().all(|s| {
-            let Some((Some(t), _)) = target_of.get(s) else {
+            let Some((Some(t), _)) = users.target_of.get(s) else {
                 return false;
             };
-            !held.contains(s)
-                && !leaving.contains(s)
+            !users.held.contains(s)
+                && !users.leaving.contains(s)
                 && current.binary_search(t).is_ok()
-                && source_of.get(t) == Some(&s)
+                && users.source_of.get(t) == Some(&s)
         })
 }
 
