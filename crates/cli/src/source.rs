@@ -157,7 +157,8 @@ pub async fn read_and_map(
         let desired =
             || scimsync_directory::desired_groups(&groups, &config.groups, &config.scope, &mapped);
         // The synced groups on a second thread, while this one settles which users changed.
-        let (desired_groups, unchanged) = match &live {
+        // The proof keeps the links' index for the planner.
+        let (desired_groups, unchanged) = match live {
             Some(live) => std::thread::scope(|inner| {
                 let groups = inner.spawn(desired);
                 let unchanged = scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged);
@@ -168,7 +169,6 @@ pub async fn read_and_map(
             })?,
             None => (desired(), None),
         };
-        drop(live);
         let links = match (heads, &unchanged) {
             (Some(heads), Some(unchanged)) => {
                 let mut links = heads.links;

@@ -1,8 +1,10 @@
 //! Decides, for each desired user, how it relates to the target: already linked, adoptable by
 //! userName, to be created, or skipped (and why). Everything else in the plan follows from this.
 
+use crate::Unchanged;
 use crate::index::{LiveLink, TargetIndex, TargetRef, fold};
 use crate::input::Diagnostic;
+use crate::links::Linked;
 use foldhash::{HashMap, HashMapExt, HashSet};
 use rayon::prelude::*;
 use scimsync_model::{DesiredUser, SourceId};
@@ -33,16 +35,16 @@ pub(crate) enum Fate<'a> {
 
 pub(crate) struct Classified<'a> {
     pub users: Vec<(&'a DesiredUser, Fate<'a>)>,
-    by_source: HashMap<&'a SourceId, usize>,
+    by_source: BySource<'a>,
 }
 
 impl<'a> Classified<'a> {
     pub fn contains(&self, source_id: &SourceId) -> bool {
-        self.by_source.contains_key(source_id)
+        self.by_source.first(source_id).is_some()
     }
 
     pub fn fate(&self, source_id: &SourceId) -> Option<Fate<'a>> {
-        let at = *self.by_source.get(source_id)?;
+        let at = self.by_source.first(source_id)?;
         self.users.get(at).map(|(_, fate)| *fate)
     }
 }
@@ -50,9 +52,28 @@ impl<'a> Classified<'a> {
 /// Who owns what among the desired users: the first record of each source id, and the winner
 /// of each userName. Independent of the target, so it is built while the target is indexed.
 pub(crate) struct Names<'a> {
-    by_source: HashMap<&'a SourceId, usize>,
+    by_source: BySource<'a>,
     first_record: Vec<bool>,
     owners: Owners<'a>,
+}
+
+/// Where the first record of each source id is among the desired users.
+struct BySource<'a> {
+    /// The users not proved unchanged (every user, without a proof).
+    others: HashMap<&'a SourceId, usize>,
+    /// The proof, with the links it names: a proved user is its source id's only record,
+    /// found through its link.
+    proved: Option<(Linked<'a>, &'a Unchanged)>,
+}
+
+impl BySource<'_> {
+    fn first(&self, source_id: &SourceId) -> Option<usize> {
+        if let Some(at) = self.others.get(source_id) {
+            return Some(*at);
+        }
+        let (linked, proof) = self.proved?;
+        proof.desired_of(linked.live(source_id.as_str())?)
+    }
 }
 
 /// Who wins each userName (among first records not held: the smallest source id).
@@ -85,15 +106,20 @@ fn sorted_and_folded(desired: &[DesiredUser]) -> bool {
         })
 }
 
+/// `proved`: the proof of unchanged users the planner may rely on, with the links it names.
 pub(crate) fn names<'a>(
     desired: &'a [DesiredUser],
     held: &HashSet<&SourceId>,
+    proved: Option<(Linked<'a>, &'a Unchanged)>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Names<'a> {
-    let mut by_source: HashMap<&'a SourceId, usize> = HashMap::with_capacity(desired.len());
+    let is_proved = |at: usize| proved.is_some_and(|(_, proof)| proof.desired(at));
+    let mut others: HashMap<&'a SourceId, usize> =
+        HashMap::with_capacity(if proved.is_some() { 0 } else { desired.len() });
     let mut first_record = Vec::with_capacity(desired.len());
     for (at, user) in desired.iter().enumerate() {
-        let first = *by_source.entry(&user.source_id).or_insert(at) == at;
+        // A proved user's source id is desired once: its record is the first.
+        let first = is_proved(at) || *others.entry(&user.source_id).or_insert(at) == at;
         if !first {
             diagnostics.push(Diagnostic::new(
                 &user.source_id,
@@ -116,7 +142,7 @@ pub(crate) fn names<'a>(
         owners_by_name(desired, &can_win)
     };
     Names {
-        by_source,
+        by_source: BySource { others, proved },
         first_record,
         owners,
     }
@@ -166,6 +192,7 @@ pub(crate) fn classify<'a>(
     held: &HashSet<&SourceId>,
     guests: &HashSet<Cow<'_, str>>,
     index: &TargetIndex<'a>,
+    proved: Option<&Unchanged>,
 ) -> Classified<'a> {
     let Names {
         by_source,
@@ -182,7 +209,11 @@ pub(crate) fn classify<'a>(
             } else if held.contains(&user.source_id) {
                 Fate::Held
             } else {
-                fate_of(user, owners.owner(at, user), guests, index)
+                // A user proved unchanged names its live link: no look-up by source id.
+                let live = proved
+                    .and_then(|p| p.link_of(at))
+                    .and_then(|link| index.live_link_by_position(link));
+                fate_of(user, owners.owner(at, user), live, guests, index)
             };
             (user, fate)
         })
@@ -190,9 +221,11 @@ pub(crate) fn classify<'a>(
     Classified { users, by_source }
 }
 
+/// `live`: the user's live link when already known.
 fn fate_of<'a>(
     user: &'a DesiredUser,
     owner: Option<&'a SourceId>,
+    live: Option<LiveLink<'a>>,
     guests: &HashSet<Cow<'_, str>>,
     index: &TargetIndex<'a>,
 ) -> Fate<'a> {
@@ -200,8 +233,8 @@ fn fate_of<'a>(
         Some(owner) if owner != &user.source_id => return Fate::Duplicate { other: owner },
         _ => {}
     }
-    if let Some(live) = index.live_link(&user.source_id) {
-        return Fate::Linked(*live);
+    if let Some(live) = live.or_else(|| index.live_link(&user.source_id)) {
+        return Fate::Linked(live);
     }
     match index.by_name(&user.user_name) {
         Some(found) => match index.owner(found.id()) {

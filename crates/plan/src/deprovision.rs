@@ -42,10 +42,7 @@ pub(crate) fn deprovision<'a>(
             .par_iter()
             .enumerate()
             .filter(|(at, _)| !unchanged.link(*at))
-            .filter_map(|(_, link)| {
-                let live = index.live_link(&link.source_id)?;
-                std::ptr::eq(live.link, link).then_some(live)
-            })
+            .filter_map(|(at, link)| index.live_link_at(at, link))
             .filter(|live| departed_source(&live.link.source_id))
             .collect(),
         None => index

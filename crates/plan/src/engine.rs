@@ -3,6 +3,7 @@
 use crate::classify::{Fate, classify, names};
 use crate::deprovision::deprovision;
 use crate::diff::attr_changes;
+use crate::groups::UserTargets;
 use crate::index::{TargetIndex, TargetRef, same_user_name};
 use crate::input::{Diagnostic, PlanInput, PlanOutput};
 use crate::order::{NewUser, order};
@@ -25,17 +26,28 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     let ((index, mut diagnostics), (names, named)) = rayon::join(
         || {
             let mut diagnostics = Vec::new();
-            let index =
-                TargetIndex::build(input.target, input.links, input.desired, &mut diagnostics);
+            let index = TargetIndex::build(
+                input.target,
+                input.links,
+                input.desired,
+                input.proved(),
+                &mut diagnostics,
+            );
             (index, diagnostics)
         },
         || {
             let mut diagnostics = Vec::new();
-            (names(input.desired, &held, &mut diagnostics), diagnostics)
+            let proved = input
+                .proved()
+                .and_then(|p| Some((p.linked(input.links)?, p)));
+            (
+                names(input.desired, &held, proved, &mut diagnostics),
+                diagnostics,
+            )
         },
     );
     diagnostics.extend(named);
-    let classified = classify(input.desired, names, &held, &guests, &index);
+    let classified = classify(input.desired, names, &held, &guests, &index, input.proved());
 
     let mut ops = Vec::new();
     // Before reconciling: a reference to a user this plan deletes must not be sent.
@@ -188,11 +200,22 @@ pub fn plan_with_groups(
     groups: &crate::groups::GroupPlanInput<'_>,
     policy: &Policy,
 ) -> PlanOutput {
-    // The group side indexes every user link before it needs the user plan: on a second core.
-    let (mut output, targets) = rayon::join(
-        || plan(input, policy),
-        || crate::groups::UserTargets::new(groups.user_links),
-    );
+    // The group side takes the user links as the user plan does: through the index the
+    // cycle proved its unchanged users against, or else its own, built on a second core.
+    let shared = input
+        .proved()
+        .map(crate::Unchanged::index)
+        .filter(|_| std::ptr::eq(input.links, groups.user_links));
+    let (mut output, targets) = match shared {
+        Some(index) => (
+            plan(input, policy),
+            UserTargets::with_index(groups.user_links, Cow::Borrowed(index)),
+        ),
+        None => rayon::join(
+            || plan(input, policy),
+            || UserTargets::new(groups.user_links),
+        ),
+    };
     let group_ops = crate::groups::plan_groups_with(groups, targets, &output.plan);
     let ops = std::mem::take(&mut output.plan.ops);
     output.plan.ops = crate::order::merge_groups(ops, group_ops);

@@ -2,12 +2,14 @@
 //! diff memberships. Pure, like the rest of the planner; runs after the user plan, whose creates,
 //! adopts and deprovisions decide which members can be added and which are leaving.
 
+use crate::links::{LinkIndex, Linked};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rayon::prelude::*;
 use scimsync_model::{
     DesiredGroup, GroupLink, GroupSkipReason, GroupView, Link, Member, NameMatch, Op, Plan, ScimId,
     SourceId, TargetGroup,
 };
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Everything group planning needs besides the user plan.
@@ -26,45 +28,78 @@ pub struct GroupPlanInput<'a> {
 }
 
 /// Who each linked user is on the target, and the reverse: what group planning knows before
-/// the user plan, built from every user link (a million entries), so it is built while the
-/// users are planned.
+/// the user plan (the live links, as the user plan takes them: shared with it on an
+/// incremental cycle, otherwise indexed while the users are planned), then what the user plan
+/// changes of it.
 pub(crate) struct UserTargets<'a> {
-    target_of: TargetOf<'a>,
-    source_of: SourceOf<'a>,
+    links: &'a [Link],
+    index: Cow<'a, LinkIndex>,
+    /// Sources the user plan adopts or creates: their target user (`None` until created)
+    /// and userName, in place of their link's.
+    moved: HashMap<&'a SourceId, (Option<&'a ScimId>, &'a str)>,
+    /// Target users whose source changes with the user plan (`None`: nobody's any more).
+    reowned: HashMap<&'a ScimId, Option<&'a SourceId>>,
 }
-
-/// Source id → its target user (if it exists yet) and userName.
-type TargetOf<'a> = HashMap<&'a SourceId, (Option<&'a ScimId>, &'a str)>;
-/// Target user id → the source id that is it.
-type SourceOf<'a> = HashMap<&'a ScimId, &'a SourceId>;
 
 impl<'a> UserTargets<'a> {
     pub(crate) fn new(user_links: &'a [Link]) -> Self {
-        let mut target_of: TargetOf<'a> = HashMap::with_capacity(user_links.len());
-        for link in user_links {
-            target_of.insert(&link.source_id, (Some(&link.target_id), &link.user_name));
-        }
-        let mut source_of: SourceOf<'a> = HashMap::with_capacity(target_of.len());
-        source_of.extend(
-            target_of
-                .iter()
-                .filter_map(|(s, (t, _))| t.map(|t| (t, *s))),
-        );
+        Self::with_index(user_links, Cow::Owned(LinkIndex::new(user_links)))
+    }
+
+    /// `index` was built over `user_links`.
+    pub(crate) fn with_index(user_links: &'a [Link], index: Cow<'a, LinkIndex>) -> Self {
         UserTargets {
-            target_of,
-            source_of,
+            links: user_links,
+            index,
+            moved: HashMap::new(),
+            reowned: HashMap::new(),
         }
+    }
+
+    fn linked(&self) -> Linked<'_> {
+        Linked::built_over(self.links, &self.index)
+    }
+
+    /// `source`'s target user (`None` while it is only to be created) and userName.
+    fn target_of(&self, source: &SourceId) -> Option<(Option<&'a ScimId>, &'a str)> {
+        if !self.moved.is_empty()
+            && let Some(moved) = self.moved.get(source)
+        {
+            return Some(*moved);
+        }
+        let link = self.links.get(self.linked().live(source.as_str())?)?;
+        Some((Some(&link.target_id), link.user_name.as_str()))
+    }
+
+    /// The source that is `target`.
+    fn source_of(&self, target: &ScimId) -> Option<&'a SourceId> {
+        if !self.reowned.is_empty()
+            && let Some(owner) = self.reowned.get(target)
+        {
+            return *owner;
+        }
+        let link = self.links.get(self.linked().claimant(target.as_str())?)?;
+        Some(&link.source_id)
+    }
+
+    /// `source`'s target user, if that user is `source`'s alone.
+    fn own_target(&self, source: &SourceId) -> Option<&'a ScimId> {
+        let target = self.target_of(source)?.0?;
+        // A live link's target user is claimed by that link alone: only the user plan's
+        // moves can change that, and they are few.
+        (self.reowned.is_empty() || self.source_of(target) == Some(source)).then_some(target)
     }
 
     /// `source` is (or, after the provision phase, will be) `target`, no longer what it was.
     fn becomes(&mut self, source: &'a SourceId, target: Option<&'a ScimId>, user_name: &'a str) {
-        if let Some((Some(old), _)) = self.target_of.insert(source, (target, user_name))
-            && self.source_of.get(old) == Some(&source)
+        if let Some((Some(old), _)) = self.target_of(source)
+            && self.source_of(old) == Some(source)
         {
-            self.source_of.remove(old);
+            self.reowned.insert(old, None);
         }
+        self.moved.insert(source, (target, user_name));
         if let Some(target) = target {
-            self.source_of.insert(target, source);
+            self.reowned.insert(target, Some(source));
         }
     }
 }
@@ -101,10 +136,6 @@ pub(crate) fn plan_groups_with<'a>(
             _ => {}
         }
     }
-    let UserTargets {
-        target_of,
-        source_of,
-    } = targets;
     let held: HashSet<&SourceId> = input.held.iter().collect();
     let by_id: HashMap<&ScimId, &TargetGroup> =
         input.target.groups.iter().map(|g| (&g.id, g)).collect();
@@ -238,8 +269,7 @@ pub(crate) fn plan_groups_with<'a>(
         .into_par_iter()
         .map(|(at, group, target_id, current)| {
             let users = Users {
-                target_of: &target_of,
-                source_of: &source_of,
+                targets: &targets,
                 held: &held,
                 leaving: &leaving,
             };
@@ -302,8 +332,7 @@ fn membership(
 
 /// Who the members are, as the membership diff sees them.
 struct Users<'u, 'a> {
-    target_of: &'u TargetOf<'a>,
-    source_of: &'u SourceOf<'a>,
+    targets: &'u UserTargets<'a>,
     held: &'u HashSet<&'a SourceId>,
     leaving: &'u HashSet<&'a SourceId>,
 }
@@ -316,8 +345,7 @@ fn membership_diff(
     users: &Users<'_, '_>,
 ) -> Option<Op> {
     let Users {
-        target_of,
-        source_of,
+        targets,
         held,
         leaving,
     } = users;
@@ -328,15 +356,15 @@ fn membership_diff(
         .collect();
     let have: BTreeMap<&SourceId, &ScimId> = current
         .iter()
-        .filter_map(|t| source_of.get(t).map(|s| (*s, t)))
+        .filter_map(|t| targets.source_of(t).map(|s| (s, t)))
         .collect();
     let add: Vec<Member> = want
         .iter()
         .filter(|s| !have.contains_key(*s) && !held.contains(*s))
         .filter_map(|s| {
-            target_of.get(s).map(|(t, name)| Member {
+            targets.target_of(s).map(|(t, name)| Member {
                 source_id: (*s).clone(),
-                user_name: (*name).to_owned(),
+                user_name: name.to_owned(),
                 target_id: t.cloned(),
             })
         })
@@ -346,9 +374,9 @@ fn membership_diff(
         .filter(|(s, _)| !want.contains(*s) && !held.contains(*s))
         .map(|(s, t)| Member {
             source_id: (*s).clone(),
-            user_name: target_of
-                .get(s)
-                .map(|(_, n)| (*n).to_owned())
+            user_name: targets
+                .target_of(s)
+                .map(|(_, n)| n.to_owned())
                 .unwrap_or_default(),
             target_id: Some((*t).clone()),
         })
@@ -374,13 +402,12 @@ fn settled(group: &DesiredGroup, current: &[ScimId], users: &Users<'_, '_>) -> b
     group.members.len() == current.len()
         && current.is_sorted()
         && group.members.iter().all(|s| {
-            let Some((Some(t), _)) = users.target_of.get(s) else {
+            let Some(t) = users.targets.own_target(s) else {
                 return false;
             };
             !users.held.contains(s)
                 && !users.leaving.contains(s)
                 && current.binary_search(t).is_ok()
-                && users.source_of.get(t) == Some(&s)
         })
 }
 
@@ -585,23 +612,14 @@ mod settled_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use proptest::prelude::*;
-    use scimsync_model::Attrs;
 
-    fn link_of(source: &str, target: &str) -> Link {
-        Link {
-            source_id: SourceId::new(source),
-            target_id: ScimId::new(target),
-            user_name: format!("{source}@x.com"),
-            active: true,
-            attrs: Attrs::new(),
-            hash: String::new(),
-        }
-    }
+    use crate::tests::fixture::link_between as link_of;
 
     proptest! {
         /// The shortcut never skips a group the full diff would change. Users 0..8; some
-        /// linked (a few sharing a target id, as inconsistent links could), some held, some
-        /// leaving; current members drawn from linked and unmanaged target ids, in any order.
+        /// linked (a few sharing a target id, as inconsistent links could), some adopting or
+        /// created by the user plan, some held, some leaving; current members drawn from
+        /// linked and unmanaged target ids, in any order.
         #[test]
         fn a_settled_group_has_no_diff(
             linked in proptest::collection::vec(proptest::option::of(0u8..8), 8),
@@ -610,13 +628,28 @@ mod settled_tests {
             held in proptest::collection::btree_set(0u8..8, 0..3),
             leaving in proptest::collection::btree_set(0u8..8, 0..3),
             sort_current in any::<bool>(),
+            moves in proptest::collection::vec((0u8..8, proptest::option::of(0u8..10)), 0..3),
         ) {
             let links: Vec<Link> = linked
                 .iter()
                 .enumerate()
                 .filter_map(|(s, t)| t.map(|t| link_of(&format!("s{s}"), &format!("t{t}"))))
                 .collect();
-            let UserTargets { target_of, source_of } = UserTargets::new(&links);
+            // The user plan's adopts (a target id) and creates (none yet).
+            let moves: Vec<(SourceId, Option<ScimId>, String)> = moves
+                .iter()
+                .map(|(s, t)| {
+                    (
+                        SourceId::new(format!("s{s}")),
+                        t.map(|t| ScimId::new(format!("t{t}"))),
+                        format!("s{s}@x.com"),
+                    )
+                })
+                .collect();
+            let mut targets = UserTargets::new(&links);
+            for (source, target, name) in &moves {
+                targets.becomes(source, target.as_ref(), name);
+            }
             let group = DesiredGroup {
                 source_id: SourceId::new("g"),
                 display_name: "G".into(),
@@ -633,8 +666,7 @@ mod settled_tests {
             let held: HashSet<&SourceId> = held_ids.iter().collect();
             let leaving: HashSet<&SourceId> = leaving_ids.iter().collect();
             let users = Users {
-                target_of: &target_of,
-                source_of: &source_of,
+                targets: &targets,
                 held: &held,
                 leaving: &leaving,
             };
@@ -651,10 +683,7 @@ mod settled_tests {
             .iter()
             .map(|s| link_of(s, &format!("t{s}")))
             .collect();
-        let UserTargets {
-            target_of,
-            source_of,
-        } = UserTargets::new(&links);
+        let targets = UserTargets::new(&links);
         let group = DesiredGroup {
             source_id: SourceId::new("g"),
             display_name: "G".into(),
@@ -665,12 +694,51 @@ mod settled_tests {
         let leaving_b = SourceId::new("b");
         let leaving: HashSet<&SourceId> = [&leaving_b].into_iter().collect();
         let users = |leaving| Users {
-            target_of: &target_of,
-            source_of: &source_of,
+            targets: &targets,
             held: &none,
             leaving,
         };
         assert!(settled(&group, &current, &users(&none)));
         assert!(!settled(&group, &current, &users(&leaving)));
+    }
+
+    /// A target user the user plan hands to another source is no longer its link's: the
+    /// group is not settled, and the diff swaps the members.
+    #[test]
+    fn a_member_whose_target_user_is_adopted_by_another_is_not_settled() {
+        let links: Vec<Link> = ["a", "b"]
+            .iter()
+            .map(|s| link_of(s, &format!("t{s}")))
+            .collect();
+        let (c, tb) = (SourceId::new("c"), ScimId::new("tb"));
+        let mut targets = UserTargets::new(&links);
+        targets.becomes(&c, Some(&tb), "c@x.com");
+        let group = DesiredGroup {
+            source_id: SourceId::new("g"),
+            display_name: "G".into(),
+            members: vec![SourceId::new("a"), SourceId::new("b")],
+        };
+        let current = vec![ScimId::new("ta"), tb.clone()];
+        let none = HashSet::default();
+        let users = Users {
+            targets: &targets,
+            held: &none,
+            leaving: &none,
+        };
+        assert!(!settled(&group, &current, &users));
+        let Some(Op::GroupMembers { add, remove, .. }) =
+            membership_diff(&group, None, &current, &users)
+        else {
+            panic!("no membership diff");
+        };
+        let ids = |m: &[Member]| {
+            m.iter()
+                .map(|m| m.source_id.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            (ids(&add), ids(&remove)),
+            (vec!["b".to_owned()], vec!["c".to_owned()])
+        );
     }
 }

@@ -16,6 +16,7 @@ mod engine;
 mod groups;
 mod index;
 mod input;
+mod links;
 mod order;
 mod policy;
 mod refs;

@@ -11,57 +11,87 @@
 //! else (a user this plan deprovisions or deletes, or one not provisioned) leaves the user to
 //! the planner's full comparison.
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use crate::links::{LinkIndex, Linked};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use rayon::prelude::*;
 use scimsync_model::{
     AttrValue, Attrs, DesiredUser, Link, PushedHashes, RecordKey, RecordStamp, SourceId,
     fingerprint_matches,
 };
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 
-/// The outcome of [`unchanged`]: one flag per desired user and one per link, aligned with the
-/// slices it was computed from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The outcome of [`unchanged`], aligned with the slices it was computed from: each unchanged
+/// desired user's link and each link's unchanged user, by position, and the index of the
+/// links it was computed against (the planner takes its live links from it rather than look
+/// each user up again).
+///
+/// A source id desired more than once is never proved unchanged, so each proved user is its
+/// source id's only record: the planner finds it through its link, not among all the others.
+#[derive(Clone, Debug, Default)]
 pub struct Unchanged {
-    desired: Vec<bool>,
-    links: Vec<bool>,
+    /// Four bytes a user: a position beyond `u32::MAX` is simply not proved unchanged.
+    desired: Vec<Option<u32>>,
+    links: Vec<Option<u32>>,
+    index: LinkIndex,
 }
 
 impl Unchanged {
     /// Whether `desired[index]` (of the slice given to [`unchanged`]) is unchanged.
     pub fn desired(&self, index: usize) -> bool {
-        self.desired.get(index).copied().unwrap_or(false)
+        self.link_of(index).is_some()
     }
 
     /// Whether `links[index]` belongs to an unchanged user.
     pub fn link(&self, index: usize) -> bool {
-        self.links.get(index).copied().unwrap_or(false)
+        self.desired_of(index).is_some()
     }
 
     /// How many users are unchanged.
     pub fn count(&self) -> usize {
-        self.desired.iter().filter(|u| **u).count()
+        self.desired.iter().filter(|u| u.is_some()).count()
+    }
+
+    /// The position of the live link of `desired[index]`, if that user is unchanged.
+    pub(crate) fn link_of(&self, index: usize) -> Option<usize> {
+        position(self.desired.get(index).copied().flatten()?)
+    }
+
+    /// The position of the unchanged desired user `links[index]` belongs to.
+    pub(crate) fn desired_of(&self, index: usize) -> Option<usize> {
+        position(self.links.get(index).copied().flatten()?)
     }
 
     /// Whether this was computed for `desired` and `links` (same lengths): the planner
     /// ignores it otherwise.
     pub(crate) fn fits(&self, desired: &[DesiredUser], links: &[Link]) -> bool {
-        self.desired.len() == desired.len() && self.links.len() == links.len()
+        self.desired.len() == desired.len()
+            && self.links.len() == links.len()
+            && self.index.fits(links)
     }
+
+    /// The live links this was settled against.
+    pub(crate) fn index(&self) -> &LinkIndex {
+        &self.index
+    }
+
+    /// Its index over `links`, if it was built over them.
+    pub(crate) fn linked<'a>(&'a self, links: &'a [Link]) -> Option<Linked<'a>> {
+        Linked::new(links, &self.index)
+    }
+}
+
+fn position(at: u32) -> Option<usize> {
+    usize::try_from(at).ok()
 }
 
 /// The links the planner will take as live, indexed by source id: the first per source id and
 /// per target id (a later one is ignored with a diagnostic), so the two agree on who is linked.
 /// Built once over the heads of an incremental cycle: mapping reads each user's pushed
-/// fingerprint from it ([`PushedHashes`]), and [`unchanged`] its link.
+/// fingerprint from it ([`PushedHashes`]), [`unchanged`] its link, and the planner keeps its
+/// index through [`Unchanged`].
 pub struct LiveLinks<'a> {
     links: &'a [Link],
-    /// `None` for a source whose first link lost its target to an earlier link: not linked,
-    /// and its later links are ignored too.
-    by_source: HashMap<&'a str, Option<usize>>,
-    /// Aligned with `links`: whether each is its source's live link.
-    live: Vec<bool>,
+    index: LinkIndex,
     /// Aligned with `links` (or empty): each link's record stamp.
     stamps: &'a [Option<RecordStamp>],
     /// The links with a record stamp, by the stamp's key: positions in `links` (a million of
@@ -83,21 +113,8 @@ impl<'a> LiveLinks<'a> {
         };
         // The stamps' index does not depend on which links are live (`stamped` checks that):
         // it is built on another core.
-        let ((by_source, live), by_record) = rayon::join(
-            || {
-                let mut by_source: HashMap<&str, Option<usize>> =
-                    HashMap::with_capacity(links.len());
-                let mut targets: HashSet<&str> = HashSet::with_capacity(links.len());
-                let mut live = vec![false; links.len()];
-                for (index, link) in links.iter().enumerate() {
-                    if let Entry::Vacant(slot) = by_source.entry(link.source_id.as_str()) {
-                        let first = targets.insert(link.target_id.as_str());
-                        live[index] = first;
-                        slot.insert(first.then_some(index));
-                    }
-                }
-                (by_source, live)
-            },
+        let (index, by_record) = rayon::join(
+            || LinkIndex::new(links),
             || {
                 let stamped = stamps.iter().filter(|s| s.is_some()).count();
                 let mut by_record: HashMap<RecordKey, u32> = HashMap::with_capacity(stamped);
@@ -111,11 +128,14 @@ impl<'a> LiveLinks<'a> {
         );
         LiveLinks {
             links,
-            by_source,
-            live,
+            index,
             stamps,
             by_record,
         }
+    }
+
+    fn linked(&self) -> Linked<'_> {
+        Linked::built_over(self.links, &self.index)
     }
 
     /// The live link stamped with this record key, and its stamp. A key is a digest of a
@@ -124,16 +144,13 @@ impl<'a> LiveLinks<'a> {
     pub fn stamped(&self, key: &RecordKey) -> Option<(&'a Link, RecordStamp)> {
         let at = usize::try_from(*self.by_record.get(key)?).ok()?;
         let stamp = (*self.stamps.get(at)?)?;
-        self.live
-            .get(at)
-            .copied()
-            .unwrap_or(false)
-            .then(|| (&self.links[at], stamp))
+        let link = self.links.get(at)?;
+        self.linked().is_live(at).then_some((link, stamp))
     }
 
     /// The live link of `source_id`.
     pub fn link(&self, source_id: &str) -> Option<&'a Link> {
-        self.index(source_id).map(|at| &self.links[at])
+        self.links.get(self.index(source_id)?)
     }
 
     /// The links this indexes.
@@ -143,7 +160,7 @@ impl<'a> LiveLinks<'a> {
 
     /// The position in [`Self::links`] of `source_id`'s live link.
     pub fn index(&self, source_id: &str) -> Option<usize> {
-        self.by_source.get(source_id).copied().flatten()
+        self.linked().live(source_id)
     }
 }
 
@@ -181,7 +198,7 @@ pub fn stamps_to_store(
 /// answer against the [`LiveLinks`]' hashes for every user without a reference: a flagged user's
 /// attributes are gone and it is taken as it is, an unflagged one changed. Pure, linear, and
 /// spread over the cores.
-pub fn unchanged(desired: &[DesiredUser], live: &LiveLinks<'_>, mapped: &[bool]) -> Unchanged {
+pub fn unchanged(desired: &[DesiredUser], live: LiveLinks<'_>, mapped: &[bool]) -> Unchanged {
     let links = live.links();
     let mapped = if mapped.len() == desired.len() {
         mapped
@@ -204,36 +221,74 @@ pub fn unchanged(desired: &[DesiredUser], live: &LiveLinks<'_>, mapped: &[bool])
         }
         live.link(user.as_str())
     };
-    let flags: Vec<Option<usize>> = desired
+    // Each user's live link, and whether the user is unchanged.
+    let found: Vec<(Option<u32>, bool)> = desired
         .par_iter()
         .enumerate()
         .map(|(at, user)| {
-            let index = live.index(user.source_id.as_str())?;
-            if let Some(&claimed) = mapped.get(at) {
+            let Some(index) = live.index(user.source_id.as_str()) else {
+                return (None, false);
+            };
+            let unchanged = match mapped.get(at) {
                 // Mapping already compared every user without a reference: its answer stands.
-                if claimed {
-                    return Some(index);
-                }
-                if !has_ref(&user.attrs) {
-                    return None;
-                }
-            }
-            let link = &links[index];
-            let attrs = resolve_through_links(&user.attrs, &resolvable)?;
-            fingerprint_matches(&user.user_name, user.active, &attrs, &link.hash).then_some(index)
+                Some(true) => true,
+                Some(false) if !has_ref(&user.attrs) => false,
+                _ => resolve_through_links(&user.attrs, &resolvable).is_some_and(|attrs| {
+                    fingerprint_matches(&user.user_name, user.active, &attrs, &links[index].hash)
+                }),
+            };
+            (u32::try_from(index).ok(), unchanged)
         })
         .collect();
-    let mut out = Unchanged {
-        desired: vec![false; desired.len()],
-        links: vec![false; links.len()],
-    };
-    for (at, link) in flags.into_iter().enumerate() {
-        if let Some(link) = link {
-            out.desired[at] = true;
-            out.links[link] = true;
-        }
+    let LiveLinks { index, .. } = live;
+    // Who names each link: a link two desired users name is a source id desired twice, and
+    // neither is proved.
+    let mut claims = vec![Claim::Nobody; links.len()];
+    for (at, (link, unchanged)) in found.iter().enumerate() {
+        let Some(claim) = link
+            .and_then(position)
+            .and_then(|link| claims.get_mut(link))
+        else {
+            continue;
+        };
+        *claim = match (*claim, *unchanged, u32::try_from(at)) {
+            (Claim::Nobody, true, Ok(at)) => Claim::Unchanged(at),
+            (Claim::Nobody, _, _) => Claim::Changed,
+            _ => Claim::Twice,
+        };
     }
-    out
+    let links: Vec<Option<u32>> = claims
+        .into_iter()
+        .map(|claim| match claim {
+            Claim::Unchanged(at) => Some(at),
+            _ => None,
+        })
+        .collect();
+    let desired = found
+        .into_iter()
+        .enumerate()
+        .map(|(at, (link, _))| {
+            let user = links.get(position(link?)?).copied().flatten()?;
+            (position(user) == Some(at)).then_some(link).flatten()
+        })
+        .collect();
+    Unchanged {
+        desired,
+        links,
+        index,
+    }
+}
+
+/// Who names a link, as `unchanged` finds it.
+#[derive(Clone, Copy)]
+enum Claim {
+    Nobody,
+    /// One desired user, unchanged, at this position.
+    Unchanged(u32),
+    /// One desired user, changed.
+    Changed,
+    /// More than one.
+    Twice,
 }
 
 /// The attributes with each reference replaced by the referenced user's linked target id;

@@ -310,13 +310,12 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         let (desired_groups, unchanged) = std::thread::scope(|inner| {
             let groups = inner
                 .spawn(|| scimsync_directory::desired_groups(&rest, &c.groups, &c.scope, &mapped));
-            let unchanged = scimsync_plan::unchanged(&mapped.desired, &live, &mapped.unchanged);
+            let unchanged = scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged);
             let groups = groups
                 .join()
                 .map_err(|_| anyhow::anyhow!("desired_groups panicked"));
             groups.map(|g| (g, unchanged))
         })?;
-        drop(live);
         drop(rest);
         drop(stamps);
         let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;

@@ -53,6 +53,18 @@ pub fn link(source: &str, user: &TargetUser) -> Link {
     }
 }
 
+/// A bare link from `source` to `target`: the shape the link indexes care about.
+pub fn link_between(source: &str, target: &str) -> Link {
+    Link {
+        source_id: SourceId::from(source),
+        target_id: ScimId::from(target),
+        user_name: format!("{source}@x.com"),
+        active: true,
+        attrs: Attrs::new(),
+        hash: String::new(),
+    }
+}
+
 pub fn out(id: &str, user_name: &str, reason: OutOfScopeReason) -> OutOfScope {
     OutOfScope {
         source_id: SourceId::from(id),

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod fixture;
+pub(crate) mod fixture;
 mod properties;
 mod rules;
 mod scale;

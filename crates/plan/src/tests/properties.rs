@@ -327,7 +327,7 @@ impl World {
     /// over (`crate::unchanged` against the links).
     fn plan_proved(&self) -> PlanOutput {
         let live = crate::LiveLinks::new(&self.links);
-        let unchanged = crate::unchanged(&self.desired, &live, &[]);
+        let unchanged = crate::unchanged(&self.desired, live, &[]);
         self.plan_with(Some(&unchanged))
     }
 

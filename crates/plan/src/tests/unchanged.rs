@@ -10,7 +10,7 @@ const TITLE: &str = paths::TITLE;
 
 /// The source ids flagged unchanged, checking that the link flags agree with them.
 fn ids(desired: &[DesiredUser], links: &[Link]) -> Vec<String> {
-    let found = unchanged(desired, &LiveLinks::new(links), &[]);
+    let found = unchanged(desired, LiveLinks::new(links), &[]);
     let mut ids: Vec<String> = (0..desired.len())
         .filter(|&i| found.desired(i))
         .map(|i| desired[i].source_id.to_string())
@@ -112,7 +112,7 @@ fn the_planner_takes_proved_users_as_they_are_without_their_attributes() {
     ];
     let mut case = Case::incremental(vec![]).desire(same).desire(edited);
     case.links = links;
-    let proved = unchanged(&case.desired, &LiveLinks::new(&case.links), &[]);
+    let proved = unchanged(&case.desired, LiveLinks::new(&case.links), &[]);
     let expected = case.run();
     // What a cycle does to save memory: drop the proved users' attributes.
     for (at, user) in case.desired.iter_mut().enumerate() {
@@ -177,17 +177,21 @@ fn users_mapping_found_unchanged_are_taken_without_a_fingerprint() {
     assert_eq!(live.pushed_hash("u1"), Some(links[0].hash.as_str()));
     let mut dropped = ann.clone();
     dropped.attrs.clear();
-    let found = unchanged(std::slice::from_ref(&dropped), &live, &[true]);
+    let found = unchanged(
+        std::slice::from_ref(&dropped),
+        LiveLinks::new(&links),
+        &[true],
+    );
     assert!(found.desired(0) && found.link(0));
     // Without the claim, the empty attributes do not match the link: not unchanged.
-    let found = unchanged(std::slice::from_ref(&dropped), &live, &[]);
+    let found = unchanged(std::slice::from_ref(&dropped), LiveLinks::new(&links), &[]);
     assert!(!found.desired(0));
     // Mapping's "changed" stands for a user without a reference: no second fingerprint.
-    let found = unchanged(std::slice::from_ref(&ann), &live, &[false]);
+    let found = unchanged(std::slice::from_ref(&ann), LiveLinks::new(&links), &[false]);
     assert!(!found.desired(0));
-    assert!(unchanged(std::slice::from_ref(&ann), &live, &[]).desired(0));
+    assert!(unchanged(std::slice::from_ref(&ann), LiveLinks::new(&links), &[]).desired(0));
     // A claim for a user the planner will not take as linked proves nothing.
-    let found = unchanged(&[dropped], &LiveLinks::new(&[]), &[true]);
+    let found = unchanged(&[dropped], LiveLinks::new(&[]), &[true]);
     assert!(!found.desired(0));
 }
 
@@ -235,21 +239,8 @@ fn a_departed_user_with_two_links_is_deprovisioned_once_with_the_proof() {
     let other = target("t3", "bob2@x.com", true, &[]);
     let case = Case::incremental(vec![]).desire(desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]));
     let links = vec![link("u1", &ann), link("u2", &gone), link("u2", &other)];
-    let live = LiveLinks::new(&links);
-    let proof = unchanged(&case.desired, &live, &[]);
+    let (with, without, proof) = with_and_without_proof(&case, &links);
     assert!(proof.desired(0));
-    let input = |unchanged| crate::PlanInput {
-        desired: &case.desired,
-        out_of_scope: &[],
-        held: &[],
-        links: &links,
-        target: &case.target,
-        guests: &[],
-        grace_expired: &[],
-        unchanged,
-    };
-    let with = crate::plan(&input(Some(&proof)), &case.policy);
-    let without = crate::plan(&input(None), &case.policy);
     assert_eq!(with, without);
     let deprovisions: Vec<&Op> = with
         .plan
@@ -258,4 +249,199 @@ fn a_departed_user_with_two_links_is_deprovisioned_once_with_the_proof() {
         .filter(|op| op.is_deprovision())
         .collect();
     assert_eq!(deprovisions.len(), 1, "{:?}", with.plan.ops);
+}
+
+/// The plan of `case` against `links` with and without the proof of unchanged users, and
+/// the proof.
+fn with_and_without_proof(
+    case: &Case,
+    links: &[Link],
+) -> (crate::PlanOutput, crate::PlanOutput, crate::Unchanged) {
+    let proof = unchanged(&case.desired, LiveLinks::new(links), &[]);
+    let input = |unchanged| crate::PlanInput {
+        desired: &case.desired,
+        out_of_scope: &case.out_of_scope,
+        held: &case.held,
+        links,
+        target: &case.target,
+        guests: &[],
+        grace_expired: &[],
+        unchanged,
+    };
+    let with = crate::plan(&input(Some(&proof)), &case.policy);
+    let without = crate::plan(&input(None), &case.policy);
+    (with, without, proof)
+}
+
+/// The planner takes a proved user as its source id's only record: a source id desired twice
+/// is not proved, whichever record comes first, and is planned as without the proof.
+#[test]
+fn a_source_id_desired_twice_is_not_proved() {
+    let ann = target("t1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let bob = target("t2", "bob@x.com", true, &[]);
+    let links = vec![link("u1", &ann), link("u2", &bob)];
+    let same = desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let other = desired("u1", "ann.other@x.com", true, &[(DEPT, "Ops")]);
+    for records in [[same.clone(), other.clone()], [other, same]] {
+        let mut case = Case::incremental(vec![]);
+        case.desired = records.to_vec();
+        case.desired.push(desired("u2", "bob@x.com", true, &[]));
+        let (with, without, proof) = with_and_without_proof(&case, &links);
+        assert!(!proof.desired(0) && !proof.desired(1) && !proof.link(0));
+        assert!(proof.desired(2) && proof.link(1));
+        assert_eq!(with, without);
+        assert!(
+            with.diagnostics
+                .iter()
+                .any(|d| d.source_id.as_str() == "u1" && d.field == "id"),
+            "{:?}",
+            with.diagnostics
+        );
+    }
+}
+
+/// With the proof the planner takes its live links from the proof's index: a second link of
+/// a source and a link to a target user another link claims are ignored and reported as when
+/// it indexes the links itself.
+#[test]
+fn ignored_links_are_reported_alike_with_the_proof() {
+    let ann = target("t1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let old = target("t9", "ann.old@x.com", true, &[]);
+    let cy = target("t3", "cy@x.com", true, &[]);
+    let links = vec![
+        link("u1", &ann),
+        link("u1", &old),
+        link("u2", &ann),
+        link("u3", &cy),
+    ];
+    let case = Case::incremental(vec![cy.clone()])
+        .desire(desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]))
+        .desire(desired("u2", "bea@x.com", true, &[]))
+        .desire(desired("u3", "cy@x.com", true, &[]));
+    let (with, without, proof) = with_and_without_proof(&case, &links);
+    assert!(proof.desired(0) && proof.desired(2));
+    assert_eq!(with, without);
+    let reported: Vec<&str> = with
+        .diagnostics
+        .iter()
+        .filter(|d| d.field == "link")
+        .map(|d| d.source_id.as_str())
+        .collect();
+    assert_eq!(reported, ["u1", "u2"], "{:?}", with.diagnostics);
+    // u2 is not linked: it is created, not taken for ann.
+    assert!(
+        with.plan
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Create { source_id, .. } if source_id.as_str() == "u2"))
+    );
+}
+
+/// The group side takes the user links from the proof's index too, and follows the user
+/// plan's adopts and creates over it: the same group ops with or without the proof.
+#[test]
+fn group_ops_are_the_same_with_the_proof() {
+    use scimsync_model::{DesiredGroup, GroupLink, GroupView, NameMatch, SourceId};
+    let ann = target("t1", "ann@x.com", true, &[]);
+    let old = target("t9", "ann.old@x.com", true, &[]);
+    let cy = target("t3", "cy@x.com", true, &[]);
+    let dee = target("t4", "dee@x.com", true, &[]);
+    let links = vec![
+        link("u1", &ann),
+        link("u1", &old),
+        link("u2", &ann),
+        link("u3", &cy),
+    ];
+    // dee is adopted by userName, eve created; u2's link lost its target to u1's.
+    let case = Case::incremental(vec![dee])
+        .desire(desired("u1", "ann@x.com", true, &[]))
+        .desire(desired("u2", "bea@x.com", true, &[]))
+        .desire(desired("u3", "cy@x.com", true, &[]))
+        .desire(desired("u4", "dee@x.com", true, &[]))
+        .desire(desired("u5", "eve@x.com", true, &[]));
+    let member = |ids: &[&str]| ids.iter().map(|s| SourceId::from(*s)).collect();
+    let groups = vec![
+        DesiredGroup {
+            source_id: SourceId::from("g1"),
+            display_name: "One".into(),
+            members: member(&["u1", "u3", "u4", "u5"]),
+        },
+        DesiredGroup {
+            source_id: SourceId::from("g2"),
+            display_name: "Two".into(),
+            members: member(&["u1", "u3"]),
+        },
+    ];
+    let group_links = vec![
+        GroupLink {
+            source_id: SourceId::from("g1"),
+            target_id: ScimId::from("G1"),
+            display_name: "One".into(),
+            members: vec![ScimId::from("t1"), ScimId::from("t3")],
+        },
+        GroupLink {
+            source_id: SourceId::from("g2"),
+            target_id: ScimId::from("G2"),
+            display_name: "Two".into(),
+            members: vec![ScimId::from("t1"), ScimId::from("t3")],
+        },
+    ];
+    let view = GroupView {
+        groups: vec![],
+        complete: false,
+    };
+    let proof = unchanged(&case.desired, LiveLinks::new(&links), &[]);
+    assert!(proof.desired(0) && proof.desired(2));
+    let plan = |unchanged| {
+        crate::plan_with_groups(
+            &crate::PlanInput {
+                desired: &case.desired,
+                out_of_scope: &[],
+                held: &[],
+                links: &links,
+                target: &case.target,
+                guests: &[],
+                grace_expired: &[],
+                unchanged,
+            },
+            &crate::GroupPlanInput {
+                desired: &groups,
+                links: &group_links,
+                target: &view,
+                user_links: &links,
+                held: &[],
+                can_create: false,
+                name_match: NameMatch::Exact,
+            },
+            &case.policy,
+        )
+    };
+    let with = plan(Some(&proof));
+    assert_eq!(with, plan(None));
+    let added: Vec<(String, Option<String>)> = with
+        .plan
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::GroupMembers { add, remove, .. } => {
+                assert!(remove.is_empty(), "{op:?}");
+                Some(add.iter().map(|m| {
+                    (
+                        m.source_id.to_string(),
+                        m.target_id.as_ref().map(ToString::to_string),
+                    )
+                }))
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    // g2 is settled; g1 gains the adopted dee (t4) and eve (created: no id yet).
+    assert_eq!(
+        added,
+        [
+            ("u4".to_owned(), Some("t4".to_owned())),
+            ("u5".to_owned(), None)
+        ]
+    );
 }
