@@ -142,13 +142,7 @@ pub async fn prepare(
     }
     // Desired users without a link: the ones an incremental cycle looks up (unless the target
     // refused them as guests before).
-    let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
-    let unlinked: Vec<&DesiredUser> = mapped
-        .desired
-        .iter()
-        .filter(|u| !linked.contains(&u.source_id))
-        .collect();
-    drop(linked);
+    let unlinked = scimsync_plan::unlinked(&mapped.desired, &links, unchanged.as_ref());
     let guests = known_guests(store, &unlinked)?;
     let (mut target, lookups) = if full {
         let users = client

@@ -26,7 +26,7 @@ pub use engine::{plan, plan_with_groups};
 pub use groups::{GroupPlanInput, plan_groups};
 pub use input::{Diagnostic, PlanInput, PlanOutput};
 pub use policy::{OnDelete, OnUnassign, Policy};
-pub use unchanged::{LiveLinks, Unchanged, stamps_to_store, unchanged};
+pub use unchanged::{LiveLinks, Unchanged, stamps_to_store, unchanged, unlinked};
 
 #[cfg(test)]
 mod tests;

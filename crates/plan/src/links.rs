@@ -30,33 +30,23 @@ pub(crate) struct LinkIndex {
 impl LinkIndex {
     pub fn new(links: &[Link]) -> Self {
         let hasher = RandomState::default();
-        let mut by_source: HashTable<usize> = HashTable::with_capacity(links.len());
-        let mut by_target: HashTable<usize> = HashTable::with_capacity(links.len());
-        let mut live = vec![false; links.len()];
-        let source = |at: &usize| links[*at].source_id.as_str();
-        let target = |at: &usize| links[*at].target_id.as_str();
-        for (at, link) in links.iter().enumerate() {
-            let id = link.source_id.as_str();
-            let entry = by_source.entry(
-                hasher.hash_one(id),
-                |i| source(i) == id,
-                |i| hasher.hash_one(source(i)),
+        // The two tables on two cores: the targets as claimed in link order, which is the
+        // rule itself unless a source has a second link (a second link must not claim).
+        let ((by_source, first, all_first), (by_target, claimed, _)) = rayon::join(
+            || first_of_each(links, &hasher, |link| link.source_id.as_str(), |_| true),
+            || first_of_each(links, &hasher, |link| link.target_id.as_str(), |_| true),
+        );
+        let (by_target, live) = if all_first {
+            (by_target, claimed)
+        } else {
+            let (by_target, live, _) = first_of_each(
+                links,
+                &hasher,
+                |link| link.target_id.as_str(),
+                |at| first.get(at).copied().unwrap_or(false),
             );
-            let Entry::Vacant(slot) = entry else {
-                continue;
-            };
-            slot.insert(at);
-            let id = link.target_id.as_str();
-            let entry = by_target.entry(
-                hasher.hash_one(id),
-                |i| target(i) == id,
-                |i| hasher.hash_one(target(i)),
-            );
-            if let Entry::Vacant(slot) = entry {
-                slot.insert(at);
-                live[at] = true;
-            }
-        }
+            (by_target, live)
+        };
         LinkIndex {
             hasher,
             by_source,
@@ -70,6 +60,39 @@ impl LinkIndex {
     pub fn fits(&self, links: &[Link]) -> bool {
         self.live.len() == links.len()
     }
+}
+
+/// The first link (in link order) of each id `key` gives, among the links `counts` admits:
+/// the table, whether each link is such a first, and whether every admitted link is.
+fn first_of_each(
+    links: &[Link],
+    hasher: &RandomState,
+    key: impl Fn(&Link) -> &str,
+    counts: impl Fn(usize) -> bool,
+) -> (HashTable<usize>, Vec<bool>, bool) {
+    let mut table: HashTable<usize> = HashTable::with_capacity(links.len());
+    let mut first = vec![false; links.len()];
+    let mut all_first = true;
+    let key_at = |at: &usize| links.get(*at).map_or("", &key);
+    for (at, link) in links.iter().enumerate() {
+        if !counts(at) {
+            continue;
+        }
+        let id = key(link);
+        let entry = table.entry(
+            hasher.hash_one(id),
+            |i| key_at(i) == id,
+            |i| hasher.hash_one(key_at(i)),
+        );
+        match entry {
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+                first[at] = true;
+            }
+            Entry::Occupied(_) => all_first = false,
+        }
+    }
+    (table, first, all_first)
 }
 
 /// A [`LinkIndex`] with the links it was built over.

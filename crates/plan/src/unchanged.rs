@@ -12,13 +12,16 @@
 //! the planner's full comparison.
 
 use crate::links::{LinkIndex, Linked};
-use foldhash::{HashMap, HashMapExt, HashSet};
+use foldhash::HashSet;
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use rayon::prelude::*;
 use scimsync_model::{
     AttrValue, Attrs, DesiredUser, Link, PushedHashes, RecordKey, RecordStamp, SourceId,
     fingerprint_matches,
 };
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 
 /// The outcome of [`unchanged`], aligned with the slices it was computed from: each unchanged
 /// desired user's link and each link's unchanged user, by position, and the index of the
@@ -95,8 +98,10 @@ pub struct LiveLinks<'a> {
     /// Aligned with `links` (or empty): each link's record stamp.
     stamps: &'a [Option<RecordStamp>],
     /// The links with a record stamp, by the stamp's key: positions in `links` (a million of
-    /// them, so four bytes each). Whether the link is live is `stamped`'s to check.
-    by_record: HashMap<RecordKey, u32>,
+    /// them, so four bytes each; the keys stay in `stamps`). Whether the link is live is
+    /// `stamped`'s to check.
+    by_record: HashTable<u32>,
+    hasher: RandomState,
 }
 
 impl<'a> LiveLinks<'a> {
@@ -113,14 +118,26 @@ impl<'a> LiveLinks<'a> {
         };
         // The stamps' index does not depend on which links are live (`stamped` checks that):
         // it is built on another core.
+        let hasher = RandomState::default();
+        let key_at = |at: &u32| stamp_at(stamps, *at).map(|stamp| stamp.key);
         let (index, by_record) = rayon::join(
             || LinkIndex::new(links),
             || {
                 let stamped = stamps.iter().filter(|s| s.is_some()).count();
-                let mut by_record: HashMap<RecordKey, u32> = HashMap::with_capacity(stamped);
-                for (index, stamp) in stamps.iter().enumerate() {
-                    if let (Some(stamp), Ok(index)) = (stamp, u32::try_from(index)) {
-                        by_record.insert(stamp.key, index);
+                let mut by_record: HashTable<u32> = HashTable::with_capacity(stamped);
+                for (at, stamp) in stamps.iter().enumerate() {
+                    let (Some(stamp), Ok(at)) = (stamp, u32::try_from(at)) else {
+                        continue;
+                    };
+                    // The first link with a key keeps it (a key names one record, so one
+                    // source id: a later one is that source's ignored second link).
+                    let entry = by_record.entry(
+                        hasher.hash_one(stamp.key),
+                        |i| key_at(i) == Some(stamp.key),
+                        |i| key_at(i).map_or(0, |key| hasher.hash_one(key)),
+                    );
+                    if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
+                        slot.insert(at);
                     }
                 }
                 by_record
@@ -131,6 +148,7 @@ impl<'a> LiveLinks<'a> {
             index,
             stamps,
             by_record,
+            hasher,
         }
     }
 
@@ -142,8 +160,14 @@ impl<'a> LiveLinks<'a> {
     /// record that holds its source id, so it names one link; if it names a link that is not
     /// live, the record is not recognised.
     pub fn stamped(&self, key: &RecordKey) -> Option<(&'a Link, RecordStamp)> {
-        let at = usize::try_from(*self.by_record.get(key)?).ok()?;
-        let stamp = (*self.stamps.get(at)?)?;
+        let at = self
+            .by_record
+            .find(self.hasher.hash_one(key), |at| {
+                stamp_at(self.stamps, *at).is_some_and(|stamp| stamp.key == *key)
+            })
+            .copied()?;
+        let stamp = stamp_at(self.stamps, at)?;
+        let at = usize::try_from(at).ok()?;
         let link = self.links.get(at)?;
         self.linked().is_live(at).then_some((link, stamp))
     }
@@ -164,9 +188,48 @@ impl<'a> LiveLinks<'a> {
     }
 }
 
+fn stamp_at(stamps: &[Option<RecordStamp>], at: u32) -> Option<RecordStamp> {
+    usize::try_from(at)
+        .ok()
+        .and_then(|at| stamps.get(at))
+        .copied()
+        .flatten()
+}
+
 impl PushedHashes for LiveLinks<'_> {
     fn pushed_hash(&self, source_id: &str) -> Option<&str> {
         self.link(source_id).map(|link| link.hash.as_str())
+    }
+}
+
+/// The desired users no link names (live or not): the ones an incremental cycle looks up on
+/// the target by userName. With a proof computed for these desired users and links, a proved
+/// user is linked without a look-up and the others are looked up in its index: no set of a
+/// million source ids.
+pub fn unlinked<'a>(
+    desired: &'a [DesiredUser],
+    links: &[Link],
+    proof: Option<&Unchanged>,
+) -> Vec<&'a DesiredUser> {
+    let proved = proof
+        .filter(|proof| proof.fits(desired, links))
+        .and_then(|proof| Some((proof, proof.linked(links)?)));
+    match proved {
+        Some((proof, linked)) => desired
+            .par_iter()
+            .enumerate()
+            .filter(|(at, user)| {
+                !proof.desired(*at) && linked.first(user.source_id.as_str()).is_none()
+            })
+            .map(|(_, user)| user)
+            .collect(),
+        None => {
+            let linked: HashSet<&str> = links.iter().map(|l| l.source_id.as_str()).collect();
+            desired
+                .iter()
+                .filter(|user| !linked.contains(user.source_id.as_str()))
+                .collect()
+        }
     }
 }
 

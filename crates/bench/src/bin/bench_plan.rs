@@ -378,6 +378,11 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
     for link in &mut links {
         link.attrs.retain(|path, _| managed.contains(path.as_str()));
     }
+    // Every generated user is linked: nobody to look up.
+    let unlinked = scimsync_plan::unlinked(&mapped.desired, &links, Some(&unchanged)).len();
+    if unlinked > 0 {
+        bail!("{unlinked} desired users have no link: the bench's target view would need lookups");
+    }
     let target = TargetView {
         users: Vec::new(),
         complete: false,

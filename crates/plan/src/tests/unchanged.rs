@@ -445,3 +445,29 @@ fn group_ops_are_the_same_with_the_proof() {
         ]
     );
 }
+
+/// The users an incremental cycle looks up: those no link names, found through the proof's
+/// index as through a set of every link's source id.
+#[test]
+fn the_unlinked_users_are_the_same_with_the_proof() {
+    let ann = target("t1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let bob = target("t2", "bob@x.com", true, &[]);
+    // u2's link lost its target to u1's: not live, but u2 is linked (not looked up).
+    let links = vec![link("u1", &ann), link("u2", &ann), link("u3", &bob)];
+    let case = Case::incremental(vec![])
+        .desire(desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]))
+        .desire(desired("u2", "bea@x.com", true, &[]))
+        .desire(desired("u3", "bob@x.com", true, &[(DEPT, "Ops")]))
+        .desire(desired("u4", "dee@x.com", true, &[]));
+    let proof = unchanged(&case.desired, LiveLinks::new(&links), &[]);
+    assert!(proof.desired(0) && !proof.desired(2));
+    let ids = |users: Vec<&DesiredUser>| {
+        users
+            .iter()
+            .map(|u| u.source_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let with = ids(crate::unlinked(&case.desired, &links, Some(&proof)));
+    assert_eq!(with, ["u4"]);
+    assert_eq!(with, ids(crate::unlinked(&case.desired, &links, None)));
+}
