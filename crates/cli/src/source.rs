@@ -106,7 +106,7 @@ pub async fn read_and_map(
             (Read::Scanned(scanned), Some(live)) => {
                 let keyed = scanned.resolve(&config.roles, |key| {
                     live.stamped(key)
-                        .map(|(link, stamp)| StampedUser::of(link, stamp))
+                        .map(|(at, link, stamp)| StampedUser::of(at, link, stamp))
                 })?;
                 let directory_users = keyed.snapshot.users.len();
                 let (mapped, groups) = scimsync_directory::map_keyed(
@@ -154,31 +154,32 @@ pub async fn read_and_map(
             users: Vec::new(),
             groups,
         };
-        let desired =
-            || scimsync_directory::desired_groups(&groups, &config.groups, &config.scope, &mapped);
-        // The synced groups on a second thread, while this one settles which users changed.
-        // The proof keeps the links' index for the planner.
-        let (desired_groups, unchanged) = match live {
-            Some(live) => std::thread::scope(|inner| {
-                let groups = inner.spawn(desired);
-                let unchanged = scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged);
-                let groups = groups
-                    .join()
-                    .map_err(|_| anyhow!("building the synced groups panicked"))?;
-                anyhow::Ok((groups, Some(unchanged)))
-            })?,
-            None => (desired(), None),
-        };
-        let links = match (heads, &unchanged) {
-            (Some(heads), Some(unchanged)) => {
-                let mut links = heads.links;
-                // What was pushed to a user is needed only if the user changed: decode just
-                // those.
-                store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
-                links
-            }
-            _ => store.links()?,
-        };
+        // Which users changed: mapping found most of them unchanged and where their links
+        // are, so this is quick. The proof keeps the links' index for the planner.
+        let unchanged = live.map(|live| {
+            scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged, &mapped.links)
+        });
+        mapped.links = Vec::new();
+        // The synced groups on a second thread, while this one decodes what was pushed to
+        // the users that changed (the others' is not needed).
+        let (desired_groups, links) = std::thread::scope(|inner| {
+            let desired = inner.spawn(|| {
+                scimsync_directory::desired_groups(&groups, &config.groups, &config.scope, &mapped)
+            });
+            let links = match (heads, &unchanged) {
+                (Some(heads), Some(unchanged)) => {
+                    let mut links = heads.links;
+                    store
+                        .fill_link_attrs(&mut links, |at, _| !unchanged.link(at))
+                        .map(|_| links)
+                }
+                _ => store.links(),
+            };
+            let desired = desired
+                .join()
+                .map_err(|_| anyhow!("building the synced groups panicked"));
+            anyhow::Ok((desired?, links?))
+        })?;
         if let Some(unchanged) = &unchanged {
             // Nor are the attributes of a user proved unchanged (the planner is told): the
             // ones mapping could not drop, because they reference another user.

@@ -26,6 +26,11 @@ pub struct Mapped {
     /// soon as mapped (`attrs` is empty): on an unchanged million-user directory that is most
     /// of a cycle's memory. Empty when mapped without `pushed`: nothing was compared.
     pub unchanged: Vec<bool>,
+    /// Aligned with `unchanged`: where `pushed` keeps the link an unchanged user matched, when
+    /// it says (`PushedHashes::pushed_link`), so the proof of unchanged users need not look it
+    /// up again.
+    #[serde(skip)]
+    pub links: Vec<Option<u32>>,
     /// Valid but not to be provisioned (unassigned or DELETED), sorted by source id.
     pub out_of_scope: Vec<OutOfScope>,
     /// Records that cannot be mapped, one per user, sorted by source id. These users are in
@@ -195,22 +200,27 @@ fn map_records(
                     active: state == UserState::Activated,
                     attrs: candidate.attrs,
                 },
-                (candidate.unchanged, stamp),
+                (candidate.unchanged, candidate.link, stamp),
             )),
         }
     }
     let sorted = sort_by_user_name(desired);
     mapped.desired.reserve_exact(sorted.len());
     mapped.unchanged.reserve_exact(sorted.len());
-    for (at, (user, (unchanged, stamp))) in sorted.into_iter().enumerate() {
+    mapped.links.reserve_exact(sorted.len());
+    for (at, (user, (unchanged, link, stamp))) in sorted.into_iter().enumerate() {
         mapped.desired.push(user);
         mapped.unchanged.push(unchanged);
+        mapped
+            .links
+            .push(link.and_then(|link| u32::try_from(link).ok()));
         if let Some(stamp) = stamp {
             mapped.stamps.push((at, stamp));
         }
     }
     if pushed.is_none() {
         mapped.unchanged = Vec::new();
+        mapped.links = Vec::new();
     }
     mapped
         .out_of_scope
@@ -305,6 +315,8 @@ struct Candidate {
     attrs: Attrs,
     /// As last pushed (see `Mapped::unchanged`).
     unchanged: bool,
+    /// Where the link it matched is kept, when unchanged and the index says.
+    link: Option<usize>,
 }
 
 /// What mapping needs of a record once its attributes are gone.
@@ -403,6 +415,7 @@ fn evaluate(
                 },
                 attrs: Attrs::new(),
                 unchanged: true,
+                link: known.link,
             }),
             stamp: None,
         };
@@ -449,19 +462,18 @@ fn evaluate(
         let pairs = attributes(&user, mapping, admins)?;
         // A reference is sent as the referenced user's target id, which only the planner
         // knows: such a user is left to its comparison.
-        let unchanged = pushed
-            .and_then(|pushed| pushed.pushed_hash(user.id.as_str()))
-            .is_some_and(|hash| {
-                !pairs
-                    .iter()
-                    .any(|(_, v)| matches!(v, AttrValue::Ref { .. }))
-                    && fingerprint_matches_sorted(
-                        &user_name,
-                        state == UserState::Activated,
-                        pairs.iter().map(|(path, value)| (path.as_str(), value)),
-                        hash,
-                    )
-            });
+        let pushed = pushed.and_then(|pushed| pushed.pushed_link(user.id.as_str()));
+        let unchanged = pushed.is_some_and(|(hash, _)| {
+            !pairs
+                .iter()
+                .any(|(_, v)| matches!(v, AttrValue::Ref { .. }))
+                && fingerprint_matches_sorted(
+                    &user_name,
+                    state == UserState::Activated,
+                    pairs.iter().map(|(path, value)| (path.as_str(), value)),
+                    hash,
+                )
+        });
         // An unchanged user's map is never built: no key shared across threads is cloned.
         let attrs: Attrs = if unchanged {
             Attrs::new()
@@ -476,6 +488,7 @@ fn evaluate(
             state,
             attrs,
             unchanged,
+            link: pushed.and_then(|(_, link)| link).filter(|_| unchanged),
         })
     });
     // One copy of the name per record: the candidate's, or this one for an invalid record.

@@ -26,6 +26,8 @@ pub struct UserRecord {
 pub struct KnownUser {
     pub user_name: String,
     pub active: bool,
+    /// Where the caller's index keeps its link (`StampedUser::link`).
+    pub link: Option<usize>,
 }
 
 /// What the caller's index of stamped links answers for a record key.
@@ -37,16 +39,20 @@ pub struct StampedUser<'a> {
     /// Whether the user was an admin when stamped: a record is known only if it still is
     /// (or still is not).
     pub admin: bool,
+    /// Where the caller's index keeps the link, if it says: carried to `Mapped::links`.
+    pub link: Option<usize>,
 }
 
 impl<'a> StampedUser<'a> {
-    /// The user a link describes, with the stamp it holds.
-    pub fn of(link: &'a Link, stamp: RecordStamp) -> Self {
+    /// The user a link (at position `at` of the caller's links) describes, with the stamp it
+    /// holds.
+    pub fn of(at: usize, link: &'a Link, stamp: RecordStamp) -> Self {
         StampedUser {
             source_id: link.source_id.as_str(),
             user_name: &link.user_name,
             active: link.active,
             admin: stamp.admin,
+            link: Some(at),
         }
     }
 }

@@ -79,6 +79,12 @@ pub struct Link {
 /// planner's side builds over the links once serves mapping too.
 pub trait PushedHashes: Sync {
     fn pushed_hash(&self, source_id: &str) -> Option<&str>;
+
+    /// The fingerprint, and where the index keeps the link (a position the caller's proof of
+    /// unchanged users takes instead of looking the user up again), when it can say.
+    fn pushed_link(&self, source_id: &str) -> Option<(&str, Option<usize>)> {
+        self.pushed_hash(source_id).map(|hash| (hash, None))
+    }
 }
 
 impl<S: std::hash::BuildHasher + Sync> PushedHashes for std::collections::HashMap<&str, &str, S> {

@@ -159,7 +159,7 @@ impl<'a> LiveLinks<'a> {
     /// The live link stamped with this record key, and its stamp. A key is a digest of a
     /// record that holds its source id, so it names one link; if it names a link that is not
     /// live, the record is not recognised.
-    pub fn stamped(&self, key: &RecordKey) -> Option<(&'a Link, RecordStamp)> {
+    pub fn stamped(&self, key: &RecordKey) -> Option<(usize, &'a Link, RecordStamp)> {
         let at = self
             .by_record
             .find(self.hasher.hash_one(key), |at| {
@@ -169,7 +169,7 @@ impl<'a> LiveLinks<'a> {
         let stamp = stamp_at(self.stamps, at)?;
         let at = usize::try_from(at).ok()?;
         let link = self.links.get(at)?;
-        self.linked().is_live(at).then_some((link, stamp))
+        self.linked().is_live(at).then_some((at, link, stamp))
     }
 
     /// The live link of `source_id`.
@@ -199,6 +199,11 @@ fn stamp_at(stamps: &[Option<RecordStamp>], at: u32) -> Option<RecordStamp> {
 impl PushedHashes for LiveLinks<'_> {
     fn pushed_hash(&self, source_id: &str) -> Option<&str> {
         self.link(source_id).map(|link| link.hash.as_str())
+    }
+
+    fn pushed_link(&self, source_id: &str) -> Option<(&str, Option<usize>)> {
+        let at = self.index(source_id)?;
+        Some((self.links.get(at)?.hash.as_str(), Some(at)))
     }
 }
 
@@ -259,12 +264,24 @@ pub fn stamps_to_store(
 /// Flags the linked desired users whose fingerprint, with references resolved through the
 /// links, equals their link's hash. `mapped` (aligned with `desired`, or empty) is mapping's
 /// answer against the [`LiveLinks`]' hashes for every user without a reference: a flagged user's
-/// attributes are gone and it is taken as it is, an unflagged one changed. Pure, linear, and
-/// spread over the cores.
-pub fn unchanged(desired: &[DesiredUser], live: LiveLinks<'_>, mapped: &[bool]) -> Unchanged {
+/// attributes are gone and it is taken as it is, an unflagged one changed. `matched` (aligned
+/// likewise, or empty) is where mapping found each flagged user's live link
+/// ([`PushedHashes::pushed_link`]): that user is not looked up again. Pure, linear, and spread
+/// over the cores.
+pub fn unchanged(
+    desired: &[DesiredUser],
+    live: LiveLinks<'_>,
+    mapped: &[bool],
+    matched: &[Option<u32>],
+) -> Unchanged {
     let links = live.links();
     let mapped = if mapped.len() == desired.len() {
         mapped
+    } else {
+        &[]
+    };
+    let matched = if matched.len() == mapped.len() {
+        matched
     } else {
         &[]
     };
@@ -289,6 +306,12 @@ pub fn unchanged(desired: &[DesiredUser], live: LiveLinks<'_>, mapped: &[bool]) 
         .par_iter()
         .enumerate()
         .map(|(at, user)| {
+            if mapped.get(at) == Some(&true)
+                && let Some(&Some(link)) = matched.get(at)
+                && position(link).is_some_and(|link| live.linked().is_live(link))
+            {
+                return (Some(link), true);
+            }
             let Some(index) = live.index(user.source_id.as_str()) else {
                 return (None, false);
             };

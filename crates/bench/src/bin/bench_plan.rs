@@ -232,7 +232,7 @@ fn resolve_and_map(
 ) -> Result<(scimsync_directory::Mapped, Vec<SourceGroup>, usize, usize)> {
     let keyed = scanned.resolve(&c.roles, |key| {
         live.stamped(key)
-            .map(|(link, stamp)| StampedUser::of(link, stamp))
+            .map(|(at, link, stamp)| StampedUser::of(at, link, stamp))
     })?;
     let users = keyed.snapshot.users.len();
     let parsed = keyed.records.iter().filter(|r| r.known.is_none()).count();
@@ -307,18 +307,20 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
             users: Vec::new(),
             groups: source_groups,
         };
-        let (desired_groups, unchanged) = std::thread::scope(|inner| {
+        let unchanged =
+            scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged, &mapped.links);
+        mapped.links = Vec::new();
+        let (desired_groups, filled) = std::thread::scope(|inner| {
             let groups = inner
                 .spawn(|| scimsync_directory::desired_groups(&rest, &c.groups, &c.scope, &mapped));
-            let unchanged = scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged);
+            let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at));
             let groups = groups
                 .join()
                 .map_err(|_| anyhow::anyhow!("desired_groups panicked"));
-            groups.map(|g| (g, unchanged))
+            anyhow::Ok((groups?, filled?))
         })?;
         drop(rest);
         drop(stamps);
-        let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at))?;
         for (at, user) in mapped.desired.iter_mut().enumerate() {
             if unchanged.desired(at) && !user.attrs.is_empty() {
                 user.attrs = Default::default();

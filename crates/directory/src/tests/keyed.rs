@@ -51,6 +51,7 @@ impl Setup {
                 user_name: &l.user_name,
                 active: l.active,
                 admin: l.stamp.is_some_and(|s| s.admin),
+                link: None,
             })
         })
     }

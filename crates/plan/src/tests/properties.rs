@@ -324,10 +324,40 @@ impl World {
     }
 
     /// Planned with the incremental proof of which users are unchanged, as a cycle hands it
-    /// over (`crate::unchanged` against the links).
-    fn plan_proved(&self) -> PlanOutput {
+    /// over (`crate::unchanged` against the links): with `claims`, mapping's too (each user
+    /// without a reference whose fingerprint is its link's, and where that link is).
+    fn plan_proved(&self, claims: bool) -> PlanOutput {
+        use scimsync_model::PushedHashes;
         let live = crate::LiveLinks::new(&self.links);
-        let unchanged = crate::unchanged(&self.desired, live, &[]);
+        let (mapped, matched): (Vec<bool>, Vec<Option<u32>>) = self
+            .desired
+            .iter()
+            .map(|user| {
+                let Some((hash, at)) = live.pushed_link(user.source_id.as_str()) else {
+                    return (false, None);
+                };
+                let has_ref = user
+                    .attrs
+                    .values()
+                    .any(|v| matches!(v, AttrValue::Ref { .. }));
+                let claim = !has_ref
+                    && scimsync_model::fingerprint_matches(
+                        &user.user_name,
+                        user.active,
+                        &user.attrs,
+                        hash,
+                    );
+                (
+                    claim,
+                    at.filter(|_| claim).and_then(|at| u32::try_from(at).ok()),
+                )
+            })
+            .unzip();
+        let unchanged = if claims {
+            crate::unchanged(&self.desired, live, &mapped, &matched)
+        } else {
+            crate::unchanged(&self.desired, live, &[], &[])
+        };
         self.plan_with(Some(&unchanged))
     }
 
@@ -817,7 +847,8 @@ proptest! {
         prop_assert_eq!(&output, &world.plan());
         prop_assert_eq!(&output, &world.reversed().plan());
         // (f) the proof that users are unchanged is only a shortcut.
-        prop_assert_eq!(&output, &world.plan_proved());
+        prop_assert_eq!(&output, &world.plan_proved(false));
+        prop_assert_eq!(&output, &world.plan_proved(true));
         let phases: Vec<_> = output.plan.ops.iter().map(Op::phase).collect();
         prop_assert!(phases.is_sorted(), "ops out of phase order: {:?}", phases);
 

@@ -10,7 +10,7 @@ const TITLE: &str = paths::TITLE;
 
 /// The source ids flagged unchanged, checking that the link flags agree with them.
 fn ids(desired: &[DesiredUser], links: &[Link]) -> Vec<String> {
-    let found = unchanged(desired, LiveLinks::new(links), &[]);
+    let found = unchanged(desired, LiveLinks::new(links), &[], &[]);
     let mut ids: Vec<String> = (0..desired.len())
         .filter(|&i| found.desired(i))
         .map(|i| desired[i].source_id.to_string())
@@ -112,7 +112,7 @@ fn the_planner_takes_proved_users_as_they_are_without_their_attributes() {
     ];
     let mut case = Case::incremental(vec![]).desire(same).desire(edited);
     case.links = links;
-    let proved = unchanged(&case.desired, LiveLinks::new(&case.links), &[]);
+    let proved = unchanged(&case.desired, LiveLinks::new(&case.links), &[], &[]);
     let expected = case.run();
     // What a cycle does to save memory: drop the proved users' attributes.
     for (at, user) in case.desired.iter_mut().enumerate() {
@@ -177,21 +177,36 @@ fn users_mapping_found_unchanged_are_taken_without_a_fingerprint() {
     assert_eq!(live.pushed_hash("u1"), Some(links[0].hash.as_str()));
     let mut dropped = ann.clone();
     dropped.attrs.clear();
+    // Where mapping found the link, if it says: taken as is when that link is live, looked
+    // up again otherwise.
+    for matched in [&[][..], &[Some(0)], &[Some(7)], &[None]] {
+        let found = unchanged(
+            std::slice::from_ref(&dropped),
+            LiveLinks::new(&links),
+            &[true],
+            matched,
+        );
+        assert!(found.desired(0) && found.link(0), "{matched:?}");
+    }
+    // Without the claim, the empty attributes do not match the link: not unchanged.
     let found = unchanged(
         std::slice::from_ref(&dropped),
         LiveLinks::new(&links),
-        &[true],
+        &[],
+        &[],
     );
-    assert!(found.desired(0) && found.link(0));
-    // Without the claim, the empty attributes do not match the link: not unchanged.
-    let found = unchanged(std::slice::from_ref(&dropped), LiveLinks::new(&links), &[]);
     assert!(!found.desired(0));
     // Mapping's "changed" stands for a user without a reference: no second fingerprint.
-    let found = unchanged(std::slice::from_ref(&ann), LiveLinks::new(&links), &[false]);
+    let found = unchanged(
+        std::slice::from_ref(&ann),
+        LiveLinks::new(&links),
+        &[false],
+        &[],
+    );
     assert!(!found.desired(0));
-    assert!(unchanged(std::slice::from_ref(&ann), LiveLinks::new(&links), &[]).desired(0));
+    assert!(unchanged(std::slice::from_ref(&ann), LiveLinks::new(&links), &[], &[]).desired(0));
     // A claim for a user the planner will not take as linked proves nothing.
-    let found = unchanged(&[dropped], LiveLinks::new(&[]), &[true]);
+    let found = unchanged(&[dropped], LiveLinks::new(&[]), &[true], &[]);
     assert!(!found.desired(0));
 }
 
@@ -211,8 +226,8 @@ fn a_stamp_names_its_live_link_only_and_is_stored_only_when_it_fits_and_is_new()
     let links = vec![pushed(&ann, "t1"), stolen];
     let stamps = vec![Some(stamp("ann")), Some(stamp("bob"))];
     let live = LiveLinks::with_stamps(&links, &stamps);
-    let (found, got) = live.stamped(&stamp("ann").key).unwrap();
-    assert_eq!((found.source_id.as_str(), got), ("u1", stamp("ann")));
+    let (at, found, got) = live.stamped(&stamp("ann").key).unwrap();
+    assert_eq!((at, found.source_id.as_str(), got), (0, "u1", stamp("ann")));
     assert!(live.stamped(&stamp("bob").key).is_none());
     assert!(live.stamped(&stamp("nobody").key).is_none());
 
@@ -257,7 +272,7 @@ fn with_and_without_proof(
     case: &Case,
     links: &[Link],
 ) -> (crate::PlanOutput, crate::PlanOutput, crate::Unchanged) {
-    let proof = unchanged(&case.desired, LiveLinks::new(links), &[]);
+    let proof = unchanged(&case.desired, LiveLinks::new(links), &[], &[]);
     let input = |unchanged| crate::PlanInput {
         desired: &case.desired,
         out_of_scope: &case.out_of_scope,
@@ -390,7 +405,7 @@ fn group_ops_are_the_same_with_the_proof() {
         groups: vec![],
         complete: false,
     };
-    let proof = unchanged(&case.desired, LiveLinks::new(&links), &[]);
+    let proof = unchanged(&case.desired, LiveLinks::new(&links), &[], &[]);
     assert!(proof.desired(0) && proof.desired(2));
     let plan = |unchanged| {
         crate::plan_with_groups(
@@ -459,7 +474,7 @@ fn the_unlinked_users_are_the_same_with_the_proof() {
         .desire(desired("u2", "bea@x.com", true, &[]))
         .desire(desired("u3", "bob@x.com", true, &[(DEPT, "Ops")]))
         .desire(desired("u4", "dee@x.com", true, &[]));
-    let proof = unchanged(&case.desired, LiveLinks::new(&links), &[]);
+    let proof = unchanged(&case.desired, LiveLinks::new(&links), &[], &[]);
     assert!(proof.desired(0) && !proof.desired(2));
     let ids = |users: Vec<&DesiredUser>| {
         users
