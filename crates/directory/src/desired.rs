@@ -4,7 +4,7 @@ use crate::config::{Preset, RolesConfig, ScopeConfig};
 use crate::email;
 use crate::keyed::{Keyed, UserRecord};
 use crate::mapping::{MAX_VALUE_BYTES, Mapping, Source};
-use foldhash::{HashMap, HashMapExt, HashSet};
+use foldhash::HashSet;
 use rayon::prelude::*;
 use scimsync_model::{
     AttrKey, AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, PushedHashes,
@@ -12,8 +12,8 @@ use scimsync_model::{
     fingerprint_matches_sorted, paths,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::hash_map::Entry;
 use std::fmt;
+use std::hash::BuildHasher;
 
 /// The directory, sorted into what to provision, what to deprovision, and what to leave alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -165,6 +165,8 @@ fn map_records(
 
     let mut mapped = Mapped::default();
     let mut desired = Vec::with_capacity(evaluated.len());
+    // Aligned with `desired`: what mapping found of each (kept apart: the sort moves less).
+    let mut found = Vec::with_capacity(evaluated.len());
     for (at, entry) in evaluated.into_iter().enumerate() {
         let candidate = match entry.outcome {
             Ok(candidate) => candidate,
@@ -193,23 +195,22 @@ fn map_records(
                 user_name,
                 reason: OutOfScopeReason::Filtered { rule },
             }),
-            state => desired.push((
-                DesiredUser {
+            state => {
+                desired.push(DesiredUser {
                     source_id,
                     user_name,
                     active: state == UserState::Activated,
                     attrs: candidate.attrs,
-                },
-                (candidate.unchanged, candidate.link, stamp),
-            )),
+                });
+                found.push((candidate.unchanged, candidate.link, stamp));
+            }
         }
     }
-    let sorted = sort_by_user_name(desired);
-    mapped.desired.reserve_exact(sorted.len());
-    mapped.unchanged.reserve_exact(sorted.len());
-    mapped.links.reserve_exact(sorted.len());
-    for (at, (user, (unchanged, link, stamp))) in sorted.into_iter().enumerate() {
-        mapped.desired.push(user);
+    let (desired, found) = sort_by_user_name(desired, found);
+    mapped.desired = desired;
+    mapped.unchanged.reserve_exact(found.len());
+    mapped.links.reserve_exact(found.len());
+    for (at, (unchanged, link, stamp)) in found.into_iter().enumerate() {
         mapped.unchanged.push(unchanged);
         mapped
             .links
@@ -231,26 +232,32 @@ fn map_records(
     mapped
 }
 
-/// Sorted by userName, then source id. A million names compared in place would mean a cache
-/// miss for each string at each comparison: the sort compares a 16-byte prefix held next to
-/// the index, and the strings only when prefixes tie. Unstable: the keys are unique (source
-/// ids are), so the order is a stable sort's, without its buffer.
-fn sort_by_user_name<T: Send + Sync>(mut users: Vec<(DesiredUser, T)>) -> Vec<(DesiredUser, T)> {
+/// Sorted by userName, then source id, with `aux` (aligned with `users`) kept aligned. A
+/// million names compared in place would mean a cache miss for each string at each
+/// comparison: the sort compares a 16-byte prefix held next to the index, and the strings only
+/// when prefixes tie. Unstable: the keys are unique (source ids are), so the order is a stable
+/// sort's, without its buffer.
+fn sort_by_user_name<T: Copy + Send + Sync>(
+    mut users: Vec<DesiredUser>,
+    aux: Vec<T>,
+) -> (Vec<DesiredUser>, Vec<T>) {
     let full = |a: &DesiredUser, b: &DesiredUser| {
         (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
     };
     let mut order: Vec<(u128, usize)> = users
         .par_iter()
         .enumerate()
-        .map(|(at, (user, _))| (name_prefix(&user.user_name), at))
+        .map(|(at, user)| (name_prefix(&user.user_name), at))
         .collect();
-    order.par_sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| full(&users[a.1].0, &users[b.1].0))
-    });
-    // Moved into place cycle by cycle: position `to` takes the user at `from[to]`. No second
+    order.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(&users[a.1], &users[b.1])));
+    // Position `to` takes the user at `from[to]`. The small values are gathered into a new
+    // vector on all cores; the users are moved into place cycle by cycle, with no second
     // vector of a million users.
     let mut from: Vec<usize> = order.into_iter().map(|(_, at)| at).collect();
+    let aux: Vec<T> = from
+        .par_iter()
+        .filter_map(|&at| aux.get(at).copied())
+        .collect();
     for start in 0..from.len() {
         let mut to = start;
         loop {
@@ -264,7 +271,7 @@ fn sort_by_user_name<T: Send + Sync>(mut users: Vec<(DesiredUser, T)>) -> Vec<(D
             to = next;
         }
     }
-    users
+    (users, aux)
 }
 
 /// The first 16 bytes of a name, zero-padded, as a number that orders as the bytes do; a name
@@ -616,26 +623,42 @@ fn attributes<'m>(
     Ok(attrs)
 }
 
+/// Each email more than one record claims, with those records in record order. The emails'
+/// hashes are computed and sorted on all cores, and emails compared only where hashes tie: a
+/// map of a million emails would be built on one core, a cache miss per record.
+fn shared_emails(evaluated: &[Evaluated]) -> Vec<(&str, Vec<usize>)> {
+    let hasher = foldhash::fast::RandomState::default();
+    let mut hashed: Vec<(u64, usize)> = evaluated
+        .par_iter()
+        .enumerate()
+        .filter_map(|(at, entry)| Some((hasher.hash_one(entry.claimed()?), at)))
+        .collect();
+    hashed.par_sort_unstable();
+    let mut shared = Vec::new();
+    for tie in hashed
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|tie| tie.len() > 1)
+    {
+        // Almost surely one email: grouped by the email itself, each in record order.
+        let mut names: Vec<(&str, usize)> = tie
+            .iter()
+            .filter_map(|&(_, at)| Some((evaluated.get(at)?.claimed()?, at)))
+            .collect();
+        names.sort_unstable();
+        for same in names
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|same| same.len() > 1)
+        {
+            shared.push((same[0].0, same.iter().map(|&(_, at)| at).collect()));
+        }
+    }
+    shared
+}
+
 /// Every record whose email another record also has (case-insensitively) becomes invalid: which
 /// of them the target account belongs to is the directory admin's call, not ours.
 fn mark_duplicate_emails(evaluated: &mut [Evaluated]) {
-    // One index per email, and a list only for the rare shared ones: a Vec per user would cost
-    // a million allocations on a million-user directory.
-    let mut first: HashMap<&str, usize> = HashMap::with_capacity(evaluated.len());
-    let mut shared: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (index, entry) in evaluated.iter().enumerate() {
-        if let Some(name) = entry.claimed() {
-            match first.entry(name) {
-                Entry::Occupied(earlier) => shared
-                    .entry(name)
-                    .or_insert_with(|| vec![*earlier.get()])
-                    .push(index),
-                Entry::Vacant(slot) => {
-                    slot.insert(index);
-                }
-            }
-        }
-    }
+    let shared = shared_emails(evaluated);
     let mut marks: Vec<(usize, InvalidRecord)> = Vec::new();
     for (name, indexes) in &shared {
         let mut ids: Vec<&SourceId> = indexes.iter().map(|&i| &evaluated[i].source_id).collect();
@@ -708,20 +731,26 @@ mod tests {
                 0..40,
             ),
         ) {
-            let users: Vec<(DesiredUser, bool)> = names
+            let users: Vec<(DesiredUser, usize)> = names
                 .iter()
                 .enumerate()
-                .map(|(i, (head, middle, tail))| user(&format!("u{}", i % 7), &format!("{head}{middle}{tail}")))
+                .map(|(i, (head, middle, tail))| (user(&format!("u{}", i % 7), &format!("{head}{middle}{tail}")).0, i))
                 .collect();
             let mut expected = users.clone();
             expected.sort_by(|(a, _), (b, _)| {
                 (a.user_name.as_str(), &a.source_id).cmp(&(b.user_name.as_str(), &b.source_id))
             });
-            let sorted = sort_by_user_name(users);
-            let key = |v: &[(DesiredUser, bool)]| -> Vec<(String, String)> {
-                v.iter().map(|(u, _)| (u.user_name.clone(), u.source_id.to_string())).collect()
+            let (aux, plain): (Vec<usize>, Vec<DesiredUser>) =
+                users.into_iter().map(|(u, i)| (i, u)).unzip();
+            let (sorted, aux) = sort_by_user_name(plain.clone(), aux);
+            let key = |v: &[DesiredUser]| -> Vec<(String, String)> {
+                v.iter().map(|u| (u.user_name.clone(), u.source_id.to_string())).collect()
             };
-            prop_assert_eq!(key(&sorted), key(&expected));
+            let expected_users: Vec<DesiredUser> = expected.iter().map(|(u, _)| u.clone()).collect();
+            prop_assert_eq!(key(&sorted), key(&expected_users));
+            // Each value follows its user (users with equal keys are interchangeable).
+            let followed: Vec<DesiredUser> = aux.iter().map(|&i| plain[i].clone()).collect();
+            prop_assert_eq!(key(&followed), key(&sorted));
         }
     }
 }
