@@ -95,18 +95,27 @@ impl<'a> Owners<'a> {
     }
 }
 
-/// Whether `desired` is sorted by userName then source id, every userName folded already:
-/// then equal folded names are adjacent.
-fn sorted_and_folded(desired: &[DesiredUser]) -> bool {
-    desired
-        .par_iter()
-        .all(|u| matches!(fold(&u.user_name), Cow::Borrowed(_)))
-        && desired.par_windows(2).all(|w| {
-            (w[0].user_name.as_str(), &w[0].source_id) <= (w[1].user_name.as_str(), &w[1].source_id)
+/// When `desired` is sorted by userName then source id with every userName folded already
+/// (equal folded names are then adjacent): for each user, whether it has the userName of the
+/// user before it. One pass over the names, on all cores.
+fn name_runs(desired: &[DesiredUser]) -> Option<Vec<bool>> {
+    (0..desired.len())
+        .into_par_iter()
+        .map(|at| {
+            let user = &desired[at];
+            if matches!(fold(&user.user_name), Cow::Owned(_)) {
+                return None;
+            }
+            let Some(before) = at.checked_sub(1).and_then(|b| desired.get(b)) else {
+                return Some(false);
+            };
+            let order = (before.user_name.as_str(), &before.source_id)
+                .cmp(&(user.user_name.as_str(), &user.source_id));
+            (order != std::cmp::Ordering::Greater).then(|| before.user_name == user.user_name)
         })
+        .collect()
 }
 
-/// `proved`: the proof of unchanged users the planner may rely on, with the links it names.
 pub(crate) fn names<'a>(
     desired: &'a [DesiredUser],
     held: &HashSet<&SourceId>,
@@ -136,10 +145,9 @@ pub(crate) fn names<'a>(
         .zip(&first_record)
         .map(|(user, first)| *first && !held.contains(&user.source_id))
         .collect();
-    let owners = if sorted_and_folded(desired) {
-        owners_by_position(desired, &can_win)
-    } else {
-        owners_by_name(desired, &can_win)
+    let owners = match name_runs(desired) {
+        Some(runs) => owners_by_position(desired, &can_win, &runs),
+        None => owners_by_name(desired, &can_win),
     };
     Names {
         by_source: BySource { others, proved },
@@ -164,22 +172,31 @@ fn owners_by_name<'a>(desired: &'a [DesiredUser], can_win: &[bool]) -> Owners<'a
     Owners::ByName(owner_of_name)
 }
 
-/// For `desired` as `sorted_and_folded` requires.
-fn owners_by_position<'a>(desired: &'a [DesiredUser], can_win: &[bool]) -> Owners<'a> {
+/// For `desired` as `name_runs` requires, and its `runs`.
+fn owners_by_position<'a>(
+    desired: &'a [DesiredUser],
+    can_win: &[bool],
+    runs: &[bool],
+) -> Owners<'a> {
     let mut owners = vec![None; desired.len()];
     let mut start = 0;
     while start < desired.len() {
-        let name = desired[start].user_name.as_str();
         let end = start
-            + desired[start..]
+            + 1
+            + runs
+                .get(start + 1..)
+                .unwrap_or_default()
                 .iter()
-                .take_while(|u| u.user_name == name)
+                .take_while(|same| **same)
                 .count();
         // Sorted by source id within the name: the first that can win is the smallest.
         let winner = (start..end)
-            .find(|&at| can_win[at])
-            .map(|at| &desired[at].source_id);
-        owners[start..end].fill(winner);
+            .find(|&at| can_win.get(at).copied().unwrap_or(false))
+            .and_then(|at| desired.get(at))
+            .map(|user| &user.source_id);
+        if let Some(run) = owners.get_mut(start..end) {
+            run.fill(winner);
+        }
         start = end;
     }
     Owners::ByPosition(owners)
@@ -270,10 +287,11 @@ mod tests {
                 })
                 .collect();
             desired.sort_by(|a, b| (&a.user_name, &a.source_id).cmp(&(&b.user_name, &b.source_id)));
-            prop_assert!(sorted_and_folded(&desired));
+            let runs = name_runs(&desired);
+            prop_assert!(runs.is_some());
             let can_win: Vec<bool> = users.iter().map(|(_, _, can)| *can).collect();
             let by_name = owners_by_name(&desired, &can_win);
-            let by_position = owners_by_position(&desired, &can_win);
+            let by_position = owners_by_position(&desired, &can_win, &runs.unwrap_or_default());
             for (at, user) in desired.iter().enumerate() {
                 if can_win[at] {
                     prop_assert_eq!(by_position.owner(at, user), by_name.owner(at, user));
@@ -290,12 +308,12 @@ mod tests {
             active: true,
             attrs: Attrs::new(),
         };
-        assert!(sorted_and_folded(&[
-            user("a", "x"),
-            user("b", "x"),
-            user("a", "y")
-        ]));
-        assert!(!sorted_and_folded(&[user("b", "x"), user("a", "x")]));
-        assert!(!sorted_and_folded(&[user("a", "X"), user("b", "x")]));
+        assert_eq!(
+            name_runs(&[user("a", "x"), user("b", "x"), user("a", "y")]),
+            Some(vec![false, true, false])
+        );
+        assert_eq!(name_runs(&[user("b", "x"), user("a", "x")]), None);
+        assert_eq!(name_runs(&[user("a", "X"), user("b", "x")]), None);
+        assert_eq!(name_runs(&[user("a", "x"), user("b", "X")]), None);
     }
 }
