@@ -236,9 +236,9 @@ fn map_records(
 /// million names compared in place would mean a cache miss for each string at each
 /// comparison: the sort compares a 16-byte prefix held next to the index, and the strings only
 /// when prefixes tie. Unstable: the keys are unique (source ids are), so the order is a stable
-/// sort's, without its buffer.
+/// sort's.
 fn sort_by_user_name<T: Copy + Send + Sync>(
-    mut users: Vec<DesiredUser>,
+    users: Vec<DesiredUser>,
     aux: Vec<T>,
 ) -> (Vec<DesiredUser>, Vec<T>) {
     let full = |a: &DesiredUser, b: &DesiredUser| {
@@ -250,27 +250,19 @@ fn sort_by_user_name<T: Copy + Send + Sync>(
         .map(|(at, user)| (name_prefix(&user.user_name), at))
         .collect();
     order.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(&users[a.1], &users[b.1])));
-    // Position `to` takes the user at `from[to]`. The small values are gathered into a new
-    // vector on all cores; the users are moved into place cycle by cycle, with no second
-    // vector of a million users.
-    let mut from: Vec<usize> = order.into_iter().map(|(_, at)| at).collect();
+    // Position `to` takes the user at `from[to]`. The small values are gathered on all
+    // cores; each user is moved once, out of its slot (`Option` of a user is a user's size,
+    // so the slots reuse the users' vector).
+    let from: Vec<usize> = order.into_iter().map(|(_, at)| at).collect();
     let aux: Vec<T> = from
         .par_iter()
         .filter_map(|&at| aux.get(at).copied())
         .collect();
-    for start in 0..from.len() {
-        let mut to = start;
-        loop {
-            let next = from[to];
-            // Done: this position holds its user (marked by pointing at itself).
-            from[to] = to;
-            if next == start || next == to {
-                break;
-            }
-            users.swap(to, next);
-            to = next;
-        }
-    }
+    let mut slots: Vec<Option<DesiredUser>> = users.into_iter().map(Some).collect();
+    let users: Vec<DesiredUser> = from
+        .iter()
+        .filter_map(|&at| slots.get_mut(at).and_then(Option::take))
+        .collect();
     (users, aux)
 }
 
