@@ -130,6 +130,7 @@ pub async fn prepare(
         mapped,
         desired_groups,
         mut links,
+        group_links,
         unchanged,
         stamps,
     } = crate::source::read_and_map(config, store, &mapping, full, digest).await?;
@@ -174,7 +175,8 @@ pub async fn prepare(
         grace_expired: &grace_expired(config, store, &links)?,
         unchanged: unchanged.as_ref(),
     };
-    let groups = crate::groups::read(store, client, desired_groups, config, full).await?;
+    let groups =
+        crate::groups::read(store, client, desired_groups, group_links, config, full).await?;
     let group_input = scimsync_plan::GroupPlanInput {
         desired: &groups.desired,
         links: &groups.links,

@@ -35,14 +35,16 @@ pub fn can_create(config: &Config) -> bool {
 /// - otherwise one paged list of ids and names (`attributes=id,displayName`: the list bucket is
 ///   5 per window), then `GET /Groups/{id}` for the groups whose members are needed (name
 ///   matches of unlinked groups; on a full cycle every linked group too).
+///
+/// `links` are the store's group links (loaded with the user links).
 pub async fn read(
     store: &Store,
     client: &ScimClient,
     mut desired: Vec<DesiredGroup>,
+    mut links: Vec<GroupLink>,
     config: &Config,
     full: bool,
 ) -> Result<GroupSide> {
-    let mut links = store.group_links()?;
     if !full {
         // A team known to be missing is looked for again on full cycles only: otherwise every
         // cycle would list the target's groups (5 a window) to report the same absence.

@@ -1,13 +1,13 @@
 //! The directory side of a cycle: read the snapshot, map it against what was last pushed, and
 //! load the links the planner needs. On a million users each step is seconds of one core's
 //! work, so the independent ones run side by side: the snapshot is parsed while the link heads
-//! are loaded and indexed, and the synced groups are built while the unchanged users are
-//! settled.
+//! are loaded and indexed, and the synced groups are built while the changed users' pushed
+//! attributes are decoded and the group links loaded.
 
 use crate::config::{Config, SourceKind};
 use anyhow::{Result, anyhow, bail};
 use scimsync_directory::{Mapped, Mapping, Scan, ScannedJson, StampedUser};
-use scimsync_model::{DesiredGroup, Link, PushedHashes, RecordContext, Snapshot};
+use scimsync_model::{DesiredGroup, GroupLink, Link, PushedHashes, RecordContext, Snapshot};
 use scimsync_plan::{LiveLinks, Unchanged};
 use scimsync_store::{StampedLink, Store};
 
@@ -20,6 +20,8 @@ pub struct Directory {
     pub desired_groups: Vec<DesiredGroup>,
     /// Every link; on an incremental cycle, with the pushed attributes of changed users only.
     pub links: Vec<Link>,
+    /// Every group link (loaded while the synced groups are built).
+    pub group_links: Vec<GroupLink>,
     /// On an incremental cycle, the users proved unchanged (their attributes are dropped).
     pub unchanged: Option<Unchanged>,
     /// Record stamps for the links of users proved unchanged from a parsed record: stored
@@ -161,8 +163,8 @@ pub async fn read_and_map(
         });
         mapped.links = Vec::new();
         // The synced groups on a second thread, while this one decodes what was pushed to
-        // the users that changed (the others' is not needed).
-        let (desired_groups, links) = std::thread::scope(|inner| {
+        // the users that changed (the others' is not needed) and loads the group links.
+        let (desired_groups, links, group_links) = std::thread::scope(|inner| {
             let desired = inner.spawn(|| {
                 scimsync_directory::desired_groups(&groups, &config.groups, &config.scope, &mapped)
             });
@@ -175,10 +177,12 @@ pub async fn read_and_map(
                 }
                 _ => store.links(),
             };
+            let group_links = links.is_ok().then(|| store.group_links());
             let desired = desired
                 .join()
                 .map_err(|_| anyhow!("building the synced groups panicked"));
-            anyhow::Ok((desired?, links?))
+            let group_links = group_links.transpose()?.unwrap_or_default();
+            anyhow::Ok((desired?, links?, group_links))
         })?;
         if let Some(unchanged) = &unchanged {
             // Nor are the attributes of a user proved unchanged (the planner is told): the
@@ -195,6 +199,7 @@ pub async fn read_and_map(
             mapped,
             desired_groups,
             links,
+            group_links,
             unchanged,
             stamps,
         })

@@ -273,13 +273,11 @@ struct Measured {
 fn measure(dir: &Path, groups: usize) -> Result<()> {
     let c = configs(groups)?;
     let store = Store::open(&dir.join("state.db"))?;
-    // As `scimsync` does (crates/cli/src/source.rs): the snapshot is parsed on its own thread
-    // while this one loads and indexes the link heads; mapping compares each user with what
-    // was last pushed; the synced groups are built while the unchanged users are settled.
     // As `scimsync` does (crates/cli/src/source.rs): the users array is keyed on its own
     // thread while this one loads and indexes the link heads; the records no stamp recognises
-    // are parsed, and mapping compares each with what was last pushed; the synced groups are
-    // built while the unchanged users are settled.
+    // are parsed, and mapping compares each with what was last pushed; the unchanged users are
+    // settled, then the synced groups are built while the changed users' pushed attributes
+    // are decoded and the group links loaded.
     let t = Phase::start();
     let Loaded {
         scanned,
@@ -310,14 +308,17 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         let unchanged =
             scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged, &mapped.links);
         mapped.links = Vec::new();
-        let (desired_groups, filled) = std::thread::scope(|inner| {
+        // Every synced team is linked: as in `scimsync`, the incremental group view is empty
+        // and the planner takes each linked team as its link says (no request).
+        let (desired_groups, filled, group_links) = std::thread::scope(|inner| {
             let groups = inner
                 .spawn(|| scimsync_directory::desired_groups(&rest, &c.groups, &c.scope, &mapped));
             let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at));
+            let group_links = store.group_links();
             let groups = groups
                 .join()
                 .map_err(|_| anyhow::anyhow!("desired_groups panicked"));
-            anyhow::Ok((groups?, filled?))
+            anyhow::Ok((groups?, filled?, group_links?))
         })?;
         drop(rest);
         drop(stamps);
@@ -326,9 +327,6 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
                 user.attrs = Default::default();
             }
         }
-        // Every synced team is linked: as in `scimsync`, the incremental group view is empty
-        // and the planner takes each linked team as its link says (no request).
-        let group_links = store.group_links()?;
         let load = t.end();
         let rss_load = now_mib();
         Measured {
