@@ -148,7 +148,7 @@ impl<'de> Visitor<'de> for UserSeed<'_> {
                             "appears twice in the record".to_owned(),
                         ));
                     }
-                    id = Some(take_id(value, self.found, record, "id")?);
+                    id = Some(take_id(value, self.found, record, || "id".to_owned())?);
                 }
                 UserKey::Attr(key) => {
                     let value = map.next_value_seed(AttrSeed {
@@ -274,7 +274,11 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
                 ));
             }
             match key {
-                GroupKey::Id => id = Some(take_id(map.next_value()?, self.found, record, "id")?),
+                GroupKey::Id => {
+                    id = Some(take_id(map.next_value()?, self.found, record, || {
+                        "id".to_owned()
+                    })?);
+                }
                 GroupKey::Name => match map.next_value::<Scalar>()? {
                     Scalar::Text(s) => name = Some(s),
                     Scalar::Not(kind) => {
@@ -358,8 +362,12 @@ impl<'de> Visitor<'de> for MembersSeed<'_> {
         let mut members = Vec::new();
         while let Some(value) = seq.next_element::<Scalar>()? {
             let at = members.len();
-            let field = format!("members[{at}]");
-            let id = take_id(value, self.found, || format!("groups[{group}]"), &field)?;
+            let id = take_id(
+                value,
+                self.found,
+                || format!("groups[{group}]"),
+                || format!("members[{at}]"),
+            )?;
             members.push(SourceId(id));
         }
         Ok(members)

@@ -84,18 +84,27 @@ pub(super) fn take_id<E: de::Error>(
     value: Scalar,
     found: &mut Option<Found>,
     record: impl Fn() -> String,
-    field: &str,
+    field: impl Fn() -> String,
 ) -> Result<String, E> {
+    // Both names are built only for an error: a group's members are millions of ids.
     match value {
         Scalar::Text(s) if !s.trim().is_empty() => Ok(s),
-        Scalar::Text(s) if s.is_empty() => {
-            Err(record_error(found, record(), field, "is empty".to_owned()))
-        }
-        Scalar::Text(_) => Err(record_error(found, record(), field, "is blank".to_owned())),
+        Scalar::Text(s) if s.is_empty() => Err(record_error(
+            found,
+            record(),
+            &field(),
+            "is empty".to_owned(),
+        )),
+        Scalar::Text(_) => Err(record_error(
+            found,
+            record(),
+            &field(),
+            "is blank".to_owned(),
+        )),
         Scalar::Not(kind) => Err(record_error(
             found,
             record(),
-            field,
+            &field(),
             format!("is {kind}, not a string"),
         )),
     }
