@@ -120,14 +120,9 @@ impl<'a> Linked<'a> {
 
     /// The position of the first link of `source_id`, live or not.
     pub fn first(&self, source_id: &str) -> Option<usize> {
-        self.index
-            .by_source
-            .find(self.index.hasher.hash_one(source_id), |&at| {
-                self.links
-                    .get(at)
-                    .is_some_and(|l| l.source_id.as_str() == source_id)
-            })
-            .copied()
+        self.find(&self.index.by_source, source_id, |link| {
+            link.source_id.as_str()
+        })
     }
 
     /// The position of the live link of `source_id`.
@@ -137,14 +132,20 @@ impl<'a> Linked<'a> {
 
     /// The position of the live link that claims `target_id`.
     pub fn claimant(&self, target_id: &str) -> Option<usize> {
-        self.index
-            .by_target
-            .find(self.index.hasher.hash_one(target_id), |&at| {
-                self.links
-                    .get(at)
-                    .is_some_and(|l| l.target_id.as_str() == target_id)
-            })
-            .copied()
+        self.find(&self.index.by_target, target_id, |link| {
+            link.target_id.as_str()
+        })
+    }
+
+    /// The position `table` holds for `id`, the id `key` reads from a link.
+    fn find(
+        &self,
+        table: &HashTable<usize>,
+        id: &str,
+        key: impl Fn(&Link) -> &str,
+    ) -> Option<usize> {
+        let matches = |at: &usize| self.links.get(*at).is_some_and(|link| key(link) == id);
+        table.find(self.index.hasher.hash_one(id), matches).copied()
     }
 
     pub fn is_live(&self, at: usize) -> bool {
