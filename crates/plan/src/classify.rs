@@ -229,7 +229,7 @@ pub(crate) fn classify<'a>(
                 // A user proved unchanged names its live link: no look-up by source id.
                 let live = proved
                     .and_then(|p| p.link_of(at))
-                    .and_then(|link| index.live_link_by_position(link));
+                    .and_then(|link| index.live_link_at(link));
                 fate_of(user, owners.owner(at, user), live, guests, index)
             };
             (user, fate)

@@ -42,7 +42,7 @@ pub(crate) fn deprovision<'a>(
             .par_iter()
             .enumerate()
             .filter(|(at, _)| !unchanged.link(*at))
-            .filter_map(|(at, link)| index.live_link_at(at, link))
+            .filter_map(|(at, _)| index.live_link_at(at))
             .filter(|live| departed_source(&live.link.source_id))
             .collect(),
         None => index

@@ -22,6 +22,7 @@ use std::borrow::Cow;
 pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     let held: HashSet<&SourceId> = input.held.iter().collect();
     let guests: HashSet<_> = input.guests.iter().map(|g| crate::index::fold(g)).collect();
+    let proved = input.proved();
     // The target's index and the desired users' names are independent: one core each.
     let ((index, mut diagnostics), (names, named)) = rayon::join(
         || {
@@ -30,16 +31,14 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
                 input.target,
                 input.links,
                 input.desired,
-                input.proved(),
+                proved,
                 &mut diagnostics,
             );
             (index, diagnostics)
         },
         || {
             let mut diagnostics = Vec::new();
-            let proved = input
-                .proved()
-                .and_then(|p| Some((p.linked(input.links)?, p)));
+            let proved = proved.and_then(|p| Some((p.linked(input.links)?, p)));
             (
                 names(input.desired, &held, proved, &mut diagnostics),
                 diagnostics,
@@ -47,7 +46,7 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
         },
     );
     diagnostics.extend(named);
-    let classified = classify(input.desired, names, &held, &guests, &index, input.proved());
+    let classified = classify(input.desired, names, &held, &guests, &index, proved);
 
     let mut ops = Vec::new();
     // Before reconciling: a reference to a user this plan deletes must not be sent.
@@ -76,7 +75,6 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     // Resolving references and the incremental fast path's fingerprint are the per-user part
     // of planning, independent of one another: done on all cores first, consumed in order.
     let complete = input.target.complete;
-    let proved = input.proved();
     let mut resolved = classified
         .users
         .par_iter()

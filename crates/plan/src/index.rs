@@ -72,7 +72,9 @@ pub(crate) struct TargetIndex<'a> {
     /// Only the userNames some desired user asks about (unlinked, or renamed): in a steady
     /// state that is a handful, not the whole target.
     by_name: HashMap<Cow<'a, str>, TargetRef<'a>>,
-    links: Links<'a>,
+    /// The planner's links, by position.
+    links: &'a [Link],
+    live: Links<'a>,
 }
 
 /// The live links, indexed here or shared.
@@ -85,10 +87,10 @@ enum Links<'a> {
 }
 
 impl<'a> TargetIndex<'a> {
-    /// `proved`: the proof of unchanged users the planner may rely on (see
-    /// `PlanInput::proved`), for an incremental view of these links and desired users. Its
-    /// index of the links is used as is, and the users it proves unchanged are not asked
-    /// about: each has its link's userName.
+    /// `proved`: the proof of unchanged users the planner may rely on (`PlanInput::proved`:
+    /// only on an incremental view, for these links and desired users). Its index of the links
+    /// is used as is, and the users it proves unchanged are not asked about: each has its
+    /// link's userName.
     pub fn build(
         target: &'a TargetView,
         links: &'a [Link],
@@ -96,9 +98,7 @@ impl<'a> TargetIndex<'a> {
         proved: Option<&'a Unchanged>,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Self {
-        let shared = proved
-            .filter(|_| !target.complete)
-            .and_then(|proved| Linked::new(links, proved.index()));
+        let shared = proved.and_then(|proved| proved.linked(links));
         let mut by_id: HashMap<&'a ScimId, (TargetRef<'a>, Option<&'a SourceId>)> =
             // An incremental view holds only lookups: its own links add their users below.
             HashMap::with_capacity(
@@ -112,7 +112,7 @@ impl<'a> TargetIndex<'a> {
                 .entry(&user.id)
                 .or_insert_with(|| (TargetRef::User(user), None));
         }
-        let links = match shared {
+        let live = match shared {
             Some(linked) => {
                 report_ignored(linked, diagnostics);
                 Links::Shared(linked)
@@ -123,6 +123,7 @@ impl<'a> TargetIndex<'a> {
             by_id,
             by_name: HashMap::new(),
             links,
+            live,
         };
 
         // A probe per desired user, each on its own: on all cores. Few are asked about.
@@ -169,7 +170,7 @@ impl<'a> TargetIndex<'a> {
         for (user, _) in self.by_id.values() {
             each(*user);
         }
-        if let Links::Shared(linked) = &self.links {
+        if let Links::Shared(linked) = &self.live {
             for (at, link) in linked.links().iter().enumerate() {
                 if linked.is_live(at) && !self.by_id.contains_key(&link.target_id) {
                     each(TargetRef::Link(link));
@@ -194,11 +195,11 @@ impl<'a> TargetIndex<'a> {
     /// Whether the view holds (or, incrementally, presumes) a target user with this id.
     pub fn has_target(&self, id: &ScimId) -> bool {
         self.by_id.contains_key(id)
-            || matches!(&self.links, Links::Shared(linked) if linked.claimant(id.as_str()).is_some())
+            || matches!(&self.live, Links::Shared(linked) if linked.claimant(id.as_str()).is_some())
     }
 
     pub fn live_link(&self, source_id: &SourceId) -> Option<LiveLink<'a>> {
-        match &self.links {
+        match &self.live {
             Links::Own(links) => links.get(source_id).copied().flatten(),
             Links::Shared(linked) => {
                 let at = linked.live(source_id.as_str())?;
@@ -207,19 +208,11 @@ impl<'a> TargetIndex<'a> {
         }
     }
 
-    /// The live link at position `at` of the planner's links, when they are shared (an
+    /// The link at position `at` of the planner's links, if it is its source's live link (an
     /// incremental cycle's proof names its users' links by position).
-    pub fn live_link_by_position(&self, at: usize) -> Option<LiveLink<'a>> {
-        let Links::Shared(linked) = &self.links else {
-            return None;
-        };
-        let link = linked.links().get(at)?;
-        linked.is_live(at).then(|| self.shared_live(link))
-    }
-
-    /// `link`, at position `at` of the planner's links, if it is its source's live link.
-    pub fn live_link_at(&self, at: usize, link: &'a Link) -> Option<LiveLink<'a>> {
-        match &self.links {
+    pub fn live_link_at(&self, at: usize) -> Option<LiveLink<'a>> {
+        let link = self.links.get(at)?;
+        match &self.live {
             Links::Own(_) => self
                 .live_link(&link.source_id)
                 .filter(|live| std::ptr::eq(live.link, link)),
@@ -228,7 +221,7 @@ impl<'a> TargetIndex<'a> {
     }
 
     pub fn par_live_links(&self) -> impl ParallelIterator<Item = LiveLink<'a>> + '_ {
-        match &self.links {
+        match &self.live {
             Links::Own(links) => Either::Left(links.par_iter().filter_map(|(_, live)| *live)),
             Links::Shared(linked) => {
                 Either::Right(linked.par_live().map(|(_, link)| self.shared_live(link)))
@@ -243,7 +236,7 @@ impl<'a> TargetIndex<'a> {
 
     /// The source whose live link claims this target user.
     pub fn owner(&self, target_id: &ScimId) -> Option<&'a SourceId> {
-        match &self.links {
+        match &self.live {
             Links::Own(_) => self.by_id.get(target_id)?.1,
             Links::Shared(linked) => {
                 let at = linked.claimant(target_id.as_str())?;
