@@ -155,6 +155,11 @@ enum Done {
     },
     /// A create that found the user (lookup, or after "not unique").
     AdoptedExisting(TargetUser),
+    /// A create that found the user and brought its attributes in line.
+    AdoptedAligned {
+        user: TargetUser,
+        applied: crate::update::Applied,
+    },
     /// An adopt op; `None` when the user's attributes could not be read (with why).
     Linked(Result<TargetUser, String>),
     /// The changes the target took; the refused ones left out.
@@ -370,6 +375,59 @@ impl Executor {
     /// a paged read compared case-insensitively; the user found is adopted, never POSTed
     /// twice. A 400 naming one attribute drops it and posts the rest.
     async fn create(
+        &self,
+        user_name: &str,
+        attrs: &Attrs,
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Done {
+        match self.create_or_find(user_name, attrs, tally, trace).await {
+            Done::AdoptedExisting(user) => self.align(user, attrs, tally, trace).await,
+            done => done,
+        }
+    }
+
+    /// A user found instead of created is brought in line in the same cycle, as an adoption
+    /// the planner saw would be (adopt, then update): the attributes this create would have
+    /// sent that the target holds otherwise. A deactivated user is left to the next plan,
+    /// which orders a reactivation with what the target freezes meanwhile.
+    async fn align(
+        &self,
+        user: TargetUser,
+        attrs: &Attrs,
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Done {
+        let create_only = &self.client.profile().create_only;
+        let changes: Vec<Change> = attrs
+            .iter()
+            .filter(|(path, _)| !create_only.contains(path.as_str()))
+            .filter(|(path, value)| user.attrs.get(path.as_str()) != Some(*value))
+            .map(|(path, value)| Change {
+                path: path.to_string(),
+                old: user.attrs.get(path.as_str()).cloned(),
+                new: Some(value.clone()),
+            })
+            .collect();
+        if changes.is_empty() || !user.active {
+            return Done::AdoptedExisting(user);
+        }
+        match self
+            .client
+            .update_user(&user.id, &changes, tally, trace)
+            .await
+        {
+            Ok(applied) => Done::AdoptedAligned { user, applied },
+            // Linked all the same: the next plan diffs it again.
+            Err(e) if e.class() != ErrorClass::Halt => {
+                tracing::warn!(user = %user.user_name, "adopted, but not brought in line yet: {e}");
+                Done::AdoptedExisting(user)
+            }
+            Err(e) => done_from(e),
+        }
+    }
+
+    async fn create_or_find(
         &self,
         user_name: &str,
         attrs: &Attrs,
@@ -828,6 +886,33 @@ impl Run<'_> {
                 });
                 self.link(link);
                 OpOutcome::Succeeded
+            }
+            Done::AdoptedAligned { user, applied } => {
+                detail.insert("note".into(), json!("adopted existing user"));
+                self.note_dropped(&applied.dropped, &mut detail);
+                event.changes = applied
+                    .changes
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.path.clone(),
+                            json!({"old": self.render(&c.old), "new": self.render(&c.new)}),
+                        )
+                    })
+                    .collect();
+                event.resource = event.resource.map(|r| EventResource {
+                    target_id: Some(user.id.clone()),
+                    ..r
+                });
+                let link = fresh_link(
+                    &source_id,
+                    &user.id,
+                    &user.user_name,
+                    user.active,
+                    user.attrs,
+                );
+                self.link(link.with_changes(&applied.changes));
+                OpOutcome::Adopted
             }
             Done::AdoptedExisting(user) => {
                 detail.insert("note".into(), json!("adopted existing user"));
