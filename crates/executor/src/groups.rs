@@ -90,6 +90,29 @@ impl ScimClient {
     }
 }
 
+/// The target ids of members to add: their own, or (created this cycle) their link's; the
+/// userNames of those not provisioned yet are deferred to the next cycle.
+fn resolve_members(
+    members: &[scimsync_model::Member],
+    user_links: &HashMap<SourceId, Link>,
+) -> (Vec<ScimId>, Vec<String>) {
+    let mut deferred = Vec::new();
+    let ids = members
+        .iter()
+        .filter_map(|m| {
+            let id = m
+                .target_id
+                .clone()
+                .or_else(|| user_links.get(&m.source_id).map(|l| l.target_id.clone()));
+            if id.is_none() {
+                deferred.push(m.user_name.clone());
+            }
+            id
+        })
+        .collect();
+    (ids, deferred)
+}
+
 /// One request of a group op and how it went.
 struct Step {
     event_type: EventType,
@@ -177,19 +200,7 @@ impl GroupRun<'_> {
                     ));
                     continue;
                 };
-                let mut deferred = Vec::new();
-                let adds: Vec<ScimId> =
-                    add.iter()
-                        .filter_map(|m| {
-                            let id = m.target_id.clone().or_else(|| {
-                                user_links.get(&m.source_id).map(|l| l.target_id.clone())
-                            });
-                            if id.is_none() {
-                                deferred.push(m.user_name.clone());
-                            }
-                            id
-                        })
-                        .collect();
+                let (adds, deferred) = resolve_members(add, user_links);
                 let removes: Vec<ScimId> =
                     remove.iter().filter_map(|m| m.target_id.clone()).collect();
                 shapes.push(MemberChangeShape {
@@ -206,19 +217,7 @@ impl GroupRun<'_> {
                     members,
                     ..
                 } => {
-                    let mut deferred = Vec::new();
-                    let members = members
-                        .iter()
-                        .filter_map(|m| {
-                            let id = m.target_id.clone().or_else(|| {
-                                user_links.get(&m.source_id).map(|l| l.target_id.clone())
-                            });
-                            if id.is_none() {
-                                deferred.push(m.user_name.clone());
-                            }
-                            id
-                        })
-                        .collect();
+                    let (members, deferred) = resolve_members(members, user_links);
                     GroupJob::Create {
                         display_name: display_name.clone(),
                         members,
