@@ -103,18 +103,18 @@ async fn plan(
     let full = cycle::needs_full(config, &store, full)?;
     let prepared = cycle::prepare(config, &store, &client, full, out.is_some()).await?;
     let plan = prepared.plan();
-    let budgets = cycle::profile(config).budgets;
+    let profile = cycle::profile(config);
     match output {
         Output::Text => print!(
             "{}",
-            crate::render::plan_text(&prepared, plan, &budgets, &config.integration())
+            crate::render::plan_text(&prepared, plan, &profile, &config.integration())
         ),
         Output::Json => println!(
             "{}",
             serde_json::to_string_pretty(&crate::render::plan_json(
                 &prepared,
                 plan,
-                &budgets,
+                &profile,
                 &config.integration()
             ))?
         ),
@@ -404,6 +404,23 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
         .check()
         .await
         .map_err(|e| anyhow!("check of {} failed: {e}", config.target.url))?;
+    // What the target declares, against the mapping: what a cycle would leave out.
+    let schema = report.discovery.schema();
+    let (_, unsupported) = crate::discovery::fit(
+        crate::discovery::base_mapping(config)?,
+        &schema,
+        &Default::default(),
+    );
+    // Cached for the cycles (a read-only probe of the target; the local store is ours), and
+    // attributes refused earlier get another chance.
+    if client.profile().fixed_capabilities.is_none() {
+        let stored = open_store(config).and_then(|mut store| {
+            crate::discovery::remember(&mut store, None, &report.discovery, true)
+        });
+        if let Err(e) = stored {
+            tracing::warn!("the target's discovery is not cached in the store: {e:#}");
+        }
+    }
     match output {
         Output::Json => println!(
             "{}",
@@ -416,6 +433,10 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
                 "service_provider_config": report.service_provider_config,
                 "capabilities": report.capabilities,
                 "capabilities_overridden": config.target.capabilities.keys(),
+                "schemas_served": report.discovery.schemas.is_some(),
+                "resource_types_served": report.discovery.resource_types.is_some(),
+                "user_name_case_exact": schema.user_name_case_exact(),
+                "unsupported": unsupported,
             }))?
         ),
         Output::Text => {
@@ -428,6 +449,37 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
                 println!("ServiceProviderConfig: not served");
             }
             print_capabilities(&report.capabilities, &config.target.capabilities);
+            if client.profile().fixed_capabilities.is_none() {
+                let served = |v: &Option<serde_json::Value>| {
+                    if v.is_some() { "read" } else { "not served" }
+                };
+                println!("schemas: {}", served(&report.discovery.schemas));
+                println!(
+                    "resource types: {}",
+                    served(&report.discovery.resource_types)
+                );
+                if let Some(exact) = schema.user_name_case_exact() {
+                    println!(
+                        "userName: {}",
+                        if exact {
+                            "case-sensitive (caseExact)"
+                        } else {
+                            "case-insensitive"
+                        }
+                    );
+                }
+                if unsupported.is_empty() {
+                    println!("mapping: every mapped attribute is declared by the target");
+                } else {
+                    println!(
+                        "mapping: {} attribute(s) not supported by the target:",
+                        unsupported.len()
+                    );
+                    for u in &unsupported {
+                        println!("  ! {}", crate::discovery::describe(u));
+                    }
+                }
+            }
         }
     }
     Ok(exit::OK)

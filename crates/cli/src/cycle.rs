@@ -38,6 +38,10 @@ pub fn profile(config: &Config) -> Profile {
         profile.budgets.buckets.insert(*bucket, *n);
     }
     profile.capabilities = config.target.capabilities;
+    // Miro's group model is the org's (sync.toml); an RFC SP creates and deletes groups.
+    if profile.fixed_capabilities.is_some() {
+        profile.group_model = config.target.group_model;
+    }
     profile
 }
 
@@ -93,6 +97,8 @@ pub struct Prepared {
     pub groups: crate::groups::GroupSide,
     /// Record stamps a cycle stores once its writes are done (`source::Directory::stamps`).
     pub stamps: Vec<StampedLink>,
+    /// What the target declares and what of the mapping it does not take.
+    pub fit: crate::discovery::Fit,
 }
 
 impl Prepared {
@@ -123,7 +129,22 @@ pub async fn prepare(
     full: bool,
     digest: bool,
 ) -> Result<Prepared> {
-    let mapping = Mapping::compile(&config.mapping)?;
+    // What the target takes decides what is mapped: an attribute it does not declare is
+    // neither sent nor compared (crates/cli/src/discovery.rs).
+    let (discovery, fresh) = crate::discovery::discover(store, client, full).await?;
+    let schema = discovery.schema();
+    let (mapping, unsupported) = crate::discovery::fit(
+        crate::discovery::base_mapping(config)?,
+        &schema,
+        &crate::discovery::refused(store)?,
+    );
+    let fit = crate::discovery::Fit {
+        members_on_create: client.profile().group_members_on_create
+            && schema.group_members_writable() != Some(false),
+        discovery,
+        fresh,
+        unsupported,
+    };
     let crate::source::Directory {
         snapshot_hash,
         directory_users,
@@ -184,6 +205,7 @@ pub async fn prepare(
         user_links: &links,
         held: &held,
         can_create: crate::groups::can_create(config),
+        members_on_create: fit.members_on_create,
         name_match: config.groups.name_match,
     };
     let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy(config));
@@ -198,6 +220,7 @@ pub async fn prepare(
         lookups,
         groups,
         stamps,
+        fit,
     })
 }
 
@@ -411,6 +434,19 @@ async fn cycle_body(
     saved: Option<SavedPlan>,
 ) -> Result<BodyResult> {
     let mut prepared = prepare(config, store, client, full, saved.is_some()).await?;
+    if prepared.fit.fresh {
+        crate::discovery::remember(store, Some(ctx.run_id), &prepared.fit.discovery, false)?;
+        // Once per reading of the target's schema, not once per user or per cycle.
+        for u in &prepared.fit.unsupported {
+            tracing::warn!("{}", crate::discovery::describe(u));
+            emitter.emit(
+                store,
+                ctx.event(EventType::TargetAttributeUnsupported, false)
+                    .with_detail(serde_json::json!({"path": u.path, "reason": u.reason}))
+                    .with_error(Some(crate::discovery::describe(u))),
+            )?;
+        }
+    }
     for record in &prepared.mapped.invalid {
         tracing::warn!("held untouched: {record}");
     }
@@ -477,7 +513,7 @@ async fn cycle_body(
         .with_known_users(known)
         .with_group_links(crate::groups::executor_links(&prepared.groups, &plan));
     let progress = crate::progress::Progress::new(plan.writes() as u64);
-    let mut recorder = StoreRecorder::new(store, emitter, ctx.run_id, progress);
+    let mut recorder = StoreRecorder::new(store, emitter, ctx, progress);
     let report = executor
         .execute(
             &plan,

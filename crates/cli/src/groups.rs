@@ -4,10 +4,7 @@
 use crate::config::Config;
 use anyhow::{Context, Result};
 use scimsync_executor::ScimClient;
-use scimsync_model::{
-    DesiredGroup, GroupLink, GroupModel, GroupSkipReason, GroupView, Op, Plan, SourceId,
-};
-use scimsync_scim::ProfileKind;
+use scimsync_model::{DesiredGroup, GroupLink, GroupSkipReason, GroupView, Op, Plan, SourceId};
 use scimsync_store::Store;
 use std::collections::{HashMap, HashSet};
 
@@ -24,8 +21,7 @@ pub struct GroupSide {
 
 /// Whether the target creates and deletes groups: Miro's user-group model, or any RFC SP.
 pub fn can_create(config: &Config) -> bool {
-    config.target.group_model == GroupModel::UserGroup
-        || config.target.profile == ProfileKind::Generic
+    crate::cycle::profile(config).can_create_groups()
 }
 
 /// Reads what the cycle needs of the target's groups, and nothing more:

@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod cycle;
 mod daemon;
+mod discovery;
 mod groups;
 mod guard;
 mod health;

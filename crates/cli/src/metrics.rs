@@ -86,7 +86,9 @@ pub fn observe(event: &Event) {
             metrics::counter!(HELD).increment(n("held").unwrap_or(0));
         }
         EventType::SyncQuarantined => metrics::counter!(QUARANTINED).increment(1),
+        // A notice about the mapping, not an operation.
         EventType::SyncCycleStart
+        | EventType::TargetAttributeUnsupported
         | EventType::IdmIntegrationActivate
         | EventType::IdmIntegrationUpdate
         | EventType::IdmIntegrationReauth

@@ -75,18 +75,28 @@ pub struct StoreRecorder<'a> {
     /// The store failing mid-run cannot stop the executor from here; the first error is kept
     /// and returned by `finish`, and the cycle reports it.
     error: Option<anyhow::Error>,
+    /// Who started the run and against what, for the events this recorder makes itself.
+    initiated_by: scimsync_model::InitiatedBy,
+    integration: String,
 }
 
 impl<'a> StoreRecorder<'a> {
-    pub fn new(store: &'a mut Store, emitter: &'a Emitter, run: RunId, progress: Progress) -> Self {
+    pub fn new(
+        store: &'a mut Store,
+        emitter: &'a Emitter,
+        ctx: &crate::cycle::EventContext,
+        progress: Progress,
+    ) -> Self {
         StoreRecorder {
             store,
             emitter,
-            run,
+            run: ctx.run_id,
             intents: HashMap::new(),
             creates: HashMap::new(),
             progress,
             error: None,
+            initiated_by: ctx.initiated_by,
+            integration: ctx.integration.clone(),
         }
     }
 
@@ -201,6 +211,33 @@ impl Recorder for StoreRecorder<'_> {
             .upsert_group_link(&link)
             .map_err(anyhow::Error::from);
         self.keep(result);
+    }
+
+    fn attribute_refused(&mut self, dropped: &scimsync_executor::Dropped) {
+        // Once per attribute: the first user it was refused for says it for all.
+        let result = crate::discovery::remember_refused(self.store, &dropped.path, &dropped.detail);
+        if self.keep(result) != Some(true) {
+            return;
+        }
+        let u = crate::discovery::Unsupported {
+            path: dropped.path.clone(),
+            reason: format!(
+                "the target refused it (400 {}): {}",
+                dropped.scim_type.as_deref().unwrap_or_default(),
+                dropped.detail
+            ),
+        };
+        let ctx = crate::cycle::EventContext {
+            run_id: self.run,
+            initiated_by: self.initiated_by,
+            integration: self.integration.clone(),
+        };
+        use crate::cycle::EventExt;
+        let event = ctx
+            .event(scimsync_model::EventType::TargetAttributeUnsupported, false)
+            .with_detail(serde_json::json!({"path": u.path, "reason": u.reason}))
+            .with_error(Some(crate::discovery::describe(&u)));
+        self.event(event);
     }
 
     fn group_unlink(&mut self, source_id: &SourceId) {

@@ -4,12 +4,13 @@
 use crate::cycle::Prepared;
 use scimsync_executor::ExecutionReport;
 use scimsync_model::{AttrValue, Member, Op, Plan, ScimId, paths};
-use scimsync_scim::{Bucket, Budgets};
+use scimsync_scim::{Bucket, Budgets, Profile};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
-/// The requests each op sends, by bucket (a create looks up before it posts).
+/// The requests each op sends, by bucket (a create looks up before it posts). Membership
+/// PATCHes are counted apart (`member_requests`): the split decides how many, and which bucket.
 fn requests(op: &Op) -> &'static [Bucket] {
     match op {
         Op::Create { .. } => &[Bucket::UsersGet, Bucket::UsersPost],
@@ -18,7 +19,6 @@ fn requests(op: &Op) -> &'static [Bucket] {
         Op::Adopt { .. } | Op::Skip { .. } => &[],
         Op::GroupCreate { .. } | Op::GroupDelete { .. } => &[Bucket::GroupsPostDelete],
         Op::GroupRename { .. } => &[Bucket::GroupsPatchSmall],
-        // Sized by `membership_time`: the split decides the bucket.
         Op::GroupMembers { .. } | Op::GroupAdopt { .. } | Op::GroupSkip { .. } => &[],
     }
 }
@@ -26,45 +26,59 @@ fn requests(op: &Op) -> &'static [Bucket] {
 /// A stand-in for the id of a user created in the same cycle (Miro ids are 19 digits).
 const UNKNOWN_ID: &str = "3074457365265951581";
 
-/// The membership phase's shortest time under the budgets: the executor's own split choice
-/// (`choose_sizes`) over every group's changes.
-pub fn membership_time(plan: &Plan, budgets: &Budgets) -> Duration {
-    let shapes: Vec<scimsync_scim::MemberChangeShape> = plan
-        .ops
+/// Each membership op's shape, as the executor will split it.
+fn member_shapes(plan: &Plan) -> Vec<scimsync_scim::MemberChangeShape> {
+    let id = |m: &Member| {
+        m.target_id
+            .clone()
+            .unwrap_or_else(|| ScimId::new(UNKNOWN_ID))
+    };
+    plan.ops
         .iter()
         .filter_map(|op| match op {
-            Op::GroupMembers { add, remove, .. } => Some(scimsync_scim::MemberChangeShape {
-                add: add
-                    .iter()
-                    .map(|m| {
-                        m.target_id
-                            .clone()
-                            .unwrap_or_else(|| ScimId::new(UNKNOWN_ID))
-                    })
-                    .collect(),
-                remove: remove
-                    .iter()
-                    .map(|m| {
-                        m.target_id
-                            .clone()
-                            .unwrap_or_else(|| ScimId::new(UNKNOWN_ID))
-                    })
-                    .collect(),
+            Op::GroupMembers {
+                add,
+                remove,
+                display_name,
+                renamed_from,
+                ..
+            } => Some(scimsync_scim::MemberChangeShape {
+                add: add.iter().map(id).collect(),
+                remove: remove.iter().map(id).collect(),
+                rename: renamed_from.as_ref().map(|_| display_name.clone()),
             }),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The membership PATCHes the executor will send, by bucket, and the phase's shortest time
+/// under the budgets: its own split choice (`choose_sizes`) over every group's changes.
+pub fn member_requests(plan: &Plan, profile: &Profile) -> (BTreeMap<Bucket, u64>, Duration) {
+    let shapes = member_shapes(plan);
+    let mut totals = BTreeMap::new();
     if shapes.is_empty() {
-        return Duration::ZERO;
+        return (totals, Duration::ZERO);
     }
-    let mut profile = scimsync_scim::Profile::miro();
-    profile.budgets = budgets.clone();
-    scimsync_scim::choose_sizes(&shapes, &profile).1
+    let (sizes, eta) = scimsync_scim::choose_sizes(&shapes, profile);
+    for (shape, size) in shapes.iter().zip(sizes) {
+        let (small, large) = scimsync_scim::patch_counts(shape, profile, size);
+        for (bucket, n) in [
+            (Bucket::GroupsPatchSmall, small),
+            (Bucket::GroupsPatchLarge, large),
+        ] {
+            if n > 0 {
+                *totals.entry(bucket).or_default() += n;
+            }
+        }
+    }
+    (totals, eta)
 }
 
 /// The least time the budgets allow for the plan: phases run one after the other, and within a
 /// phase the busiest bucket sets the pace (N requests per window).
-pub fn lower_bound(plan: &Plan, budgets: &Budgets) -> Duration {
+pub fn lower_bound(plan: &Plan, profile: &Profile) -> Duration {
+    let budgets = &profile.budgets;
     let mut per_phase: BTreeMap<_, BTreeMap<Bucket, u64>> = BTreeMap::new();
     for op in &plan.ops {
         for bucket in requests(op) {
@@ -88,11 +102,12 @@ pub fn lower_bound(plan: &Plan, budgets: &Budgets) -> Duration {
                 .unwrap_or_default()
         })
         .sum::<Duration>()
-        + membership_time(plan, budgets)
+        + member_requests(plan, profile).1
 }
 
-fn bucket_totals(plan: &Plan) -> BTreeMap<Bucket, u64> {
-    let mut totals = BTreeMap::new();
+/// Every request the plan sends, by bucket: what the summary counts, so it matches what goes.
+fn bucket_totals(plan: &Plan, profile: &Profile) -> BTreeMap<Bucket, u64> {
+    let mut totals = member_requests(plan, profile).0;
     for op in &plan.ops {
         for bucket in requests(op) {
             *totals.entry(*bucket).or_default() += 1;
@@ -167,7 +182,13 @@ pub fn op_line(op: &Op) -> String {
         Op::Skip { reason, .. } => {
             let _ = write!(line, ": {reason}");
         }
-        Op::Create { .. } | Op::GroupCreate { .. } => {}
+        Op::Create { .. } => {}
+        Op::GroupCreate { members, .. } => {
+            if !members.is_empty() {
+                let _ = write!(line, ": with +{} members", members.len());
+                let _ = write!(line, "{}", member_list('+', members));
+            }
+        }
         Op::GroupAdopt { target_id, .. } => {
             let _ = write!(line, " -> existing target group {target_id}");
         }
@@ -184,6 +205,7 @@ pub fn op_line(op: &Op) -> String {
             target_id,
             add,
             remove,
+            renamed_from,
             ..
         } => {
             match target_id {
@@ -191,6 +213,9 @@ pub fn op_line(op: &Op) -> String {
                     let _ = write!(line, " ({id})");
                 }
                 None => line.push_str(" (created in this plan)"),
+            }
+            if let Some(old) = renamed_from {
+                let _ = write!(line, " renamed from {old},");
             }
             let _ = write!(line, ": +{} -{}", add.len(), remove.len());
             let _ = write!(line, "{}", member_list('+', add));
@@ -220,7 +245,8 @@ fn member_list(sign: char, members: &[Member]) -> String {
     format!("\n      {sign} {}{tail}", names.join(", "))
 }
 
-pub fn plan_text(prepared: &Prepared, plan: &Plan, budgets: &Budgets, integration: &str) -> String {
+pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integration: &str) -> String {
+    let budgets = &profile.budgets;
     let mut out = String::new();
     let view = if prepared.full {
         format!(
@@ -252,6 +278,9 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, budgets: &Budgets, integratio
             "  note: user {}: {}: {}",
             d.source_id, d.field, d.message
         );
+    }
+    for u in &prepared.fit.unsupported {
+        let _ = writeln!(out, "  ! {}", crate::discovery::describe(u));
     }
     let _ = writeln!(out);
     for op in &plan.ops {
@@ -285,8 +314,8 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, budgets: &Budgets, integratio
         "\nPlan: {} to create, {} to adopt, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} skipped.",
         c.create, c.adopt, c.update, c.reactivate, c.deactivate, c.delete, c.skip
     );
-    let eta = lower_bound(plan, budgets);
-    let totals = bucket_totals(plan);
+    let eta = lower_bound(plan, profile);
+    let totals = bucket_totals(plan, profile);
     if totals.is_empty() {
         let _ = writeln!(out, "Rate limits: nothing to send.");
     } else {
@@ -314,7 +343,7 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, budgets: &Budgets, integratio
 pub fn plan_json(
     prepared: &Prepared,
     plan: &Plan,
-    budgets: &Budgets,
+    profile: &Profile,
     integration: &str,
 ) -> serde_json::Value {
     let ops: Vec<serde_json::Value> = plan
@@ -344,7 +373,12 @@ pub fn plan_json(
         })).collect::<Vec<_>>(),
         "counts": plan.counts(),
         "writes": plan.writes(),
-        "estimate_seconds": lower_bound(plan, budgets).as_secs_f64(),
+        "estimate_seconds": lower_bound(plan, profile).as_secs_f64(),
+        "requests": bucket_totals(plan, profile)
+            .into_iter()
+            .map(|(b, n)| (b.as_str().to_owned(), n))
+            .collect::<BTreeMap<_, _>>(),
+        "unsupported": prepared.fit.unsupported,
         "ops": ops,
     })
 }

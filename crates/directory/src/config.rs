@@ -29,6 +29,28 @@ pub struct RolesConfig {
     /// admins; everyone else is a plain user.
     #[serde(default)]
     pub admin_groups: Vec<String>,
+    /// The role value of admins (default: Miro's `ORGANIZATION_INTERNAL_ADMIN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_role: Option<String>,
+    /// The role value of everyone else (default: Miro's `ORGANIZATION_INTERNAL_USER`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_role: Option<String>,
+}
+
+impl RolesConfig {
+    /// Whether sync.toml maps roles at all: `admin_groups` or a role value set.
+    pub fn is_mapped(&self) -> bool {
+        !self.admin_groups.is_empty() || self.admin_role.is_some() || self.user_role.is_some()
+    }
+
+    /// The role values: the ones set here, Miro's otherwise.
+    pub fn values(&self) -> crate::RoleValues {
+        let miro = crate::RoleValues::miro();
+        crate::RoleValues::new(
+            self.admin_role.clone().unwrap_or(miro.admin),
+            self.user_role.clone().unwrap_or(miro.user),
+        )
+    }
 }
 
 /// Which directory's attribute names the mapping starts from.

@@ -458,7 +458,7 @@ fn evaluate(
     };
 
     let outcome = state(&user, preset).and_then(|state| {
-        let pairs = attributes(&user, mapping, admins)?;
+        let pairs = attributes(&user, &user_name, mapping, admins)?;
         // A reference is sent as the referenced user's target id, which only the planner
         // knows: such a user is left to its comparison.
         let pushed = pushed.and_then(|pushed| pushed.pushed_link(user.id.as_str()));
@@ -567,14 +567,14 @@ fn state(user: &SourceUser, preset: Preset) -> Result<UserState, InvalidRecord> 
 /// it is built (an unchanged user's never is).
 fn attributes<'m>(
     user: &SourceUser,
+    user_name: &str,
     mapping: &'m Mapping,
     admins: &HashSet<&str>,
 ) -> Result<Vec<(&'m AttrKey, AttrValue)>, InvalidRecord> {
-    let role_path = mapping.role_path();
-    let mut attrs = Vec::with_capacity(mapping.entries().len() + 1);
+    let mut attrs = Vec::with_capacity(mapping.entries().len() + 2);
     for (path, source) in mapping.entries() {
-        // The role is set from the admin groups below, whatever else maps to its path.
-        if path == role_path {
+        // The role and the work email are set below, whatever else maps to their paths.
+        if path.as_str() == paths::ROLE || path.as_str() == paths::WORK_EMAIL {
             continue;
         }
         let value = match source {
@@ -604,14 +604,22 @@ fn attributes<'m>(
             attrs.push((path, value));
         }
     }
-    let role = if admins.contains(user.id.as_str()) {
-        paths::ADMIN_ROLE
-    } else {
-        paths::USER_ROLE
+    // Entries come in path order (a BTreeMap); these go where their paths sort.
+    let mut insert = |path: &'m AttrKey, value: AttrValue| {
+        let at = attrs.partition_point(|(p, _)| p.as_str() < path.as_str());
+        attrs.insert(at, (path, value));
     };
-    // Entries come in path order (a BTreeMap); the role goes where its path sorts.
-    let at = attrs.partition_point(|(path, _)| path.as_str() < role_path.as_str());
-    attrs.insert(at, (role_path, AttrValue::text(role)));
+    if let Some(role) = mapping.role() {
+        let value = if admins.contains(user.id.as_str()) {
+            &role.admin
+        } else {
+            &role.user
+        };
+        insert(role.path(), AttrValue::text(value.as_str()));
+    }
+    if let Some(path) = mapping.work_email() {
+        insert(path, AttrValue::text(user_name));
+    }
     Ok(attrs)
 }
 

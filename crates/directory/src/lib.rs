@@ -47,7 +47,7 @@ pub use ldap::{
     LdapAttributes, LdapBind, LdapConfig, LdapSourceError, equality_filter, escape_filter_value,
     read_ldap,
 };
-pub use mapping::{MAX_VALUE_BYTES, Mapping, MappingError};
+pub use mapping::{MAX_VALUE_BYTES, Mapping, MappingError, RoleValues};
 pub use scope_filter::{Clause, OPERATORS, Operator, ScopeFilter};
 
 pub use scimsync_model::Snapshot;

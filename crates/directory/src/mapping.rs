@@ -111,6 +111,33 @@ impl Source {
 /// the old code must not be recognised by the new.
 const RECORD_FORMAT: &str = "scimsync record format 1";
 
+/// The primary role's values: admins (members of `[roles] admin_groups`) and everyone else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleValues {
+    path: AttrKey,
+    pub admin: String,
+    pub user: String,
+}
+
+impl RoleValues {
+    pub fn new(admin: impl Into<String>, user: impl Into<String>) -> RoleValues {
+        RoleValues {
+            path: AttrKey::from(paths::ROLE),
+            admin: admin.into(),
+            user: user.into(),
+        }
+    }
+
+    /// Miro's organisation roles.
+    pub fn miro() -> RoleValues {
+        RoleValues::new(paths::ADMIN_ROLE, paths::USER_ROLE)
+    }
+
+    pub(crate) fn path(&self) -> &AttrKey {
+        &self.path
+    }
+}
+
 /// A checked `[mapping]`: the preset's entries with the overrides applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mapping {
@@ -118,8 +145,10 @@ pub struct Mapping {
     /// SCIM path → source, in path order so output is deterministic. The paths are shared
     /// with every mapped user's attributes.
     entries: BTreeMap<AttrKey, Source>,
-    /// The role's path, shared the same way.
-    role: AttrKey,
+    /// The role's path (shared the same way) and its values, when roles are managed.
+    role: Option<RoleValues>,
+    /// The work email's path, when the target stores emails: its value is the userName.
+    work_email: Option<AttrKey>,
     /// Every source attribute read (email and state included), for the size check.
     read_attrs: Vec<(String, &'static str)>,
     /// Paths with `apply = "on_create"`: sent on create, never compared afterwards.
@@ -212,7 +241,8 @@ impl Mapping {
                 .into_iter()
                 .map(|(path, source)| (AttrKey::from(path), source))
                 .collect(),
-            role: AttrKey::from(paths::ROLE),
+            role: Some(RoleValues::miro()),
+            work_email: None,
             read_attrs,
             on_create,
         })
@@ -240,21 +270,56 @@ impl Mapping {
         ))
     }
 
-    /// Every path [`crate::map`] may set in `DesiredUser::attrs`, the role included. Paths not
-    /// listed are not managed by this mapping.
+    /// Every path [`crate::map`] may set in `DesiredUser::attrs`, the role and the work email
+    /// included when managed. Paths not listed are not managed by this mapping.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.entries
             .keys()
             .map(AttrKey::as_str)
-            .chain(std::iter::once(paths::ROLE))
+            .chain(self.role.as_ref().map(|r| r.path.as_str()))
+            .chain(self.work_email.as_ref().map(AttrKey::as_str))
+    }
+
+    /// The same mapping with roles managed with these values (`None`: roles not managed, never
+    /// sent nor compared: a target that has no use for them).
+    pub fn with_roles(mut self, roles: Option<RoleValues>) -> Mapping {
+        self.role = roles;
+        self
+    }
+
+    /// The same mapping with the work email managed (`emails[type eq "work"].value` = the
+    /// userName), for a target that stores emails rather than deriving them.
+    pub fn with_work_email(mut self, managed: bool) -> Mapping {
+        self.work_email = managed.then(|| AttrKey::from(paths::WORK_EMAIL));
+        self
+    }
+
+    /// The same mapping without `path`: what a target does not take is not managed at all
+    /// (neither sent nor compared). Returns whether the path was mapped.
+    pub fn unmap(&mut self, path: &str) -> bool {
+        let mapped = self.entries.remove(path).is_some();
+        self.on_create.remove(path);
+        if self.role.as_ref().is_some_and(|r| r.path.as_str() == path) {
+            self.role = None;
+            return true;
+        }
+        if self.work_email.as_ref().is_some_and(|p| p.as_str() == path) {
+            self.work_email = None;
+            return true;
+        }
+        mapped
     }
 
     pub(crate) fn entries(&self) -> std::collections::btree_map::Iter<'_, AttrKey, Source> {
         self.entries.iter()
     }
 
-    pub(crate) fn role_path(&self) -> &AttrKey {
-        &self.role
+    pub(crate) fn role(&self) -> Option<&RoleValues> {
+        self.role.as_ref()
+    }
+
+    pub(crate) fn work_email(&self) -> Option<&AttrKey> {
+        self.work_email.as_ref()
     }
 
     pub(crate) fn read_attrs(&self) -> impl Iterator<Item = (&str, &'static str)> {

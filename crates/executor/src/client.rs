@@ -12,8 +12,8 @@ use reqwest::header::{
 use reqwest::{Method, redirect};
 use scimsync_model::{ScimId, TargetUser};
 use scimsync_scim::{
-    Bucket, Budgets, Capabilities, Endpoint, ListResponse, Profile, filter_eq, parse_error_body,
-    target_user,
+    Bucket, Budgets, Capabilities, Discovery, Endpoint, ListResponse, Profile, ScimErrorBody,
+    TargetSchema, filter_eq, parse_error_body, target_user,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -164,13 +164,49 @@ impl Request {
     }
 }
 
-/// What an op's requests amounted to, for its event (`http` is about the last attempt).
+/// What an op's requests amounted to, for its event: the last attempt, and the last one that
+/// failed (a failed op's event names the request that failed, not a lookup made after it).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Trace {
     pub(crate) method: String,
+    pub(crate) path: String,
     pub(crate) status: Option<u16>,
     pub(crate) attempts: u32,
     pub(crate) ms: u64,
+    pub(crate) failed: Option<Attempt>,
+}
+
+/// One request as an event shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Attempt {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) status: Option<u16>,
+}
+
+impl Trace {
+    /// The exchange an event shows: the failed request when `failed` (the op failed), else the
+    /// last one.
+    pub(crate) fn http(&self, failed: bool) -> Option<scimsync_model::EventHttp> {
+        if self.attempts == 0 {
+            return None;
+        }
+        let shown = match (&self.failed, failed) {
+            (Some(attempt), true) => attempt.clone(),
+            _ => Attempt {
+                method: self.method.clone(),
+                path: self.path.clone(),
+                status: self.status,
+            },
+        };
+        Some(scimsync_model::EventHttp {
+            method: shown.method,
+            path: (!shown.path.is_empty()).then_some(shown.path),
+            status: shown.status,
+            attempts: self.attempts,
+            ms: self.ms,
+        })
+    }
 }
 
 /// Result of `ScimClient::check`.
@@ -184,6 +220,8 @@ pub struct CheckReport {
     pub latency: Duration,
     /// What the client will rely on: the SP's announcement with sync.toml's overrides applied.
     pub capabilities: Capabilities,
+    /// The discovery documents as read.
+    pub discovery: Discovery,
 }
 
 /// A SCIM client for one target. Cheap to clone: clones share the connection pool, the rate
@@ -206,6 +244,8 @@ struct Inner {
     lifetime: Tally,
     /// Discovered once per client (a client lives for one cycle, or one `check`).
     capabilities: tokio::sync::OnceCell<Capabilities>,
+    /// The declared schema (`use_discovery`); empty until then.
+    schema: std::sync::RwLock<TargetSchema>,
     /// `meta.version` (or `ETag`) of each user last read, for `If-Match`.
     versions: Mutex<HashMap<ScimId, String>>,
     /// 429s in a row per bucket, for the backoff of buckets with no budget.
@@ -273,6 +313,7 @@ impl ScimClient {
                 rng: Mutex::new(rng),
                 lifetime: Tally::new(false),
                 capabilities: tokio::sync::OnceCell::new(),
+                schema: std::sync::RwLock::new(TargetSchema::default()),
                 versions: Mutex::new(HashMap::new()),
                 throttled: Mutex::new(HashMap::new()),
             }),
@@ -306,17 +347,15 @@ impl ScimClient {
             .await
     }
 
-    /// Read-only probe: `GET /ServiceProviderConfig` (a 404 or 405 means "not served") and
-    /// `GET /Users?count=1` for the user count and the round trip.
+    /// Read-only probe: discovery (`/ServiceProviderConfig`, `/Schemas`, `/ResourceTypes`; a
+    /// 404 or 405 means "not served") and `GET /Users?count=1` for the user count and the
+    /// round trip.
     pub async fn check(&self) -> Result<CheckReport, ScimError> {
         let tally = &self.inner.lifetime;
         let mut trace = Trace::default();
-        let spc = self.service_provider_config(tally, &mut trace).await?;
-        let capabilities = *self
-            .inner
-            .capabilities
-            .get_or_init(|| async { self.resolve_capabilities(spc.as_ref()) })
-            .await;
+        let discovery = self.read_discovery(tally, &mut trace).await?;
+        self.use_discovery(&discovery);
+        let capabilities = self.capabilities().await;
         let started = Instant::now();
         let mut probe = Request::get("/Users");
         probe.query = vec![("startIndex", "1".into()), ("count", "1".into())];
@@ -324,27 +363,79 @@ impl ScimClient {
         let latency = started.elapsed();
         let list: ListResponse<serde_json::Value> = decode(&reply.body)?;
         Ok(CheckReport {
-            service_provider_config: spc,
+            service_provider_config: discovery.service_provider_config.clone(),
             total_users: Some(list.total_results),
             latency,
             capabilities,
+            discovery,
         })
     }
 
-    /// What the SP supports, with sync.toml's overrides: read from `/ServiceProviderConfig` on
-    /// first use for a generic SP (Miro's are documented, so no request). A failed discovery
-    /// falls back to `Capabilities::assumed` (a 401 shows up on the next request anyway).
+    /// Reads what the target declares of itself: `/ServiceProviderConfig`, `/Schemas` and
+    /// `/ResourceTypes` (RFC 7644 §4), each `None` when not served. A profile with documented
+    /// capabilities (Miro) is not asked: no request.
+    pub async fn discover(&self) -> Result<Discovery, ScimError> {
+        if self.inner.profile.fixed_capabilities.is_some() {
+            return Ok(Discovery::default());
+        }
+        let mut trace = Trace::default();
+        self.read_discovery(&self.inner.lifetime, &mut trace).await
+    }
+
+    async fn read_discovery(
+        &self,
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Result<Discovery, ScimError> {
+        Ok(Discovery {
+            service_provider_config: self
+                .discovery_document("/ServiceProviderConfig", tally, trace)
+                .await?,
+            schemas: self.discovery_document("/Schemas", tally, trace).await?,
+            resource_types: self
+                .discovery_document("/ResourceTypes", tally, trace)
+                .await?,
+        })
+    }
+
+    /// Takes a discovery read earlier (this cycle, or cached in the store): the capabilities
+    /// (unless already settled) and the declared schema. No request.
+    pub fn use_discovery(&self, discovery: &Discovery) {
+        if self.inner.profile.fixed_capabilities.is_none() {
+            let caps = self.resolve_capabilities(discovery.service_provider_config.as_ref());
+            // Already settled (read this cycle): keep what was read.
+            let _ = self.inner.capabilities.set(caps);
+        }
+        if let Ok(mut schema) = self.inner.schema.write() {
+            *schema = discovery.schema();
+        }
+    }
+
+    /// What the target declares of its resources, as last taken by `use_discovery` (empty,
+    /// i.e. nothing known, before).
+    pub fn target_schema(&self) -> TargetSchema {
+        self.inner
+            .schema
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// What the SP supports, with sync.toml's overrides: the profile's own (Miro's are
+    /// documented, so no request), or what discovery read, or on first use
+    /// `/ServiceProviderConfig`. A failed read falls back to `Capabilities::assumed` (a 401
+    /// shows up on the next request anyway).
     pub async fn capabilities(&self) -> Capabilities {
         *self
             .inner
             .capabilities
             .get_or_init(|| async {
-                if self.inner.profile.is_miro() {
+                if self.inner.profile.fixed_capabilities.is_some() {
                     return self.resolve_capabilities(None);
                 }
                 let mut trace = Trace::default();
                 match self
-                    .service_provider_config(&self.inner.lifetime, &mut trace)
+                    .discovery_document("/ServiceProviderConfig", &self.inner.lifetime, &mut trace)
                     .await
                 {
                     Ok(spc) => self.resolve_capabilities(spc.as_ref()),
@@ -361,10 +452,10 @@ impl ScimClient {
 
     fn resolve_capabilities(&self, spc: Option<&serde_json::Value>) -> Capabilities {
         let profile = &self.inner.profile;
-        let base = match spc {
-            _ if profile.is_miro() => Capabilities::miro(),
-            Some(spc) => Capabilities::from_service_provider_config(spc),
-            None => Capabilities::assumed(),
+        let base = match (profile.fixed_capabilities, spc) {
+            (Some(fixed), _) => fixed,
+            (None, Some(spc)) => Capabilities::from_service_provider_config(spc),
+            (None, None) => Capabilities::assumed(),
         };
         let caps = profile.capabilities.apply(base);
         tracing::info!(
@@ -381,16 +472,14 @@ impl ScimClient {
         caps
     }
 
-    /// `GET /ServiceProviderConfig`; `None` when the SP does not serve a readable one.
-    async fn service_provider_config(
+    /// `GET` of a discovery document; `None` when the SP does not serve a readable one.
+    async fn discovery_document(
         &self,
+        path: &str,
         tally: &Tally,
         trace: &mut Trace,
     ) -> Result<Option<serde_json::Value>, ScimError> {
-        match self
-            .send(&Request::get("/ServiceProviderConfig"), tally, trace)
-            .await
-        {
+        match self.send(&Request::get(path), tally, trace).await {
             Ok(reply) => Ok(serde_json::from_slice(&reply.body).ok()),
             Err(
                 ScimError::NotFound { .. }
@@ -592,6 +681,7 @@ impl ScimClient {
         let result = self.exchange(req, if_match).await;
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         trace.method = req.method.to_string();
+        trace.path = req.path.clone();
         trace.attempts += 1;
         trace.ms = ms;
         let result = match result {
@@ -601,7 +691,7 @@ impl ScimClient {
             }
             Ok((status, retry_after, _, body)) => Err(ScimError::from_response(
                 status,
-                &parse_error_body(&body),
+                &self.untrusted_error(&body),
                 retry_after,
             )),
             Err(e) => Err(e),
@@ -610,6 +700,13 @@ impl ScimClient {
             Ok(reply) => Some(reply.status),
             Err(e) => e.status(),
         };
+        if result.is_err() {
+            trace.failed = Some(Attempt {
+                method: trace.method.clone(),
+                path: trace.path.clone(),
+                status: trace.status,
+            });
+        }
         tracing::debug!(method = %req.method, path = %req.path, status = ?trace.status, ms, "scim request");
         match &result {
             Err(ScimError::RateLimited { retry_after }) => {
@@ -624,6 +721,19 @@ impl ScimClient {
             _ => {}
         }
         result
+    }
+
+    /// An error body read as untrusted text: `detail` and `scimType` pass through
+    /// [`crate::error::untrusted`] (the token, `Bearer …` and `Authorization …` values
+    /// redacted; length capped).
+    fn untrusted_error(&self, body: &[u8]) -> ScimErrorBody {
+        let token = self.inner.token.expose_secret();
+        let parsed = parse_error_body(body);
+        ScimErrorBody {
+            status: parsed.status,
+            scim_type: parsed.scim_type.map(|t| crate::error::untrusted(&t, token)),
+            detail: parsed.detail.map(|d| crate::error::untrusted(&d, token)),
+        }
     }
 
     /// A success ends a bucket's run of 429s.
@@ -709,14 +819,48 @@ impl ScimClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let token = inner.token.expose_secret();
+        // An ETag is sent back as If-Match and never shown; one that is not a plausible
+        // version (oversized, or carrying our token) is not kept at all.
         let etag = response
             .headers()
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 256 && !v.contains(token))
             .map(str::to_owned);
         let body = response.bytes().await.map_err(transport)?;
-        Ok((status, retry_after, etag, body.to_vec()))
+        Ok((
+            status,
+            retry_after,
+            etag,
+            redact_token(body.to_vec(), token),
+        ))
     }
+}
+
+/// `body` with every occurrence of the token replaced: whatever the target echoes of it (an
+/// error detail, a debug dump in a resource) is gone before anything parses, logs or stores
+/// the body.
+pub(crate) fn redact_token(body: Vec<u8>, token: &str) -> Vec<u8> {
+    let needle = token.as_bytes();
+    if needle.len() < 4 || body.len() < needle.len() {
+        return body;
+    }
+    if !body.windows(needle.len()).any(|w| w == needle) {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut at = 0;
+    while at < body.len() {
+        if body[at..].starts_with(needle) {
+            out.extend_from_slice(b"[redacted]");
+            at += needle.len();
+        } else {
+            out.push(body[at]);
+            at += 1;
+        }
+    }
+    out
 }
 
 /// Status, Retry-After, ETag and body of one response.

@@ -164,6 +164,87 @@ impl ScimError {
     }
 }
 
+/// Most characters of the target's text kept in an error, event or log line: enough for any
+/// real SCIM `detail`, and a bound on what a hostile or broken SP can make us store.
+pub const MAX_UNTRUSTED_CHARS: usize = 500;
+
+const REDACTED: &str = "[redacted]";
+
+/// The target's own text (an error `detail` or `scimType`, a header) made safe to log, store
+/// and print: the token and any `Bearer …` or `Authorization …` value it echoes are replaced,
+/// control characters become spaces, and the length is capped at [`MAX_UNTRUSTED_CHARS`]
+/// characters. Everything the SP says passes through here before it reaches an error.
+pub fn untrusted(text: &str, token: &str) -> String {
+    let mut out = if token.len() >= 4 {
+        text.replace(token, REDACTED)
+    } else {
+        text.to_owned()
+    };
+    for marker in ["bearer", "authorization"] {
+        out = redact_after(&out, marker);
+    }
+    let mut clean: String = out
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_UNTRUSTED_CHARS + 1)
+        .collect();
+    if clean.chars().count() > MAX_UNTRUSTED_CHARS {
+        clean = clean.chars().take(MAX_UNTRUSTED_CHARS).collect();
+        clean.push('…');
+    }
+    clean
+}
+
+/// Every `marker` (any case) followed by separators (`:`, `=`, quotes, spaces) and a value: the
+/// value up to the next space, quote, comma or brace becomes `[redacted]`. `Authorization:
+/// Bearer x` loses both words after the marker. To keep prose readable, `authorization` counts
+/// only as a header or a key (a `:` or `=` follows), and `bearer` only before a value as long
+/// as a credential (8 characters or more): "the bearer token is invalid" stays.
+fn redact_after(text: &str, marker: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(marker) {
+        let start = at + found + marker.len();
+        out.push_str(&text[at..start]);
+        let rest = &text[start..];
+        let sep = rest
+            .find(|c: char| !matches!(c, ':' | '=' | '"' | '\'' | ' ' | '\\'))
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..sep]);
+        let value = &rest[sep..];
+        let mut end = value
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | '\\'))
+            .unwrap_or(value.len());
+        let keyed = rest[..sep].contains([':', '=']);
+        let credential = value[..end].chars().count() >= 8
+            || value[..end].eq_ignore_ascii_case("bearer")
+            || value[..end].eq_ignore_ascii_case("basic");
+        if (marker == "authorization" && !keyed) || (marker == "bearer" && !credential && !keyed) {
+            at = start + sep;
+            continue;
+        }
+        // `Authorization: Bearer x`: the scheme and the credential go together.
+        if value[..end].eq_ignore_ascii_case("bearer") || value[..end].eq_ignore_ascii_case("basic")
+        {
+            let tail = &value[end..];
+            let gap = tail.len() - tail.trim_start_matches(' ').len();
+            let more = tail[gap..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | '\\'))
+                .unwrap_or(tail.len() - gap);
+            end += gap + more;
+        }
+        if end > 0 && !value[..end].eq_ignore_ascii_case(REDACTED) {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(&value[..end]);
+        }
+        at = start + sep + end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 /// The client cannot be built from its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -240,6 +321,45 @@ mod tests {
             assert_eq!(e.class(), ErrorClass::Permanent, "{s}");
             assert_eq!(e.status(), Some(s));
         }
+    }
+
+    #[test]
+    fn the_targets_text_never_carries_a_token() {
+        let token = "s3cr3t-T0ken_value";
+        let echoed = [
+            format!("invalid request; Authorization: Bearer {token}"),
+            format!(r#"{{"headers":{{"authorization":"Bearer {token}"}}}}"#),
+            format!("token {token} was refused"),
+            format!("bearer={token}"),
+            "Authorization: Basic dXNlcjpwYXNz".to_owned(),
+            "Authorization: Bearer other-token-we-never-had".to_owned(),
+        ];
+        for text in &echoed {
+            let safe = untrusted(text, token);
+            assert!(!safe.contains(token), "{safe}");
+            assert!(!safe.contains("dXNlcjpwYXNz"), "{safe}");
+            assert!(!safe.contains("other-token"), "{safe}");
+            assert!(safe.contains("[redacted]"), "{safe}");
+        }
+        // Plain text is kept as it is, control characters excepted; long text is capped.
+        assert_eq!(
+            untrusted("userName 'x' is taken\n\u{1b}[31m", token),
+            "userName 'x' is taken  [31m"
+        );
+        let long = "x".repeat(10_000);
+        assert_eq!(
+            untrusted(&long, token).chars().count(),
+            MAX_UNTRUSTED_CHARS + 1
+        );
+        // A marker with nothing after it, or already redacted, or in prose, stays as it is.
+        assert_eq!(untrusted("no bearer", token), "no bearer");
+        for prose in [
+            "the bearer token is not valid",
+            "authorization failed for this request",
+        ] {
+            assert_eq!(untrusted(prose, token), prose);
+        }
+        assert_eq!(untrusted("Bearer [redacted]", token), "Bearer [redacted]");
     }
 
     #[test]

@@ -5,15 +5,17 @@
 use crate::BucketReport;
 use crate::client::{Request, ScimClient, Tally, Trace, user_path};
 use crate::error::{ErrorClass, ScimError};
+use crate::update::{Dropped, named_path};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::Method;
 use scimsync_model::{
-    AttrValue, Attrs, Change, Event, EventHttp, EventResource, EventType, GroupLink, InitiatedBy,
-    Link, Op, Phase, Plan, RunId, ScimId, SourceId, TargetUser, fingerprint, paths,
+    AttrValue, Attrs, Change, Event, EventResource, EventType, GroupLink, InitiatedBy, Link, Op,
+    Phase, Plan, RunId, ScimId, SourceId, TargetUser, fingerprint, fold_user_name, paths,
 };
 use scimsync_scim::{Bucket, user_resource};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -35,6 +37,9 @@ pub trait Recorder {
     fn group_link(&mut self, _link: GroupLink) {}
     /// The group is deleted, or no longer managed.
     fn group_unlink(&mut self, _source_id: &SourceId) {}
+    /// The target refused an attribute itself (400 `invalidPath` or `mutability` naming it),
+    /// for every user: the caller remembers it so later plans leave it out.
+    fn attribute_refused(&mut self, _dropped: &Dropped) {}
 }
 
 /// The run an execution belongs to, stamped on every event.
@@ -103,6 +108,16 @@ pub struct Executor {
     client: ScimClient,
     known: HashMap<ScimId, TargetUser>,
     group_links: Vec<GroupLink>,
+    /// Every target user by folded userName, read (paged) when a create needs a
+    /// case-insensitive look-up the target's filter cannot give; shared by the run's creates.
+    case_index: Arc<tokio::sync::Mutex<Option<CaseIndex>>>,
+}
+
+/// One paged read of the target's users, by folded userName.
+#[derive(Debug)]
+struct CaseIndex {
+    read_at: tokio::time::Instant,
+    users: HashMap<String, TargetUser>,
 }
 
 /// The work of one op, prepared by the driver (references resolved through the working map).
@@ -132,12 +147,29 @@ enum Job {
 
 /// How a job ended, before the driver turns it into links, events and counts.
 enum Done {
-    Created(ScimId),
+    /// Created as `id` with `attrs` (what was sent: the refused ones left out).
+    Created {
+        id: ScimId,
+        attrs: Attrs,
+        dropped: Vec<Dropped>,
+    },
     /// A create that found the user (lookup, or after "not unique").
     AdoptedExisting(TargetUser),
+    /// A create that found the user and brought its attributes in line.
+    AdoptedAligned {
+        user: TargetUser,
+        applied: crate::update::Applied,
+    },
     /// An adopt op; `None` when the user's attributes could not be read (with why).
     Linked(Result<TargetUser, String>),
-    Patched,
+    /// The changes the target took; the refused ones left out.
+    Patched {
+        changes: Vec<Change>,
+        dropped: Vec<Dropped>,
+    },
+    /// Every change was refused as an attribute the target does not take: nothing sent
+    /// applies, and the attributes are remembered as unsupported.
+    Refused(Vec<Dropped>),
     Deleted {
         already_gone: bool,
     },
@@ -157,6 +189,7 @@ impl Executor {
             client,
             known: HashMap::new(),
             group_links: Vec::new(),
+            case_index: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
@@ -193,7 +226,7 @@ impl Executor {
         let mut run = Run {
             ctx,
             recorder,
-            profile_is_miro: self.client.profile().is_miro(),
+            manages_emails: self.client.profile().manages_emails(),
             links: links
                 .into_iter()
                 .map(|l| (l.source_id.clone(), l))
@@ -337,7 +370,10 @@ impl Executor {
 
     /// Lookup, then POST only if nobody has the userName. A POST whose answer was lost
     /// (5xx, dropped connection) may have been applied, so its retry starts with a lookup
-    /// again; a 429 was not applied and is retried as is.
+    /// again; a 429 was not applied and is retried as is. A POST refused as not unique is
+    /// resolved in this cycle: the filter again, then (a filter may compare case-sensitively)
+    /// a paged read compared case-insensitively; the user found is adopted, never POSTed
+    /// twice. A 400 naming one attribute drops it and posts the rest.
     async fn create(
         &self,
         user_name: &str,
@@ -345,12 +381,69 @@ impl Executor {
         tally: &Tally,
         trace: &mut Trace,
     ) -> Done {
+        match self.create_or_find(user_name, attrs, tally, trace).await {
+            Done::AdoptedExisting(user) => self.align(user, attrs, tally, trace).await,
+            done => done,
+        }
+    }
+
+    /// A user found instead of created is brought in line in the same cycle, as an adoption
+    /// the planner saw would be (adopt, then update): the attributes this create would have
+    /// sent that the target holds otherwise. A deactivated user is left to the next plan,
+    /// which orders a reactivation with what the target freezes meanwhile.
+    async fn align(
+        &self,
+        user: TargetUser,
+        attrs: &Attrs,
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Done {
+        let create_only = &self.client.profile().create_only;
+        let changes: Vec<Change> = attrs
+            .iter()
+            .filter(|(path, _)| !create_only.contains(path.as_str()))
+            .filter(|(path, value)| user.attrs.get(path.as_str()) != Some(*value))
+            .map(|(path, value)| Change {
+                path: path.to_string(),
+                old: user.attrs.get(path.as_str()).cloned(),
+                new: Some(value.clone()),
+            })
+            .collect();
+        if changes.is_empty() || !user.active {
+            return Done::AdoptedExisting(user);
+        }
+        match self
+            .client
+            .update_user(&user.id, &changes, tally, trace)
+            .await
+        {
+            Ok(applied) => Done::AdoptedAligned { user, applied },
+            // Linked all the same: the next plan diffs it again.
+            Err(e) if e.class() != ErrorClass::Halt => {
+                tracing::warn!(user = %user.user_name, "adopted, but not brought in line yet: {e}");
+                Done::AdoptedExisting(user)
+            }
+            Err(e) => done_from(e),
+        }
+    }
+
+    async fn create_or_find(
+        &self,
+        user_name: &str,
+        attrs: &Attrs,
+        tally: &Tally,
+        trace: &mut Trace,
+    ) -> Done {
         let client = &self.client;
-        let body = user_resource(user_name, true, attrs, client.profile());
-        let post = Request::with_json(Method::POST, "/Users", &body);
+        let mut attrs = attrs.clone();
+        let mut dropped: Vec<Dropped> = Vec::new();
+        // The target says userName is case-sensitive: its filter cannot find "Ann@x.com" for
+        // "ann@x.com", and a POST would make a second account. Look case-insensitively first.
+        let case_exact = client.target_schema().user_name_case_exact() == Some(true);
         let mut retry = client.retry_state();
         let mut look_first = true;
-        // Bounded by the retry policy; the range is a second guard.
+        // Bounded by the retry policy and the attributes that can be dropped; the range is a
+        // second guard.
         for _ in 0..64 {
             if look_first {
                 match client.find_user_with(user_name, tally, trace).await {
@@ -358,7 +451,17 @@ impl Executor {
                     Ok(None) => {}
                     Err(e) => return done_from(e),
                 }
+                if case_exact {
+                    match self.find_any_case(user_name, None, tally).await {
+                        Ok(Some(user)) => return Done::AdoptedExisting(user),
+                        Ok(None) => {}
+                        Err(e) => return done_from(e),
+                    }
+                }
             }
+            let body = user_resource(user_name, true, &attrs, client.profile());
+            let post = Request::with_json(Method::POST, "/Users", &body);
+            let sent_at = tokio::time::Instant::now();
             match client.send_once(&post, tally, trace).await {
                 Ok(reply) => {
                     let id =
@@ -370,11 +473,19 @@ impl Executor {
                                 _ => None,
                             });
                     if let Some(id) = id {
-                        return Done::Created(ScimId::new(id));
+                        return Done::Created {
+                            id: ScimId::new(id),
+                            attrs,
+                            dropped,
+                        };
                     }
                     // Created, but the SP did not say as whom: find out rather than guess.
                     return match client.find_user_with(user_name, tally, trace).await {
-                        Ok(Some(user)) => Done::Created(user.id),
+                        Ok(Some(user)) => Done::Created {
+                            id: user.id,
+                            attrs,
+                            dropped,
+                        },
                         Ok(None) => Done::Failed(format!(
                             "the target answered {} to the create without an id, and a lookup finds no such user",
                             reply.status
@@ -385,9 +496,19 @@ impl Executor {
                 Err(e @ ScimError::NotUnique { .. }) => {
                     return match client.find_user_with(user_name, tally, trace).await {
                         Ok(Some(user)) => Done::AdoptedExisting(user),
-                        Ok(None) => Done::Failed(format!(
-                            "{e}; yet a lookup finds no user with this userName (held by a guest or another org?)"
-                        )),
+                        Ok(None) => match self.find_any_case(user_name, Some(sent_at), tally).await
+                        {
+                            Ok(Some(user)) => Done::AdoptedExisting(user),
+                            // Nobody the target shows holds it: as with a guest (404), the
+                            // userName is remembered and not tried again until a full read
+                            // finds its holder, rather than refused anew every cycle.
+                            Ok(None) => Done::Guest(format!(
+                                "{e}; yet no user the target shows has this userName in any case \
+                                 (held by a guest, a hidden or another org's user?); not retried \
+                                 until a full read finds it"
+                            )),
+                            Err(e) => done_from(e),
+                        },
                         Err(e) => done_from(e),
                     };
                 }
@@ -396,6 +517,28 @@ impl Executor {
                         "the target answered 404 to the create (a guest or external user holds this email){}",
                         detail.map(|d| format!(": {d}")).unwrap_or_default()
                     ));
+                }
+                Err(e @ ScimError::BadRequest { .. })
+                    if e.detail().is_some()
+                        && matches!(&e, ScimError::BadRequest { scim_type: Some(t), .. }
+                            if !t.eq_ignore_ascii_case("noTarget") && !t.eq_ignore_ascii_case("uniqueness")) =>
+                {
+                    // One attribute refused: post the rest (a 400 created nothing).
+                    let named = named_path(&e, attrs.keys().map(|k| k.as_str())).map(str::to_owned);
+                    let Some(path) = named else {
+                        return done_from(e);
+                    };
+                    tracing::info!(user = user_name, path = %path, "the target refused one attribute of a create; posting the rest");
+                    attrs.remove(path.as_str());
+                    dropped.push(Dropped {
+                        path,
+                        scim_type: match &e {
+                            ScimError::BadRequest { scim_type, .. } => scim_type.clone(),
+                            _ => None,
+                        },
+                        detail: e.detail().unwrap_or_default().to_owned(),
+                    });
+                    look_first = false;
                 }
                 Err(e) if e.class() == ErrorClass::Retryable => match retry.after(&e) {
                     Some(delay) => {
@@ -414,6 +557,38 @@ impl Executor {
             }
         }
         Done::Failed("gave up after too many attempts".into())
+    }
+
+    /// The target user whose userName equals `user_name` in any case, from one paged read of
+    /// every user shared by the run's creates; read again when the last read is older than
+    /// `newer_than` (the POST that was refused: its holder may be newer than the read).
+    async fn find_any_case(
+        &self,
+        user_name: &str,
+        newer_than: Option<tokio::time::Instant>,
+        tally: &Tally,
+    ) -> Result<Option<TargetUser>, ScimError> {
+        let mut index = self.case_index.lock().await;
+        let stale = match (&*index, newer_than) {
+            (None, _) => true,
+            (Some(read), Some(at)) => read.read_at < at,
+            (Some(_), None) => false,
+        };
+        if stale {
+            let read_at = tokio::time::Instant::now();
+            let users = self.client.list_users_with(tally).await?;
+            *index = Some(CaseIndex {
+                read_at,
+                users: users
+                    .into_iter()
+                    .map(|u| (fold_user_name(&u.user_name).into_owned(), u))
+                    .collect(),
+            });
+        }
+        Ok(index
+            .as_ref()
+            .and_then(|read| read.users.get(fold_user_name(user_name).as_ref()))
+            .cloned())
     }
 
     async fn adopt(&self, target_id: &ScimId, tally: &Tally, trace: &mut Trace) -> Done {
@@ -448,7 +623,20 @@ impl Executor {
             .update_user(target_id, changes, tally, trace)
             .await
         {
-            Ok(()) => Done::Patched,
+            Ok(applied) if applied.changes.is_empty() => {
+                if applied.dropped.iter().all(Dropped::refuses_attribute) {
+                    Done::Refused(applied.dropped)
+                } else {
+                    Done::Failed(format!(
+                        "the target refused every change: {}",
+                        describe_dropped(&applied.dropped)
+                    ))
+                }
+            }
+            Ok(applied) => Done::Patched {
+                changes: applied.changes,
+                dropped: applied.dropped,
+            },
             Err(ScimError::NotFound { detail }) => Done::Skipped {
                 reason: format!(
                     "target user {target_id} not found (deleted in the target, or a guest){}",
@@ -475,6 +663,31 @@ impl Executor {
             Err(e) => done_from(e),
         }
     }
+}
+
+/// `path (scimType): detail; …`, for an event's error.
+fn describe_dropped(dropped: &[Dropped]) -> String {
+    dropped
+        .iter()
+        .map(|d| {
+            format!(
+                "{} ({}): {}",
+                d.path,
+                d.scim_type.as_deref().unwrap_or("400"),
+                d.detail
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn dropped_json(dropped: &[Dropped]) -> Value {
+    Value::Array(
+        dropped
+            .iter()
+            .map(|d| json!({"path": d.path, "scimType": d.scim_type, "detail": d.detail}))
+            .collect(),
+    )
 }
 
 fn done_from(e: ScimError) -> Done {
@@ -530,7 +743,8 @@ fn provision_waves(plan: &Plan, ops: &[usize]) -> Vec<Vec<usize>> {
 struct Run<'a> {
     ctx: &'a ExecContext,
     recorder: &'a mut dyn Recorder,
-    profile_is_miro: bool,
+    /// Whether the target stores emails (else they are derived, and never sent).
+    manages_emails: bool,
     links: HashMap<SourceId, Link>,
     report: ExecutionReport,
     halt_reported: bool,
@@ -577,8 +791,9 @@ impl Run<'_> {
                 let mut sendable = Vec::new();
                 let mut deferred = Vec::new();
                 for change in changes {
-                    // Miro ignores writes to emails; recording them as pushed would be a lie.
-                    if self.profile_is_miro && change.path.starts_with("emails") {
+                    // A target that derives emails ignores writes to them; recording them as
+                    // pushed would be a lie.
+                    if !self.manages_emails && change.path.starts_with("emails") {
                         deferred.push(change.path.clone());
                         continue;
                     }
@@ -658,13 +873,11 @@ impl Run<'_> {
         }
 
         let outcome = match done {
-            Done::Created(id) => {
-                let Job::Create {
-                    user_name, attrs, ..
-                } = job
-                else {
+            Done::Created { id, attrs, dropped } => {
+                let Job::Create { user_name, .. } = job else {
                     return self.bug(index, op, "create result for another job");
                 };
+                self.note_dropped(&dropped, &mut detail);
                 event.changes = create_changes(&user_name, &attrs);
                 let link = fresh_link(&source_id, &id, &user_name, true, attrs);
                 event.resource = event.resource.map(|r| EventResource {
@@ -673,6 +886,33 @@ impl Run<'_> {
                 });
                 self.link(link);
                 OpOutcome::Succeeded
+            }
+            Done::AdoptedAligned { user, applied } => {
+                detail.insert("note".into(), json!("adopted existing user"));
+                self.note_dropped(&applied.dropped, &mut detail);
+                event.changes = applied
+                    .changes
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.path.clone(),
+                            json!({"old": self.render(&c.old), "new": self.render(&c.new)}),
+                        )
+                    })
+                    .collect();
+                event.resource = event.resource.map(|r| EventResource {
+                    target_id: Some(user.id.clone()),
+                    ..r
+                });
+                let link = fresh_link(
+                    &source_id,
+                    &user.id,
+                    &user.user_name,
+                    user.active,
+                    user.attrs,
+                );
+                self.link(link.with_changes(&applied.changes));
+                OpOutcome::Adopted
             }
             Done::AdoptedExisting(user) => {
                 detail.insert("note".into(), json!("adopted existing user"));
@@ -707,13 +947,11 @@ impl Run<'_> {
                 self.link(link);
                 OpOutcome::Succeeded
             }
-            Done::Patched => {
-                let Job::Patch {
-                    target_id, changes, ..
-                } = job
-                else {
+            Done::Patched { changes, dropped } => {
+                let Job::Patch { target_id, .. } = job else {
                     return self.bug(index, op, "patch result for another job");
                 };
+                self.note_dropped(&dropped, &mut detail);
                 event.changes = changes
                     .iter()
                     .map(|c| {
@@ -733,6 +971,17 @@ impl Run<'_> {
                     });
                 self.link(base.with_changes(&changes));
                 OpOutcome::Succeeded
+            }
+            Done::Refused(dropped) => {
+                // Not this user's failure: the target does not take these attributes at all.
+                // They are remembered (the recorder), and later plans leave them out.
+                self.note_dropped(&dropped, &mut detail);
+                let reason = format!(
+                    "nothing sent applies: the target refuses {}",
+                    describe_dropped(&dropped)
+                );
+                detail.insert("note".into(), json!(reason));
+                OpOutcome::Skipped(reason)
             }
             Done::Deleted { already_gone } => {
                 if already_gone {
@@ -777,6 +1026,7 @@ impl Run<'_> {
         if !detail.is_empty() {
             event.detail = Value::Object(detail);
         }
+        event.http = trace.http(!event.success);
         match &outcome {
             OpOutcome::Succeeded | OpOutcome::Adopted => self.report.succeeded += 1,
             OpOutcome::Skipped(_) | OpOutcome::TargetGuest(_) => self.report.skipped += 1,
@@ -786,6 +1036,18 @@ impl Run<'_> {
         self.recorder.event(event);
         if op.is_write() {
             self.recorder.after_write(index, &outcome);
+        }
+    }
+
+    /// Records refused attributes in the event's detail, and hands those the target refuses
+    /// for everyone to the recorder.
+    fn note_dropped(&mut self, dropped: &[Dropped], detail: &mut serde_json::Map<String, Value>) {
+        if dropped.is_empty() {
+            return;
+        }
+        detail.insert("dropped".into(), dropped_json(dropped));
+        for d in dropped.iter().filter(|d| d.refuses_attribute()) {
+            self.recorder.attribute_refused(d);
         }
     }
 
@@ -859,12 +1121,7 @@ impl Run<'_> {
                 target_id: op.target_id().cloned(),
             }),
             changes: BTreeMap::new(),
-            http: (trace.attempts > 0).then(|| EventHttp {
-                method: trace.method.clone(),
-                status: trace.status,
-                attempts: trace.attempts,
-                ms: trace.ms,
-            }),
+            http: trace.http(false),
             error: None,
             detail: Value::Null,
         }

@@ -9,7 +9,7 @@ use crate::execute::{ExecutionReport, OpOutcome, Recorder};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::Method;
 use scimsync_model::{
-    Event, EventHttp, EventResource, EventType, GroupLink, Link, Op, ScimId, SourceId, TargetGroup,
+    Event, EventResource, EventType, GroupLink, Link, Op, ScimId, SourceId, TargetGroup,
 };
 use scimsync_scim::{
     ListResponse, MemberChangeShape, MemberPatch, choose_sizes, filter_eq, group_resource,
@@ -90,6 +90,29 @@ impl ScimClient {
     }
 }
 
+/// The target ids of members to add: their own, or (created this cycle) their link's; the
+/// userNames of those not provisioned yet are deferred to the next cycle.
+fn resolve_members(
+    members: &[scimsync_model::Member],
+    user_links: &HashMap<SourceId, Link>,
+) -> (Vec<ScimId>, Vec<String>) {
+    let mut deferred = Vec::new();
+    let ids = members
+        .iter()
+        .filter_map(|m| {
+            let id = m
+                .target_id
+                .clone()
+                .or_else(|| user_links.get(&m.source_id).map(|l| l.target_id.clone()));
+            if id.is_none() {
+                deferred.push(m.user_name.clone());
+            }
+            id
+        })
+        .collect();
+    (ids, deferred)
+}
+
 /// One request of a group op and how it went.
 struct Step {
     event_type: EventType,
@@ -108,11 +131,15 @@ pub(crate) struct GroupState {
 enum GroupJob {
     Create {
         display_name: String,
+        /// Members sent in the POST (resolved); those not yet target users are `deferred`.
+        members: Vec<ScimId>,
+        deferred: Vec<String>,
     },
     Rename {
         target_id: ScimId,
         display_name: String,
     },
+    /// Membership PATCHes; the first one also renames the group when the op says so.
     Members {
         target_id: ScimId,
         patches: Vec<MemberPatch>,
@@ -155,9 +182,10 @@ impl GroupRun<'_> {
             if let Op::GroupMembers {
                 source_id,
                 target_id,
+                display_name,
                 add,
                 remove,
-                ..
+                renamed_from,
             } = op
             {
                 let target = target_id
@@ -172,32 +200,30 @@ impl GroupRun<'_> {
                     ));
                     continue;
                 };
-                let mut deferred = Vec::new();
-                let adds: Vec<ScimId> =
-                    add.iter()
-                        .filter_map(|m| {
-                            let id = m.target_id.clone().or_else(|| {
-                                user_links.get(&m.source_id).map(|l| l.target_id.clone())
-                            });
-                            if id.is_none() {
-                                deferred.push(m.user_name.clone());
-                            }
-                            id
-                        })
-                        .collect();
+                let (adds, deferred) = resolve_members(add, user_links);
                 let removes: Vec<ScimId> =
                     remove.iter().filter_map(|m| m.target_id.clone()).collect();
                 shapes.push(MemberChangeShape {
                     add: adds,
                     remove: removes,
+                    rename: renamed_from.as_ref().map(|_| display_name.clone()),
                 });
                 shaped.push((i, target, deferred));
                 continue;
             }
             let job = match op {
-                Op::GroupCreate { display_name, .. } => GroupJob::Create {
-                    display_name: display_name.clone(),
-                },
+                Op::GroupCreate {
+                    display_name,
+                    members,
+                    ..
+                } => {
+                    let (members, deferred) = resolve_members(members, user_links);
+                    GroupJob::Create {
+                        display_name: display_name.clone(),
+                        members,
+                        deferred,
+                    }
+                }
                 Op::GroupRename {
                     target_id,
                     display_name,
@@ -220,7 +246,13 @@ impl GroupRun<'_> {
         }
         let (sizes, _) = choose_sizes(&shapes, self.client.profile());
         for (((i, target_id, deferred), shape), size) in shaped.into_iter().zip(shapes).zip(sizes) {
-            let patches = member_patches(&shape.add, &shape.remove, self.client.profile(), size);
+            let patches = member_patches(
+                &shape.add,
+                &shape.remove,
+                shape.rename.as_deref(),
+                self.client.profile(),
+                size,
+            );
             prepared.push((
                 i,
                 GroupJob::Members {
@@ -269,10 +301,17 @@ impl GroupRun<'_> {
     async fn send_job(&self, job: &GroupJob) -> Vec<Step> {
         let client = self.client;
         match job {
-            GroupJob::Create { display_name } => {
+            GroupJob::Create {
+                display_name,
+                members,
+                ..
+            } => {
                 let mut trace = Trace::default();
-                let req =
-                    Request::with_json(Method::POST, "/Groups", &group_resource(display_name));
+                let req = Request::with_json(
+                    Method::POST,
+                    "/Groups",
+                    &group_resource(display_name, members),
+                );
                 let result = client.send(&req, self.tally, &mut trace).await;
                 let (result, created) = match result {
                     Ok(reply) => match decode::<Value>(&reply.body)
@@ -406,12 +445,7 @@ impl GroupRun<'_> {
                 target_id,
             }),
             changes: BTreeMap::new(),
-            http: (trace.attempts > 0).then(|| EventHttp {
-                method: trace.method.clone(),
-                status: trace.status,
-                attempts: trace.attempts,
-                ms: trace.ms,
-            }),
+            http: trace.http(false),
             error: None,
             detail: Value::Null,
         }
@@ -509,7 +543,9 @@ impl GroupRun<'_> {
             _ => {}
         }
         let deferred = match job {
-            GroupJob::Members { deferred, .. } => deferred.clone(),
+            GroupJob::Members { deferred, .. } | GroupJob::Create { deferred, .. } => {
+                deferred.clone()
+            }
             _ => Vec::new(),
         };
         for step in steps {
@@ -526,18 +562,28 @@ impl GroupRun<'_> {
                     "bytes": patch.bytes,
                     "bucket": patch.bucket(),
                 });
+                if let (Some(new), Op::GroupMembers { renamed_from, .. }) = (&patch.renamed, op) {
+                    event.detail["renamed"] = json!({"old": renamed_from, "new": new});
+                }
+                if !deferred.is_empty() {
+                    event.detail["deferred"] = json!(deferred);
+                }
+            }
+            if let GroupJob::Create { members, .. } = job {
+                event.detail = json!({"added": members});
                 if !deferred.is_empty() {
                     event.detail["deferred"] = json!(deferred);
                 }
             }
             match &step.result {
                 Ok(()) => {
-                    self.apply(op, &step, target_id, state, recorder);
+                    self.apply(op, job, &step, target_id, state, recorder);
                 }
                 Err(e) => {
                     if e.class() == ErrorClass::Halt || matches!(e, ScimError::Halted) {
                         halted = true;
                     }
+                    event.http = step.trace.http(true);
                     event.success = false;
                     event.error = Some(e.to_string());
                     failure = Some(e.to_string());
@@ -569,6 +615,7 @@ impl GroupRun<'_> {
     fn apply(
         &self,
         op: &Op,
+        job: &GroupJob,
         step: &Step,
         target_id: Option<ScimId>,
         state: &mut GroupState,
@@ -583,11 +630,17 @@ impl GroupRun<'_> {
             }
             Op::GroupCreate { display_name, .. } => {
                 if let Some(id) = target_id {
+                    let mut members = match job {
+                        GroupJob::Create { members, .. } => members.clone(),
+                        _ => Vec::new(),
+                    };
+                    members.sort();
+                    members.dedup();
                     let link = GroupLink {
                         source_id: source_id.clone(),
                         target_id: id,
                         display_name: display_name.clone(),
-                        members: Vec::new(),
+                        members,
                     };
                     state.links.insert(source_id.clone(), link.clone());
                     recorder.group_link(link);
@@ -601,6 +654,9 @@ impl GroupRun<'_> {
         };
         if let Op::GroupRename { display_name, .. } = op {
             link.display_name = display_name.clone();
+        }
+        if let Some(new) = step.patch.as_ref().and_then(|p| p.renamed.as_ref()) {
+            link.display_name = new.clone();
         }
         if let Some(patch) = &step.patch {
             link.members.extend(patch.added.iter().cloned());

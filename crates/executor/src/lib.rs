@@ -21,7 +21,8 @@ mod retry;
 mod update;
 
 pub use client::{BucketReport, CheckReport, ClientConfig, ScimClient, Tuning};
-pub use error::{ClientError, ErrorClass, ScimError};
+pub use error::{ClientError, ErrorClass, MAX_UNTRUSTED_CHARS, ScimError, untrusted};
 pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder};
 pub use pacing::DEFAULT_HEADROOM;
 pub use retry::RetryPolicy;
+pub use update::Dropped;

@@ -7,25 +7,107 @@ use crate::client::{Request, ScimClient, Tally, Trace, decode, user_path};
 use crate::error::ScimError;
 use reqwest::Method;
 use scimsync_model::{AttrValue, Change, ScimId, TargetUser, paths};
-use scimsync_scim::{apply_changes, patch_body};
+use scimsync_scim::{apply_changes, patch_body_adding};
+use std::collections::BTreeSet;
+
+/// One attribute the target refused (400 naming it), left out of the write so the rest goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    pub path: String,
+    pub scim_type: Option<String>,
+    /// The target's words (untrusted text, already redacted and capped).
+    pub detail: String,
+}
+
+impl Dropped {
+    /// Whether the target refuses the attribute itself, for every user (`invalidPath`,
+    /// `mutability`), rather than this user's value (`invalidValue`).
+    pub fn refuses_attribute(&self) -> bool {
+        self.scim_type.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("invalidPath") || t.eq_ignore_ascii_case("mutability")
+        })
+    }
+}
+
+/// What an update did: the changes the target took, and the ones it refused (every one of
+/// them when `changes` is empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Applied {
+    pub(crate) changes: Vec<Change>,
+    pub(crate) dropped: Vec<Dropped>,
+}
+
+/// How a 400 on a write reads: which of `paths` it names, when exactly one.
+pub(crate) fn named_path<'a>(
+    error: &ScimError,
+    paths: impl Iterator<Item = &'a str> + Clone,
+) -> Option<&'a str> {
+    let ScimError::BadRequest { detail, .. } = error else {
+        return None;
+    };
+    let detail = detail.as_deref()?;
+    let lower = detail.to_ascii_lowercase();
+    // The whole path first (SPs quote what they were sent), then a quoted attribute name
+    // (`'department'`), the last segment of an extension path.
+    let whole: Vec<&str> = paths
+        .clone()
+        .filter(|p| lower.contains(&p.to_ascii_lowercase()))
+        .collect();
+    if let [one] = whole.as_slice() {
+        return Some(one);
+    }
+    let named: Vec<&str> = paths
+        .filter(|p| {
+            let short = p.rsplit(':').next().unwrap_or(p).to_ascii_lowercase();
+            let head = short.split(['.', '[']).next().unwrap_or(&short).to_owned();
+            [short, head].iter().any(|name| {
+                ["'", "\""]
+                    .iter()
+                    .any(|q| lower.contains(&format!("{q}{name}{q}")))
+            })
+        })
+        .collect();
+    match named.as_slice() {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
+/// The SCIM types of a 400 that name one attribute of the request.
+fn names_an_attribute(error: &ScimError) -> Option<&str> {
+    let ScimError::BadRequest { scim_type, .. } = error else {
+        return None;
+    };
+    let t = scim_type.as_deref()?;
+    ["invalidPath", "invalidValue", "mutability", "noTarget"]
+        .iter()
+        .any(|k| t.eq_ignore_ascii_case(k))
+        .then_some(t)
+}
 
 impl ScimClient {
-    /// Applies `changes` to the target user `id`. `Ok` also when a re-read after a 412 shows
-    /// the target already holds every new value.
+    /// Applies `changes` to the target user `id`. A 400 `invalidPath`/`invalidValue`/
+    /// `mutability` naming one attribute drops that change and sends the rest again; a 400
+    /// `noTarget` for a value path (`emails[type eq "work"].value`) sends it as an `add` of
+    /// the entry instead; a 412 (ETags) re-reads the user and re-diffs once. Bounded: every
+    /// round removes a change, converts one, or is the single re-read.
     pub(crate) async fn update_user(
         &self,
         id: &ScimId,
         changes: &[Change],
         tally: &Tally,
         trace: &mut Trace,
-    ) -> Result<(), ScimError> {
+    ) -> Result<Applied, ScimError> {
         let caps = self.capabilities().await;
         let mut changes = changes.to_vec();
-        // Two rounds at most: the first, and one after a 412.
-        for round in 0..2 {
+        let mut dropped = Vec::new();
+        let mut add_entries: BTreeSet<String> = BTreeSet::new();
+        let mut reread = false;
+        let rounds = 2 * changes.len() + 2;
+        for _ in 0..rounds {
             let result = if caps.patch {
                 let version = caps.etag.then(|| self.version_of(id)).flatten();
-                let body = patch_body(&changes, self.profile());
+                let body = patch_body_adding(&changes, self.profile(), &add_entries);
                 let req = Request::with_json(Method::PATCH, user_path(id), &body);
                 self.send_if_match(&req, version.as_deref(), tally, trace)
                     .await
@@ -33,20 +115,55 @@ impl ScimClient {
             } else {
                 self.put_user(id, &changes, caps.etag, tally, trace).await
             };
-            match result {
-                Err(ScimError::PreconditionFailed { .. }) if round == 0 => {
-                    tracing::info!(%id, "412: the user changed since it was read; re-reading it");
-                    let current = self.get_user_with(id, tally, trace).await?;
-                    changes = rediff(&changes, &current);
-                    if changes.is_empty() {
-                        return Ok(());
-                    }
+            let error = match result {
+                Ok(()) => return Ok(Applied { changes, dropped }),
+                Err(e) => e,
+            };
+            if let ScimError::PreconditionFailed { .. } = error {
+                if reread {
+                    return Err(ScimError::PreconditionFailed {
+                        detail: Some("the user changed again while it was being updated".into()),
+                    });
                 }
-                other => return other,
+                reread = true;
+                tracing::info!(%id, "412: the user changed since it was read; re-reading it");
+                let current = self.get_user_with(id, tally, trace).await?;
+                changes = rediff(&changes, &current);
+                if changes.is_empty() {
+                    return Ok(Applied { changes, dropped });
+                }
+                continue;
+            }
+            let Some(scim_type) = names_an_attribute(&error).map(str::to_owned) else {
+                return Err(error);
+            };
+            let Some(path) =
+                named_path(&error, changes.iter().map(|c| c.path.as_str())).map(str::to_owned)
+            else {
+                return Err(error);
+            };
+            if scim_type.eq_ignore_ascii_case("noTarget") {
+                // A value path with no entry to replace: add the entry, once.
+                if path.contains('[') && add_entries.insert(path.clone()) {
+                    continue;
+                }
+                return Err(error);
+            }
+            tracing::info!(%id, path = %path, "the target refused one attribute; sending the rest");
+            dropped.push(Dropped {
+                path: path.clone(),
+                scim_type: Some(scim_type),
+                detail: error.detail().unwrap_or_default().to_owned(),
+            });
+            changes.retain(|c| c.path != path);
+            if changes.is_empty() {
+                // Nothing left the target takes: the caller says what that means.
+                return Ok(Applied { changes, dropped });
             }
         }
-        Err(ScimError::PreconditionFailed {
-            detail: Some("the user changed again while it was being updated".into()),
+        Err(ScimError::BadRequest {
+            detail: Some("the target kept refusing the update".into()),
+            scim_type: None,
         })
     }
 
@@ -120,6 +237,45 @@ pub(crate) fn rediff(changes: &[Change], current: &TargetUser) -> Vec<Change> {
 mod tests {
     use super::*;
     use scimsync_model::Attrs;
+
+    fn bad_request(scim_type: &str, detail: &str) -> ScimError {
+        ScimError::BadRequest {
+            detail: Some(detail.to_owned()),
+            scim_type: Some(scim_type.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_400_names_one_attribute_or_none() {
+        let dept = paths::DEPARTMENT;
+        let sent = [paths::DISPLAY_NAME, dept, paths::TITLE, paths::WORK_EMAIL];
+        // SCIMMY quotes the whole path.
+        let scimmy = bad_request(
+            "invalidPath",
+            &format!(
+                "Invalid path '{dept}' for 'replace' op of operation 2 in PatchOp request body"
+            ),
+        );
+        assert_eq!(named_path(&scimmy, sent.iter().copied()), Some(dept));
+        // Others quote the attribute's name.
+        let short = bad_request("invalidValue", "Attribute 'title' is too long");
+        assert_eq!(named_path(&short, sent.iter().copied()), Some(paths::TITLE));
+        let email = bad_request(
+            "noTarget",
+            r#"Filter 'emails[type eq "work"].value' does not match any values"#,
+        );
+        assert_eq!(
+            named_path(&email, sent.iter().copied()),
+            Some(paths::WORK_EMAIL)
+        );
+        // Nothing named, or two: no guess.
+        let vague = bad_request("invalidValue", "the request is invalid");
+        assert_eq!(named_path(&vague, sent.iter().copied()), None);
+        let two = bad_request("invalidPath", "'title' and 'displayName' are unknown");
+        assert_eq!(named_path(&two, sent.iter().copied()), None);
+        assert_eq!(names_an_attribute(&two), Some("invalidPath"));
+        assert_eq!(names_an_attribute(&bad_request("invalidSyntax", "x")), None);
+    }
 
     #[test]
     fn rediff_keeps_only_what_is_still_different() {

@@ -22,6 +22,8 @@ pub mod paths {
     pub const USER_TYPE: &str = "userType";
     pub const PREFERRED_LANGUAGE: &str = "preferredLanguage";
     pub const TITLE: &str = "title";
+    /// The work email (RFC 7644 §3.5.2 value path): managed where the target stores emails.
+    pub const WORK_EMAIL: &str = "emails[type eq \"work\"].value";
     /// Miro's one primary organisation role (ORGANIZATION_INTERNAL_ADMIN | ORGANIZATION_INTERNAL_USER).
     pub const ROLE: &str = "roles[primary eq true].value";
     pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";

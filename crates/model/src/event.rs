@@ -25,10 +25,14 @@ pub enum EventType {
     SyncCycleEnd,
     SyncHeld,
     SyncQuarantined,
+    /// A mapped attribute the target does not take (not declared in its `/Schemas`, declared
+    /// read-only, or refused with 400 `invalidPath`): one per attribute when discovered, not
+    /// one failure per user.
+    TargetAttributeUnsupported,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         EventType::UserCreateProvision,
         EventType::UserUpdateProvision,
         EventType::UserDeprovision,
@@ -45,6 +49,7 @@ impl EventType {
         EventType::SyncCycleEnd,
         EventType::SyncHeld,
         EventType::SyncQuarantined,
+        EventType::TargetAttributeUnsupported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +70,7 @@ impl EventType {
             EventType::SyncCycleEnd => "sync_cycle_end",
             EventType::SyncHeld => "sync_held",
             EventType::SyncQuarantined => "sync_quarantined",
+            EventType::TargetAttributeUnsupported => "target_attribute_unsupported",
         }
     }
 
@@ -111,10 +117,15 @@ pub struct EventResource {
     pub target_id: Option<ScimId>,
 }
 
-/// The HTTP exchange behind an event (the last attempt).
+/// The HTTP exchange behind an event: the request that failed, for a failed op (not a lookup
+/// made after it); otherwise the last attempt.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventHttp {
     pub method: String,
+    /// The request's path relative to the SCIM base URL (`/Users`, `/Users/{id}`), without
+    /// the query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// None when no response arrived (timeout, connection reset).
     pub status: Option<u16>,
     pub attempts: u32,

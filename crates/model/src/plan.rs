@@ -139,10 +139,14 @@ pub enum Op {
         target_id: ScimId,
         display_name: String,
     },
-    /// POST /Groups (user_group model or generic SPs only); members follow in `GroupMembers`.
+    /// POST /Groups (user_group model or generic SPs only), with `members` in the body where
+    /// the target takes members on create; otherwise they follow in `GroupMembers`.
     GroupCreate {
         source_id: SourceId,
         display_name: String,
+        /// Members sent in the POST (`target_id` `None` for a user created in the same plan).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<Member>,
     },
     /// PATCH replace displayName of a linked group.
     GroupRename {
@@ -152,13 +156,16 @@ pub enum Op {
         display_name: String,
     },
     /// PATCH add/remove only the changed members. `target_id` is `None` for a group created in
-    /// the same plan. Adds are sent before removes.
+    /// the same plan. Adds are sent before removes. With `renamed_from`, the same PATCH also
+    /// replaces the displayName (`display_name` is the new name): one request per group.
     GroupMembers {
         source_id: SourceId,
         target_id: Option<ScimId>,
         display_name: String,
         add: Vec<Member>,
         remove: Vec<Member>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        renamed_from: Option<String>,
     },
     /// DELETE /Groups/{id} (user_group model or generic SPs only); the group link goes with it.
     GroupDelete {

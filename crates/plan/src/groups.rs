@@ -24,6 +24,9 @@ pub struct GroupPlanInput<'a> {
     pub held: &'a [SourceId],
     /// Whether the target can create and delete groups (user_group model, or a generic SP).
     pub can_create: bool,
+    /// Whether a group is created with its members in the POST (else created empty and then
+    /// PATCHed).
+    pub members_on_create: bool,
     pub name_match: NameMatch,
 }
 
@@ -252,6 +255,7 @@ pub(crate) fn plan_groups_with<'a>(
                         ops.push(Op::GroupCreate {
                             source_id: group.source_id.clone(),
                             display_name: group.display_name.clone(),
+                            members: Vec::new(),
                         });
                         (None, &[][..])
                     }
@@ -287,7 +291,7 @@ pub(crate) fn plan_groups_with<'a>(
         merged.push(op);
     }
     merged.extend(diffs.filter_map(|(_, diff)| diff));
-    let mut ops = merged;
+    let mut ops = merge_group_writes(merged, input.members_on_create);
 
     // Linked groups no longer desired.
     for (source_id, link) in links {
@@ -313,6 +317,68 @@ pub(crate) fn plan_groups_with<'a>(
         }
     }
     ops
+}
+
+/// One write per group where one can do: a new group's members ride in its POST (where the
+/// target takes them), and a rename rides in the membership PATCH of the same group. The ops
+/// stay where the first of them was, so the order of groups is unchanged.
+fn merge_group_writes(ops: Vec<Op>, members_on_create: bool) -> Vec<Op> {
+    let mut creates: HashMap<SourceId, usize> = HashMap::new();
+    let mut renames: HashMap<SourceId, usize> = HashMap::new();
+    let mut out: Vec<Option<Op>> = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            Op::GroupCreate { ref source_id, .. } => {
+                creates.insert(source_id.clone(), out.len());
+                out.push(Some(op));
+            }
+            Op::GroupRename { ref source_id, .. } => {
+                renames.insert(source_id.clone(), out.len());
+                out.push(Some(op));
+            }
+            Op::GroupMembers {
+                source_id,
+                target_id,
+                display_name,
+                add,
+                remove,
+                renamed_from,
+            } => {
+                if members_on_create
+                    && target_id.is_none()
+                    && remove.is_empty()
+                    && let Some(Some(Op::GroupCreate { members, .. })) =
+                        creates.get(&source_id).and_then(|&at| out.get_mut(at))
+                {
+                    *members = add;
+                    continue;
+                }
+                let renamed_from = match renames.get(&source_id).copied() {
+                    Some(at) => match out.get_mut(at).and_then(Option::take) {
+                        Some(Op::GroupRename { old, .. }) => Some(old),
+                        other => {
+                            // Not a rename after all: leave it where it was.
+                            if let Some(slot) = out.get_mut(at) {
+                                *slot = other;
+                            }
+                            renamed_from
+                        }
+                    },
+                    None => renamed_from,
+                };
+                out.push(Some(Op::GroupMembers {
+                    source_id,
+                    target_id,
+                    display_name,
+                    add,
+                    remove,
+                    renamed_from,
+                }));
+            }
+            other => out.push(Some(other)),
+        }
+    }
+    out.into_iter().flatten().collect()
 }
 
 /// Adds: desired members that are (or will be) target users and not members yet. Removes:
@@ -390,6 +456,7 @@ fn membership_diff(
         display_name: group.display_name.clone(),
         add,
         remove,
+        renamed_from: None,
     })
 }
 
@@ -452,6 +519,16 @@ mod tests {
         users: &Plan,
         can_create: bool,
     ) -> Vec<Op> {
+        run_with(desired, targets, links, users, can_create, false)
+    }
+    fn run_with(
+        desired: &[DesiredGroup],
+        targets: Vec<TargetGroup>,
+        links: &[GroupLink],
+        users: &Plan,
+        can_create: bool,
+        members_on_create: bool,
+    ) -> Vec<Op> {
         let view = GroupView {
             groups: targets,
             complete: true,
@@ -465,6 +542,7 @@ mod tests {
                 user_links: &user_links,
                 held: &[],
                 can_create,
+                members_on_create,
                 name_match: NameMatch::Exact,
             },
             users,
@@ -561,6 +639,61 @@ mod tests {
         let ops = run(&desired, vec![], &[], &Plan::default(), true);
         assert!(matches!(ops[0], Op::GroupCreate { .. }));
         assert!(matches!(&ops[1], Op::GroupMembers { target_id: None, add, .. } if add.len() == 1));
+    }
+
+    #[test]
+    fn a_new_group_carries_its_members_where_the_target_takes_them() {
+        let users = Plan {
+            ops: vec![Op::Create {
+                source_id: SourceId::new("n1"),
+                user_name: "n1@x.com".into(),
+                attrs: Attrs::new(),
+            }],
+        };
+        let desired = [group("g1", "A", &["u1", "n1"])];
+        let ops = run_with(&desired, vec![], &[], &users, true, true);
+        let [Op::GroupCreate { members, .. }] = ops.as_slice() else {
+            panic!("one create, no membership PATCH: {ops:?}");
+        };
+        let ids: Vec<&str> = members.iter().map(|m| m.source_id.as_str()).collect();
+        assert_eq!(ids, ["n1", "u1"]);
+        assert_eq!(members[0].target_id, None, "created in the same plan");
+        // Where it does not, the create is empty and the members follow.
+        let ops = run_with(&desired, vec![], &[], &users, true, false);
+        assert!(matches!(&ops[0], Op::GroupCreate { members, .. } if members.is_empty()));
+        assert!(matches!(&ops[1], Op::GroupMembers { add, .. } if add.len() == 2));
+    }
+
+    #[test]
+    fn a_rename_and_member_changes_are_one_op() {
+        let links = [GroupLink {
+            source_id: SourceId::new("g1"),
+            target_id: ScimId::new("1"),
+            display_name: "Old".into(),
+            members: vec![ScimId::new("tu1"), ScimId::new("tu2")],
+        }];
+        let ops = run(
+            &[group("g1", "New", &["u1", "u3"])],
+            vec![target("1", "Old", &["u1", "u2"])],
+            &links,
+            &Plan::default(),
+            true,
+        );
+        let [
+            Op::GroupMembers {
+                display_name,
+                renamed_from,
+                add,
+                remove,
+                ..
+            },
+        ] = ops.as_slice()
+        else {
+            panic!("one op: {ops:?}");
+        };
+        assert_eq!(display_name, "New");
+        assert_eq!(renamed_from.as_deref(), Some("Old"));
+        assert_eq!((add.len(), remove.len()), (1, 1));
     }
 
     #[test]

@@ -16,17 +16,22 @@ pub const MAX_MEMBERS_PER_PATCH: usize = 8000;
 /// Largest group PATCH body (Miro: more is a 413).
 pub const MAX_GROUP_PATCH_BYTES: usize = 800_000;
 
-/// The POST /Groups body: a name only; members follow as PATCHes sized like any other.
-pub fn group_resource(display_name: &str) -> Value {
-    json!({"schemas": [GROUP_SCHEMA], "displayName": display_name})
+/// The POST /Groups body: the name, and the members where the target takes them on create
+/// (`Profile::group_members_on_create`; otherwise they follow as PATCHes sized like any other).
+pub fn group_resource(display_name: &str, members: &[ScimId]) -> Value {
+    let mut body = json!({"schemas": [GROUP_SCHEMA], "displayName": display_name});
+    if !members.is_empty() {
+        body["members"] = members
+            .iter()
+            .map(|id| json!({"value": id.as_str()}))
+            .collect();
+    }
+    body
 }
 
 /// PATCH replace displayName, with the op case the profile wants.
 pub fn rename_body(display_name: &str, profile: &Profile) -> Value {
-    json!({
-        "schemas": [PATCH_SCHEMA],
-        "Operations": [{"op": profile.op_case.op("replace"), "path": "displayName", "value": display_name}],
-    })
+    json!({"schemas": [PATCH_SCHEMA], "Operations": [rename_op(display_name, profile)]})
 }
 
 /// A SCIM group read back. `members` is `None` when the resource has no `members` attribute
@@ -89,13 +94,15 @@ pub enum PatchSize {
     Large,
 }
 
-/// One membership PATCH: its body and the members it carries.
+/// One group PATCH: its body, the members it carries, and whether it renames the group.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemberPatch {
     pub body: Value,
     pub bytes: usize,
     pub added: Vec<ScimId>,
     pub removed: Vec<ScimId>,
+    /// The new displayName this body sets (the first body of a renamed group).
+    pub renamed: Option<String>,
 }
 
 impl MemberPatch {
@@ -110,7 +117,7 @@ impl MemberPatch {
 
 fn remove_path(id: &ScimId, profile: &Profile) -> String {
     // Miro documents the numeric id unquoted; RFC 7644 quotes a string value.
-    if profile.is_miro()
+    if profile.unquoted_numeric_member_ids
         && !id.as_str().is_empty()
         && id.as_str().bytes().all(|b| b.is_ascii_digit())
     {
@@ -127,12 +134,15 @@ fn json_len(v: &Value) -> usize {
     v.to_string().len()
 }
 
-/// Splits a membership change into PATCH bodies: adds first (one `add` op per body), then one
-/// `remove` per member. Each body stays within the caps and, for `Small`, within 500 bytes
-/// (a single member too long for that goes alone). Deterministic: same input, same bodies.
+/// Splits a group's change into PATCH bodies: the rename first (a `replace` of displayName, in
+/// the first body), then the adds (one `add` op per body), then one `remove` per member. Each
+/// body stays within the caps and, for `Small`, within 500 bytes (a single member too long for
+/// that goes alone). One body when it all fits: a renamed group whose members change costs one
+/// request, not two. Deterministic: same input, same bodies.
 pub fn member_patches(
     add: &[ScimId],
     remove: &[ScimId],
+    rename: Option<&str>,
     profile: &Profile,
     size: PatchSize,
 ) -> Vec<MemberPatch> {
@@ -147,11 +157,19 @@ pub fn member_patches(
 
     let mut patches = Vec::new();
     let mut chunk = Chunk::default();
+    if let Some(name) = rename {
+        chunk.bytes = json_len(&rename_op(name, profile));
+        chunk.ops = 1;
+        chunk.rename = Some(name.to_owned());
+    }
     let flush = |chunk: &mut Chunk, patches: &mut Vec<MemberPatch>| {
-        if chunk.added.is_empty() && chunk.removed.is_empty() {
+        if chunk.added.is_empty() && chunk.removed.is_empty() && chunk.rename.is_none() {
             return;
         }
         let mut operations = Vec::new();
+        if let Some(name) = &chunk.rename {
+            operations.push(rename_op(name, profile));
+        }
         if !chunk.added.is_empty() {
             let values: Vec<Value> = chunk
                 .added
@@ -170,6 +188,7 @@ pub fn member_patches(
             bytes,
             added: std::mem::take(&mut chunk.added),
             removed: std::mem::take(&mut chunk.removed),
+            renamed: chunk.rename.take(),
         });
         *chunk = Chunk::default();
     };
@@ -213,8 +232,13 @@ pub fn member_patches(
     patches
 }
 
+fn rename_op(display_name: &str, profile: &Profile) -> Value {
+    json!({"op": profile.op_case.op("replace"), "path": "displayName", "value": display_name})
+}
+
 #[derive(Default)]
 struct Chunk {
+    rename: Option<String>,
     bytes: usize,
     ops: usize,
     members: usize,
@@ -222,18 +246,26 @@ struct Chunk {
     removed: Vec<ScimId>,
 }
 
-/// The shape of one group's membership change, for choosing splits before ids are known.
+/// The shape of one group's change, for choosing splits before ids are known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberChangeShape {
     pub add: Vec<ScimId>,
     pub remove: Vec<ScimId>,
+    /// The new displayName, when the same PATCH renames the group.
+    pub rename: Option<String>,
 }
 
 /// Requests per bucket that `member_patches` would send for `shape` at `size`.
 pub fn patch_counts(shape: &MemberChangeShape, profile: &Profile, size: PatchSize) -> (u64, u64) {
     let mut small = 0;
     let mut large = 0;
-    for p in member_patches(&shape.add, &shape.remove, profile, size) {
+    for p in member_patches(
+        &shape.add,
+        &shape.remove,
+        shape.rename.as_deref(),
+        profile,
+        size,
+    ) {
         match p.bucket() {
             Bucket::GroupsPatchSmall => small += 1,
             _ => large += 1,
@@ -319,7 +351,7 @@ mod tests {
     fn small_patches_stay_within_500_bytes_and_carry_every_member_once() {
         let add = ids(37);
         let remove = ids(5);
-        let patches = member_patches(&add, &remove, &Profile::miro(), PatchSize::Small);
+        let patches = member_patches(&add, &remove, None, &Profile::miro(), PatchSize::Small);
         assert!(patches.len() > 1);
         for p in &patches {
             assert_eq!(p.bytes, p.body.to_string().len());
@@ -334,7 +366,7 @@ mod tests {
     #[test]
     fn large_patches_respect_the_member_cap() {
         let add = ids(20_000);
-        let patches = member_patches(&add, &[], &Profile::miro(), PatchSize::Large);
+        let patches = member_patches(&add, &[], None, &Profile::miro(), PatchSize::Large);
         assert_eq!(patches.len(), 3);
         for p in &patches {
             assert!(p.added.len() <= MAX_MEMBERS_PER_PATCH);
@@ -346,12 +378,12 @@ mod tests {
     #[test]
     fn remove_paths_follow_the_profile() {
         let id = [ScimId::new("42")];
-        let miro = member_patches(&[], &id, &Profile::miro(), PatchSize::Small);
+        let miro = member_patches(&[], &id, None, &Profile::miro(), PatchSize::Small);
         assert_eq!(
             miro[0].body["Operations"][0]["path"],
             "members[value eq 42]"
         );
-        let generic = member_patches(&[], &id, &Profile::generic(), PatchSize::Small);
+        let generic = member_patches(&[], &id, None, &Profile::generic(), PatchSize::Small);
         assert_eq!(
             generic[0].body["Operations"][0],
             json!({"op": "remove", "path": "members[value eq \"42\"]"})
@@ -364,6 +396,7 @@ mod tests {
         let big = MemberChangeShape {
             add: ids(20_000),
             remove: vec![],
+            rename: None,
         };
         let (sizes, eta) = choose_sizes(&[big], &profile);
         assert_eq!(sizes, vec![PatchSize::Large]);
@@ -372,9 +405,57 @@ mod tests {
         let one = MemberChangeShape {
             add: ids(1),
             remove: vec![],
+            rename: None,
         };
         let (sizes, _) = choose_sizes(&vec![one; 40], &profile);
         assert!(sizes.iter().all(|s| *s == PatchSize::Small));
+    }
+
+    #[test]
+    fn a_rename_rides_in_the_first_body() {
+        let add = ids(2);
+        let remove = ids(1);
+        let generic = Profile::generic();
+        let patches = member_patches(&add, &remove, Some("Eng"), &generic, PatchSize::Large);
+        assert_eq!(patches.len(), 1, "rename and members in one request");
+        assert_eq!(patches[0].renamed.as_deref(), Some("Eng"));
+        let ops = patches[0].body["Operations"].as_array().unwrap();
+        assert_eq!(
+            ops[0],
+            json!({"op": "replace", "path": "displayName", "value": "Eng"})
+        );
+        assert_eq!(ops.len(), 3);
+        // A rename alone is one small body; split bodies rename only once.
+        let alone = member_patches(&[], &[], Some("Eng"), &generic, PatchSize::Small);
+        assert_eq!(alone.len(), 1);
+        assert_eq!(alone[0].body, rename_body("Eng", &generic));
+        let many = member_patches(
+            &ids(40),
+            &[],
+            Some("Eng"),
+            &Profile::miro(),
+            PatchSize::Small,
+        );
+        assert!(many.len() > 1);
+        assert_eq!(many.iter().filter(|p| p.renamed.is_some()).count(), 1);
+        assert!(many.iter().all(|p| p.bytes <= SMALL_GROUP_PATCH_BYTES));
+        assert_eq!(many.iter().map(|p| p.added.len()).sum::<usize>(), 40);
+        let shape = MemberChangeShape {
+            add: ids(2),
+            remove: vec![],
+            rename: Some("Eng".into()),
+        };
+        assert_eq!(patch_counts(&shape, &generic, PatchSize::Large), (1, 0));
+    }
+
+    #[test]
+    fn a_create_carries_its_members() {
+        assert_eq!(
+            group_resource("Eng", &[ScimId::new("1"), ScimId::new("2")]),
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "Eng",
+                   "members": [{"value": "1"}, {"value": "2"}]})
+        );
+        assert!(group_resource("Eng", &[]).get("members").is_none());
     }
 
     #[test]

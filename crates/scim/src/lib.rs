@@ -5,11 +5,15 @@
 //!
 //! Architecture Invariant: no IO, no async runtime, no HTTP client. Everything here is a pure
 //! function of its inputs, so the executor's wire format can be tested without a socket.
-//! Architecture Invariant: a Miro body never carries `emails` (read-only and derived from
-//! `userName` in Miro); a PatchOp for Miro never has a path starting with `emails`.
+//! Architecture Invariant: a body for a profile whose target derives emails (Miro: read-only,
+//! from `userName`) never carries `emails`, and its PatchOps never have a path starting with
+//! `emails`.
+//! Architecture Invariant: what differs between service providers is data on `Profile` (and
+//! what discovery reads from the SP), never a branch on which SP it is.
 
 mod budget;
 mod capabilities;
+mod discovery;
 mod filter;
 mod group;
 mod message;
@@ -21,6 +25,7 @@ mod schemas;
 
 pub use budget::{Bucket, Budgets, Endpoint};
 pub use capabilities::{Capabilities, CapabilityOverrides, CapabilitySource};
+pub use discovery::{Discovery, Support, TargetSchema};
 pub use filter::{filter_eq, json_string_literal};
 pub use group::{
     MAX_GROUP_PATCH_BYTES, MAX_MEMBERS_PER_PATCH, MemberChangeShape, MemberPatch, PatchSize,
@@ -28,8 +33,8 @@ pub use group::{
     target_group,
 };
 pub use message::{ListResponse, ScimErrorBody, parse_error_body};
-pub use patch::patch_body;
-pub use profile::{OpCase, Profile, ProfileKind};
+pub use patch::{new_entry, patch_body, patch_body_adding};
+pub use profile::{EmailRule, MIRO_USER_ROLE_TYPE, OpCase, Profile, ProfileKind, RoleRule};
 pub use replace::apply_changes;
 pub use resource::{WireError, target_user, user_resource};
 pub use schemas::{

@@ -3,28 +3,42 @@
 use crate::{PATCH_SCHEMA, Profile};
 use scimsync_model::{AttrValue, Change, paths};
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 
 /// One operation per change: `replace` with the new value, or `remove` when the new value is
 /// `None`. `active` goes as a JSON boolean. Always with a `path`: Miro's schema requires it for
-/// users (miro-scim.md §6). Never a path on `emails` for Miro (read-only there; change the email
-/// through `userName`). A `Ref` value is a bug upstream (it must be resolved first) and is left out.
+/// users (miro-scim.md §6). Never a path on `emails` where the target derives them (Miro:
+/// change the email through `userName`). A `Ref` value is a bug upstream (it must be resolved
+/// first) and is left out.
 pub fn patch_body(changes: &[Change], profile: &Profile) -> Value {
+    patch_body_adding(changes, profile, &BTreeSet::new())
+}
+
+/// [`patch_body`], with the value paths in `add_entries` (`emails[type eq "work"].value`)
+/// sent as an `add` of a new entry to their multi-valued attribute: RFC 7644 answers a
+/// `replace` whose filter matches nothing with 400 `noTarget`, and the executor asks again
+/// this way. (A `replace` comes first because an `add` of an entry the target already holds
+/// duplicates it on some SPs.)
+pub fn patch_body_adding(
+    changes: &[Change],
+    profile: &Profile,
+    add_entries: &BTreeSet<String>,
+) -> Value {
     let mut operations = Vec::with_capacity(changes.len());
     for change in changes {
-        if profile.is_miro() && change.path.starts_with("emails") {
+        if !profile.manages_emails() && change.path.starts_with("emails") {
             continue;
         }
         let op = match &change.new {
-            // A value path (`roles[primary eq true].value`) with nothing there yet: RFC 7644
-            // answers `replace` with 400 noTarget, so add the entry to the attribute instead.
-            Some(AttrValue::Text(v))
-                if !profile.is_miro() && change.old.is_none() && change.path == paths::ROLE =>
-            {
-                json!({
-                    "op": profile.op_case.op("add"),
-                    "path": "roles",
-                    "value": [{"value": v, "primary": true}],
-                })
+            Some(AttrValue::Text(v)) if add_entries.contains(&change.path) => {
+                match new_entry(&change.path, v) {
+                    Some((attr, entry)) => json!({
+                        "op": profile.op_case.op("add"),
+                        "path": attr,
+                        "value": [entry],
+                    }),
+                    None => continue,
+                }
             }
             Some(AttrValue::Text(v)) => json!({
                 "op": profile.op_case.op("replace"),
@@ -35,24 +49,27 @@ pub fn patch_body(changes: &[Change], profile: &Profile) -> Value {
             None => json!({"op": profile.op_case.op("remove"), "path": change.path}),
         };
         operations.push(op);
-        // A generic SP stores emails: the work email follows userName (Entra sends the same).
-        if !profile.is_miro()
-            && change.path == paths::USER_NAME
-            && let Some(AttrValue::Text(v)) = &change.new
-            && !changes.iter().any(|c| c.path.starts_with("emails"))
-        {
-            operations.push(json!({
-                "op": profile.op_case.op("replace"),
-                "path": WORK_EMAIL,
-                "value": v,
-            }));
-        }
     }
     json!({"schemas": [PATCH_SCHEMA], "Operations": operations})
 }
 
-/// The work email's PATCH path (RFC 7644 §3.5.2 value path).
-pub const WORK_EMAIL: &str = "emails[type eq \"work\"].value";
+/// `attr[key eq "v"].sub` with `value` → (`attr`, `{sub: value, key: v}`), the entry an `add`
+/// appends. A new email or role entry is the primary one (it is the one scimsync manages).
+pub fn new_entry(path: &str, value: &str) -> Option<(String, Value)> {
+    let (attr, key, filter_value, sub) = crate::replace::parse_value_path(path)?;
+    let mut entry = serde_json::Map::new();
+    entry.insert(sub.to_owned(), json!(value));
+    let typed = match filter_value.as_str() {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        other => json!(other),
+    };
+    entry.insert(key.to_owned(), typed);
+    if matches!(attr, "emails" | "roles") {
+        entry.insert("primary".into(), Value::Bool(true));
+    }
+    Some((attr.to_owned(), Value::Object(entry)))
+}
 
 fn wire_value(path: &str, v: &str) -> Value {
     if path == paths::ACTIVE {
@@ -71,6 +88,7 @@ mod tests {
     use super::*;
     use crate::OpCase;
     use scimsync_model::SourceId;
+    use scimsync_model::paths::WORK_EMAIL;
 
     fn change(path: &str, old: Option<&str>, new: Option<&str>) -> Change {
         Change {
@@ -131,11 +149,7 @@ mod tests {
             user: SourceId::new("u9"),
         });
         let changes = [
-            change(
-                "emails[type eq \"work\"].value",
-                Some("a@b.c"),
-                Some("d@e.f"),
-            ),
+            change(WORK_EMAIL, Some("a@b.c"), Some("d@e.f")),
             change("emails", None, Some("d@e.f")),
             manager,
         ];
@@ -147,7 +161,9 @@ mod tests {
     }
 
     #[test]
-    fn generic_moves_the_work_email_with_user_name() {
+    fn a_user_name_change_alone_does_not_touch_emails() {
+        // The planner sends the work email as its own change when it differs: the body
+        // carries exactly the changes it is given.
         let changes = [change(
             paths::USER_NAME,
             Some("a@old.com"),
@@ -156,12 +172,29 @@ mod tests {
         let body = patch_body(&changes, &Profile::generic());
         assert_eq!(
             body["Operations"],
+            json!([{"op": "replace", "path": "userName", "value": "a@new.com"}])
+        );
+    }
+
+    #[test]
+    fn absent_entries_go_as_an_add_when_asked() {
+        let changes = [
+            change(WORK_EMAIL, None, Some("a@new.com")),
+            change(paths::ROLE, None, Some("admin")),
+            change(paths::DISPLAY_NAME, None, Some("Ann")),
+        ];
+        let plain = patch_body(&changes, &Profile::generic());
+        assert_eq!(plain["Operations"][0]["op"], "replace");
+        assert_eq!(plain["Operations"][0]["path"], WORK_EMAIL);
+        let adds: BTreeSet<String> = [WORK_EMAIL.to_owned(), paths::ROLE.to_owned()].into();
+        let body = patch_body_adding(&changes, &Profile::generic(), &adds);
+        assert_eq!(
+            body["Operations"],
             json!([
-                {"op": "replace", "path": "userName", "value": "a@new.com"},
-                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "a@new.com"}
+                {"op": "add", "path": "emails", "value": [{"value": "a@new.com", "type": "work", "primary": true}]},
+                {"op": "add", "path": "roles", "value": [{"value": "admin", "primary": true}]},
+                {"op": "replace", "path": "displayName", "value": "Ann"}
             ])
         );
-        let miro = patch_body(&changes, &Profile::miro());
-        assert_eq!(miro["Operations"].as_array().map(Vec::len), Some(1));
     }
 }

@@ -1,6 +1,7 @@
 //! Profiles: what one kind of service provider needs from the client.
 
-use crate::{Budgets, CapabilityOverrides};
+use crate::{Budgets, Capabilities, CapabilityOverrides};
+use scimsync_model::GroupModel;
 use scimsync_model::paths;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -41,6 +42,34 @@ impl OpCase {
     }
 }
 
+/// How the target holds a user's emails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailRule {
+    /// Derived from userName and read-only (Miro): never sent, never compared; an email
+    /// change is a userName change.
+    DerivedFromUserName,
+    /// Stored like any attribute (RFC 7643): the work email follows userName, is sent on
+    /// create, read back and compared, and corrected when the target's differs.
+    WorkEmail,
+}
+
+/// When a user carries the primary role (`roles[primary eq true].value`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoleRule {
+    /// Every user has one (Miro: exactly one `organization_user_role`), from `[roles]`.
+    Always {
+        /// The `type` of the role entry in a POST body (Miro: `organization_user_role`); also
+        /// the entry preferred when reading a user with several primary roles.
+        entry_type: Option<String>,
+    },
+    /// Only when sync.toml maps roles (`[roles] admin_groups`); otherwise roles are not
+    /// managed at all: never sent, never compared.
+    WhenMapped,
+}
+
+/// Everything scimsync knows of one kind of service provider, as data: what it derives, what
+/// it freezes, what it accepts, its budgets and its group model. Code reads these fields; it
+/// never asks which SP this is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     pub kind: ProfileKind,
@@ -55,6 +84,22 @@ pub struct Profile {
     pub budgets: Budgets,
     /// sync.toml's `[target.capabilities]`, applied over what the SP announces.
     pub capabilities: CapabilityOverrides,
+    /// Capabilities the profile documents (Miro's, never read from the SP); `None`: the SP is
+    /// asked (`/ServiceProviderConfig`, `/Schemas`, `/ResourceTypes`).
+    pub fixed_capabilities: Option<Capabilities>,
+    pub emails: EmailRule,
+    pub roles: RoleRule,
+    /// Whether a POST body lists the extension schemas it carries in `schemas` (RFC 7643
+    /// §3; Miro's own schema enumerates the core URN only).
+    pub list_extensions_in_schemas: bool,
+    /// What a SCIM Group is: Miro's legacy teams (never created or deleted) or groups.
+    pub group_model: GroupModel,
+    /// Whether a group is created with its members in the POST (else empty, then PATCHed).
+    /// Discovery can turn it off (a `members` attribute the SP declares read-only).
+    pub group_members_on_create: bool,
+    /// Whether a numeric member id goes unquoted in a remove path (`members[value eq 42]`,
+    /// as Miro documents it); RFC 7644 quotes string values.
+    pub unquoted_numeric_member_ids: bool,
 }
 
 impl Profile {
@@ -72,6 +117,16 @@ impl Profile {
             page_size: 100,
             budgets: Budgets::miro(),
             capabilities: CapabilityOverrides::default(),
+            fixed_capabilities: Some(Capabilities::miro()),
+            emails: EmailRule::DerivedFromUserName,
+            roles: RoleRule::Always {
+                entry_type: Some(MIRO_USER_ROLE_TYPE.to_owned()),
+            },
+            list_extensions_in_schemas: false,
+            group_model: GroupModel::Team,
+            // Not documented for Miro's user groups ([I]): members go as PATCHes, which are.
+            group_members_on_create: false,
+            unquoted_numeric_member_ids: true,
         }
     }
 
@@ -85,6 +140,13 @@ impl Profile {
             // No budget unless sync.toml sets one: the client backs off on 429 and Retry-After.
             budgets: Budgets::unlimited(),
             capabilities: CapabilityOverrides::default(),
+            fixed_capabilities: None,
+            emails: EmailRule::WorkEmail,
+            roles: RoleRule::WhenMapped,
+            list_extensions_in_schemas: true,
+            group_model: GroupModel::UserGroup,
+            group_members_on_create: true,
+            unquoted_numeric_member_ids: false,
         }
     }
 
@@ -95,10 +157,27 @@ impl Profile {
         }
     }
 
-    pub fn is_miro(&self) -> bool {
-        self.kind == ProfileKind::Miro
+    /// Whether the target creates and deletes groups (else it only lists and PATCHes them).
+    pub fn can_create_groups(&self) -> bool {
+        self.group_model == GroupModel::UserGroup
+    }
+
+    /// The `type` of a role entry this profile writes and prefers when reading.
+    pub fn role_entry_type(&self) -> Option<&str> {
+        match &self.roles {
+            RoleRule::Always { entry_type } => entry_type.as_deref(),
+            RoleRule::WhenMapped => None,
+        }
+    }
+
+    /// Whether emails are sent, read and compared (else derived by the target).
+    pub fn manages_emails(&self) -> bool {
+        self.emails == EmailRule::WorkEmail
     }
 }
+
+/// Miro's type of the one primary organisation role (miro-scim.md §3 "roles").
+pub const MIRO_USER_ROLE_TYPE: &str = "organization_user_role";
 
 #[cfg(test)]
 mod tests {
@@ -121,5 +200,10 @@ mod tests {
                 .contains(paths::USER_NAME)
         );
         assert!(Profile::generic().create_only.is_empty());
+        // What differs is data, read where it matters.
+        assert!(!Profile::miro().manages_emails() && Profile::generic().manages_emails());
+        assert!(!Profile::miro().can_create_groups() && Profile::generic().can_create_groups());
+        assert_eq!(Profile::miro().role_entry_type(), Some(MIRO_USER_ROLE_TYPE));
+        assert_eq!(Profile::generic().roles, RoleRule::WhenMapped);
     }
 }

@@ -7,24 +7,22 @@ use serde_json::{Map, Value, json};
 
 /// `resource` (as read with GET) with `changes` applied, ready for PUT. `meta` goes (read-only,
 /// and some SPs refuse a stale one); `id` and everything the changes do not name stay, so a PUT
-/// loses nothing the SP holds. For a generic SP a new `userName` also moves the work email.
-/// Unresolved references are left out, as in a PATCH.
+/// loses nothing the SP holds. Emails are left alone where the target derives them (as in a
+/// PATCH); where it stores them, the work email is a change of its own. Unresolved references
+/// are left out, as in a PATCH.
 pub fn apply_changes(resource: &Value, changes: &[Change], profile: &Profile) -> Value {
     let mut obj = resource.as_object().cloned().unwrap_or_default();
     obj.remove("meta");
     for change in changes {
+        if !profile.manages_emails() && change.path.starts_with("emails") {
+            continue;
+        }
         let new = match &change.new {
             Some(AttrValue::Text(v)) => Some(v.as_str()),
             Some(AttrValue::Ref { .. }) => continue,
             None => None,
         };
         apply_one(&mut obj, &change.path, new);
-        if change.path == paths::USER_NAME
-            && !profile.is_miro()
-            && let Some(v) = new
-        {
-            set_filtered(&mut obj, "emails", "type", "work", "value", Some(v));
-        }
     }
     Value::Object(obj)
 }
@@ -134,7 +132,7 @@ fn set_filtered(
 }
 
 /// `attr[key eq "value"].sub` (or `eq value` unquoted) → its parts.
-fn parse_value_path(path: &str) -> Option<(&str, &str, String, &str)> {
+pub(crate) fn parse_value_path(path: &str) -> Option<(&str, &str, String, &str)> {
     let (attr, rest) = path.split_once('[')?;
     let (filter, sub) = rest.split_once("].")?;
     let mut parts = filter.splitn(3, ' ');
@@ -188,6 +186,7 @@ mod tests {
         });
         let changes = [
             change(paths::USER_NAME, Some("ann@new.com")),
+            change(paths::WORK_EMAIL, Some("ann@new.com")),
             change(paths::ACTIVE, Some("false")),
             change(paths::TITLE, None),
             change(paths::FAMILY_NAME, Some("Li")),
@@ -213,7 +212,10 @@ mod tests {
     #[test]
     fn a_missing_work_email_is_added_and_miro_never_gets_one() {
         let resource = json!({"id": "1", "userName": "a@b.c"});
-        let changes = [change(paths::USER_NAME, Some("d@e.f"))];
+        let changes = [
+            change(paths::USER_NAME, Some("d@e.f")),
+            change(paths::WORK_EMAIL, Some("d@e.f")),
+        ];
         let put = apply_changes(&resource, &changes, &Profile::generic());
         assert_eq!(
             put["emails"],

@@ -22,9 +22,6 @@ pub enum WireError {
     },
 }
 
-/// Miro's type of the one primary organisation role (miro-scim.md §3 "roles").
-const MIRO_USER_ROLE_TYPE: &str = "organization_user_role";
-
 /// Top-level keys the client sets itself; an attribute path naming one of them is ignored
 /// rather than allowed to overwrite it.
 const RESERVED: [&str; 8] = [
@@ -32,25 +29,43 @@ const RESERVED: [&str; 8] = [
 ];
 
 /// The POST /Users body for a user. `attrs` must be resolved: an `AttrValue::Ref` here is a bug
-/// upstream and is left out rather than sent as garbage. Paths with a filter (`a[b eq c]`) other
-/// than the primary role cannot be built into a resource and are left out too.
+/// upstream and is left out rather than sent as garbage. A value path (`emails[type eq
+/// "work"].value`, the primary role) becomes an entry of its multi-valued attribute; other
+/// paths with a filter cannot be built into a resource and are left out too. Emails are left
+/// out where the target derives them.
 pub fn user_resource(user_name: &str, active: bool, attrs: &Attrs, profile: &Profile) -> Value {
     let mut top = Map::new();
     let mut enterprise = Map::new();
-    let mut role: Option<&str> = None;
+    let mut entries: Map<String, Value> = Map::new();
 
     for (path, value) in attrs {
         let Some(text) = value.as_text() else {
             continue;
         };
-        if path == paths::ROLE {
-            role = Some(text);
+        if path.contains('[') {
+            if path.starts_with("emails") && !profile.manages_emails() {
+                continue;
+            }
+            if let Some((attr, mut entry)) = crate::patch::new_entry(path, text) {
+                if attr == "roles"
+                    && let (Some(kind), Value::Object(fields)) =
+                        (profile.role_entry_type(), &mut entry)
+                {
+                    fields.insert("type".into(), json!(kind));
+                }
+                if let Value::Array(list) = entries
+                    .entry(attr)
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    list.push(entry);
+                }
+            }
         } else if let Some(rest) = path
             .strip_prefix(ENTERPRISE_SCHEMA)
             .and_then(|r| r.strip_prefix(':'))
         {
             insert_path(&mut enterprise, rest, text);
-        } else if !path.contains('[') && !path.contains(':') {
+        } else if !path.contains(':') {
             let head = path.split('.').next().unwrap_or_default();
             if !RESERVED.contains(&head) {
                 insert_path(&mut top, path, text);
@@ -59,9 +74,7 @@ pub fn user_resource(user_name: &str, active: bool, attrs: &Attrs, profile: &Pro
     }
 
     let mut schemas = vec![json!(USER_SCHEMA)];
-    // Miro's own schema enumerates only the core URN, even with the extension present
-    // (miro-scim.md §3 "[I] schemas array"); RFC 7643 wants the extension listed too.
-    if !profile.is_miro() && !enterprise.is_empty() {
+    if profile.list_extensions_in_schemas && !enterprise.is_empty() {
         schemas.push(json!(ENTERPRISE_SCHEMA));
     }
 
@@ -70,21 +83,7 @@ pub fn user_resource(user_name: &str, active: bool, attrs: &Attrs, profile: &Pro
     body.insert("userName".into(), json!(user_name));
     body.insert("active".into(), json!(active));
     body.extend(top);
-    if let Some(role) = role {
-        let entry = if profile.is_miro() {
-            json!({"type": MIRO_USER_ROLE_TYPE, "value": role, "primary": true})
-        } else {
-            json!({"value": role, "primary": true})
-        };
-        body.insert("roles".into(), json!([entry]));
-    }
-    if !profile.is_miro() {
-        // Miro derives emails from userName and treats them as read-only; RFC SPs expect one.
-        body.insert(
-            "emails".into(),
-            json!([{"value": user_name, "type": "work", "primary": true}]),
-        );
-    }
+    body.extend(entries);
     if !enterprise.is_empty() {
         body.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
     }
@@ -117,8 +116,8 @@ const TOP_STRINGS: [&str; 4] = [
     paths::PREFERRED_LANGUAGE,
 ];
 
-/// Flattens a SCIM user into a `TargetUser`, keyed like `DesiredUser::attrs`. `emails`, `groups`,
-/// `meta` and `photos` are ignored; an empty string counts as absent (what the directory side
+/// Flattens a SCIM user into a `TargetUser`, keyed like `DesiredUser::attrs`. The work email is
+/// read where the profile manages emails; `groups`, `meta` and `photos` are ignored; an empty string counts as absent (what the directory side
 /// does too, so `""` never shows up as a difference).
 pub fn target_user(resource: &Value, profile: &Profile) -> Result<TargetUser, WireError> {
     let obj = resource.as_object().ok_or(WireError::NotAnObject)?;
@@ -174,6 +173,9 @@ pub fn target_user(resource: &Value, profile: &Profile) -> Result<TargetUser, Wi
         paths::ROLE.to_owned(),
         primary_role(obj.get("roles"), profile),
     );
+    if profile.manages_emails() {
+        put(paths::WORK_EMAIL.to_owned(), work_email(obj.get("emails")));
+    }
     if let Some(ext) = obj.get(ENTERPRISE_SCHEMA).and_then(Value::as_object) {
         for (key, value) in ext {
             match value {
@@ -202,6 +204,19 @@ fn string_of(v: &Value) -> Option<String> {
     }
 }
 
+/// The value of the email whose `type` is `work` (any case).
+fn work_email(emails: Option<&Value>) -> Option<&Value> {
+    emails?
+        .as_array()?
+        .iter()
+        .find(|e| {
+            e.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("work"))
+        })
+        .and_then(|e| e.get("value"))
+}
+
 /// The value of the primary role. Miro marks admin roles `primary: false`, but prefer its
 /// `organization_user_role` should an SP ever mark more than one primary.
 fn primary_role<'a>(roles: Option<&'a Value>, profile: &Profile) -> Option<&'a Value> {
@@ -211,12 +226,12 @@ fn primary_role<'a>(roles: Option<&'a Value>, profile: &Profile) -> Option<&'a V
         Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
         _ => false,
     };
-    let is_user_role =
-        |r: &&Value| r.get("type").and_then(Value::as_str) == Some(MIRO_USER_ROLE_TYPE);
-    let preferred = profile
-        .is_miro()
-        .then(|| roles.iter().filter(is_primary).find(is_user_role))
-        .flatten();
+    let preferred = profile.role_entry_type().and_then(|kind| {
+        roles
+            .iter()
+            .filter(is_primary)
+            .find(|r| r.get("type").and_then(Value::as_str) == Some(kind))
+    });
     preferred
         .or_else(|| roles.iter().find(is_primary))
         .and_then(|r| r.get("value"))
@@ -287,6 +302,7 @@ mod tests {
         attrs.insert(paths::TITLE.into(), text("SRE"));
         attrs.insert(paths::ROLE.into(), text(paths::ADMIN_ROLE));
         attrs.insert(paths::DEPARTMENT.into(), text("Eng"));
+        attrs.insert(paths::WORK_EMAIL.into(), text("ann@example.com"));
         let body = user_resource("ann@example.com", false, &attrs, &Profile::generic());
         let expected = json!({
             "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
@@ -299,6 +315,14 @@ mod tests {
             ENTERPRISE_SCHEMA: {"department": "Eng"}
         });
         assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn miro_never_gets_emails_even_when_mapped() {
+        let mut attrs = Attrs::new();
+        attrs.insert(paths::WORK_EMAIL.into(), text("a@b.c"));
+        let body = user_resource("a@b.c", true, &attrs, &Profile::miro());
+        assert!(body.get("emails").is_none(), "{body}");
     }
 
     #[test]
@@ -377,6 +401,9 @@ mod tests {
         for profile in [Profile::miro(), Profile::generic()] {
             let mut attrs = jane_attrs();
             attrs.insert(paths::TITLE.into(), text("Boss"));
+            if profile.manages_emails() {
+                attrs.insert(paths::WORK_EMAIL.into(), text("jane@example.com"));
+            }
             let mut body = user_resource("jane@example.com", true, &attrs, &profile);
             body["id"] = json!("42");
             let user = target_user(&body, &profile).unwrap();

@@ -22,6 +22,7 @@
 const CACHE_KIB: i64 = -262_144;
 
 mod attrs_json;
+mod discovery;
 mod error;
 mod events;
 mod group_links;
@@ -32,6 +33,7 @@ mod runs;
 mod schema;
 mod timestamp;
 
+pub use discovery::CachedDiscovery;
 pub use error::StoreError;
 pub use events::EventQuery;
 pub use journal::{Intent, IntentId, IntentOutcome};

@@ -104,6 +104,18 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX links_heads;
     CREATE INDEX links_heads ON links(source_id, target_id, user_name, active, hash, record);
     "#,
+    // 5 (issue 18): what the target declared of itself (its /ServiceProviderConfig, /Schemas
+    // and /ResourceTypes, as one JSON document), with the run that read it (NULL: `scimsync
+    // check`). The newest row is what incremental cycles use instead of asking again; older
+    // rows show when the target's schema changed.
+    r#"
+    CREATE TABLE target_discovery (
+        id       INTEGER PRIMARY KEY,
+        run_id   INTEGER,
+        read_at  TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database up to `SCHEMA_VERSION`, or refuses one that is newer.

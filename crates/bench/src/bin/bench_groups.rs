@@ -117,6 +117,7 @@ async fn main() -> Result<()> {
                 display_name: "Everyone".into(),
                 add: (0..args.members).map(member).collect::<Result<_>>()?,
                 remove: Vec::new(),
+                renamed_from: None,
             }],
         },
         links: vec![link("Everyone")?],
@@ -135,6 +136,7 @@ async fn main() -> Result<()> {
                 .map(member)
                 .collect::<Result<_>>()?,
             remove: Vec::new(),
+            renamed_from: None,
         });
     }
     let many = Shape {
@@ -156,6 +158,7 @@ async fn main() -> Result<()> {
                 Op::GroupMembers { add, remove, .. } => Some(MemberChangeShape {
                     add: add.iter().filter_map(|m| m.target_id.clone()).collect(),
                     remove: remove.iter().filter_map(|m| m.target_id.clone()).collect(),
+                    rename: None,
                 }),
                 _ => None,
             })

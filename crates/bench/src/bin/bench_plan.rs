@@ -83,6 +83,7 @@ fn configs(groups: usize) -> Result<Configs> {
         },
         roles: RolesConfig {
             admin_groups: vec![generate::ADMIN_GROUP.to_owned()],
+            ..RolesConfig::default()
         },
         mapping: Mapping::compile(&MappingConfig::default())?,
         groups: synced_groups(groups),
@@ -405,6 +406,7 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         user_links: &links,
         held: &held,
         can_create: false,
+        members_on_create: false,
         name_match: c.groups.name_match,
     };
     let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy());

@@ -1,38 +1,75 @@
-//! The `generic` profile against a real SCIM server we did not write: scim2-server (PyPI),
-//! started by scripts/setup.d/scim2-server.sh with `--dynamic-tenants`. Each test uses its own
-//! tenant (`/<tenant>/v2`), so tests run in parallel without seeing each other's users.
-//! Without SCIMSYNC_TEST_SCIM2_URL (not run through scripts/test.sh) every test says so and passes.
+//! The `generic` profile against real SCIM servers we did not write: scim2-server (PyPI),
+//! started by scripts/setup.d/scim2-server.sh with `--dynamic-tenants`, and SCIMMY (npm),
+//! started by scripts/setup.d/scimmy.sh (case-sensitive userName filter, no enterprise
+//! extension, pages of 20). Each test uses its own tenant (`/<tenant>/v2`), so tests run in
+//! parallel without seeing each other's users. Without a server's variables (not run through
+//! scripts/test.sh) its tests say so and pass.
 
 use crate::kit::{company, user};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-struct Peer {
+/// Which server a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Server {
+    Scim2,
+    Scimmy,
+}
+
+impl Server {
+    fn vars(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Server::Scim2 => (
+                "SCIMSYNC_TEST_SCIM2_URL",
+                "SCIMSYNC_TEST_SCIM2_TOKEN",
+                "scripts/setup.d/scim2-server.sh",
+            ),
+            Server::Scimmy => (
+                "SCIMSYNC_TEST_SCIMMY_URL",
+                "SCIMSYNC_TEST_SCIMMY_TOKEN",
+                "scripts/setup.d/scimmy.sh",
+            ),
+        }
+    }
+
+    /// Whether the server declares (and stores) the enterprise extension.
+    fn has_enterprise(self) -> bool {
+        self == Server::Scim2
+    }
+}
+
+pub(crate) struct Peer {
+    pub(crate) server: Server,
+    /// `http://127.0.0.1:PORT/<tenant>` (SCIMMY's request log is at `<root>/_log`).
+    root: String,
     dir: tempfile::TempDir,
     /// `http://127.0.0.1:PORT/<tenant>/v2`
     base: String,
     token: String,
     http: reqwest::Client,
     /// Extra sync.toml lines (e.g. `[target.capabilities]`), after [state].
-    extra: String,
+    pub(crate) extra: String,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-/// The peer for one test, or `None` (with a message) when scim2-server was not started.
+/// The scim2-server peer for one test, or `None` (with a message) when it was not started.
 fn peer(test: &str) -> Option<Peer> {
-    let (Ok(url), Ok(token)) = (
-        std::env::var("SCIMSYNC_TEST_SCIM2_URL"),
-        std::env::var("SCIMSYNC_TEST_SCIM2_TOKEN"),
-    ) else {
+    peer_on(Server::Scim2, test)
+}
+
+/// The peer on `server` for one test, or `None` (with a message) when it was not started.
+pub(crate) fn peer_on(server: Server, test: &str) -> Option<Peer> {
+    let (url_var, token_var, script) = server.vars();
+    let (Ok(url), Ok(token)) = (std::env::var(url_var), std::env::var(token_var)) else {
         eprintln!(
-            "skipping generic::{test}: SCIMSYNC_TEST_SCIM2_URL is unset \
-             (scripts/test.sh starts scim2-server and sets it)"
+            "skipping generic::{test}: {url_var} is unset (scripts/test.sh runs {script}, \
+             which starts the server and sets it)"
         );
         return None;
     };
@@ -41,9 +78,12 @@ fn peer(test: &str) -> Option<Peer> {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let tenant = format!("{test}-{}-{nanos}", std::process::id()).replace('_', "-");
+    let root = format!("{}/{tenant}", url.trim_end_matches('/'));
     let peer = Peer {
+        server,
+        base: format!("{root}/v2"),
+        root,
         dir: tempfile::tempdir().unwrap(),
-        base: format!("{}/{tenant}/v2", url.trim_end_matches('/')),
         token,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -56,11 +96,11 @@ fn peer(test: &str) -> Option<Peer> {
 }
 
 impl Peer {
-    fn path(&self, name: &str) -> std::path::PathBuf {
+    pub(crate) fn path(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(name)
     }
 
-    fn write_directory(&self, directory: &Value) {
+    pub(crate) fn write_directory(&self, directory: &Value) {
         std::fs::write(
             self.path("directory.json"),
             serde_json::to_vec_pretty(directory).unwrap(),
@@ -102,7 +142,7 @@ path = "state.db"
     }
 
     /// Runs the real binary with a 120 s bound.
-    async fn run(&self, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
         self.write_config();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
         cmd.arg("--config")
@@ -123,32 +163,51 @@ path = "state.db"
     }
 
     /// One cycle that must succeed (exit 0).
-    async fn sync(&self) -> Run {
+    pub(crate) async fn sync(&self) -> Run {
         let run = self.run(&["sync", "--now"]).await;
         assert_eq!(run.code, 0, "sync failed:\n{}\n{}", run.stdout, run.stderr);
         run
     }
 
-    /// Every user of the tenant, read directly from the server (one page: tests stay small).
-    async fn users(&self) -> Vec<Value> {
-        let list: Value = self
-            .http
-            .get(format!("{}/Users", self.base))
-            .bearer_auth(&self.token)
-            .query(&[("startIndex", "1"), ("count", "1000")])
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        list["Resources"].as_array().cloned().unwrap_or_default()
+    /// Every user of the tenant, read directly from the server, page by page.
+    pub(crate) async fn users(&self) -> Vec<Value> {
+        self.list("Users").await
+    }
+
+    /// Every resource of `endpoint`, page by page (SCIMMY's pages hold 20).
+    async fn list(&self, endpoint: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        // Bounded: 100 pages of at least one resource each.
+        for _ in 0..100 {
+            let start = (all.len() + 1).to_string();
+            let page: Value = self
+                .http
+                .get(format!("{}/{endpoint}", self.base))
+                .bearer_auth(&self.token)
+                .query(&[("startIndex", start.as_str()), ("count", "1000")])
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+            let total = page["totalResults"].as_u64().unwrap_or_default() as usize;
+            if resources.is_empty() {
+                break;
+            }
+            all.extend(resources);
+            if all.len() >= total {
+                break;
+            }
+        }
+        all
     }
 
     /// The users whose userName equals `name` case-insensitively.
-    async fn users_named(&self, name: &str) -> Vec<Value> {
+    pub(crate) async fn users_named(&self, name: &str) -> Vec<Value> {
         self.users()
             .await
             .into_iter()
@@ -160,14 +219,14 @@ path = "state.db"
             .collect()
     }
 
-    async fn user(&self, name: &str) -> Value {
+    pub(crate) async fn user(&self, name: &str) -> Value {
         let mut found = self.users_named(name).await;
         assert_eq!(found.len(), 1, "exactly one {name} expected: {found:?}");
         found.remove(0)
     }
 
     /// id → meta.version of every user: equal before and after a cycle means it wrote nothing.
-    async fn versions(&self) -> BTreeMap<String, String> {
+    pub(crate) async fn versions(&self) -> BTreeMap<String, String> {
         self.users()
             .await
             .iter()
@@ -180,7 +239,7 @@ path = "state.db"
             .collect()
     }
 
-    async fn post_user(&self, body: Value) -> Value {
+    pub(crate) async fn post_user(&self, body: Value) -> Value {
         self.http
             .post(format!("{}/Users", self.base))
             .bearer_auth(&self.token)
@@ -197,7 +256,7 @@ path = "state.db"
     }
 }
 
-fn work_email(user: &Value) -> Option<&str> {
+pub(crate) fn work_email(user: &Value) -> Option<&str> {
     user["emails"]
         .as_array()?
         .iter()
@@ -210,7 +269,7 @@ fn department(user: &Value) -> Option<&str> {
 }
 
 /// Create, second cycle silent, update, email rename, deactivate, reactivate, delete.
-async fn lifecycle(peer: &Peer) {
+pub(crate) async fn lifecycle(peer: &Peer) {
     let run = peer.sync().await;
     let users = peer.users().await;
     assert_eq!(users.len(), 4, "{}", run.stderr);
@@ -219,7 +278,8 @@ async fn lifecycle(peer: &Peer) {
     assert_eq!(ann["displayName"], "Ann Lee");
     assert_eq!(ann["name"]["givenName"], "Ann");
     assert_eq!(work_email(&ann), Some("ann@example.com"));
-    assert_eq!(department(&ann), Some("Eng"));
+    let enterprise = peer.server.has_enterprise();
+    assert_eq!(department(&ann), enterprise.then_some("Eng"));
 
     let before = peer.versions().await;
     peer.sync().await;
@@ -239,7 +299,7 @@ async fn lifecycle(peer: &Peer) {
     peer.sync().await;
     assert_eq!(
         department(&peer.user("bob@example.com").await),
-        Some("Platform")
+        enterprise.then_some("Platform")
     );
     let cyrus = peer.user("cyrus@example.com").await;
     assert_eq!(
@@ -399,13 +459,21 @@ async fn paging_follows_total_results_with_small_pages() {
 }
 
 impl Peer {
-    /// Every group of the tenant, with members (one page: tests stay small).
-    async fn groups(&self) -> Vec<Value> {
-        let list: Value = self
-            .http
-            .get(format!("{}/Groups", self.base))
+    /// Every group of the tenant, with members.
+    pub(crate) async fn groups(&self) -> Vec<Value> {
+        self.list("Groups").await
+    }
+
+    /// The SCIM requests the tenant received (SCIMMY only: its request log), in order.
+    pub(crate) async fn requests(&self) -> Vec<Value> {
+        assert_eq!(
+            self.server,
+            Server::Scimmy,
+            "only the SCIMMY peer logs requests"
+        );
+        self.http
+            .get(format!("{}/_log", self.root))
             .bearer_auth(&self.token)
-            .query(&[("startIndex", "1"), ("count", "1000")])
             .send()
             .await
             .unwrap()
@@ -413,11 +481,10 @@ impl Peer {
             .unwrap()
             .json()
             .await
-            .unwrap();
-        list["Resources"].as_array().cloned().unwrap_or_default()
+            .unwrap()
     }
 
-    async fn group(&self, name: &str) -> Value {
+    pub(crate) async fn group(&self, name: &str) -> Value {
         let mut found: Vec<Value> = self
             .groups()
             .await
@@ -447,7 +514,7 @@ impl Peer {
     }
 
     /// The ids of the users named (userNames), as the server holds them.
-    async fn ids_of(&self, names: &[&str]) -> BTreeSet<String> {
+    pub(crate) async fn ids_of(&self, names: &[&str]) -> BTreeSet<String> {
         let mut ids = BTreeSet::new();
         for name in names {
             let user = self.user(name).await;
@@ -457,7 +524,7 @@ impl Peer {
     }
 
     /// The events of one type, from the store, through `scimsync events`.
-    async fn events(&self, event_type: &str) -> Vec<Value> {
+    pub(crate) async fn events(&self, event_type: &str) -> Vec<Value> {
         let run = self
             .run(&["events", "--output", "json", "--type", event_type])
             .await;
@@ -469,14 +536,14 @@ impl Peer {
     }
 
     /// The run id of the last cycle (its `sync_cycle_end` event).
-    async fn last_run_id(&self) -> Value {
+    pub(crate) async fn last_run_id(&self) -> Value {
         let ends = self.events("sync_cycle_end").await;
         ends.last().expect("a cycle ran")["run_id"].clone()
     }
 }
 
 /// `members[].value` of a SCIM group.
-fn member_ids(group: &Value) -> BTreeSet<String> {
+pub(crate) fn member_ids(group: &Value) -> BTreeSet<String> {
     group["members"]
         .as_array()
         .map(|m| {
@@ -488,7 +555,7 @@ fn member_ids(group: &Value) -> BTreeSet<String> {
 }
 
 /// The small company plus two synced groups, Eng and Sales, with these members.
-fn with_groups(eng: &[&str], sales: &[&str]) -> Value {
+pub(crate) fn with_groups(eng: &[&str], sales: &[&str]) -> Value {
     let mut dir = company();
     let groups = dir["groups"].as_array_mut().unwrap();
     groups.push(json!({"id": "g3", "name": "Eng", "members": eng}));

@@ -12,3 +12,5 @@ mod kit;
 mod ldap;
 mod pipeline;
 mod safety;
+mod second_peer;
+mod untrusted;

@@ -70,6 +70,7 @@ impl Setup {
             },
             roles: RolesConfig {
                 admin_groups: vec!["Miro Admins".to_owned()],
+                ..RolesConfig::default()
             },
             mapping: jumpcloud(),
         }

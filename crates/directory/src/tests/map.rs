@@ -21,6 +21,7 @@ fn scoped(groups: &[&str]) -> ScopeConfig {
 fn admins(groups: &[&str]) -> RolesConfig {
     RolesConfig {
         admin_groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        ..RolesConfig::default()
     }
 }
 
@@ -644,4 +645,51 @@ fn users_mapped_as_last_pushed_keep_no_attributes() {
             assert_eq!(a.attrs, b.attrs);
         }
     }
+}
+
+/// What a generic target needs of the mapping: roles only when mapped (with values of its own),
+/// the work email following userName, and any path the target does not take left out.
+#[test]
+fn roles_the_work_email_and_unmapped_paths_follow_the_target() {
+    let snapshot = snapshot(json!({
+        "users": [{"id": "u1", "email": "Ann@Example.com", "firstname": "Ann", "department": "Eng"},
+                  {"id": "u2", "email": "bob@example.com", "firstname": "Bob"}],
+        "groups": [{"id": "g1", "name": "Admins", "members": ["u1"]}]
+    }));
+    let mut mapping = jumpcloud().with_roles(None).with_work_email(true);
+    assert!(mapping.unmap(paths::DEPARTMENT));
+    assert!(!mapping.unmap(paths::TITLE), "title was never mapped");
+    let managed: Vec<&str> = mapping.paths().collect();
+    assert!(managed.contains(&paths::WORK_EMAIL), "{managed:?}");
+    assert!(!managed.contains(&paths::ROLE) && !managed.contains(&paths::DEPARTMENT));
+    let mapped = map(&snapshot, &all(), &admins(&["Admins"]), &mapping);
+    let ann = &mapped.desired[0];
+    assert_eq!(
+        ann.attrs.get(paths::WORK_EMAIL),
+        Some(&text("ann@example.com"))
+    );
+    assert_eq!(
+        ann.attrs.get(paths::ROLE),
+        None,
+        "roles not mapped: not sent"
+    );
+    assert_eq!(ann.attrs.get(paths::DEPARTMENT), None, "unmapped: not sent");
+
+    let roles = RolesConfig {
+        admin_groups: vec!["Admins".into()],
+        admin_role: Some("admin".into()),
+        user_role: Some("member".into()),
+    };
+    assert!(roles.is_mapped() && !RolesConfig::default().is_mapped());
+    let mapping = jumpcloud().with_roles(Some(roles.values()));
+    let mapped = map(&snapshot, &all(), &roles, &mapping);
+    let role = |i: usize| mapped.desired[i].attrs.get(paths::ROLE).cloned();
+    assert_eq!(
+        (role(0), role(1)),
+        (Some(text("admin")), Some(text("member")))
+    );
+    // Dropping the role path unmaps roles.
+    let mut mapping = mapping;
+    assert!(mapping.unmap(paths::ROLE));
+    assert!(!mapping.paths().any(|p| p == paths::ROLE));
 }

@@ -24,6 +24,8 @@ pub enum Call {
     Link(Link),
     Unlink(SourceId),
     Event(Event),
+    /// `attribute_refused`: the path the target refuses for everyone.
+    Refused(String),
 }
 
 #[derive(Default, Debug)]
@@ -46,6 +48,9 @@ impl Recorder for Rec {
     }
     fn event(&mut self, event: Event) {
         self.calls.push(Call::Event(event));
+    }
+    fn attribute_refused(&mut self, dropped: &scimsync_executor::Dropped) {
+        self.calls.push(Call::Refused(dropped.path.clone()));
     }
 }
 

@@ -13,6 +13,7 @@ pub struct Seen {
     pub method: String,
     pub target: String,
     pub authorization: Option<String>,
+    pub body: String,
 }
 
 type Handler = dyn Fn(&str, &str, usize) -> (u16, String) + Send + Sync;
@@ -67,6 +68,7 @@ async fn serve(handler: Arc<Handler>) -> (String, Arc<Mutex<Vec<Seen>>>) {
                     method: method.clone(),
                     target: target.clone(),
                     authorization: header("authorization"),
+                    body: String::from_utf8_lossy(&buf[head_end..]).into_owned(),
                 });
                 log.len() - 1
             };
@@ -250,5 +252,171 @@ async fn a_409_on_create_fails_only_that_user() {
             .count(),
         1,
         "409 is never retried"
+    );
+}
+
+fn update(source: &str, target: &str, changes: &[(&str, &str)]) -> scimsync_model::Op {
+    scimsync_model::Op::Update {
+        source_id: scimsync_model::SourceId::new(source),
+        target_id: scimsync_model::ScimId::new(target),
+        user_name: format!("{source}@x.com"),
+        changes: changes
+            .iter()
+            .map(|(path, new)| scimsync_model::Change {
+                path: (*path).to_owned(),
+                old: None,
+                new: Some(scimsync_model::AttrValue::text(*new)),
+            })
+            .collect(),
+    }
+}
+
+const DEPT: &str = scimsync_model::paths::DEPARTMENT;
+
+/// A PATCH refused with 400 invalidPath for one attribute: that attribute is dropped and the
+/// rest sent again in the same cycle; the user's op succeeds, the refusal is recorded once.
+#[tokio::test]
+async fn a_400_naming_one_attribute_drops_it_and_sends_the_rest() {
+    let handler: Arc<Handler> = Arc::new(|method: &str, _: &str, index| match method {
+        "PATCH" if index <= 1 => (
+            400,
+            format!(
+                r#"{{"status":"400","scimType":"invalidPath","detail":"Invalid path '{DEPT}' for 'replace' op of operation 2"}}"#
+            ),
+        ),
+        "PATCH" => (204, String::new()),
+        _ => (404, String::new()),
+    });
+    let (base, seen) = serve(handler).await;
+    let exec = Executor::new(client(
+        &base,
+        crate::TOKEN,
+        Profile::generic(),
+        Budgets::unlimited(),
+    ));
+    let plan = Plan {
+        ops: vec![update(
+            "s1",
+            "9",
+            &[("displayName", "Ann Lee"), (DEPT, "Eng")],
+        )],
+    };
+    let mut rec = Rec::default();
+    let report = exec.execute(&plan, Vec::new(), &ctx(), &mut rec).await;
+    assert_eq!((report.succeeded, report.failed), (1, 0));
+    let seen = seen.lock().unwrap();
+    let patches: Vec<&Seen> = seen.iter().filter(|s| s.method == "PATCH").collect();
+    assert_eq!(patches.len(), 2);
+    assert!(patches[0].body.contains(DEPT));
+    assert!(!patches[1].body.contains(DEPT), "{}", patches[1].body);
+    assert!(patches[1].body.contains("Ann Lee"));
+    let link = rec.links()[0];
+    assert_eq!(
+        link.attrs.get("displayName").and_then(|v| v.as_text()),
+        Some("Ann Lee")
+    );
+    assert_eq!(link.attrs.get(DEPT), None, "not recorded as pushed");
+    let event = rec.event_for("s1").unwrap();
+    assert!(event.success);
+    assert_eq!(event.detail["dropped"][0]["path"], DEPT);
+    assert!(
+        rec.calls
+            .iter()
+            .any(|c| matches!(c, crate::Call::Refused(p) if p == DEPT))
+    );
+}
+
+/// When the refused attribute was all there was to send, the user is not failed (the
+/// attribute is the target's limit, not the user's fault): skipped, and the refusal recorded.
+#[tokio::test]
+async fn a_write_of_only_refused_attributes_is_not_a_failure() {
+    let handler: Arc<Handler> = Arc::new(|method: &str, _: &str, _| match method {
+        "PATCH" => (
+            400,
+            format!(
+                r#"{{"status":"400","scimType":"invalidPath","detail":"Invalid path '{DEPT}'"}}"#
+            ),
+        ),
+        _ => (404, String::new()),
+    });
+    let (base, seen) = serve(handler).await;
+    let exec = Executor::new(client(
+        &base,
+        crate::TOKEN,
+        Profile::generic(),
+        Budgets::unlimited(),
+    ));
+    let plan = Plan {
+        ops: vec![update("s1", "9", &[(DEPT, "Eng")])],
+    };
+    let mut rec = Rec::default();
+    let report = exec.execute(&plan, Vec::new(), &ctx(), &mut rec).await;
+    assert_eq!((report.failed, report.skipped), (0, 1));
+    assert_eq!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.method == "PATCH")
+            .count(),
+        1
+    );
+    assert!(
+        rec.calls
+            .iter()
+            .any(|c| matches!(c, crate::Call::Refused(p) if p == DEPT))
+    );
+}
+
+/// A POST refused for one attribute (400 invalidValue naming it) posts the rest at once;
+/// the link holds what was sent.
+#[tokio::test]
+async fn a_create_refused_for_one_attribute_posts_the_rest() {
+    let handler: Arc<Handler> = Arc::new(|method: &str, target: &str, index| {
+        match method {
+        "GET" if target.contains("filter=") => (200, list(&[])),
+        "POST" if index <= 1 => (
+            400,
+            r#"{"status":"400","scimType":"invalidValue","detail":"Attribute 'title' is too long"}"#.to_owned(),
+        ),
+        "POST" => (201, r#"{"id":"42","userName":"a@x.com"}"#.to_owned()),
+        _ => (404, String::new()),
+    }
+    });
+    let (base, seen) = serve(handler).await;
+    let exec = Executor::new(client(
+        &base,
+        crate::TOKEN,
+        Profile::generic(),
+        Budgets::unlimited(),
+    ));
+    let mut op = create("s1", "a@x.com");
+    if let scimsync_model::Op::Create { attrs, .. } = &mut op {
+        attrs.insert(
+            "title".into(),
+            scimsync_model::AttrValue::text("x".repeat(300)),
+        );
+        attrs.insert("displayName".into(), scimsync_model::AttrValue::text("Ann"));
+    }
+    let mut rec = Rec::default();
+    let report = exec
+        .execute(&Plan { ops: vec![op] }, Vec::new(), &ctx(), &mut rec)
+        .await;
+    assert_eq!((report.succeeded, report.failed), (1, 0));
+    let seen = seen.lock().unwrap();
+    let posts: Vec<&Seen> = seen.iter().filter(|s| s.method == "POST").collect();
+    assert_eq!(posts.len(), 2);
+    assert!(!posts[1].body.contains("title"), "{}", posts[1].body);
+    let link = rec.links()[0];
+    assert_eq!(link.target_id.as_str(), "42");
+    assert!(!link.attrs.contains_key("title") && link.attrs.contains_key("displayName"));
+    // invalidValue is this user's value, not the attribute: nothing remembered for all.
+    assert!(
+        !rec.calls
+            .iter()
+            .any(|c| matches!(c, crate::Call::Refused(_)))
+    );
+    assert_eq!(
+        rec.event_for("s1").unwrap().detail["dropped"][0]["path"],
+        "title"
     );
 }

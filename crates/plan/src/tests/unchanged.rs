@@ -426,6 +426,7 @@ fn group_ops_are_the_same_with_the_proof() {
                 user_links: &links,
                 held: &[],
                 can_create: false,
+                members_on_create: false,
                 name_match: NameMatch::Exact,
             },
             &case.policy,
