@@ -25,10 +25,12 @@ pub enum EventType {
     SyncCycleEnd,
     SyncHeld,
     SyncQuarantined,
+    /// `scimsync approve-deletes` approved the held set (not part of a run).
+    SyncApproved,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         EventType::UserCreateProvision,
         EventType::UserUpdateProvision,
         EventType::UserDeprovision,
@@ -45,6 +47,7 @@ impl EventType {
         EventType::SyncCycleEnd,
         EventType::SyncHeld,
         EventType::SyncQuarantined,
+        EventType::SyncApproved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +68,7 @@ impl EventType {
             EventType::SyncCycleEnd => "sync_cycle_end",
             EventType::SyncHeld => "sync_held",
             EventType::SyncQuarantined => "sync_quarantined",
+            EventType::SyncApproved => "sync_approved",
         }
     }
 
