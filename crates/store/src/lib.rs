@@ -25,6 +25,7 @@ mod attrs_json;
 mod error;
 mod events;
 mod group_links;
+mod guard;
 mod journal;
 mod links;
 mod meta;
@@ -34,6 +35,7 @@ mod timestamp;
 
 pub use error::StoreError;
 pub use events::EventQuery;
+pub use guard::{ApprovalGrant, ApproveOutcome};
 pub use journal::{Intent, IntentId, IntentOutcome};
 pub use links::{LinkHeads, StampedLink};
 pub use runs::{RunOutcome, RunRecord, RunStatus};
