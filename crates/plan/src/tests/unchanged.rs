@@ -427,6 +427,7 @@ fn group_ops_are_the_same_with_the_proof() {
                 held: &[],
                 can_create: false,
                 name_match: NameMatch::Exact,
+                directory_groups: &[],
             },
             &case.policy,
         )
