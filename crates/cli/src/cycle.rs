@@ -93,6 +93,8 @@ pub struct Prepared {
     pub groups: crate::groups::GroupSide,
     /// Record stamps a cycle stores once its writes are done (`source::Directory::stamps`).
     pub stamps: Vec<StampedLink>,
+    /// Config names that match no directory group; group members resolving to no user.
+    pub findings: scimsync_directory::Findings,
 }
 
 impl Prepared {
@@ -129,6 +131,8 @@ pub async fn prepare(
         directory_users,
         mapped,
         desired_groups,
+        directory_groups,
+        findings,
         mut links,
         group_links,
         unchanged,
@@ -185,6 +189,7 @@ pub async fn prepare(
         held: &held,
         can_create: crate::groups::can_create(config),
         name_match: config.groups.name_match,
+        directory_groups: &directory_groups,
     };
     let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy(config));
     Ok(Prepared {
@@ -198,6 +203,7 @@ pub async fn prepare(
         lookups,
         groups,
         stamps,
+        findings,
     })
 }
 
