@@ -79,19 +79,19 @@ pub(crate) struct Tally {
     buckets: Mutex<BTreeMap<Bucket, BucketReport>>,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) retries: AtomicU64,
-    /// Whether a 401 stops every later request of this tally.
-    halt_on_401: bool,
+    /// Whether a 401 or 403 stops every later request of this tally.
+    halt_on_refusal: bool,
     halted: AtomicBool,
 }
 
 impl Tally {
-    pub(crate) fn new(halt_on_401: bool) -> Self {
+    pub(crate) fn new(halt_on_refusal: bool) -> Self {
         Tally {
             start: Instant::now(),
             buckets: Mutex::new(BTreeMap::new()),
             rate_limited: AtomicU64::new(0),
             retries: AtomicU64::new(0),
-            halt_on_401,
+            halt_on_refusal,
             halted: AtomicBool::new(false),
         }
     }
@@ -271,7 +271,9 @@ impl ScimClient {
                 tuning,
                 seeds: AtomicU64::new(0),
                 rng: Mutex::new(rng),
-                lifetime: Tally::new(false),
+                // The reads before a plan (full list, lookups) stop at the first refusal too:
+                // sixteen concurrent lookups must not each knock with a revoked token.
+                lifetime: Tally::new(true),
                 capabilities: tokio::sync::OnceCell::new(),
                 versions: Mutex::new(HashMap::new()),
                 throttled: Mutex::new(HashMap::new()),
@@ -311,7 +313,7 @@ impl ScimClient {
     pub async fn check(&self) -> Result<CheckReport, ScimError> {
         let tally = &self.inner.lifetime;
         let mut trace = Trace::default();
-        let spc = self.service_provider_config(tally, &mut trace).await?;
+        let spc = self.service_provider_config(&mut trace).await?;
         let capabilities = *self
             .inner
             .capabilities
@@ -343,10 +345,7 @@ impl ScimClient {
                     return self.resolve_capabilities(None);
                 }
                 let mut trace = Trace::default();
-                match self
-                    .service_provider_config(&self.inner.lifetime, &mut trace)
-                    .await
-                {
+                match self.service_provider_config(&mut trace).await {
                     Ok(spc) => self.resolve_capabilities(spc.as_ref()),
                     Err(e) => {
                         tracing::warn!(
@@ -384,9 +383,13 @@ impl ScimClient {
     /// `GET /ServiceProviderConfig`; `None` when the SP does not serve a readable one.
     async fn service_provider_config(
         &self,
-        tally: &Tally,
         trace: &mut Trace,
     ) -> Result<Option<serde_json::Value>, ScimError> {
+        // Its own tally: a generic SP may refuse discovery (403) and serve users all the same,
+        // so this refusal alone does not stop the cycle; a 401 here still fails `check`, and
+        // the next request's refusal stops the cycle as any other would.
+        let tally = Tally::new(false);
+        let tally = &tally;
         match self
             .send(&Request::get("/ServiceProviderConfig"), tally, trace)
             .await
@@ -618,7 +621,7 @@ impl ScimClient {
                 tracing::warn!(%bucket, ?pause, "429 from the target: pausing the bucket");
                 inner.pacer.pause(bucket, pause);
             }
-            Err(ScimError::Unauthorized { .. }) if tally.halt_on_401 => {
+            Err(e) if tally.halt_on_refusal && e.refuses_access() => {
                 tally.halted.store(true, Ordering::SeqCst);
             }
             _ => {}
