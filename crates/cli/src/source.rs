@@ -65,6 +65,23 @@ fn read_file_snapshot(config: &Config) -> Result<Snapshot> {
     Ok(snapshot)
 }
 
+/// The whole snapshot as read, nothing mapped (`check`).
+pub async fn read_snapshot(config: &Config) -> Result<Snapshot> {
+    match config.source.kind {
+        SourceKind::Ldap => crate::ldap_source::read(config).await,
+        _ => {
+            let config_path = config.origin.clone();
+            let read = tokio::task::block_in_place(|| read_file_snapshot(config));
+            read.map_err(|e| {
+                e.context(format!(
+                    "reading the directory of {}",
+                    config_path.display()
+                ))
+            })
+        }
+    }
+}
+
 /// Reads and maps the directory and loads the links. A full cycle loads every link whole; an
 /// incremental one maps against the links' fingerprints, so a user whose fingerprint is its
 /// link's keeps no attributes (most of a large directory, most of a cycle's memory).
