@@ -583,46 +583,49 @@ fn report_directory(
     ctx: &EventContext,
     prepared: &Prepared,
 ) -> Result<()> {
+    // A failed lookup in the directory: the DI-style event for "this record could not be
+    // resolved into a user".
+    let lookup_failed = |resource: EventResource, detail: serde_json::Value, error: String| {
+        let mut event = ctx.event(EventType::UserLookupProvision, false);
+        event.resource = Some(resource);
+        event.with_detail(detail).with_error(Some(error))
+    };
     for record in &prepared.mapped.invalid {
         tracing::warn!("held untouched: {record}");
-        let mut event = ctx.event(EventType::UserLookupProvision, false);
-        event.resource = Some(EventResource {
-            kind: "user".into(),
-            source_id: Some(record.source_id.clone()),
-            ..EventResource::default()
-        });
-        emitter.emit(
-            store,
-            event
-                .with_detail(serde_json::json!({
-                    "invalid": {"field": record.field, "message": record.message},
-                }))
-                .with_error(Some(format!(
-                    "invalid directory record {}: {}: {}; the user is held untouched until it is fixed",
-                    record.source_id, record.field, record.message
-                ))),
-        )?;
+        let event = lookup_failed(
+            EventResource {
+                kind: "user".into(),
+                source_id: Some(record.source_id.clone()),
+                ..EventResource::default()
+            },
+            serde_json::json!({
+                "invalid": {"field": record.field, "message": record.message},
+            }),
+            format!(
+                "invalid directory record {}: {}: {}; the user is held untouched until it is fixed",
+                record.source_id, record.field, record.message
+            ),
+        );
+        emitter.emit(store, event)?;
     }
     let unresolved = &prepared.findings.unresolved;
     for member in unresolved.iter().take(MAX_UNRESOLVED_EVENTS) {
         tracing::warn!("{member}");
-        let mut event = ctx.event(EventType::UserLookupProvision, false);
-        event.resource = Some(EventResource {
-            kind: "group".into(),
-            source_id: Some(member.group_id.clone()),
-            display_name: Some(member.group_name.clone()),
-            ..EventResource::default()
-        });
-        emitter.emit(
-            store,
-            event
-                .with_detail(serde_json::json!({
-                    "warning": "unresolved_member",
-                    "group": member.group_name,
-                    "value": member.value,
-                }))
-                .with_error(Some(member.to_string())),
-        )?;
+        let event = lookup_failed(
+            EventResource {
+                kind: "group".into(),
+                source_id: Some(member.group_id.clone()),
+                display_name: Some(member.group_name.clone()),
+                ..EventResource::default()
+            },
+            serde_json::json!({
+                "warning": "unresolved_member",
+                "group": member.group_name,
+                "value": member.value,
+            }),
+            member.to_string(),
+        );
+        emitter.emit(store, event)?;
     }
     if unresolved.len() > MAX_UNRESOLVED_EVENTS {
         tracing::warn!(

@@ -350,6 +350,21 @@ impl Plan {
         dropped
     }
 
+    /// For each op (by position) that carries a loss, the loss that governs each part of it: a
+    /// loss is done when every op it governs a part of has succeeded.
+    pub fn governing_losses(&self, rules: &LossRules) -> Vec<(usize, LossId)> {
+        let deprovisions = self.deprovision_ids();
+        self.ops
+            .iter()
+            .enumerate()
+            .flat_map(|(at, op)| {
+                governed(op, rules, &deprovisions)
+                    .into_iter()
+                    .map(move |g| (at, g.governor))
+            })
+            .collect()
+    }
+
     /// The loss id of each user the plan deactivates or deletes (the first such op).
     fn deprovision_ids(&self) -> HashMap<SourceId, LossId> {
         let mut ids = HashMap::new();
@@ -555,6 +570,16 @@ mod tests {
             changes,
         }
     }
+    /// An update that moves the user to Ops and takes their admin role.
+    fn move_and_demote(s: &str) -> Op {
+        update(
+            s,
+            vec![
+                change(paths::DEPARTMENT, Some("Eng"), Some("Ops")),
+                change(paths::ROLE, Some(paths::ADMIN_ROLE), Some(paths::USER_ROLE)),
+            ],
+        )
+    }
     fn kinds(losses: &[Loss]) -> Vec<(LossKind, String)> {
         losses
             .iter()
@@ -566,13 +591,7 @@ mod tests {
     fn every_access_removing_change_is_a_loss() {
         let plan = Plan {
             ops: vec![
-                update(
-                    "u1",
-                    vec![
-                        change(paths::DEPARTMENT, Some("Eng"), Some("Ops")),
-                        change(paths::ROLE, Some(paths::ADMIN_ROLE), Some(paths::USER_ROLE)),
-                    ],
-                ),
+                move_and_demote("u1"),
                 update(
                     "u2",
                     vec![change(paths::USER_TYPE, Some("Full"), Some("Free"))],
@@ -660,13 +679,7 @@ mod tests {
             ops: vec![
                 members(&["u9"], &["u3"]),
                 members(&[], &["u4"]),
-                update(
-                    "u1",
-                    vec![
-                        change(paths::DEPARTMENT, Some("Eng"), Some("Ops")),
-                        change(paths::ROLE, Some(paths::ADMIN_ROLE), Some(paths::USER_ROLE)),
-                    ],
-                ),
+                move_and_demote("u1"),
                 update(
                     "u2",
                     vec![change(
