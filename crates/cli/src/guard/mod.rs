@@ -447,6 +447,10 @@ pub fn plan_text(decision: &Decision) -> String {
         let _ = writeln!(out, "  why: {}", reason.message);
     }
     write_losses(&mut out, &decision.held, false);
+    let _ = writeln!(
+        out,
+        "  a sync records this hold; `scimsync approve-deletes` then approves exactly it"
+    );
     out
 }
 
