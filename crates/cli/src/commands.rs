@@ -177,7 +177,7 @@ fn approve_deletes(
             format!(
                 "The held set changed since it was listed: its digest is now {} ({} changes: {}). \
                  Nothing approved; review it with `scimsync approve-deletes --list`.",
-                &held.digest()[..12],
+                crate::guard::short_digest(&held.digest()),
                 held.losses.len(),
                 held.counts()
             ),
@@ -192,7 +192,7 @@ fn approve_deletes(
                     .map(|r| format!(" by run {r}"))
                     .unwrap_or_default(),
                 scimsync_model::LossCounts::of(&a.losses),
-                &a.digest[..12],
+                crate::guard::short_digest(&a.digest),
                 a.expires_at
             ),
         ),

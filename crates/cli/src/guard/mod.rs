@@ -372,7 +372,7 @@ pub fn state_text(store: &Store, all: bool) -> Result<String> {
         let _ = writeln!(
             out,
             "  digest {}; `scimsync approve-deletes` approves exactly these (for policy.approval_ttl)",
-            &digest[..12]
+            short_digest(&digest)
         );
     }
     if let Some(approval) = store.approval()? {
@@ -392,6 +392,11 @@ pub fn state_text(store: &Store, all: bool) -> Result<String> {
         );
     }
     Ok(out)
+}
+
+/// The first 12 hex digits of a held set's digest, as printed (and accepted by `--digest`).
+pub fn short_digest(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
 }
 
 fn write_losses(out: &mut String, losses: &[Loss], all: bool) {
