@@ -468,8 +468,10 @@ async fn cycle_body(
         &plan,
         time::OffsetDateTime::now_utc(),
     )?;
-    let dropped = plan.retain_losses(&rules, |id| decision.allows(id));
-    debug_assert_eq!(dropped.len(), decision.held.len());
+    if !decision.held.is_empty() {
+        let dropped = plan.retain_losses(&rules, |id| decision.allows(id));
+        debug_assert_eq!(dropped.len(), decision.held.len());
+    }
     guard::record(store, emitter, ctx, &prepared, &decision)?;
     let held = decision.held.len();
     let exec_ctx = ExecContext {
@@ -590,28 +592,31 @@ fn report_directory(
         event.resource = Some(resource);
         event.with_detail(detail).with_error(Some(error))
     };
-    for record in &prepared.mapped.invalid {
-        tracing::warn!("held untouched: {record}");
-        let event = lookup_failed(
-            EventResource {
-                kind: "user".into(),
-                source_id: Some(record.source_id.clone()),
-                ..EventResource::default()
-            },
-            serde_json::json!({
-                "invalid": {"field": record.field, "message": record.message},
-            }),
-            format!(
-                "invalid directory record {}: {}: {}; the user is held untouched until it is fixed",
-                record.source_id, record.field, record.message
-            ),
-        );
-        emitter.emit(store, event)?;
-    }
+    // Each event's log line says what its error says: no separate warning.
+    let mut events: Vec<Event> = prepared
+        .mapped
+        .invalid
+        .iter()
+        .map(|record| {
+            lookup_failed(
+                EventResource {
+                    kind: "user".into(),
+                    source_id: Some(record.source_id.clone()),
+                    ..EventResource::default()
+                },
+                serde_json::json!({
+                    "invalid": {"field": record.field, "message": record.message},
+                }),
+                format!(
+                    "invalid directory record {}: {}: {}; the user is held untouched until it is fixed",
+                    record.source_id, record.field, record.message
+                ),
+            )
+        })
+        .collect();
     let unresolved = &prepared.findings.unresolved;
-    for member in unresolved.iter().take(MAX_UNRESOLVED_EVENTS) {
-        tracing::warn!("{member}");
-        let event = lookup_failed(
+    events.extend(unresolved.iter().take(MAX_UNRESOLVED_EVENTS).map(|member| {
+        lookup_failed(
             EventResource {
                 kind: "group".into(),
                 source_id: Some(member.group_id.clone()),
@@ -624,9 +629,9 @@ fn report_directory(
                 "value": member.value,
             }),
             member.to_string(),
-        );
-        emitter.emit(store, event)?;
-    }
+        )
+    }));
+    emitter.emit_all(store, events)?;
     if unresolved.len() > MAX_UNRESOLVED_EVENTS {
         tracing::warn!(
             "{} more group members resolve to no directory user (no event each)",
