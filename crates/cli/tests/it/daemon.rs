@@ -451,3 +451,44 @@ async fn completions_and_the_man_page_are_generated() {
     assert!(page.contains(".TH scimsync"), "{page}");
     assert!(page.contains("daemon"));
 }
+
+/// A held cycle's changes are counted on /metrics by kind, as its `sync_held` event says.
+#[tokio::test(flavor = "multi_thread")]
+async fn held_changes_are_counted_by_kind_on_metrics() {
+    let mut env = Env::new(Seed::default()).await;
+    env.write_directory(&people(6));
+    env.sync().await;
+    // Everyone but the admin unassigned: 5 of 6, over the kit's 50%.
+    let mut dir = people(6);
+    dir["groups"][0]["members"] = json!(["p0"]);
+    env.write_directory(&dir);
+    daemon_env(&mut env, "1h");
+    let mut daemon = Daemon::start(&env).await;
+    assert!(
+        wait_for(Duration::from_secs(60), || async {
+            daemon
+                .get("/metrics")
+                .await
+                .1
+                .contains("scimsync_cycles_total")
+        })
+        .await,
+        "the cycle never finished:\n{}",
+        daemon.stderr()
+    );
+    let (_, text) = daemon.get("/metrics").await;
+    let m = series(&text);
+    assert_eq!(
+        m.get("scimsync_held_deprovisions_total{kind=\"deactivate\"}"),
+        Some(&5.0),
+        "{text}"
+    );
+    assert_eq!(
+        m.get("scimsync_cycles_total{outcome=\"held\"}"),
+        Some(&1.0),
+        "{text}"
+    );
+    assert!(env.users().iter().all(|u| u.active));
+    let (code, _) = daemon.sigterm().await;
+    assert_eq!(code, 0);
+}
