@@ -237,11 +237,15 @@ pub fn decide(
                 rule: Rule::MaxDeprovisions,
                 message: format!(
                     "{} access-removing changes ({counts}) exceed policy.max_deprovisions = {} \
-                     ({limit} of {} managed users); {} of them not approved",
+                     ({limit} of {} managed users){}",
                     losses.len(),
                     limits.max_deprovisions,
                     facts.managed,
-                    unapproved.len()
+                    if unapproved.len() < losses.len() {
+                        format!("; {} of them not approved", unapproved.len())
+                    } else {
+                        String::new()
+                    }
                 ),
                 held: unapproved.len(),
             });
