@@ -86,6 +86,22 @@ impl Daemon {
         (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
+    /// /metrics once the first cycle has ended (at most 60 s).
+    async fn metrics_after_a_cycle(&self) -> String {
+        assert!(
+            wait_for(Duration::from_secs(60), || async {
+                self.get("/metrics")
+                    .await
+                    .1
+                    .contains("scimsync_cycles_total")
+            })
+            .await,
+            "the cycle never finished:\n{}",
+            self.stderr()
+        );
+        self.get("/metrics").await.1
+    }
+
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -176,19 +192,7 @@ async fn metrics_and_health_agree_with_the_events_during_and_after_a_cycle() {
     );
     assert!(!during.contains("scimsync_cycles_total{outcome=\"failed\"}"));
 
-    assert!(
-        wait_for(Duration::from_secs(60), || async {
-            daemon
-                .get("/metrics")
-                .await
-                .1
-                .contains("scimsync_cycles_total")
-        })
-        .await,
-        "the cycle never finished:\n{}",
-        daemon.stderr()
-    );
-    let (_, text) = daemon.get("/metrics").await;
+    let text = daemon.metrics_after_a_cycle().await;
     let m = series(&text);
     let events = env.events(&[]).await;
 
@@ -464,19 +468,7 @@ async fn held_changes_are_counted_by_kind_on_metrics() {
     env.write_directory(&dir);
     daemon_env(&mut env, "1h");
     let mut daemon = Daemon::start(&env).await;
-    assert!(
-        wait_for(Duration::from_secs(60), || async {
-            daemon
-                .get("/metrics")
-                .await
-                .1
-                .contains("scimsync_cycles_total")
-        })
-        .await,
-        "the cycle never finished:\n{}",
-        daemon.stderr()
-    );
-    let (_, text) = daemon.get("/metrics").await;
+    let text = daemon.metrics_after_a_cycle().await;
     let m = series(&text);
     assert_eq!(
         m.get("scimsync_held_deprovisions_total{kind=\"deactivate\"}"),
