@@ -71,11 +71,13 @@ pub fn directory(users: usize, groups: usize, seed: u64) -> Snapshot {
             id: SourceId::new("g-users"),
             name: SCOPE_GROUP.to_owned(),
             members: users_vec.iter().map(|u| u.id.clone()).collect(),
+            unresolved: Vec::new(),
         },
         SourceGroup {
             id: SourceId::new("g-admins"),
             name: ADMIN_GROUP.to_owned(),
             members: users_vec.iter().step_by(50).map(|u| u.id.clone()).collect(),
+            unresolved: Vec::new(),
         },
     ];
     let extra = groups.saturating_sub(2);
@@ -91,6 +93,7 @@ pub fn directory(users: usize, groups: usize, seed: u64) -> Snapshot {
                 id: SourceId::new(format!("g{g:06}")),
                 name: format!("Team {g}"),
                 members,
+                unresolved: Vec::new(),
             });
         }
     }

@@ -7,7 +7,7 @@ use crate::saved::SavedPlan;
 use crate::{Cli, Command, Output};
 use anyhow::{Context, Result, anyhow, bail};
 use scimsync_model::{EventType, InitiatedBy, RunId};
-use scimsync_store::{EventQuery, Store};
+use scimsync_store::{ApproveOutcome, EventQuery, Store};
 use std::fs::File;
 use std::path::Path;
 
@@ -50,17 +50,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
         } => events(&config, since, event_type, failed, user, run, limit, output),
         Command::Status { runs, output } => status(&config, runs, output),
         Command::Check { output } => check(&config, output).await,
-        Command::ApproveDeletes => {
-            let mut store = open_store(&config)?;
-            crate::guard::approve(&mut store)?;
-            let held = store
-                .meta(crate::meta::HELD_DEPROVISIONS)?
-                .unwrap_or_else(|| "0".into());
-            println!(
-                "Deprovisions released for the next cycle ({held} were held by the last one)."
-            );
-            Ok(exit::OK)
-        }
+        Command::ApproveDeletes {
+            list,
+            output,
+            digest,
+        } => approve_deletes(&config, &emitter, list, output, digest.as_deref()),
         Command::Completions { .. } | Command::Man { .. } => Ok(exit::OK),
     }
 }
@@ -104,20 +98,28 @@ async fn plan(
     let prepared = cycle::prepare(config, &store, &client, full, out.is_some()).await?;
     let plan = prepared.plan();
     let profile = cycle::profile(config);
+    // The same decision a sync would take now, so the plan tells the truth about the guard.
+    let decision = crate::guard::judge(
+        config,
+        &store,
+        &prepared,
+        plan,
+        time::OffsetDateTime::now_utc(),
+    )?;
     match output {
-        Output::Text => print!(
-            "{}",
-            crate::render::plan_text(&prepared, plan, &profile, &config.integration())
-        ),
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::render::plan_json(
-                &prepared,
-                plan,
-                &profile,
-                &config.integration()
-            ))?
-        ),
+        Output::Text => {
+            out!(
+                "{}",
+                crate::render::plan_text(&prepared, plan, &profile, &config.integration())
+            )?;
+            out!("{}", crate::guard::plan_text(&decision))?;
+        }
+        Output::Json => {
+            let mut json =
+                crate::render::plan_json(&prepared, plan, &profile, &config.integration());
+            json["guard"] = crate::guard::plan_json(&decision);
+            outln!("{}", serde_json::to_string_pretty(&json)?)?;
+        }
     }
     if let Some(path) = out {
         SavedPlan::from_prepared(&prepared).write(path)?;
@@ -127,11 +129,88 @@ async fn plan(
             path.display()
         );
     }
-    Ok(if detailed && !plan.is_empty() {
+    Ok(if detailed && !decision.held.is_empty() {
+        exit::HELD
+    } else if detailed && !plan.is_empty() {
         exit::PLAN_NOT_EMPTY
     } else {
         exit::OK
     })
+}
+
+/// `scimsync approve-deletes [--list] [--output json] [--digest HEX]`.
+fn approve_deletes(
+    config: &Config,
+    emitter: &Emitter,
+    list: bool,
+    output: Output,
+    digest: Option<&str>,
+) -> Result<i32> {
+    let mut store = open_store(config)?;
+    if list {
+        match output {
+            Output::Json => {
+                let mut state = crate::guard::state_json(&store, true)?;
+                state["schema"] = serde_json::json!("scimsync.held/v1");
+                outln!("{}", serde_json::to_string_pretty(&state)?)?;
+            }
+            Output::Text => {
+                let text = crate::guard::state_text(&store, true)?;
+                if text.is_empty() {
+                    outln!("Nothing is held by the deletion guard.")?;
+                } else {
+                    out!("{text}")?;
+                }
+            }
+        }
+        return Ok(exit::OK);
+    }
+    let outcome = crate::guard::approve(config, &mut store, emitter, digest)?;
+    let (code, message) = match &outcome {
+        ApproveOutcome::NothingHeld => (
+            exit::ERROR,
+            "Nothing is held by the deletion guard: nothing to approve, nothing changed."
+                .to_owned(),
+        ),
+        ApproveOutcome::DigestMismatch { held } => (
+            exit::ERROR,
+            format!(
+                "The held set changed since it was listed: its digest is now {} ({} changes: {}). \
+                 Nothing approved; review it with `scimsync approve-deletes --list`.",
+                crate::guard::short_digest(&held.digest()),
+                held.losses.len(),
+                held.counts()
+            ),
+        ),
+        ApproveOutcome::Approved(a) => (
+            exit::OK,
+            format!(
+                "Approved the {} changes held{} ({}), digest {}, until {}. The next cycle \
+                 applies exactly these; anything else a rule holds stays held.",
+                a.losses.len(),
+                a.hold_run
+                    .map(|r| format!(" by run {r}"))
+                    .unwrap_or_default(),
+                scimsync_model::LossCounts::of(&a.losses),
+                crate::guard::short_digest(&a.digest),
+                a.expires_at
+            ),
+        ),
+    };
+    match output {
+        Output::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "schema": "scimsync.approval/v1",
+                "approved": matches!(outcome, ApproveOutcome::Approved(_)),
+                "message": message,
+                "approval": crate::guard::state_json(&store, false)?["approval"],
+            }))?
+        )?,
+        Output::Text if code == exit::OK => outln!("{message}")?,
+        Output::Text => eprintln!("{message}"),
+    }
+    Ok(code)
 }
 
 pub async fn sync_now(
@@ -233,7 +312,7 @@ fn events(
     match output {
         Output::Json => {
             for e in &events {
-                println!("{}", serde_json::to_string(e)?);
+                outln!("{}", serde_json::to_string(e)?)?;
             }
         }
         Output::Text => {
@@ -256,7 +335,7 @@ fn events(
                         )
                     })
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "{}  run {:<4} {:<26} {:<4} {:<32} {:<12} {}",
                     e.ts,
                     e.run_id.map(|r| r.to_string()).unwrap_or_default(),
@@ -265,7 +344,7 @@ fn events(
                     who,
                     http,
                     e.error.as_deref().unwrap_or("")
-                );
+                )?;
             }
         }
     }
@@ -275,11 +354,9 @@ fn events(
 fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
     let store = open_store(config)?;
     let records = store.runs(runs)?;
-    let held: usize = store
-        .meta(crate::meta::HELD_DEPROVISIONS)?
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let approved = store.meta(crate::meta::DELETES_APPROVED)?.as_deref() == Some("1");
+    let guard = crate::guard::state_json(&store, false)?;
+    let held = guard["held"]["total"].as_u64().unwrap_or(0);
+    let approved = guard["approval"]["expired"] == serde_json::json!(false);
     let last_full = store.meta(crate::meta::LAST_FULL_AT)?;
     let links = store.link_count()?;
     let quarantine = crate::quarantine::current(&store)?;
@@ -288,7 +365,7 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
         .is_some_and(|q| q.active(time::OffsetDateTime::now_utc()));
     match output {
         Output::Json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "schema": "scimsync.status/v1",
@@ -297,6 +374,8 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
                     "last_full_read": last_full,
                     "held_deprovisions": held,
                     "deletes_approved": approved,
+                    "held": guard["held"],
+                    "approval": guard["approval"],
                     "quarantine": quarantine.as_ref().map(|q| serde_json::json!({
                         "active": quarantine_active,
                         "until": q.until,
@@ -305,43 +384,38 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
                     })),
                     "runs": records,
                 }))?
-            );
+            )?;
         }
         Output::Text => {
-            println!("integration: {}", config.integration());
-            println!("managed users: {links}");
-            println!(
+            outln!("integration: {}", config.integration())?;
+            outln!("managed users: {links}")?;
+            outln!(
                 "last full read: {}",
                 last_full.as_deref().unwrap_or("never")
-            );
+            )?;
             if let Some(q) = &quarantine {
                 if quarantine_active {
-                    println!(
+                    outln!(
                         "QUARANTINED until {} (level {}): {}\n  the daemon skips its cycles until then; \
                          `scimsync sync --now` still runs and a clean cycle lifts it",
-                        q.until, q.level, q.reason
-                    );
+                        q.until,
+                        q.level,
+                        q.reason
+                    )?;
                 } else {
-                    println!(
+                    outln!(
                         "quarantine ended at {} (level {}): {}; the next cycle decides",
-                        q.until, q.level, q.reason
-                    );
+                        q.until,
+                        q.level,
+                        q.reason
+                    )?;
                 }
             }
-            if held > 0 {
-                println!(
-                    "HELD: {held} deprovisions held by the deletion guard{}",
-                    if approved {
-                        " (approved: they go in the next cycle)"
-                    } else {
-                        "; run `scimsync approve-deletes` to release them"
-                    }
-                );
-            }
-            println!("\nlast runs:");
+            out!("{}", crate::guard::state_text(&store, false)?)?;
+            outln!("\nlast runs:")?;
             for r in &records {
                 let n = |k: &str| r.summary.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-                println!(
+                outln!(
                     "  run {:<4} {}  {:<9} {:<11} exit {}  ok {} failed {} skipped {}{}",
                     r.id,
                     r.started_at,
@@ -357,10 +431,10 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
                         .as_deref()
                         .map(|e| format!("  error: {e}"))
                         .unwrap_or_default()
-                );
+                )?;
             }
             if records.is_empty() {
-                println!("  none yet");
+                outln!("  none yet")?;
             }
         }
     }
@@ -371,7 +445,7 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
 fn print_capabilities(
     caps: &scimsync_scim::Capabilities,
     overrides: &scimsync_scim::CapabilityOverrides,
-) {
+) -> std::io::Result<()> {
     let overridden = overrides.keys();
     let origin = |key: &str| {
         if overridden.contains(&key) {
@@ -381,20 +455,21 @@ fn print_capabilities(
         }
     };
     let yes = |b: bool| if b { "supported" } else { "not supported" };
-    println!("capabilities:");
-    println!("  patch: {} ({})", yes(caps.patch), origin("patch"));
-    println!("  filter: {} ({})", yes(caps.filter), origin("filter"));
+    outln!("capabilities:")?;
+    outln!("  patch: {} ({})", yes(caps.patch), origin("patch"))?;
+    outln!("  filter: {} ({})", yes(caps.filter), origin("filter"))?;
     match caps.filter_max_results {
-        Some(n) => println!(
+        Some(n) => outln!(
             "  filter_max_results: {n} ({})",
             origin("filter_max_results")
-        ),
-        None => println!("  filter_max_results: not announced"),
+        )?,
+        None => outln!("  filter_max_results: not announced")?,
     }
-    println!("  etag: {} ({})", yes(caps.etag), origin("etag"));
-    println!("  bulk: {} ({})", yes(caps.bulk), origin("bulk"));
-    println!("  sort: {} ({})", yes(caps.sort), origin("sort"));
-    println!("  changePassword: {}", yes(caps.change_password));
+    outln!("  etag: {} ({})", yes(caps.etag), origin("etag"))?;
+    outln!("  bulk: {} ({})", yes(caps.bulk), origin("bulk"))?;
+    outln!("  sort: {} ({})", yes(caps.sort), origin("sort"))?;
+    outln!("  changePassword: {}", yes(caps.change_password))?;
+    Ok(())
 }
 
 async fn check(config: &Config, output: Output) -> Result<i32> {
@@ -421,13 +496,27 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
             tracing::warn!("the target's discovery is not cached in the store: {e:#}");
         }
     }
+    // The directory side: sync.toml's group names against the directory's groups. A name that
+    // matches nothing is an error here (it changes who is provisioned), a warning in a sync.
+    let snapshot = crate::source::read_snapshot(config).await?;
+    let findings = scimsync_directory::findings(
+        &snapshot.groups,
+        &config.scope,
+        &config.roles,
+        &config.groups,
+    );
+    let code = if findings.unmatched.is_empty() {
+        exit::OK
+    } else {
+        exit::ERROR
+    };
     match output {
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "schema": "scimsync.check/v1",
                 "target": config.target.url,
-                "ok": true,
+                "ok": code == exit::OK,
                 "total_users": report.total_users,
                 "latency_ms": report.latency.as_millis() as u64,
                 "service_provider_config": report.service_provider_config,
@@ -437,50 +526,67 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
                 "resource_types_served": report.discovery.resource_types.is_some(),
                 "user_name_case_exact": schema.user_name_case_exact(),
                 "unsupported": unsupported,
+                "directory": {
+                    "users": snapshot.users.len(),
+                    "groups": snapshot.groups.len(),
+                    "errors": findings.unmatched.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "warnings": findings.unresolved.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                },
             }))?
-        ),
+        )?,
         Output::Text => {
-            println!("target: {}", config.target.url);
-            println!("authentication: ok ({} ms)", report.latency.as_millis());
+            outln!("target: {}", config.target.url)?;
+            outln!("authentication: ok ({} ms)", report.latency.as_millis())?;
             if let Some(total) = report.total_users {
-                println!("users visible: {total}");
+                outln!("users visible: {total}")?;
             }
             if report.service_provider_config.is_none() {
-                println!("ServiceProviderConfig: not served");
+                outln!("ServiceProviderConfig: not served")?;
             }
-            print_capabilities(&report.capabilities, &config.target.capabilities);
+            print_capabilities(&report.capabilities, &config.target.capabilities)?;
             if client.profile().fixed_capabilities.is_none() {
                 let served = |v: &Option<serde_json::Value>| {
                     if v.is_some() { "read" } else { "not served" }
                 };
-                println!("schemas: {}", served(&report.discovery.schemas));
-                println!(
+                outln!("schemas: {}", served(&report.discovery.schemas))?;
+                outln!(
                     "resource types: {}",
                     served(&report.discovery.resource_types)
-                );
+                )?;
                 if let Some(exact) = schema.user_name_case_exact() {
-                    println!(
+                    outln!(
                         "userName: {}",
                         if exact {
                             "case-sensitive (caseExact)"
                         } else {
                             "case-insensitive"
                         }
-                    );
+                    )?;
                 }
                 if unsupported.is_empty() {
-                    println!("mapping: every mapped attribute is declared by the target");
+                    outln!("mapping: every mapped attribute is declared by the target")?;
                 } else {
-                    println!(
+                    outln!(
                         "mapping: {} attribute(s) not supported by the target:",
                         unsupported.len()
-                    );
+                    )?;
                     for u in &unsupported {
-                        println!("  ! {}", crate::discovery::describe(u));
+                        outln!("  ! {}", crate::discovery::describe(u))?;
                     }
                 }
             }
+            outln!(
+                "directory: {} users, {} groups",
+                snapshot.users.len(),
+                snapshot.groups.len()
+            )?;
+            for name in &findings.unmatched {
+                outln!("error: {name}")?;
+            }
+            for member in &findings.unresolved {
+                outln!("warning: {member}")?;
+            }
         }
     }
-    Ok(exit::OK)
+    Ok(code)
 }

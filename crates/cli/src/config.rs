@@ -109,7 +109,8 @@ fn default_in_flight() -> usize {
     16
 }
 
-/// `max_deprovisions`: a count or a percentage of managed users.
+/// `max_deprovisions`, `max_shrink`, `max_invalid`: a count, or a percentage of a base (managed
+/// users, the last snapshot's users, the directory's records).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Threshold {
     Count(usize),
@@ -179,6 +180,13 @@ pub struct PolicyConfig {
     /// Hold deprovisions when the snapshot has this many fewer users than the last good one.
     #[serde(default = "default_max_shrink")]
     pub max_shrink: Threshold,
+    /// Hold every deprovision (and end the cycle non-zero) when more than this many of the
+    /// directory's records are invalid: a broken export is not a company of leavers.
+    #[serde(default = "default_max_invalid")]
+    pub max_invalid: Threshold,
+    /// How long an `approve-deletes` approval stays valid.
+    #[serde(default = "default_approval_ttl", with = "humantime_serde_compat")]
+    pub approval_ttl: Duration,
     /// Quarantine when more than this fraction of a cycle's operations failed…
     #[serde(default = "default_quarantine_ratio")]
     pub quarantine_ratio: f64,
@@ -194,6 +202,12 @@ pub struct PolicyConfig {
 
 fn default_max_shrink() -> Threshold {
     Threshold::Percent(20.0)
+}
+fn default_max_invalid() -> Threshold {
+    Threshold::Percent(10.0)
+}
+fn default_approval_ttl() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 fn default_quarantine_ratio() -> f64 {
     0.4
@@ -213,6 +227,8 @@ impl Default for PolicyConfig {
             on_delete: OnDelete::default(),
             max_deprovisions: default_max_deprovisions(),
             max_shrink: default_max_shrink(),
+            max_invalid: default_max_invalid(),
+            approval_ttl: default_approval_ttl(),
             quarantine_ratio: default_quarantine_ratio(),
             quarantine_min_failures: default_quarantine_min_failures(),
             quarantine_backoff: Default::default(),

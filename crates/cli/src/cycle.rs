@@ -2,15 +2,18 @@
 //! record. `plan` runs the same steps up to the plan and stops.
 
 use crate::config::Config;
-use crate::guard::{self, GuardDecision};
+use crate::guard;
 use crate::recorder::{Emitter, StoreRecorder};
 use crate::saved::SavedPlan;
 use anyhow::{Context, Result, anyhow};
 use foldhash::HashSet;
 use scimsync_directory::{InvalidRecord, Mapped, Mapping};
-use scimsync_executor::{ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient};
+use scimsync_executor::{
+    ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient, ScimError,
+};
 use scimsync_model::{
-    DesiredUser, Event, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId, SourceId, TargetView,
+    DesiredUser, Event, EventResource, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId,
+    SourceId, TargetView,
 };
 use scimsync_plan::{PlanInput, PlanOutput, Policy};
 use scimsync_scim::{Budgets, Profile};
@@ -99,6 +102,8 @@ pub struct Prepared {
     pub stamps: Vec<StampedLink>,
     /// What the target declares and what of the mapping it does not take.
     pub fit: crate::discovery::Fit,
+    /// Config names that match no directory group; group members resolving to no user.
+    pub findings: scimsync_directory::Findings,
 }
 
 impl Prepared {
@@ -150,6 +155,8 @@ pub async fn prepare(
         directory_users,
         mapped,
         desired_groups,
+        directory_groups,
+        findings,
         mut links,
         group_links,
         unchanged,
@@ -207,6 +214,7 @@ pub async fn prepare(
         can_create: crate::groups::can_create(config),
         members_on_create: fit.members_on_create,
         name_match: config.groups.name_match,
+        directory_groups: &directory_groups,
     };
     let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy(config));
     Ok(Prepared {
@@ -221,6 +229,7 @@ pub async fn prepare(
         groups,
         stamps,
         fit,
+        findings,
     })
 }
 
@@ -292,17 +301,39 @@ async fn incremental_view(
             client
                 .find_user(&user_name)
                 .await
-                .map_err(|e| anyhow!("lookup of {user_name}: {e}"))
+                .map_err(|e| (user_name, e))
         });
     }
     let known: HashSet<&ScimId> = links.iter().map(|l| &l.target_id).collect();
     let mut found = Vec::new();
+    // The first failure ends the read; the refusal behind a run of "not sent" lookups is the
+    // one to report (and the one quarantine looks for), so it is preferred.
+    let mut failure: Option<(String, ScimError)> = None;
     while let Some(joined) = tasks.join_next().await {
-        if let Some(user) = joined.context("lookup task")??
-            && !known.contains(&user.id)
-        {
-            found.push(user);
+        match joined.context("lookup task")? {
+            Ok(Some(user)) if !known.contains(&user.id) => found.push(user),
+            Ok(_) => {}
+            Err((user_name, e)) => {
+                let better = match &failure {
+                    None => true,
+                    Some((_, ScimError::Halted)) => !matches!(e, ScimError::Halted),
+                    Some(_) => false,
+                };
+                if better {
+                    failure = Some((user_name, e));
+                }
+                if failure
+                    .as_ref()
+                    .is_some_and(|(_, e)| !matches!(e, ScimError::Halted))
+                {
+                    break;
+                }
+            }
         }
+    }
+    if let Some((user_name, e)) = failure {
+        tasks.abort_all();
+        return Err(anyhow::Error::new(e).context(format!("lookup of {user_name}")));
     }
     // Task completion order is not deterministic; the plan must be.
     found.sort_by(|a, b| a.id.cmp(&b.id));
@@ -365,13 +396,13 @@ pub async fn run_cycle(
     let result = cycle_body(config, store, emitter, &client, &ctx, full, opts.saved_plan).await;
     let elapsed = started.elapsed();
     match result {
-        Ok((exit_code, status, mut summary, report)) => {
+        Ok((exit_code, status, mut summary, report, note)) => {
             summary["elapsed_ms"] = serde_json::json!(elapsed.as_millis() as u64);
             summary["status"] = serde_json::json!(status.as_str());
             let outcome = RunOutcome {
                 status,
                 summary: summary.clone(),
-                error: report.as_ref().and_then(|r| r.halted.clone()),
+                error: note,
                 exit_code,
             };
             emitter.emit(
@@ -422,7 +453,15 @@ pub async fn run_cycle(
     }
 }
 
-type BodyResult = (i32, RunStatus, serde_json::Value, Option<ExecutionReport>);
+/// Exit code, run status, summary, the execution's report, and why the run did not simply
+/// succeed (the run's `error`, shown by `status`).
+type BodyResult = (
+    i32,
+    RunStatus,
+    serde_json::Value,
+    Option<ExecutionReport>,
+    Option<String>,
+);
 
 async fn cycle_body(
     config: &Config,
@@ -447,9 +486,7 @@ async fn cycle_body(
             )?;
         }
     }
-    for record in &prepared.mapped.invalid {
-        tracing::warn!("held untouched: {record}");
-    }
+    report_directory(store, emitter, ctx, &prepared)?;
     for d in &prepared.output.diagnostics {
         tracing::warn!("user {}: {}: {}", d.source_id, d.field, d.message);
     }
@@ -459,35 +496,20 @@ async fn cycle_body(
         plan = saved.plan;
     }
 
-    let decision = guard::decide(config, store, &prepared, &plan)?;
-    let held = match &decision {
-        GuardDecision::Proceed { approved } => {
-            if *approved {
-                guard::consume_approval(store)?;
-            }
-            0
-        }
-        GuardDecision::Hold { reason, held } => {
-            let count = *held;
-            plan.ops.retain(|op| !op.is_deprovision());
-            store.set_meta(crate::meta::HELD_DEPROVISIONS, &count.to_string())?;
-            emitter.emit(
-                store,
-                ctx.event(EventType::SyncHeld, false)
-                    .with_detail(serde_json::json!({"held": count, "reason": reason}))
-                    .with_error(Some(reason.clone())),
-            )?;
-            tracing::warn!(
-                "deletion guard: {reason}; {count} deprovisions held. Run `scimsync approve-deletes` to release them."
-            );
-            count
-        }
-    };
-    if held == 0 {
-        store.set_meta(crate::meta::HELD_DEPROVISIONS, "0")?;
+    let rules = guard::loss_rules(config);
+    let decision = guard::judge(
+        config,
+        store,
+        &prepared,
+        &plan,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    if !decision.held.is_empty() {
+        let dropped = plan.retain_losses(&rules, |id| decision.allows(id));
+        debug_assert_eq!(dropped.len(), decision.held.len());
     }
-    guard::remember_snapshot(store, &prepared, &decision)?;
-
+    guard::record(store, emitter, ctx, &prepared, &decision)?;
+    let held = decision.held.len();
     let exec_ctx = ExecContext {
         run_id: ctx.run_id,
         initiated_by: ctx.initiated_by,
@@ -514,15 +536,18 @@ async fn cycle_body(
         .with_group_links(crate::groups::executor_links(&prepared.groups, &plan));
     let progress = crate::progress::Progress::new(plan.writes() as u64);
     let mut recorder = StoreRecorder::new(store, emitter, ctx, progress);
+    let mut tracking = guard::Tracking::new(&mut recorder);
     let report = executor
         .execute(
             &plan,
             std::mem::take(&mut prepared.links),
             &exec_ctx,
-            &mut recorder,
+            &mut tracking,
         )
         .await;
+    let succeeded = std::mem::take(&mut tracking.succeeded);
     recorder.finish()?;
+    guard::settle_approval(store, &rules, &plan, &succeeded, &decision)?;
     crate::groups::remember_missing_teams(store, &plan)?;
     // Only a hint for the next cycle's read (each applies only while its link is as proved):
     // failing to store them costs that read time, not correctness.
@@ -543,6 +568,9 @@ async fn cycle_body(
         "group_reads": prepared.groups.reads,
         "planned": counts,
         "held_deprovisions": held,
+        "held": decision.held_counts(),
+        "unmatched_config": prepared.findings.unmatched.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "unresolved_members": prepared.findings.unresolved.len(),
         "succeeded": report.succeeded,
         "failed": report.failed,
         "skipped": report.skipped,
@@ -556,12 +584,100 @@ async fn cycle_body(
         (exit::ERROR, RunStatus::Failed)
     } else if held > 0 {
         (exit::HELD, RunStatus::Held)
-    } else if report.failed > 0 {
+    } else if report.failed > 0 || decision.invalid_over.is_some() {
         (exit::FAILED_OPS, RunStatus::Partial)
     } else {
         (exit::OK, RunStatus::Succeeded)
     };
-    Ok((code, status, summary, Some(report)))
+    // What `status` shows as the run's error: why it did not simply succeed.
+    let note = report.halted.clone().or_else(|| {
+        let mut why = Vec::new();
+        if held > 0 {
+            why.push(format!("deletion guard {}", decision.summary()));
+        }
+        // A hold's reasons already name the invalid records.
+        if let Some(invalid) = &decision.invalid_over
+            && held == 0
+        {
+            why.push(invalid.clone());
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    });
+    Ok((code, status, summary, Some(report), note))
+}
+
+/// Events beyond this many unresolved group members in one cycle are summarised in one log
+/// line: a group of ten thousand service accounts outside the user filter must not flood the
+/// audit log every 40 minutes.
+const MAX_UNRESOLVED_EVENTS: usize = 100;
+
+/// What the directory read says that needs a human: an event for each invalid record (the
+/// user is held untouched, so provisioning them stops until the record is fixed), a warning
+/// event for each group member that resolves to no user, and a warning for each sync.toml
+/// group name that matches nothing.
+fn report_directory(
+    store: &mut Store,
+    emitter: &Emitter,
+    ctx: &EventContext,
+    prepared: &Prepared,
+) -> Result<()> {
+    // A failed lookup in the directory: the DI-style event for "this record could not be
+    // resolved into a user".
+    let lookup_failed = |resource: EventResource, detail: serde_json::Value, error: String| {
+        let mut event = ctx.event(EventType::UserLookupProvision, false);
+        event.resource = Some(resource);
+        event.with_detail(detail).with_error(Some(error))
+    };
+    // Each event's log line says what its error says: no separate warning.
+    let mut events: Vec<Event> = prepared
+        .mapped
+        .invalid
+        .iter()
+        .map(|record| {
+            lookup_failed(
+                EventResource {
+                    kind: "user".into(),
+                    source_id: Some(record.source_id.clone()),
+                    ..EventResource::default()
+                },
+                serde_json::json!({
+                    "invalid": {"field": record.field, "message": record.message},
+                }),
+                format!(
+                    "invalid directory record {}: {}: {}; the user is held untouched until it is fixed",
+                    record.source_id, record.field, record.message
+                ),
+            )
+        })
+        .collect();
+    let unresolved = &prepared.findings.unresolved;
+    events.extend(unresolved.iter().take(MAX_UNRESOLVED_EVENTS).map(|member| {
+        lookup_failed(
+            EventResource {
+                kind: "group".into(),
+                source_id: Some(member.group_id.clone()),
+                display_name: Some(member.group_name.clone()),
+                ..EventResource::default()
+            },
+            serde_json::json!({
+                "warning": "unresolved_member",
+                "group": member.group_name,
+                "value": member.value,
+            }),
+            member.to_string(),
+        )
+    }));
+    emitter.emit_all(store, events)?;
+    if unresolved.len() > MAX_UNRESOLVED_EVENTS {
+        tracing::warn!(
+            "{} more group members resolve to no directory user (no event each)",
+            unresolved.len() - MAX_UNRESOLVED_EVENTS
+        );
+    }
+    for name in &prepared.findings.unmatched {
+        tracing::warn!("{name}");
+    }
+    Ok(())
 }
 
 /// The fields every event of a run shares.

@@ -3,6 +3,9 @@
 //! Architecture Invariant: this is the only crate that uses `anyhow`, reads the environment, or
 //! decides exit codes. It wires the pipeline crates together and adds nothing to their logic.
 
+// First: its macros are visible only to the modules declared after it.
+#[macro_use]
+mod output;
 mod commands;
 mod config;
 mod cycle;
@@ -77,7 +80,8 @@ pub enum Command {
         /// Save the plan for `sync --now --plan FILE`.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Exit 5 when the plan is not empty.
+        /// Exit 4 when the deletion guard would hold part of the plan, else 5 when the plan is
+        /// not empty.
         #[arg(long)]
         detailed_exitcode: bool,
     },
@@ -124,8 +128,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// Release deprovisions held by the deletion guard for the next cycle.
-    ApproveDeletes,
+    /// Approve exactly the access-removing changes the deletion guard held in its last hold
+    /// (for policy.approval_ttl). Nothing held: says so and exits 1.
+    ApproveDeletes {
+        /// Show the held set (and any approval) instead of approving.
+        #[arg(long)]
+        list: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// Approve only if the held set still has this digest (its first 8 or more hex digits,
+        /// as `--list` shows): a cycle that changed the set since it was reviewed is refused.
+        #[arg(long, value_name = "HEX")]
+        digest: Option<String>,
+    },
     /// Print a shell completion script (e.g. `scimsync completions bash > /etc/bash_completion.d/scimsync`).
     Completions {
         #[arg(value_enum)]
@@ -168,6 +183,8 @@ fn main() -> ExitCode {
     };
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
+        // `scimsync events | head`: the reader has what it wanted.
+        Err(err) if output::closed_pipe(&err) => cycle::exit::OK,
         Err(err) => {
             tracing::error!("{err:#}");
             eprintln!("error: {err:#}");

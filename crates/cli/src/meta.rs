@@ -1,8 +1,6 @@
 //! Keys of the store's meta table that the binary uses.
 
 pub const LAST_FULL_AT: &str = "last_full_at";
-pub const HELD_DEPROVISIONS: &str = "held_deprovisions";
-pub const DELETES_APPROVED: &str = "deletes_approved";
 pub const INTEGRATION: &str = "integration";
 pub const CONFIG_HASH: &str = "config_hash";
 pub const TOKEN_SALT: &str = "token_salt";

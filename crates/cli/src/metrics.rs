@@ -47,7 +47,11 @@ fn describe() {
     );
     metrics::describe_counter!(RATE_LIMITED, "429 responses received from the target");
     metrics::describe_counter!(RETRIES, "Request attempts beyond each request's first");
-    metrics::describe_counter!(HELD, "Deprovisions held by the deletion guard");
+    metrics::describe_counter!(
+        HELD,
+        "Access-removing changes held by the deletion guard, by kind (deactivate, delete, \
+         member_remove, group_delete, admin_demotion, licence_change)"
+    );
     metrics::describe_counter!(QUARANTINED, "Cycles that put the integration in quarantine");
     metrics::describe_gauge!(
         LAST_SUCCESS,
@@ -83,12 +87,17 @@ pub fn observe(event: &Event) {
             }
         }
         EventType::SyncHeld => {
-            metrics::counter!(HELD).increment(n("held").unwrap_or(0));
+            let counts = detail.get("counts").and_then(serde_json::Value::as_object);
+            for (kind, held) in counts.into_iter().flatten() {
+                metrics::counter!(HELD, "kind" => kind.clone())
+                    .increment(held.as_u64().unwrap_or(0));
+            }
         }
         EventType::SyncQuarantined => metrics::counter!(QUARANTINED).increment(1),
         // A notice about the mapping, not an operation.
         EventType::SyncCycleStart
         | EventType::TargetAttributeUnsupported
+        | EventType::SyncApproved
         | EventType::IdmIntegrationActivate
         | EventType::IdmIntegrationUpdate
         | EventType::IdmIntegrationReauth

@@ -2,7 +2,8 @@
 //! not hammered every 40 minutes.
 //!
 //! A cycle where more than `policy.quarantine_ratio` of the attempted operations failed (and at
-//! least `policy.quarantine_min_failures` did), or that got a 401, puts the integration in
+//! least `policy.quarantine_min_failures` did), or that the target refused (a 401 or 403 to
+//! any request: a read, a lookup or a write), puts the integration in
 //! quarantine: a `sync_quarantined` event, the reason and the end time in the store's meta
 //! table, `/healthz` 503. The daemon skips its ticks until then; each consecutive quarantined
 //! cycle escalates the back-off (`policy.quarantine_backoff`, 1h, 6h, 24h by default) and a cycle
@@ -74,8 +75,8 @@ impl Backoff {
 pub struct Verdict {
     pub succeeded: usize,
     pub failed: usize,
-    /// The target refused the token (401).
-    pub unauthorized: bool,
+    /// The target refused the integration (401 or 403), in its words.
+    pub refused: Option<String>,
     /// The cycle failed as a whole (no operations judged).
     pub hard_error: bool,
 }
@@ -86,8 +87,8 @@ impl Verdict {
             Some(r) => Verdict {
                 succeeded: r.succeeded,
                 failed: r.failed,
-                // The executor halts on 401 only.
-                unauthorized: r.halted.is_some(),
+                // The executor halts on a refusal (401 or 403) only.
+                refused: r.halted.clone(),
                 hard_error: false,
             },
             None => Verdict::default(),
@@ -95,14 +96,13 @@ impl Verdict {
     }
 
     pub fn from_error(err: &anyhow::Error) -> Verdict {
-        let unauthorized = err.chain().any(|e| {
-            matches!(
-                e.downcast_ref::<ScimError>(),
-                Some(ScimError::Unauthorized { .. })
-            )
-        });
+        let refused = err
+            .chain()
+            .filter_map(|e| e.downcast_ref::<ScimError>())
+            .find(|e| e.refuses_access())
+            .map(ToString::to_string);
         Verdict {
-            unauthorized,
+            refused,
             hard_error: true,
             ..Verdict::default()
         }
@@ -141,12 +141,13 @@ pub fn current(store: &Store) -> Result<Option<Quarantine>> {
 
 /// Why this cycle quarantines the integration, if it does.
 fn reason(config: &Config, v: &Verdict) -> Option<String> {
-    if v.unauthorized {
-        return Some(
-            "the target refused the token (401): it was revoked or regenerated; \
-             update token_env/token_file"
-                .into(),
-        );
+    if let Some(refusal) = &v.refused {
+        let fix = if refusal.contains("(403)") {
+            "check that SCIM provisioning is enabled for the integration and the token's rights"
+        } else {
+            "the token was revoked or regenerated; update token_env/token_file"
+        };
+        return Some(format!("the target refused access: {refusal}; {fix}"));
     }
     let attempted = v.succeeded + v.failed;
     let policy = &config.policy;

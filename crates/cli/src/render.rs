@@ -195,8 +195,10 @@ pub fn op_line(op: &Op) -> String {
         Op::GroupRename { target_id, old, .. } => {
             let _ = write!(line, " ({target_id}): renamed from {old}");
         }
-        Op::GroupDelete { target_id, .. } => {
-            let _ = write!(line, " ({target_id}): gone from the directory");
+        Op::GroupDelete {
+            target_id, reason, ..
+        } => {
+            let _ = write!(line, " ({target_id}): {reason}");
         }
         Op::GroupSkip { reason, .. } => {
             let _ = write!(line, ": {reason}");
@@ -263,14 +265,21 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
     let _ = writeln!(out, "scimsync plan for {integration}: {view}");
     let _ = writeln!(
         out,
-        "directory: {} users, {} in scope, {} out of scope, {} invalid (held untouched)",
+        "directory: {} users, {} in scope, {} out of scope, {} invalid (held untouched), {} unresolved group members",
         prepared.directory_users,
         prepared.mapped.desired.len(),
         prepared.mapped.out_of_scope.len(),
-        prepared.mapped.invalid.len()
+        prepared.mapped.invalid.len(),
+        prepared.findings.unresolved.len()
     );
     for record in &prepared.mapped.invalid {
         let _ = writeln!(out, "  invalid: {record}");
+    }
+    for member in &prepared.findings.unresolved {
+        let _ = writeln!(out, "  unresolved: {member}");
+    }
+    for name in &prepared.findings.unmatched {
+        let _ = writeln!(out, "  warning: {name}");
     }
     for d in &prepared.output.diagnostics {
         let _ = writeln!(
@@ -367,6 +376,8 @@ pub fn plan_json(
             "in_scope": prepared.mapped.desired.len(),
             "out_of_scope": prepared.mapped.out_of_scope.len(),
             "invalid": crate::cycle::describe_invalid(&prepared.mapped.invalid),
+            "unresolved_members": prepared.findings.unresolved,
+            "unmatched_config": prepared.findings.unmatched.iter().map(ToString::to_string).collect::<Vec<_>>(),
         },
         "diagnostics": prepared.output.diagnostics.iter().map(|d| serde_json::json!({
             "source_id": d.source_id, "field": d.field, "message": d.message

@@ -6,8 +6,10 @@
 
 use crate::config::{Config, SourceKind};
 use anyhow::{Result, anyhow, bail};
-use scimsync_directory::{Mapped, Mapping, Scan, ScannedJson, StampedUser};
-use scimsync_model::{DesiredGroup, GroupLink, Link, PushedHashes, RecordContext, Snapshot};
+use scimsync_directory::{Findings, Mapped, Mapping, Scan, ScannedJson, StampedUser};
+use scimsync_model::{
+    DesiredGroup, GroupLink, Link, PushedHashes, RecordContext, Snapshot, SourceId,
+};
 use scimsync_plan::{LiveLinks, Unchanged};
 use scimsync_store::{StampedLink, Store};
 
@@ -18,6 +20,11 @@ pub struct Directory {
     pub directory_users: usize,
     pub mapped: Mapped,
     pub desired_groups: Vec<DesiredGroup>,
+    /// The id of every directory group, synced or not, sorted (a linked group no longer
+    /// synced but still here is not "gone from the directory").
+    pub directory_groups: Vec<SourceId>,
+    /// Config names that match no directory group, and group members that resolve to no user.
+    pub findings: Findings,
     /// Every link; on an incremental cycle, with the pushed attributes of changed users only.
     pub links: Vec<Link>,
     /// Every group link (loaded while the synced groups are built).
@@ -56,6 +63,23 @@ fn read_file_snapshot(config: &Config) -> Result<Snapshot> {
         SourceKind::Ldap => bail!("an LDAP source is read over the network, not from a file"),
     };
     Ok(snapshot)
+}
+
+/// The whole snapshot as read, nothing mapped (`check`).
+pub async fn read_snapshot(config: &Config) -> Result<Snapshot> {
+    match config.source.kind {
+        SourceKind::Ldap => crate::ldap_source::read(config).await,
+        _ => {
+            let config_path = config.origin.clone();
+            let read = tokio::task::block_in_place(|| read_file_snapshot(config));
+            read.map_err(|e| {
+                e.context(format!(
+                    "reading the directory of {}",
+                    config_path.display()
+                ))
+            })
+        }
+    }
 }
 
 /// Reads and maps the directory and loads the links. A full cycle loads every link whole; an
@@ -152,6 +176,10 @@ pub async fn read_and_map(
             _ => Vec::new(),
         };
         mapped.stamps = Vec::new();
+        let findings =
+            scimsync_directory::findings(&groups, &config.scope, &config.roles, &config.groups);
+        let mut directory_groups: Vec<SourceId> = groups.iter().map(|g| g.id.clone()).collect();
+        directory_groups.sort_unstable();
         let groups = Snapshot {
             users: Vec::new(),
             groups,
@@ -198,6 +226,8 @@ pub async fn read_and_map(
             directory_users,
             mapped,
             desired_groups,
+            directory_groups,
+            findings,
             links,
             group_links,
             unchanged,

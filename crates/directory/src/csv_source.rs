@@ -269,6 +269,7 @@ fn read_groups(
                     id: SourceId::new(id),
                     name: name.to_owned(),
                     members: Vec::new(),
+                    unresolved: Vec::new(),
                 });
                 lines.push(GroupLines {
                     first_line: line,

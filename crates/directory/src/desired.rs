@@ -275,27 +275,6 @@ fn name_prefix(name: &str) -> u128 {
     u128::from_be_bytes(bytes)
 }
 
-/// Group names in `[scope]` or `[roles]` that no directory group carries. A typo there puts
-/// nobody in scope (or nobody admin), which is worth a warning before a plan says why.
-pub fn unknown_groups(
-    snapshot: &Snapshot,
-    scope: &ScopeConfig,
-    roles: &RolesConfig,
-) -> Vec<String> {
-    let known: HashSet<&str> = snapshot.groups.iter().map(|g| g.name.as_str()).collect();
-    let mut unknown: Vec<String> = scope
-        .groups
-        .iter()
-        .flatten()
-        .chain(&roles.admin_groups)
-        .filter(|name| !known.contains(name.as_str()))
-        .cloned()
-        .collect();
-    unknown.sort();
-    unknown.dedup();
-    unknown
-}
-
 pub(crate) fn members_of<'a>(groups: &'a [SourceGroup], names: &[String]) -> HashSet<&'a str> {
     let named = || groups.iter().filter(|group| names.contains(&group.name));
     // Sized up front: grown by doubling, a million members would be rehashed over and over.

@@ -4,26 +4,116 @@
 use crate::{Mapped, ScopeConfig};
 use foldhash::HashSet;
 use rayon::prelude::*;
-use scimsync_model::{DesiredGroup, NameMatch, Snapshot, SourceId};
-use serde::{Deserialize, Serialize};
+use scimsync_model::{DesiredGroup, NameMatch, Snapshot, SourceGroup, SourceId};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
 
 /// `[groups]`: which directory groups become target groups, and how names match.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupsConfig {
-    /// Directory group names (exact) to sync. Absent: the `[scope] groups`. Neither set: no
-    /// group is synced (a team per directory group is rarely what an admin wants).
+    /// Directory groups to sync, by exact name or by id. Absent: the `[scope] groups`. Neither
+    /// set: no group is synced (a team per directory group is rarely what an admin wants).
     #[serde(default)]
-    pub sync: Option<Vec<String>>,
+    pub sync: Option<Vec<GroupSelector>>,
     /// How a directory group's name matches a target group's displayName at first link.
     #[serde(default, rename = "match")]
     pub name_match: NameMatch,
 }
 
-impl GroupsConfig {
-    /// The directory group names to sync, if any.
-    pub fn names<'a>(&'a self, scope: &'a ScopeConfig) -> Option<&'a [String]> {
-        self.sync.as_deref().or(scope.groups.as_deref())
+/// One `[groups] sync` entry: a directory group by its exact name (`"Engineering"`), or by its
+/// directory id (`{ id = "…" }`), which keeps selecting the group when the directory renames
+/// it, so the rename reaches the target as a rename.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum GroupSelector {
+    Name(String),
+    Id { id: String },
+}
+
+impl GroupSelector {
+    pub fn selects(&self, group: &SourceGroup) -> bool {
+        match self {
+            GroupSelector::Name(name) => &group.name == name,
+            GroupSelector::Id { id } => group.id.as_str() == id,
+        }
+    }
+}
+
+impl From<String> for GroupSelector {
+    fn from(name: String) -> Self {
+        GroupSelector::Name(name)
+    }
+}
+
+impl fmt::Display for GroupSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupSelector::Name(name) => write!(f, "{name:?}"),
+            GroupSelector::Id { id } => write!(f, "{{ id = {id:?} }}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GroupSelector {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SelectorVisitor;
+        impl<'de> Visitor<'de> for SelectorVisitor {
+            type Value = GroupSelector;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a directory group name, or { id = \"…\" } for a group by its id")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<GroupSelector, E> {
+                Ok(GroupSelector::Name(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GroupSelector, A::Error> {
+                let mut id = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "id" if id.is_none() => id = Some(map.next_value::<String>()?),
+                        "id" => return Err(de::Error::duplicate_field("id")),
+                        other => return Err(de::Error::unknown_field(other, &["id"])),
+                    }
+                }
+                id.map(|id| GroupSelector::Id { id })
+                    .ok_or_else(|| de::Error::missing_field("id"))
+            }
+        }
+        d.deserialize_any(SelectorVisitor)
+    }
+}
+
+/// Which directory groups are synced: `[groups] sync`, else the `[scope] groups` by name.
+/// Sets, so ten thousand selectors over ten thousand groups stay one lookup each.
+struct Synced<'a> {
+    names: HashSet<&'a str>,
+    ids: HashSet<&'a str>,
+}
+
+impl<'a> Synced<'a> {
+    fn of(config: &'a GroupsConfig, scope: &'a ScopeConfig) -> Option<Synced<'a>> {
+        let mut synced = Synced {
+            names: HashSet::default(),
+            ids: HashSet::default(),
+        };
+        match (&config.sync, &scope.groups) {
+            (Some(sync), _) => {
+                for selector in sync {
+                    match selector {
+                        GroupSelector::Name(name) => synced.names.insert(name.as_str()),
+                        GroupSelector::Id { id } => synced.ids.insert(id.as_str()),
+                    };
+                }
+            }
+            (None, Some(names)) => synced.names.extend(names.iter().map(String::as_str)),
+            (None, None) => return None,
+        }
+        Some(synced)
+    }
+
+    fn selects(&self, group: &SourceGroup) -> bool {
+        self.names.contains(group.name.as_str()) || self.ids.contains(group.id.as_str())
     }
 }
 
@@ -36,10 +126,9 @@ pub fn desired_groups(
     scope: &ScopeConfig,
     mapped: &Mapped,
 ) -> Vec<DesiredGroup> {
-    let Some(names) = config.names(scope) else {
+    let Some(synced) = Synced::of(config, scope) else {
         return Vec::new();
     };
-    let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
     // Sized up front: grown by doubling, a million ids would be rehashed over and over.
     let mut active: HashSet<&str> =
         HashSet::with_capacity_and_hasher(mapped.desired.len(), Default::default());
@@ -54,7 +143,7 @@ pub fn desired_groups(
     let mut groups: Vec<DesiredGroup> = snapshot
         .groups
         .par_iter()
-        .filter(|g| wanted.contains(g.name.as_str()))
+        .filter(|g| synced.selects(g))
         .map(|g| {
             let mut members: Vec<SourceId> = g
                 .members

@@ -87,6 +87,7 @@ mod tests {
                     id: SourceId::new(*id),
                     name: (*id).to_owned(),
                     members: members.iter().map(|m| SourceId::new(*m)).collect(),
+                    unresolved: Vec::new(),
                 })
                 .collect(),
         }

@@ -23,6 +23,7 @@ mod desired;
 mod email;
 mod error;
 mod expr;
+mod findings;
 mod groups;
 mod integrity;
 mod json;
@@ -37,10 +38,11 @@ mod tests;
 
 pub use config::{Apply, ExprOverride, MappingConfig, Override, Preset, RolesConfig, ScopeConfig};
 pub use csv_source::read_csv;
-pub use desired::{InvalidRecord, Mapped, map, map_keyed, map_users, unknown_groups};
+pub use desired::{InvalidRecord, Mapped, map, map_keyed, map_users};
 pub use error::SourceError;
 pub use expr::{Expr, ExprError, FUNCTIONS, TooLong, normalize_diacritics};
-pub use groups::{GroupsConfig, desired_groups};
+pub use findings::{ConfigKey, Findings, UnmatchedName, UnresolvedMember, findings};
+pub use groups::{GroupSelector, GroupsConfig, desired_groups};
 pub use json::{Scan, ScannedJson, parse_json, read_json, scan_json};
 pub use keyed::{Keyed, KnownUser, StampedUser, UserRecord};
 pub use ldap::{

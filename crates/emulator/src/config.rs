@@ -120,6 +120,12 @@ pub struct Faults {
     pub retry_after_secs: Option<u64>,
     /// Every SCIM request gets 401, as after a token rotation.
     pub fail_auth: bool,
+    /// Once this many writes reached a handler, every SCIM request is refused: a token revoked,
+    /// or SCIM turned off, in the middle of a cycle.
+    pub refuse_after_writes: Option<u64>,
+    /// Refuse (`refuse_after_writes`) with Miro's 403 "SCIM integration is disabled" instead of
+    /// a 401.
+    pub refuse_forbidden: bool,
 }
 
 mod millis {

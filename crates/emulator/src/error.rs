@@ -70,6 +70,10 @@ impl ScimError {
         )
     }
 
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, None, "SCIM integration is disabled")
+    }
+
     pub fn too_many_requests(retry_after: Option<u64>) -> Self {
         Self {
             retry_after,

@@ -5,9 +5,10 @@
 //! Rate limits are a sliding log per bucket (see `limits`): a client passes only if it never
 //! sends more than N requests of a bucket in any `window`-long interval.
 //!
-//! A SCIM request passes, in order: latency → `fail_auth`/token (401) → body size (413) →
-//! rate limit (429, consumes budget) → `burst_429` → `error_rate` (500/503) → `drop_rate`
-//! (connection severed; with `drop_after_apply` a write is applied first) → handler.
+//! A SCIM request passes, in order: latency → `fail_auth`/token (401), `refuse_after_writes`
+//! (401 or 403) → body size (413) → rate limit (429, consumes budget) → `burst_429` →
+//! `error_rate` (500/503) → `drop_rate` (connection severed; with `drop_after_apply` a write is
+//! applied first) → handler.
 
 mod admin;
 mod config;

@@ -146,8 +146,22 @@ fn route_of(rest: &str) -> Route {
 }
 
 fn authorize(emu: &Emulator, headers: &HeaderMap) -> Result<(), ScimError> {
-    if emu.lock().faults.fail_auth {
-        return Err(ScimError::unauthorized());
+    {
+        let mut s = emu.lock();
+        if s.faults.fail_auth {
+            return Err(ScimError::unauthorized());
+        }
+        if s.faults
+            .refuse_after_writes
+            .is_some_and(|n| s.stats.writes >= n)
+        {
+            s.stats.refused += 1;
+            return Err(if s.faults.refuse_forbidden {
+                ScimError::forbidden()
+            } else {
+                ScimError::unauthorized()
+            });
+        }
     }
     let token = &emu.config().token;
     if token.is_empty() {

@@ -18,6 +18,8 @@ pub struct Stats {
     pub rate_limited: u64,
     pub injected_429: u64,
     pub injected_errors: u64,
+    /// Requests refused by `Faults::refuse_after_writes`.
+    pub refused: u64,
     pub dropped: u64,
     /// The most requests a bucket admitted within one sliding window.
     pub max_in_window: BTreeMap<String, u64>,

@@ -79,19 +79,26 @@ pub(crate) struct Tally {
     buckets: Mutex<BTreeMap<Bucket, BucketReport>>,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) retries: AtomicU64,
-    /// Whether a 401 stops every later request of this tally.
-    halt_on_401: bool,
+    /// Whether a 401 or 403 stops every later request of this tally.
+    halt_on_refusal: bool,
     halted: AtomicBool,
 }
 
 impl Tally {
-    pub(crate) fn new(halt_on_401: bool) -> Self {
+    /// Discovery's own tally: a generic SP may refuse discovery (403) and serve users all the
+    /// same, so that refusal alone does not stop the cycle; a 401 there still fails `check`,
+    /// and the next request's refusal stops the cycle as any other would.
+    pub(crate) fn discovery() -> Self {
+        Tally::new(false)
+    }
+
+    pub(crate) fn new(halt_on_refusal: bool) -> Self {
         Tally {
             start: Instant::now(),
             buckets: Mutex::new(BTreeMap::new()),
             rate_limited: AtomicU64::new(0),
             retries: AtomicU64::new(0),
-            halt_on_401,
+            halt_on_refusal,
             halted: AtomicBool::new(false),
         }
     }
@@ -311,7 +318,9 @@ impl ScimClient {
                 tuning,
                 seeds: AtomicU64::new(0),
                 rng: Mutex::new(rng),
-                lifetime: Tally::new(false),
+                // The reads before a plan (full list, lookups) stop at the first refusal too:
+                // sixteen concurrent lookups must not each knock with a revoked token.
+                lifetime: Tally::new(true),
                 capabilities: tokio::sync::OnceCell::new(),
                 schema: std::sync::RwLock::new(TargetSchema::default()),
                 versions: Mutex::new(HashMap::new()),
@@ -353,7 +362,7 @@ impl ScimClient {
     pub async fn check(&self) -> Result<CheckReport, ScimError> {
         let tally = &self.inner.lifetime;
         let mut trace = Trace::default();
-        let discovery = self.read_discovery(tally, &mut trace).await?;
+        let discovery = self.read_discovery(&Tally::discovery(), &mut trace).await?;
         self.use_discovery(&discovery);
         let capabilities = self.capabilities().await;
         let started = Instant::now();
@@ -379,7 +388,7 @@ impl ScimClient {
             return Ok(Discovery::default());
         }
         let mut trace = Trace::default();
-        self.read_discovery(&self.inner.lifetime, &mut trace).await
+        self.read_discovery(&Tally::discovery(), &mut trace).await
     }
 
     async fn read_discovery(
@@ -435,7 +444,7 @@ impl ScimClient {
                 }
                 let mut trace = Trace::default();
                 match self
-                    .discovery_document("/ServiceProviderConfig", &self.inner.lifetime, &mut trace)
+                    .discovery_document("/ServiceProviderConfig", &Tally::discovery(), &mut trace)
                     .await
                 {
                     Ok(spc) => self.resolve_capabilities(spc.as_ref()),
@@ -715,7 +724,7 @@ impl ScimClient {
                 tracing::warn!(%bucket, ?pause, "429 from the target: pausing the bucket");
                 inner.pacer.pause(bucket, pause);
             }
-            Err(ScimError::Unauthorized { .. }) if tally.halt_on_401 => {
+            Err(e) if tally.halt_on_refusal && e.refuses_access() => {
                 tally.halted.store(true, Ordering::SeqCst);
             }
             _ => {}

@@ -8,9 +8,12 @@ use std::time::Duration;
 pub enum ErrorClass {
     /// Worth another attempt after a backoff: 429, 5xx, transport failures.
     Retryable,
-    /// The SP answered and means it (400, 403, 404, 409, 413, …): never retried blindly.
+    /// The SP answered and means it (400, 404, 409, 413, …): never retried blindly.
     Permanent,
-    /// The token is refused (401): the whole cycle stops.
+    /// The target refuses the integration itself: the token (401), or access (403, Miro's
+    /// "SCIM integration is disabled"). Whatever request it answered, the whole cycle stops:
+    /// every later request would be refused the same way, and a refused integration is
+    /// quarantined rather than retried every interval.
     Halt,
 }
 
@@ -61,8 +64,9 @@ pub enum ScimError {
     /// A success response whose body the client could not read.
     #[error("cannot read the target's response: {message}")]
     Decode { message: String },
-    /// Not sent: an earlier request of the run was refused with 401, so the run stopped.
-    #[error("not sent: the run stopped after the target refused the token (401)")]
+    /// Not sent: an earlier request of the run was refused with 401 or 403, so the run
+    /// stopped.
+    #[error("not sent: the run stopped after the target refused access (401/403)")]
     Halted,
 }
 
@@ -76,12 +80,13 @@ fn suffix(detail: &Option<String>) -> String {
 impl ScimError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            ScimError::Unauthorized { .. } | ScimError::Halted => ErrorClass::Halt,
+            ScimError::Unauthorized { .. } | ScimError::Forbidden { .. } | ScimError::Halted => {
+                ErrorClass::Halt
+            }
             ScimError::RateLimited { .. }
             | ScimError::Server { .. }
             | ScimError::Transport { .. } => ErrorClass::Retryable,
-            ScimError::Forbidden { .. }
-            | ScimError::NotFound { .. }
+            ScimError::NotFound { .. }
             | ScimError::Conflict { .. }
             | ScimError::NotUnique { .. }
             | ScimError::BadRequest { .. }
@@ -90,6 +95,15 @@ impl ScimError {
             | ScimError::UnexpectedStatus { .. }
             | ScimError::Decode { .. } => ErrorClass::Permanent,
         }
+    }
+
+    /// Whether the target refused the integration itself (401 or 403): a reason to stop the
+    /// cycle at once and quarantine it.
+    pub fn refuses_access(&self) -> bool {
+        matches!(
+            self,
+            ScimError::Unauthorized { .. } | ScimError::Forbidden { .. }
+        )
     }
 
     /// The HTTP status behind the error; `None` when no response arrived.
@@ -307,6 +321,11 @@ mod tests {
     #[test]
     fn classes() {
         assert_eq!(classify(401, "").class(), ErrorClass::Halt);
+        // Miro's "SCIM integration is disabled": no later request of the cycle can succeed.
+        let forbidden = classify(403, r#"{"detail":"SCIM integration is disabled"}"#);
+        assert_eq!(forbidden.class(), ErrorClass::Halt);
+        assert!(forbidden.refuses_access());
+        assert_eq!(forbidden.status(), Some(403));
         assert_eq!(classify(429, "").class(), ErrorClass::Retryable);
         assert_eq!(classify(503, "").class(), ErrorClass::Retryable);
         assert_eq!(
@@ -316,7 +335,7 @@ mod tests {
             .class(),
             ErrorClass::Retryable
         );
-        for s in [400, 403, 404, 405, 409, 413, 415, 302] {
+        for s in [400, 404, 405, 409, 413, 415, 302] {
             let e = classify(s, "");
             assert_eq!(e.class(), ErrorClass::Permanent, "{s}");
             assert_eq!(e.status(), Some(s));

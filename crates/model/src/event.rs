@@ -29,10 +29,12 @@ pub enum EventType {
     /// read-only, or refused with 400 `invalidPath`): one per attribute when discovered, not
     /// one failure per user.
     TargetAttributeUnsupported,
+    /// `scimsync approve-deletes` approved the held set (not part of a run).
+    SyncApproved,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 18] = [
         EventType::UserCreateProvision,
         EventType::UserUpdateProvision,
         EventType::UserDeprovision,
@@ -50,6 +52,7 @@ impl EventType {
         EventType::SyncHeld,
         EventType::SyncQuarantined,
         EventType::TargetAttributeUnsupported,
+        EventType::SyncApproved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +74,7 @@ impl EventType {
             EventType::SyncHeld => "sync_held",
             EventType::SyncQuarantined => "sync_quarantined",
             EventType::TargetAttributeUnsupported => "target_attribute_unsupported",
+            EventType::SyncApproved => "sync_approved",
         }
     }
 

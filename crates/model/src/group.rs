@@ -107,6 +107,10 @@ pub enum GroupSkipReason {
     Ambiguous { count: usize },
     /// Two directory groups in scope have the same name.
     DuplicateName { other: SourceId },
+    /// `group_model = "team"`: the directory group is still there but no longer synced
+    /// (`[groups] sync`), and teams cannot be deleted over SCIM; the link is dropped and the
+    /// team left as it is.
+    TeamNoLongerSynced,
 }
 
 impl fmt::Display for GroupSkipReason {
@@ -132,6 +136,10 @@ impl fmt::Display for GroupSkipReason {
             GroupSkipReason::DuplicateName { other } => {
                 write!(f, "same name as directory group {other}")
             }
+            GroupSkipReason::TeamNoLongerSynced => f.write_str(
+                "no longer synced ([groups] sync does not select it), but group_model = \"team\" \
+                 cannot delete a team; the team is left as it is and no longer managed",
+            ),
         }
     }
 }
@@ -139,6 +147,32 @@ impl fmt::Display for GroupSkipReason {
 impl GroupSkipReason {
     /// Whether the skip is of a delete (reported as `group_delete_provision`).
     pub fn is_delete(&self) -> bool {
-        matches!(self, GroupSkipReason::TeamNotDeletable)
+        matches!(
+            self,
+            GroupSkipReason::TeamNotDeletable | GroupSkipReason::TeamNoLongerSynced
+        )
+    }
+}
+
+/// Why a linked group is deleted from the target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupDeleteReason {
+    /// The directory no longer has the group.
+    #[default]
+    GoneFromDirectory,
+    /// The directory still has the group, but `[groups] sync` no longer selects it (by name
+    /// or id): a directory rename under a name-based selection looks like this.
+    NoLongerSynced,
+}
+
+impl fmt::Display for GroupDeleteReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GroupDeleteReason::GoneFromDirectory => "gone from the directory",
+            GroupDeleteReason::NoLongerSynced => {
+                "no longer synced: the directory group is still there, but [groups] sync does not select it"
+            }
+        })
     }
 }

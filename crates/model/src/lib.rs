@@ -9,6 +9,7 @@ mod attrs;
 mod event;
 mod group;
 mod ids;
+mod loss;
 mod plan;
 mod record;
 mod snapshot;
@@ -18,9 +19,11 @@ mod user;
 pub use attrs::{AttrKey, AttrValue, Attrs, CompactString, KeyInterner, paths};
 pub use event::{Event, EventHttp, EventResource, EventType, InitiatedBy};
 pub use group::{
-    DesiredGroup, GroupLink, GroupModel, GroupSkipReason, GroupView, Member, NameMatch, TargetGroup,
+    DesiredGroup, GroupDeleteReason, GroupLink, GroupModel, GroupSkipReason, GroupView, Member,
+    NameMatch, TargetGroup,
 };
 pub use ids::{RunId, ScimId, SourceId};
+pub use loss::{Approval, HeldSet, Loss, LossCounts, LossId, LossKind, LossRules, loss_digest};
 pub use plan::{Change, DeprovisionReason, Op, OpKind, Phase, Plan, PlanCounts, SkipReason};
 pub use record::{RecordContext, RecordKey, RecordStamp};
 pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};

@@ -1,7 +1,9 @@
 //! The plan: typed operations in execution order. Produced by `scimsync-plan`, printed by `plan`,
 //! executed by `scimsync-executor`.
 
-use crate::{AttrValue, Attrs, GroupSkipReason, Member, ScimId, SourceId, paths};
+use crate::{
+    AttrValue, Attrs, GroupDeleteReason, GroupSkipReason, Member, ScimId, SourceId, paths,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -172,6 +174,8 @@ pub enum Op {
         source_id: SourceId,
         target_id: ScimId,
         display_name: String,
+        #[serde(default)]
+        reason: GroupDeleteReason,
     },
     /// Nothing is sent for this group; the event says why.
     GroupSkip {
@@ -355,7 +359,8 @@ impl Op {
         )
     }
 
-    /// Whether this op takes access away (counted by the deletion guard).
+    /// Whether this op as a whole takes access away (a user deactivated or deleted, a group
+    /// deleted). The deletion guard counts more than these: see [`Plan::losses`].
     pub fn is_deprovision(&self) -> bool {
         matches!(
             self,

@@ -39,6 +39,10 @@ pub struct SourceGroup {
     pub id: SourceId,
     pub name: String,
     pub members: Vec<SourceId>,
+    /// Member values the reader could not resolve to a user it read (an LDAP member DN with
+    /// no user entry behind it): not members, but reported rather than dropped in silence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<String>,
 }
 
 /// A whole directory read: all or nothing (a partial read would deprovision people).

@@ -6,8 +6,8 @@ use crate::links::{LinkIndex, Linked};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rayon::prelude::*;
 use scimsync_model::{
-    DesiredGroup, GroupLink, GroupSkipReason, GroupView, Link, Member, NameMatch, Op, Plan, ScimId,
-    SourceId, TargetGroup,
+    DesiredGroup, GroupDeleteReason, GroupLink, GroupSkipReason, GroupView, Link, Member,
+    NameMatch, Op, Plan, ScimId, SourceId, TargetGroup,
 };
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +28,9 @@ pub struct GroupPlanInput<'a> {
     /// PATCHed).
     pub members_on_create: bool,
     pub name_match: NameMatch,
+    /// The ids of every directory group, synced or not, sorted: a linked group no longer
+    /// desired but still among them is "no longer synced", not "gone from the directory".
+    pub directory_groups: &'a [SourceId],
 }
 
 /// Who each linked user is on the target, and the reverse: what group planning knows before
@@ -301,18 +304,28 @@ pub(crate) fn plan_groups_with<'a>(
         if input.target.complete && !by_id.contains_key(&link.target_id) {
             continue;
         }
+        let still_in_directory = input.directory_groups.binary_search(source_id).is_ok();
         if input.can_create {
             ops.push(Op::GroupDelete {
                 source_id: source_id.clone(),
                 target_id: link.target_id.clone(),
                 display_name: link.display_name.clone(),
+                reason: if still_in_directory {
+                    GroupDeleteReason::NoLongerSynced
+                } else {
+                    GroupDeleteReason::GoneFromDirectory
+                },
             });
         } else {
             ops.push(Op::GroupSkip {
                 source_id: source_id.clone(),
                 display_name: link.display_name.clone(),
                 target_id: Some(link.target_id.clone()),
-                reason: GroupSkipReason::TeamNotDeletable,
+                reason: if still_in_directory {
+                    GroupSkipReason::TeamNoLongerSynced
+                } else {
+                    GroupSkipReason::TeamNotDeletable
+                },
             });
         }
     }
@@ -544,6 +557,7 @@ mod tests {
                 can_create,
                 members_on_create,
                 name_match: NameMatch::Exact,
+                directory_groups: &[],
             },
             users,
         )
@@ -734,6 +748,53 @@ mod tests {
             ops.as_slice(),
             [Op::GroupSkip {
                 reason: GroupSkipReason::TeamNotDeletable,
+                ..
+            }]
+        ));
+    }
+
+    /// A directory group renamed while `[groups] sync` still names the old name is not gone:
+    /// the plan says it is no longer synced (and the guard treats its delete as a loss).
+    #[test]
+    fn a_group_still_in_the_directory_is_no_longer_synced_not_gone() {
+        let links = [GroupLink {
+            source_id: SourceId::new("g1"),
+            target_id: ScimId::new("1"),
+            display_name: "Eng".into(),
+            members: vec![],
+        }];
+        let in_directory = [SourceId::new("g1")];
+        let plan = |can_create| {
+            let view = GroupView {
+                groups: vec![target("1", "Eng", &[])],
+                complete: true,
+            };
+            plan_groups(
+                &GroupPlanInput {
+                    desired: &[],
+                    links: &links,
+                    target: &view,
+                    user_links: &[],
+                    held: &[],
+                    can_create,
+                    members_on_create: false,
+                    name_match: NameMatch::Exact,
+                    directory_groups: &in_directory,
+                },
+                &Plan::default(),
+            )
+        };
+        assert!(matches!(
+            plan(true).as_slice(),
+            [Op::GroupDelete {
+                reason: GroupDeleteReason::NoLongerSynced,
+                ..
+            }]
+        ));
+        assert!(matches!(
+            plan(false).as_slice(),
+            [Op::GroupSkip {
+                reason: GroupSkipReason::TeamNoLongerSynced,
                 ..
             }]
         ));

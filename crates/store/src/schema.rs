@@ -116,6 +116,25 @@ const MIGRATIONS: &[&str] = &[
         document TEXT NOT NULL
     );
     "#,
+    // 6 (issue 16): the deletion guard's held set and its approval: the losses
+    // (access-removing changes) the last held cycle held, and those an approval covers, each by its identity. The
+    // approval used to be a flag in `meta` that any later cycle honoured; it is dropped here so
+    // a standing approval from an older scimsync is never applied to a set nobody saw.
+    r#"
+    CREATE TABLE guard_sets (
+        name   TEXT PRIMARY KEY NOT NULL,  -- 'held' | 'approved'
+        header TEXT NOT NULL               -- JSON: when, why, by whom, digest, expiry
+    ) WITHOUT ROWID;
+    CREATE TABLE guard_losses (
+        name     TEXT NOT NULL REFERENCES guard_sets(name) ON DELETE CASCADE,
+        seq      INTEGER NOT NULL,
+        loss_key TEXT NOT NULL,            -- scimsync_model::LossId::key
+        loss     TEXT NOT NULL,            -- JSON of scimsync_model::Loss
+        PRIMARY KEY (name, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX guard_losses_key ON guard_losses(name, loss_key);
+    DELETE FROM meta WHERE key IN ('deletes_approved', 'held_deprovisions');
+    "#,
 ];
 
 /// Brings the database up to `SCHEMA_VERSION`, or refuses one that is newer.

@@ -3,12 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 use scimsync_model::{
-    AttrValue, Attrs, Event, EventResource, EventType, InitiatedBy, Link, Op, RecordContext,
-    RecordStamp, RunId, ScimId, SourceId, fingerprint, paths,
+    AttrValue, Attrs, Event, EventResource, EventType, HeldSet, InitiatedBy, Link, Loss, LossId,
+    LossKind, Op, RecordContext, RecordStamp, RunId, ScimId, SourceId, fingerprint, paths,
 };
 use scimsync_store::{
-    EventQuery, IntentOutcome, RunOutcome, RunStatus, SCHEMA_VERSION, StampedLink, Store,
-    StoreError,
+    ApprovalGrant, ApproveOutcome, EventQuery, IntentOutcome, RunOutcome, RunStatus,
+    SCHEMA_VERSION, StampedLink, Store, StoreError,
 };
 use std::path::{Path, PathBuf};
 
@@ -829,6 +829,111 @@ fn meta_is_set_overwritten_and_removed() {
     );
     store.remove_meta("note").unwrap();
     assert_eq!(store.meta("note").unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the deletion guard's held set and approval
+
+fn loss(kind: LossKind, source: &str) -> Loss {
+    Loss {
+        id: LossId {
+            kind,
+            source_id: SourceId::new(source),
+            group: None,
+            target_id: Some(ScimId::new(format!("t{source}"))),
+        },
+        name: format!("{source}@example.com"),
+        group_name: None,
+        detail: "unassigned".into(),
+    }
+}
+
+fn held(losses: Vec<Loss>) -> HeldSet {
+    HeldSet {
+        run_id: Some(RunId(7)),
+        held_at: "2026-12-01T10:00:00.000Z".into(),
+        reasons: vec!["the directory snapshot is empty".into()],
+        losses,
+    }
+}
+
+fn grant() -> ApprovalGrant {
+    ApprovalGrant {
+        approved_at: "2026-12-01T10:05:00.000Z".into(),
+        approved_by: "alice".into(),
+        expires_at: "2026-12-02T10:05:00.000Z".into(),
+    }
+}
+
+#[test]
+fn nothing_held_approves_nothing_and_changes_nothing() {
+    let mut store = Store::open_in_memory().unwrap();
+    assert_eq!(store.hold().unwrap(), None);
+    assert_eq!(
+        store.approve_hold(&grant(), None).unwrap(),
+        ApproveOutcome::NothingHeld
+    );
+    assert_eq!(store.approval().unwrap(), None);
+    // An empty held set is no hold.
+    store.set_hold(&held(vec![])).unwrap();
+    assert_eq!(store.hold().unwrap(), None);
+}
+
+#[test]
+fn an_approval_copies_exactly_the_held_set_and_narrows_as_it_is_applied() {
+    let mut store = Store::open_in_memory().unwrap();
+    let set = held(vec![
+        loss(LossKind::Deactivate, "u1"),
+        loss(LossKind::Deactivate, "u2"),
+        loss(LossKind::AdminDemotion, "u3"),
+    ]);
+    store.set_hold(&set).unwrap();
+    assert_eq!(store.hold().unwrap().as_ref(), Some(&set));
+    // A digest the set does not have approves nothing.
+    assert!(matches!(
+        store.approve_hold(&grant(), Some("00000000")).unwrap(),
+        ApproveOutcome::DigestMismatch { .. }
+    ));
+    assert_eq!(store.approval().unwrap(), None);
+    let digest = set.digest();
+    let ApproveOutcome::Approved(approval) =
+        store.approve_hold(&grant(), Some(&digest[..12])).unwrap()
+    else {
+        panic!("not approved");
+    };
+    assert_eq!(approval.losses, set.losses);
+    assert_eq!(approval.digest, digest);
+    assert_eq!(approval.hold_run, Some(RunId(7)));
+    assert_eq!(store.approval().unwrap(), Some(approval.clone()));
+    // A new hold does not change what was approved.
+    store
+        .set_hold(&held(vec![loss(LossKind::Deactivate, "u9")]))
+        .unwrap();
+    assert_eq!(store.approval().unwrap(), Some(approval.clone()));
+
+    store.narrow_approval(&[&set.losses[1].id]).unwrap();
+    let narrowed = store.approval().unwrap().unwrap();
+    assert_eq!(narrowed.losses, vec![set.losses[1].clone()]);
+    assert_eq!(narrowed.approved_by, "alice");
+    store.narrow_approval(&[]).unwrap();
+    assert_eq!(store.approval().unwrap(), None, "fully applied: gone");
+}
+
+#[test]
+fn a_hold_and_an_approval_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    {
+        let mut store = Store::open(&path).unwrap();
+        store
+            .set_hold(&held(vec![loss(LossKind::Delete, "u1")]))
+            .unwrap();
+        store.approve_hold(&grant(), None).unwrap();
+        store.clear_hold().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.hold().unwrap(), None);
+    assert_eq!(store.approval().unwrap().unwrap().losses.len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ fn synced_groups(groups: usize) -> GroupsConfig {
     GroupsConfig {
         sync: Some(
             (0..groups.saturating_sub(2))
-                .map(|g| format!("Team {g}"))
+                .map(|g| format!("Team {g}").into())
                 .collect(),
         ),
         ..GroupsConfig::default()
@@ -408,6 +408,7 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         can_create: false,
         members_on_create: false,
         name_match: c.groups.name_match,
+        directory_groups: &[],
     };
     let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy());
     let (plan, plan_cpu) = t.end();

@@ -86,6 +86,22 @@ impl Daemon {
         (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
+    /// /metrics once the first cycle has ended (at most 60 s).
+    async fn metrics_after_a_cycle(&self) -> String {
+        assert!(
+            wait_for(Duration::from_secs(60), || async {
+                self.get("/metrics")
+                    .await
+                    .1
+                    .contains("scimsync_cycles_total")
+            })
+            .await,
+            "the cycle never finished:\n{}",
+            self.stderr()
+        );
+        self.get("/metrics").await.1
+    }
+
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -176,19 +192,7 @@ async fn metrics_and_health_agree_with_the_events_during_and_after_a_cycle() {
     );
     assert!(!during.contains("scimsync_cycles_total{outcome=\"failed\"}"));
 
-    assert!(
-        wait_for(Duration::from_secs(60), || async {
-            daemon
-                .get("/metrics")
-                .await
-                .1
-                .contains("scimsync_cycles_total")
-        })
-        .await,
-        "the cycle never finished:\n{}",
-        daemon.stderr()
-    );
-    let (_, text) = daemon.get("/metrics").await;
+    let text = daemon.metrics_after_a_cycle().await;
     let m = series(&text);
     let events = env.events(&[]).await;
 
@@ -450,4 +454,33 @@ async fn completions_and_the_man_page_are_generated() {
     let page = std::fs::read_to_string(env.path("scimsync.1")).unwrap();
     assert!(page.contains(".TH scimsync"), "{page}");
     assert!(page.contains("daemon"));
+}
+
+/// A held cycle's changes are counted on /metrics by kind, as its `sync_held` event says.
+#[tokio::test(flavor = "multi_thread")]
+async fn held_changes_are_counted_by_kind_on_metrics() {
+    let mut env = Env::new(Seed::default()).await;
+    env.write_directory(&people(6));
+    env.sync().await;
+    // Everyone but the admin unassigned: 5 of 6, over the kit's 50%.
+    let mut dir = people(6);
+    dir["groups"][0]["members"] = json!(["p0"]);
+    env.write_directory(&dir);
+    daemon_env(&mut env, "1h");
+    let mut daemon = Daemon::start(&env).await;
+    let text = daemon.metrics_after_a_cycle().await;
+    let m = series(&text);
+    assert_eq!(
+        m.get("scimsync_held_deprovisions_total{kind=\"deactivate\"}"),
+        Some(&5.0),
+        "{text}"
+    );
+    assert_eq!(
+        m.get("scimsync_cycles_total{outcome=\"held\"}"),
+        Some(&1.0),
+        "{text}"
+    );
+    assert!(env.users().iter().all(|u| u.active));
+    let (code, _) = daemon.sigterm().await;
+    assert_eq!(code, 0);
 }

@@ -365,3 +365,50 @@ async fn ldap_connection_cut_midway_fails_the_cycle_without_writes() {
     assert_eq!(env.stats().writes, writes, "no write after a cut read");
     assert!(env.users().iter().all(|u| u.active), "nobody deprovisioned");
 }
+
+/// A member DN spelled otherwise than its entry's (attribute types in capitals, spaces around
+/// the separators) still names that user; a member DN that names no user read is a warning
+/// event naming the group and the value, and counted in the plan, instead of a silent drop.
+#[tokio::test(flavor = "multi_thread")]
+async fn ldap_member_dns_match_however_spelled_and_unresolved_ones_are_reported() {
+    let Some(ldap) =
+        slapd("ldap_member_dns_match_however_spelled_and_unresolved_ones_are_reported")
+    else {
+        return;
+    };
+    let env = Env::new(Seed::default()).await;
+    let mut ldif = ldap.add_person("ann", "Ann", "Lee", "Eng");
+    ldif.push_str(&ldap.add_person("bob", "Bob", "Stone", "Eng"));
+    ldif.push_str(&format!(
+        "dn: cn=Miro Users,{base}\nchangetype: add\nobjectClass: groupOfNames\ncn: Miro Users\n\
+         member: {ann}\nmember: UID=bob , {base}\nmember: uid=ghost,{base}\n\n",
+        base = ldap.base,
+        ann = ldap.dn("ann"),
+    ));
+    ldap.modify(&ldif);
+    ldap.write_config(&env, &ldap.url, "50%");
+
+    let plan = ldap.run(&env, &["plan"]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("1 unresolved group members"),
+        "{}",
+        plan.stdout
+    );
+    ok(&ldap.run(&env, &["sync", "--now"]).await);
+    assert!(env.user("bob@example.com").is_some(), "bob is in scope");
+    let warnings: Vec<serde_json::Value> = env_events(&ldap, &env)
+        .await
+        .into_iter()
+        .filter(|e| e["detail"]["warning"] == "unresolved_member")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["detail"]["group"], "Miro Users");
+    assert!(
+        warnings[0]["detail"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("uid=ghost,"),
+        "{warnings:?}"
+    );
+}

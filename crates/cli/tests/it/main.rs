@@ -8,6 +8,7 @@ mod daemon;
 mod faults;
 mod generic;
 mod groups;
+mod guard;
 mod kit;
 mod ldap;
 mod pipeline;

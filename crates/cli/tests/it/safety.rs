@@ -207,7 +207,9 @@ async fn a_snapshot_that_shrank_beyond_max_shrink_holds_deprovisions() {
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_input_is_escaped_or_held_never_breaking_a_request_or_the_plan() {
     let mut env = Env::new(Seed::default()).await;
-    env.policy = "max_deprovisions = \"100%\"".to_owned();
+    // Two invalid records of eight: above the default max_invalid (10%), which would end the
+    // cycle with exit 3 (safety::too_many_invalid_records_…); this test is about escaping.
+    env.policy = "max_deprovisions = \"100%\"\nmax_invalid = \"50%\"".to_owned();
     let huge = "x".repeat(100_001);
     let mut dir = company();
     let users = dir["users"].as_array_mut().unwrap();

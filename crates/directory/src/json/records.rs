@@ -318,6 +318,7 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
             id: SourceId(id),
             name,
             members: members.unwrap_or_default(),
+            unresolved: Vec::new(),
         })
     }
 }

@@ -131,35 +131,6 @@ pub(super) fn binary_id(bytes: &[u8]) -> String {
     }
 }
 
-/// A DN in a form two spellings of one DN share: attribute types and values lower-cased, spaces
-/// around `,`, `+` and `=` removed. Not full RFC 4514 canonicalisation (no schema matching
-/// rules), which is enough for `member` and `manager` values a server wrote itself.
-pub(crate) fn normalize_dn(dn: &str) -> String {
-    let mut out = String::with_capacity(dn.len());
-    let mut chars = dn.trim().chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                out.push('\\');
-                if let Some(next) = chars.next() {
-                    out.extend(next.to_lowercase());
-                }
-            }
-            ',' | '+' | '=' => {
-                while out.ends_with(' ') {
-                    out.pop();
-                }
-                out.push(c);
-                while chars.peek() == Some(&' ') {
-                    chars.next();
-                }
-            }
-            c => out.extend(c.to_lowercase()),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,16 +149,6 @@ mod tests {
 
     fn names(n: &[&str]) -> Vec<String> {
         n.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn dns_normalise() {
-        assert_eq!(
-            normalize_dn("UID=Ann , OU=People,dc=Example, dc=test"),
-            "uid=ann,ou=people,dc=example,dc=test"
-        );
-        assert_eq!(normalize_dn("cn=Lee\\, Ann,dc=x"), "cn=lee\\, ann,dc=x");
-        assert_eq!(normalize_dn("cn=Émile,dc=x"), normalize_dn("CN=émile,DC=X"));
     }
 
     #[test]

@@ -7,13 +7,15 @@
 //! an error, never a shorter snapshot.
 
 mod config;
+mod dn;
 mod entry;
 mod filter;
 
 pub use config::{LdapAttributes, LdapConfig, MAX_PAGE_SIZE};
 pub use filter::{equality_filter, escape_filter_value};
 
-use entry::{Entry, normalize_dn};
+use dn::canonical_dn;
+use entry::Entry;
 use ldap3::adapters::{Adapter, PagedResults};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use scimsync_model::{KeyInterner, Snapshot, SourceAttrs, SourceGroup, SourceId, SourceUser};
@@ -289,7 +291,7 @@ async fn read_all(
             });
         }
         by_id.insert(id.clone(), users.len());
-        by_dn.insert(normalize_dn(entry.dn()), users.len());
+        by_dn.insert(canonical_dn(entry.dn()), users.len());
         let mut attrs = SourceAttrs::new();
         let mut put = |name: &str, value: Option<String>| {
             if let Some(value) = value {
@@ -323,7 +325,7 @@ async fn read_all(
     // Managers are DNs in LDAP and ids in the snapshot. A manager outside the user filter is
     // no user of the snapshot, so the attribute is left out rather than dangling.
     for (index, dn) in manager_dns.into_iter().enumerate() {
-        if let Some(&manager) = dn.and_then(|dn| by_dn.get(&normalize_dn(&dn))) {
+        if let Some(&manager) = dn.and_then(|dn| by_dn.get(&canonical_dn(&dn))) {
             let manager_id = users[manager].id.as_str().to_owned();
             users[index]
                 .attrs
@@ -362,24 +364,33 @@ async fn read_all(
                 located(format!("has no group name ({})", a.group_name.join(" or ")))
             })?;
             // Members that are not users of the snapshot (nested groups, entries outside the
-            // user filter) are not provisioned through this group: groups do not nest.
+            // user filter, a DN no entry has) are not provisioned through this group: groups
+            // do not nest. They are kept aside, so the cycle can say so instead of dropping
+            // them in silence.
             let mut members: Vec<SourceId> = Vec::new();
+            let mut unresolved: Vec<String> = Vec::new();
             let mut member_seen: BTreeSet<usize> = BTreeSet::new();
             let by_dn_members = entry
                 .all(&a.member)
-                .filter_map(|dn| by_dn.get(&normalize_dn(dn)).copied());
+                .map(|dn| (dn, by_dn.get(&canonical_dn(dn)).copied()));
             let by_uid_members = entry
                 .all(&a.member_uid)
-                .filter_map(|uid| by_uid.get(uid.trim()).copied());
-            for user in by_dn_members.chain(by_uid_members) {
-                if member_seen.insert(user) {
-                    members.push(users[user].id.clone());
+                .map(|uid| (uid, by_uid.get(uid.trim()).copied()));
+            for (value, user) in by_dn_members.chain(by_uid_members) {
+                match user {
+                    Some(user) => {
+                        if member_seen.insert(user) {
+                            members.push(users[user].id.clone());
+                        }
+                    }
+                    None => unresolved.push(value.to_owned()),
                 }
             }
             groups.push(SourceGroup {
                 id: SourceId::new(id),
                 name,
                 members,
+                unresolved,
             });
         }
     }

@@ -1,7 +1,7 @@
 use super::{jumpcloud, preset, snapshot};
 use crate::{
     InvalidRecord, MAX_VALUE_BYTES, Mapped, Mapping, MappingConfig, MappingError, Preset,
-    RolesConfig, ScopeConfig, map, unknown_groups,
+    RolesConfig, ScopeConfig, map,
 };
 use proptest::prelude::*;
 use scimsync_model::{AttrValue, OutOfScopeReason, Snapshot, SourceId, paths};
@@ -520,14 +520,99 @@ fn output_is_sorted_and_independent_of_input_order() {
 }
 
 #[test]
-fn unknown_groups_lists_config_names_no_group_carries() {
-    let snap = snapshot(json!({"users": [], "groups": [{"id": "g", "name": "Miro Users"}]}));
-    let unknown = unknown_groups(
-        &snap,
-        &scoped(&["Miro Users", "Miro User"]),
+fn findings_list_config_names_no_group_carries_and_suggest_the_near_one() {
+    let snap = snapshot(json!({"users": [], "groups": [
+        {"id": "g1", "name": "Miro Users"},
+        {"id": "g2", "name": "Engineering"},
+    ]}));
+    let sync = crate::GroupsConfig {
+        sync: Some(vec![
+            "Engineering".to_owned().into(),
+            "Eng".to_owned().into(),
+            crate::GroupSelector::Id { id: "g2".into() },
+            crate::GroupSelector::Id { id: "g9".into() },
+        ]),
+        ..crate::GroupsConfig::default()
+    };
+    let found = crate::findings(
+        &snap.groups,
+        &scoped(&["Miro Users", "miro users"]),
         &admins(&["Admins"]),
+        &sync,
     );
-    assert_eq!(unknown, ["Admins", "Miro User"]);
+    let lines: Vec<String> = found.unmatched.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "[scope] groups entry \"miro users\" matches no directory group (did you mean \"Miro Users\"? names match exactly)",
+            "[roles] admin_groups entry \"Admins\" matches no directory group",
+            "[groups] sync entry \"Eng\" matches no directory group",
+            "[groups] sync entry { id = \"g9\" } matches no directory group",
+        ]
+    );
+    assert!(found.unmatched_in(crate::ConfigKey::AdminGroups));
+    assert!(found.unresolved.is_empty());
+}
+
+#[test]
+fn unresolved_members_are_reported_for_the_groups_in_use_only() {
+    let mut snap = snapshot(json!({"users": [], "groups": [
+        {"id": "g1", "name": "Miro Users"},
+        {"id": "g2", "name": "Unrelated"},
+    ]}));
+    for g in &mut snap.groups {
+        g.unresolved = vec![format!("cn=ghost,ou={}", g.name)];
+    }
+    let found = crate::findings(
+        &snap.groups,
+        &scoped(&["Miro Users"]),
+        &RolesConfig::default(),
+        &crate::GroupsConfig::default(),
+    );
+    assert_eq!(found.unresolved.len(), 1);
+    assert_eq!(
+        found.unresolved[0].to_string(),
+        "group \"Miro Users\" [g1]: member \"cn=ghost,ou=Miro Users\" resolves to no directory user"
+    );
+}
+
+#[test]
+fn a_group_synced_by_id_follows_a_rename() {
+    let snap = snapshot(json!({
+        "users": [{"id": "u1", "email": "a@x.com", "state": "ACTIVATED"}],
+        "groups": [{"id": "g1", "name": "Engineering (renamed)", "members": ["u1"]}],
+    }));
+    let mapped = map(&snap, &all(), &RolesConfig::default(), &jumpcloud());
+    let by = |selector: crate::GroupSelector| {
+        crate::desired_groups(
+            &snap,
+            &crate::GroupsConfig {
+                sync: Some(vec![selector]),
+                ..crate::GroupsConfig::default()
+            },
+            &all(),
+            &mapped,
+        )
+    };
+    let groups = by(crate::GroupSelector::Id { id: "g1".into() });
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].display_name, "Engineering (renamed)");
+    assert!(by("Engineering".to_owned().into()).is_empty());
+}
+
+#[test]
+fn sync_entries_are_names_or_ids_and_nothing_else() {
+    let parse = |text: &str| toml::from_str::<crate::GroupsConfig>(text);
+    let config = parse(r#"sync = ["Engineering", { id = "g-42" }]"#).unwrap();
+    assert_eq!(
+        config.sync.unwrap(),
+        [
+            crate::GroupSelector::Name("Engineering".into()),
+            crate::GroupSelector::Id { id: "g-42".into() }
+        ]
+    );
+    let err = parse(r#"sync = [{ name = "x" }]"#).unwrap_err().to_string();
+    assert!(err.contains("unknown field `name`"), "{err}");
 }
 
 proptest! {

@@ -420,3 +420,67 @@ async fn a_create_refused_for_one_attribute_posts_the_rest() {
         "title"
     );
 }
+
+/// Miro's "SCIM integration is disabled": a 403 on the third write stops the run there. No
+/// later write goes out (before, 403 was per item and every remaining write was sent).
+#[tokio::test]
+async fn a_403_on_a_write_halts_the_run() {
+    let handler: Arc<Handler> = Arc::new(|method: &str, _: &str, index| match method {
+        "GET" => (200, list(&[])),
+        "POST" if index < 6 => (
+            201,
+            format!(r#"{{"id":"{index}","userName":"u{index}@x.com","active":true}}"#),
+        ),
+        _ => (
+            403,
+            r#"{"status":"403","detail":"SCIM integration is disabled"}"#.to_owned(),
+        ),
+    });
+    let (base, seen) = serve(handler).await;
+    let exec = Executor::new(client(
+        &base,
+        crate::TOKEN,
+        Profile::miro(),
+        Budgets::unlimited(),
+    ));
+    let mut rec = Rec::default();
+    let mut ctx = ctx();
+    // One op at a time, so "after" is well defined.
+    ctx.max_in_flight = 1;
+    let plan = Plan {
+        ops: (0..30)
+            .map(|i| create(&format!("s{i}"), &format!("u{i}@x.com")))
+            .collect(),
+    };
+    let report = exec.execute(&plan, Vec::new(), &ctx, &mut rec).await;
+    let halted = report.halted.as_deref().unwrap_or_default();
+    assert!(halted.contains("403"), "{halted}");
+    let posts = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == "POST")
+        .count();
+    assert_eq!(posts, 4, "three created, the fourth refused, nothing after");
+    assert_eq!(report.succeeded, 3);
+    assert_eq!(report.not_attempted, 26);
+}
+
+/// The reads before a plan stop at the first refusal as well: once a lookup is refused, the
+/// same client sends no further request.
+#[tokio::test]
+async fn a_refused_lookup_stops_the_clients_later_requests() {
+    let handler: Arc<Handler> = Arc::new(|_: &str, _: &str, _| {
+        (
+            401,
+            r#"{"status":"401","detail":"Miro cannot authorize"}"#.to_owned(),
+        )
+    });
+    let (base, seen) = serve(handler).await;
+    let client = client(&base, crate::TOKEN, Profile::miro(), Budgets::unlimited());
+    let first = client.find_user("a@x.com").await.unwrap_err();
+    assert!(first.refuses_access(), "{first:?}");
+    let second = client.find_user("b@x.com").await.unwrap_err();
+    assert_eq!(second, scimsync_executor::ScimError::Halted);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}

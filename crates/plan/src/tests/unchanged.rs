@@ -428,6 +428,7 @@ fn group_ops_are_the_same_with_the_proof() {
                 can_create: false,
                 members_on_create: false,
                 name_match: NameMatch::Exact,
+                directory_groups: &[],
             },
             &case.policy,
         )

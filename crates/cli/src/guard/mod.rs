@@ -1,0 +1,476 @@
+//! The deletion guard: the one gate every access-removing change passes. A plan's losses
+//! (deactivations, deletes, membership removals, group deletes, admin demotions, licence
+//! changes: `Plan::losses`) go through [`decide`]; the ones it holds are taken out of the plan
+//! (creates, updates and membership additions still go), stored as the held set, and wait for
+//! `scimsync approve-deletes`, which approves exactly that set for `policy.approval_ttl`.
+//!
+//! This module is the store side: the facts the decision needs, the hold and the approval as
+//! stored, the `sync_held` and `sync_approved` events, and what `status`, `plan` and
+//! `approve-deletes --list` print. The decision itself is pure (`decide.rs`).
+
+mod decide;
+
+pub use decide::{ApprovalUse, Decision, Facts, Limits, decide};
+
+use crate::config::Config;
+use crate::cycle::{EventContext, EventExt, Prepared};
+use crate::recorder::Emitter;
+use anyhow::Result;
+use scimsync_directory::ConfigKey;
+use scimsync_executor::{OpOutcome, Recorder};
+use scimsync_model::{
+    Approval, Event, EventType, GroupLink, HeldSet, InitiatedBy, Link, Loss, LossCounts, LossId,
+    LossRules, Op, Plan, SourceId,
+};
+use scimsync_scim::ProfileKind;
+use scimsync_store::{ApprovalGrant, ApproveOutcome, Store};
+use std::collections::HashSet;
+use time::OffsetDateTime;
+
+/// The user count of the last snapshot a cycle acted on without holding anything.
+const LAST_GOOD_USERS: &str = "last_good_snapshot_users";
+
+/// How many losses `status` and `plan` print before summarising.
+const SHOWN: usize = 20;
+
+/// What counts as a loss on this target: Miro's licence is `userType`, which a mapping can set.
+pub fn loss_rules(config: &Config) -> LossRules {
+    match config.target.profile {
+        ProfileKind::Miro => LossRules::miro(),
+        ProfileKind::Generic => LossRules::default(),
+    }
+}
+
+pub fn limits(config: &Config) -> Limits {
+    Limits {
+        max_deprovisions: config.policy.max_deprovisions,
+        max_shrink: config.policy.max_shrink,
+        max_invalid: config.policy.max_invalid,
+    }
+}
+
+/// What the decision needs to know besides the plan, from the snapshot and the store.
+pub fn facts(store: &Store, prepared: &Prepared) -> Result<Facts> {
+    let entries = |key: ConfigKey| -> Vec<String> {
+        prepared
+            .findings
+            .unmatched
+            .iter()
+            .filter(|u| u.key == key)
+            .map(|u| u.entry.clone())
+            .collect()
+    };
+    Ok(Facts {
+        managed: prepared.links.len(),
+        directory_users: prepared.directory_users,
+        invalid: prepared.mapped.invalid.len(),
+        last_good_users: store
+            .meta(LAST_GOOD_USERS)?
+            .and_then(|s| s.parse::<usize>().ok()),
+        unmatched_scope: entries(ConfigKey::ScopeGroups),
+        unmatched_admin: entries(ConfigKey::AdminGroups),
+        unmatched_sync: entries(ConfigKey::GroupsSync),
+    })
+}
+
+/// The guard's decision on `plan` now, against the stored approval. Reads only: `plan` shows
+/// exactly what `sync` would do.
+pub fn judge(
+    config: &Config,
+    store: &Store,
+    prepared: &Prepared,
+    plan: &Plan,
+    now: OffsetDateTime,
+) -> Result<Decision> {
+    let losses = plan.losses(&loss_rules(config));
+    let facts = facts(store, prepared)?;
+    let approval = store.approval()?;
+    Ok(decide(
+        &losses,
+        &facts,
+        &limits(config),
+        approval.as_ref(),
+        now,
+    ))
+}
+
+/// Records what the cycle decided: the held set (replacing the last one, or clearing it when
+/// nothing is held) with a `sync_held` event, the snapshot baseline for `max_shrink` when
+/// nothing was held, and an expired approval dropped.
+pub fn record(
+    store: &mut Store,
+    emitter: &Emitter,
+    ctx: &EventContext,
+    prepared: &Prepared,
+    decision: &Decision,
+) -> Result<()> {
+    if decision.approval == ApprovalUse::Expired {
+        if let Some(expired) = store.approval()? {
+            tracing::warn!(
+                "the approval given by {} at {} expired at {}; its {} remaining changes are held again if a rule holds them",
+                expired.approved_by,
+                expired.approved_at,
+                expired.expires_at,
+                expired.losses.len()
+            );
+        }
+        store.clear_approval()?;
+    }
+    if decision.held.is_empty() {
+        store.clear_hold()?;
+        store.set_meta(LAST_GOOD_USERS, &prepared.directory_users.to_string())?;
+        return Ok(());
+    }
+    let held = HeldSet {
+        run_id: Some(ctx.run_id),
+        held_at: scimsync_store::now_rfc3339(),
+        reasons: decision.reasons.iter().map(|r| r.message.clone()).collect(),
+        losses: decision.held.clone(),
+    };
+    store.set_hold(&held)?;
+    let counts = held.counts();
+    let summary = decision.summary();
+    emitter.emit(
+        store,
+        ctx.event(EventType::SyncHeld, false)
+            .with_detail(serde_json::json!({
+                "held": held.losses.len(),
+                "counts": counts,
+                "reasons": decision.reasons,
+                "digest": held.digest(),
+                "approved_applied": match decision.approval {
+                    ApprovalUse::Valid { released } => released,
+                    _ => 0,
+                },
+            }))
+            .with_error(Some(summary.clone())),
+    )?;
+    tracing::warn!(
+        "deletion guard: {summary}. Review with `scimsync approve-deletes --list`; \
+         `scimsync approve-deletes` releases exactly these."
+    );
+    Ok(())
+}
+
+/// After the executor ran the filtered plan: the approval keeps what remains of it to apply
+/// (approved losses held again, or sent without success), and is gone once nothing remains.
+/// Not called when a cycle fails or is interrupted: then all of it remains.
+pub fn settle_approval(
+    store: &mut Store,
+    rules: &LossRules,
+    executed: &Plan,
+    succeeded: &HashSet<usize>,
+    decision: &Decision,
+) -> Result<()> {
+    let Some(approval) = store.approval()? else {
+        return Ok(());
+    };
+    let mut open: HashSet<LossId> = decision.held.iter().map(|l| l.id.clone()).collect();
+    open.extend(
+        executed
+            .governing_losses(rules)
+            .into_iter()
+            .filter(|(at, _)| !succeeded.contains(at))
+            .map(|(_, id)| id),
+    );
+    let remaining: Vec<&LossId> = approval
+        .losses
+        .iter()
+        .map(|l| &l.id)
+        .filter(|id| open.contains(*id))
+        .collect();
+    if remaining.len() != approval.losses.len() {
+        store.narrow_approval(&remaining)?;
+        if remaining.is_empty() {
+            tracing::info!(
+                "the approval given by {} is used up: every change it approved was applied",
+                approval.approved_by
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A `Recorder` in front of the cycle's, noting which ops succeeded, for `settle_approval`.
+pub struct Tracking<'r> {
+    inner: &'r mut dyn Recorder,
+    pub succeeded: HashSet<usize>,
+}
+
+impl<'r> Tracking<'r> {
+    pub fn new(inner: &'r mut dyn Recorder) -> Self {
+        Tracking {
+            inner,
+            succeeded: HashSet::new(),
+        }
+    }
+}
+
+impl Recorder for Tracking<'_> {
+    fn before_write(&mut self, op_index: usize, op: &Op) {
+        self.inner.before_write(op_index, op);
+    }
+    fn after_write(&mut self, op_index: usize, outcome: &OpOutcome) {
+        if matches!(outcome, OpOutcome::Succeeded | OpOutcome::Skipped(_)) {
+            self.succeeded.insert(op_index);
+        }
+        self.inner.after_write(op_index, outcome);
+    }
+    fn link(&mut self, link: Link) {
+        self.inner.link(link);
+    }
+    fn unlink(&mut self, source_id: &SourceId) {
+        self.inner.unlink(source_id);
+    }
+    fn event(&mut self, event: Event) {
+        self.inner.event(event);
+    }
+    fn group_link(&mut self, link: GroupLink) {
+        self.inner.group_link(link);
+    }
+    fn group_unlink(&mut self, source_id: &SourceId) {
+        self.inner.group_unlink(source_id);
+    }
+}
+
+/// Who is running this: the effective OS user (from the passwd database), and the user who
+/// ran sudo, when there is one.
+fn operator() -> (String, Option<String>) {
+    let user = whoami::username().unwrap_or_else(|_| "unknown".to_owned());
+    let sudo = std::env::var("SUDO_USER").ok().filter(|s| !s.is_empty());
+    (user, sudo)
+}
+
+/// `scimsync approve-deletes`: approves exactly the held set (or, with `digest`, only if it is
+/// still the set with that digest). Nothing held: says so, exit 1, nothing changed.
+pub fn approve(
+    config: &Config,
+    store: &mut Store,
+    emitter: &Emitter,
+    digest: Option<&str>,
+) -> Result<ApproveOutcome> {
+    if let Some(d) = digest
+        && (d.len() < 8 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        anyhow::bail!(
+            "--digest {d:?}: give at least the first 8 hex digits `approve-deletes --list` shows"
+        );
+    }
+    let now = OffsetDateTime::now_utc();
+    let (user, sudo) = operator();
+    let approved_by = match &sudo {
+        Some(sudo) if sudo != &user => format!("{user} (sudo by {sudo})"),
+        _ => user.clone(),
+    };
+    let grant = ApprovalGrant {
+        approved_at: scimsync_store::rfc3339(now),
+        approved_by: approved_by.clone(),
+        expires_at: scimsync_store::rfc3339(now + config.policy.approval_ttl),
+    };
+    let outcome = store.approve_hold(&grant, digest)?;
+    if let ApproveOutcome::Approved(approval) = &outcome {
+        let counts = LossCounts::of(&approval.losses);
+        emitter.emit(
+            store,
+            Event {
+                ts: String::new(),
+                event_type: EventType::SyncApproved,
+                success: true,
+                run_id: None,
+                initiated_by: Some(InitiatedBy::Manual),
+                integration: config.integration(),
+                resource: None,
+                changes: Default::default(),
+                http: None,
+                error: None,
+                detail: serde_json::json!({
+                    "approved_by": user,
+                    "sudo_user": sudo,
+                    "hold_run": approval.hold_run,
+                    "digest": approval.digest,
+                    "approved": approval.losses.len(),
+                    "counts": counts,
+                    "expires_at": approval.expires_at,
+                }),
+            },
+        )?;
+    }
+    Ok(outcome)
+}
+
+/// The held set and the approval, as `status --output json` and `approve-deletes --list
+/// --output json` show them (`losses` only when asked: a held purge can be large).
+pub fn state_json(store: &Store, with_losses: bool) -> Result<serde_json::Value> {
+    let now = OffsetDateTime::now_utc();
+    let held = store.hold()?;
+    let approval = store.approval()?;
+    let held = held.map(|h| {
+        let mut v = serde_json::json!({
+            "run_id": h.run_id,
+            "held_at": h.held_at,
+            "reasons": h.reasons,
+            "total": h.losses.len(),
+            "counts": h.counts(),
+            "digest": h.digest(),
+        });
+        if with_losses {
+            v["losses"] = serde_json::json!(h.losses);
+        }
+        v
+    });
+    let approval = approval.map(|a| {
+        let mut v = serde_json::json!({
+            "hold_run": a.hold_run,
+            "digest": a.digest,
+            "approved_at": a.approved_at,
+            "approved_by": a.approved_by,
+            "expires_at": a.expires_at,
+            "expired": expired(&a, now),
+            "remaining": a.losses.len(),
+            "counts": LossCounts::of(&a.losses),
+        });
+        if with_losses {
+            v["losses"] = serde_json::json!(a.losses);
+        }
+        v
+    });
+    Ok(serde_json::json!({"held": held, "approval": approval}))
+}
+
+fn expired(approval: &Approval, now: OffsetDateTime) -> bool {
+    OffsetDateTime::parse(
+        &approval.expires_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map(|at| at <= now)
+    .unwrap_or(true)
+}
+
+/// The held set and the approval in words, for `status` and `approve-deletes --list`. Empty
+/// when there is neither.
+pub fn state_text(store: &Store, all: bool) -> Result<String> {
+    use std::fmt::Write;
+    let now = OffsetDateTime::now_utc();
+    let mut out = String::new();
+    if let Some(held) = store.hold()? {
+        let run = held
+            .run_id
+            .map(|r| format!(" by run {r}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "HELD: {} access-removing changes held by the deletion guard{run} at {} ({}):",
+            held.losses.len(),
+            held.held_at,
+            held.counts()
+        );
+        for reason in &held.reasons {
+            let _ = writeln!(out, "  why: {reason}");
+        }
+        write_losses(&mut out, &held.losses, all);
+        let digest = held.digest();
+        let _ = writeln!(
+            out,
+            "  digest {}; `scimsync approve-deletes` approves exactly these (for policy.approval_ttl)",
+            short_digest(&digest)
+        );
+    }
+    if let Some(approval) = store.approval()? {
+        let state = if expired(&approval, now) {
+            "EXPIRED"
+        } else {
+            "valid"
+        };
+        let _ = writeln!(
+            out,
+            "APPROVED by {} at {}, {state} until {}: {} changes still to apply ({})",
+            approval.approved_by,
+            approval.approved_at,
+            approval.expires_at,
+            approval.losses.len(),
+            LossCounts::of(&approval.losses)
+        );
+    }
+    Ok(out)
+}
+
+/// The first 12 hex digits of a held set's digest, as printed (and accepted by `--digest`).
+pub fn short_digest(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
+fn write_losses(out: &mut String, losses: &[Loss], all: bool) {
+    use std::fmt::Write;
+    let shown = if all { losses.len() } else { SHOWN };
+    for loss in losses.iter().take(shown) {
+        let _ = writeln!(out, "    {loss}");
+    }
+    if losses.len() > shown {
+        let _ = writeln!(
+            out,
+            "    … and {} more (`scimsync approve-deletes --list` shows all)",
+            losses.len() - shown
+        );
+    }
+}
+
+/// What `plan` prints after the operations: what the guard would hold, and why.
+pub fn plan_text(decision: &Decision) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    match decision.approval {
+        ApprovalUse::Valid { released } if released > 0 => {
+            let _ = writeln!(
+                out,
+                "Deletion guard: {released} approved changes would be applied."
+            );
+        }
+        ApprovalUse::Expired => {
+            let _ = writeln!(
+                out,
+                "Deletion guard: the stored approval has expired and is ignored."
+            );
+        }
+        _ => {}
+    }
+    if let Some(invalid) = &decision.invalid_over {
+        let _ = writeln!(
+            out,
+            "WARNING: {invalid}; a sync would end with exit 3 at least."
+        );
+    }
+    if decision.held.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "HELD: the deletion guard would hold {} access-removing changes ({}); sync would exit 4:",
+        decision.held.len(),
+        decision.held_counts()
+    );
+    for reason in &decision.reasons {
+        let _ = writeln!(out, "  why: {}", reason.message);
+    }
+    write_losses(&mut out, &decision.held, false);
+    let _ = writeln!(
+        out,
+        "  a sync records this hold; `scimsync approve-deletes` then approves exactly it"
+    );
+    out
+}
+
+/// What `plan --output json` adds about the guard.
+pub fn plan_json(decision: &Decision) -> serde_json::Value {
+    serde_json::json!({
+        "held": decision.held.len(),
+        "counts": decision.held_counts(),
+        "reasons": decision.reasons,
+        "losses": decision.held,
+        "approved_applied": match decision.approval {
+            ApprovalUse::Valid { released } => released,
+            _ => 0,
+        },
+        "approval_expired": decision.approval == ApprovalUse::Expired,
+        "invalid_over": decision.invalid_over,
+    })
+}
