@@ -41,6 +41,12 @@ pub struct PlanOutput {
     pub plan: Plan,
     /// Sorted by source id, then field, so the output is deterministic.
     pub diagnostics: Vec<Diagnostic>,
+    /// For the linked users compared with a read of the target (a full read, or an uncertain
+    /// user verified), their links as they stand once the plan's ops for them succeed, where
+    /// that differs from the link they have: a user with no op is confirmed as is (its link
+    /// is stored so), one with an op takes this link when the op succeeds whole. In source id
+    /// order.
+    pub relinks: Vec<Link>,
 }
 
 /// Something about one user's record the plan had to leave out (an unresolvable manager, a
