@@ -23,6 +23,7 @@ mod render;
 mod saved;
 mod secret;
 mod source;
+mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
