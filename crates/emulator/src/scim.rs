@@ -50,12 +50,14 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
         tokio::time::sleep(latency).await;
     }
     if let Err(e) = authorize(&emu, req.headers()) {
+        log_request(&emu, &method, &rest, e.status.as_u16(), None, None);
         return e.into_response();
     }
     let headers = req.headers().clone();
     let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
+            log_request(&emu, &method, &rest, 413, None, None);
             return ScimError::too_large(format!("Request body exceeds {MAX_BODY_BYTES} bytes"))
                 .into_response();
         }
@@ -212,6 +214,27 @@ fn decide(s: &mut crate::Shared, write: bool) -> Decided {
         )));
     }
     Decided::Serve(After::Answer)
+}
+
+/// Logs a request answered before its body was read (401, 413): never applied.
+fn log_request(
+    emu: &Emulator,
+    method: &Method,
+    path: &str,
+    status: u16,
+    fault: Option<&str>,
+    user_name: Option<String>,
+) {
+    if emu.config().record_requests {
+        emu.lock().requests.push(crate::RequestRecord {
+            method: method.to_string(),
+            path: path.to_owned(),
+            status,
+            applied: false,
+            fault: fault.map(str::to_owned),
+            user_name,
+        });
+    }
 }
 
 fn is_write(m: &Method) -> bool {

@@ -12,3 +12,4 @@ mod kit;
 mod ldap;
 mod pipeline;
 mod safety;
+mod uncertain;
