@@ -520,19 +520,15 @@ async fn cycle_body(
     // Links confirmed by this cycle's reads (a full read, or an uncertain user verified): a
     // user the plan leaves alone has its link stored as confirmed now; one with an op takes
     // its confirmed link when the op succeeds. A deprovision the guard held is neither.
-    let planned: HashSet<&SourceId> = prepared
-        .plan()
-        .ops
-        .iter()
-        .filter(|op| !op.is_group())
-        .map(Op::source_id)
-        .collect();
-    let executed: HashSet<&SourceId> = plan
-        .ops
-        .iter()
-        .filter(|op| !op.is_group())
-        .map(Op::source_id)
-        .collect();
+    let writes = |plan: &'_ Plan| -> HashSet<SourceId> {
+        plan.ops
+            .iter()
+            .filter(|op| op.is_write() && !op.is_group())
+            .map(|op| op.source_id().clone())
+            .collect()
+    };
+    let planned = writes(prepared.plan());
+    let executed = writes(&plan);
     let (confirmed_now, confirmed_later): (Vec<Link>, Vec<Link>) = prepared
         .output
         .relinks

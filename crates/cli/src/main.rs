@@ -7,6 +7,8 @@ mod commands;
 mod config;
 mod cycle;
 mod daemon;
+#[cfg(test)]
+mod doc_config;
 mod groups;
 mod guard;
 mod health;

@@ -49,6 +49,7 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     let classified = classify(input.desired, names, &held, &guests, &index, proved);
 
     let mut ops = Vec::new();
+    let mut relinks = Vec::new();
     // Before reconciling: a reference to a user this plan deletes must not be sent.
     let deleted = deprovision(
         input,
@@ -58,6 +59,7 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
         policy,
         &mut ops,
         &mut diagnostics,
+        &mut relinks,
     );
     let resolver = Resolver {
         classified: &classified,
@@ -71,7 +73,6 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
         diagnostics,
     };
     let mut creates = Vec::new();
-    let mut relinks = Vec::new();
 
     // Resolving references and the incremental fast path's fingerprint are the per-user part
     // of planning, independent of one another: done on all cores first, consumed in order.

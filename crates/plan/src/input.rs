@@ -43,9 +43,10 @@ pub struct PlanOutput {
     pub diagnostics: Vec<Diagnostic>,
     /// For the linked users compared with a read of the target (a full read, or an uncertain
     /// user verified), their links as they stand once the plan's ops for them succeed, where
-    /// that differs from the link they have: a user with no op is confirmed as is (its link
-    /// is stored so), one with an op takes this link when the op succeeds whole. In source id
-    /// order.
+    /// that differs from the link they have: a user with no write is confirmed as is (its link
+    /// is stored so), one with a write takes this link when it succeeds whole. A departed user
+    /// left alone keeps its pushed attributes, with the userName and activity read. In source
+    /// id order.
     pub relinks: Vec<Link>,
 }
 

@@ -627,3 +627,244 @@ async fn a_rate_limit_bucket_override_paces_its_bucket() {
         .unwrap_or_else(|| panic!("{}", run.stderr));
     assert!(line.contains("against a budget of 10"), "{line}");
 }
+
+/// One person of the property test's directory.
+#[derive(Clone, Debug)]
+struct Person {
+    id: String,
+    email: String,
+    dept: String,
+    in_scope: bool,
+    suspended: bool,
+}
+
+fn directory_of(people: &[Person]) -> Value {
+    let users: Vec<Value> = people
+        .iter()
+        .map(|p| {
+            let mut u = user(&p.id, &p.email, "Pat", &p.id, &p.dept);
+            if p.suspended {
+                u["state"] = json!("SUSPENDED");
+            }
+            u
+        })
+        .collect();
+    let members: Vec<&str> = people
+        .iter()
+        .filter(|p| p.in_scope)
+        .map(|p| p.id.as_str())
+        .collect();
+    json!({"users": users, "groups": [
+        {"id": "g1", "name": "Miro Users", "members": members},
+        {"id": "g2", "name": "Miro Admins", "members": ["q0"]},
+    ]})
+}
+
+/// Issue 17's property: random faults on random writes over a few cycles of random directory
+/// changes; then, faults gone, at most two clean incremental cycles (no full read) bring the
+/// target to the desired state, with no duplicate, and every write request the target saw
+/// belongs to an event (per user, the events' `http.writes` add up to exactly the writes the
+/// target received). A third clean cycle sends nothing at all. Bounded: 3 faulty rounds of a
+/// 30-person directory, retries included, well under two minutes.
+#[tokio::test(flavor = "multi_thread")]
+async fn random_faults_on_random_writes_converge_within_two_clean_incremental_cycles() {
+    use rand::{Rng, SeedableRng};
+    let started = Instant::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x17_5eed);
+    let mut env = Env::with_config(EmulatorConfig {
+        token: TOKEN.into(),
+        record_requests: true,
+        rng_seed: 17,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    env.target_extra = "timeout = \"1s\"\nmax_response_bytes = \"256KiB\"".into();
+    env.policy = "max_deprovisions = \"60%\"\nquarantine_ratio = 1.0".into();
+    let depts = ["Eng", "Ops", "Sales", "Legal"];
+    let mut people: Vec<Person> = (0..26)
+        .map(|i| Person {
+            id: format!("q{i}"),
+            email: format!("q{i}@example.com"),
+            dept: depts[i % 4].into(),
+            in_scope: true,
+            suspended: false,
+        })
+        .collect();
+    env.write_directory(&directory_of(&people));
+    env.sync().await;
+
+    let mut log = String::new();
+    for round in 0..3 {
+        for p in &mut people {
+            if rng.random_bool(0.2) {
+                p.dept = depts[rng.random_range(0..4)].into();
+            }
+            if rng.random_bool(0.08) {
+                p.in_scope = !p.in_scope;
+            }
+            if rng.random_bool(0.06) {
+                p.suspended = !p.suspended;
+            }
+        }
+        for _ in 0..2 {
+            let i = people.len();
+            people.push(Person {
+                id: format!("q{i}"),
+                email: format!("q{i}@example.com"),
+                dept: depts[i % 4].into(),
+                in_scope: true,
+                suspended: false,
+            });
+        }
+        env.write_directory(&directory_of(&people));
+        // A different mix of faults on writes each round, at rates high enough that some
+        // writes end with no confirming answer after every retry.
+        let mut rate = || {
+            if rng.random_bool(0.6) {
+                rng.random_range(0.3..0.7)
+            } else {
+                0.0
+            }
+        };
+        let faults = writes_only(Faults {
+            error_rate: rate(),
+            html_rate: rate(),
+            drop_rate: rate(),
+            drop_after_apply: true,
+            oversized_rate: rate(),
+            oversized_bytes: 1_000_000,
+            oversized_chunked: round % 2 == 0,
+            slow_body_rate: rate(),
+            slow_body_ms: 2500,
+            ..Faults::default()
+        });
+        env.emu.emulator.set_faults(faults.clone());
+        let run = env.run(&["sync", "--now"]).await;
+        assert!(
+            run.code == 0 || run.code == 3,
+            "round {round} exited {}: {}",
+            run.code,
+            run.stderr
+        );
+        log.push_str(&format!("round {round} ({faults:?}): exit {}\n", run.code));
+    }
+    let uncertain_before = uncertain_in_status(&status_json(&env).await).len();
+
+    // Faults gone: at most two clean incremental cycles.
+    env.emu.emulator.set_faults(Faults::default());
+    let converged = |env: &Env| -> Result<(), String> {
+        let users = env.users();
+        let mut seen = std::collections::HashMap::new();
+        for u in &users {
+            *seen.entry(u.user_name.to_lowercase()).or_insert(0) += 1;
+        }
+        if let Some((name, n)) = seen.iter().find(|(_, n)| **n > 1) {
+            return Err(format!("{name} {n} times"));
+        }
+        for p in &people {
+            let found = env.user(&p.email);
+            let wanted = p.in_scope && !p.suspended;
+            match found {
+                Some(u) if wanted => {
+                    if !u.active {
+                        return Err(format!("{} inactive", p.email));
+                    }
+                    if attr(&u, "department") != Some(p.dept.as_str()) {
+                        return Err(format!(
+                            "{}: department {:?}, wants {}",
+                            p.email,
+                            attr(&u, "department"),
+                            p.dept
+                        ));
+                    }
+                }
+                Some(u) if u.active => return Err(format!("{} still active", p.email)),
+                Some(_) => {}
+                None if wanted => return Err(format!("{} missing", p.email)),
+                None => {}
+            }
+        }
+        Ok(())
+    };
+    let mut clean = 0;
+    let mut last = Err(String::new());
+    while clean < 2 {
+        let run = env.run(&["sync", "--now"]).await;
+        clean += 1;
+        log.push_str(&format!(
+            "clean {clean}: exit {}\n{}\n",
+            run.code, run.stderr
+        ));
+        assert_eq!(run.code, 0, "{log}");
+        last = converged(&env);
+        if last.is_ok() {
+            break;
+        }
+    }
+    assert!(
+        last.is_ok(),
+        "not converged after {clean} clean cycles: {last:?}\n{log}"
+    );
+    let status = status_json(&env).await;
+    // Clean cycles are incremental: the last full read is the first cycle's.
+    for run in status["runs"].as_array().unwrap().iter().take(clean) {
+        assert_eq!(run["full"], false, "{run}");
+    }
+    assert!(uncertain_in_status(&status).is_empty());
+    // Settled: the next cycle reads and writes nothing.
+    let from = env.emu.emulator.requests().len();
+    assert_eq!(env.run(&["sync", "--now"]).await.code, 0);
+    assert!(requests_since(&env, from).is_empty(), "{log}");
+
+    // Every write the target saw is accounted for by an event of its user.
+    let names: std::collections::HashMap<String, String> = env
+        .emu
+        .emulator
+        .users()
+        .into_iter()
+        .map(|u| (u.id, u.user_name.to_lowercase()))
+        .collect();
+    let mut seen_writes: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in env.emu.emulator.requests() {
+        if r.method == "GET" {
+            continue;
+        }
+        let who = match (r.method.as_str(), &r.user_name) {
+            ("POST", Some(name)) => name.to_lowercase(),
+            _ => {
+                let id = r.path.trim_start_matches("/Users/");
+                names.get(id).cloned().unwrap_or_else(|| format!("id {id}"))
+            }
+        };
+        *seen_writes.entry(who).or_default() += 1;
+    }
+    let events = env.events(&["--limit", "1000000"]).await;
+    let mut evented: std::collections::BTreeMap<String, u64> = Default::default();
+    for e in &events {
+        if let (Some(name), Some(writes)) = (
+            e["resource"]["user_name"].as_str(),
+            e["http"]["writes"].as_u64(),
+        ) {
+            *evented.entry(name.to_lowercase()).or_default() += writes;
+        }
+    }
+    assert_eq!(seen_writes, evented, "{log}");
+    let faulted = env
+        .emu
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
+    eprintln!(
+        "property: {} writes seen, {faulted} faulted, {uncertain_before} uncertain after the \
+         faulty rounds, converged after {clean} clean cycle(s), {:?}",
+        seen_writes.values().sum::<u64>(),
+        started.elapsed()
+    );
+    assert!(
+        faulted > 0 && uncertain_before > 0,
+        "the faults must bite: {log}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(150), "{log}");
+}

@@ -639,6 +639,33 @@ fn a_linked_user_read_this_cycle_is_compared_with_what_was_read() {
 }
 
 #[test]
+fn a_departed_user_read_inactive_has_its_link_confirmed_and_nothing_sent() {
+    // Unassigned; its deactivation's answer was lost (the link still says active), and the
+    // read shows the deactivation landed: nothing to send, the link confirmed as read.
+    let linked = target("t1", "ann@example.com", true, &[(DEPT, "Eng")]);
+    let read = target("t1", "ann@example.com", false, &[(DEPT, "Eng")]);
+    let mut case = Case::incremental(vec![read]);
+    case.links.push(link("u1", &linked));
+    case.links[0].hash = String::new();
+    case.out_of_scope
+        .push(out("u1", "ann@example.com", OutOfScopeReason::Unassigned));
+    let planned = case.run();
+    assert!(planned.plan.ops.is_empty(), "{:?}", planned.plan);
+    assert_eq!(planned.relinks.len(), 1);
+    assert!(!planned.relinks[0].active);
+    assert_eq!(planned.relinks[0].attrs, case.links[0].attrs);
+    // Not read: nothing is confirmed (the link is all there is).
+    let mut unread = Case::incremental(vec![]);
+    unread
+        .links
+        .push(link("u1", &target("t1", "ann@example.com", false, &[])));
+    unread
+        .out_of_scope
+        .push(out("u1", "ann@example.com", OutOfScopeReason::Unassigned));
+    assert!(unread.run().relinks.is_empty());
+}
+
+#[test]
 fn a_full_read_confirms_a_stale_link_where_the_target_already_holds_the_desired_state() {
     // The link is stale (an update whose answer was lost, but which landed): the full read
     // finds nothing to do, and the link is confirmed as the desired state, so the next
