@@ -268,7 +268,7 @@ async fn every_request_of_a_cycle_a_401_halts_has_its_event() {
         ..Faults::default()
     });
     let from = env.emu.emulator.requests().len();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
         .arg("--config")
         .arg(env.path("sync.toml"))
         .args(["sync", "--now"])
