@@ -453,6 +453,29 @@ pub fn persist(store: &mut Store, verification: &Verification) -> Result<()> {
     Ok(())
 }
 
+/// What `plan` prints of verification: how many uncertain objects were read, and each one
+/// held because its read failed (nothing at all when nothing was uncertain).
+pub fn summary(verification: &Verification) -> Vec<String> {
+    if verification.verified.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "uncertain: {} users and groups whose last write has an unknown outcome, read from the \
+         target before planning ({} reads)",
+        verification.verified.len(),
+        verification.reads
+    )];
+    for v in &verification.verified {
+        if let Finding::Unverified(why) = &v.finding {
+            lines.push(format!(
+                "  held: {} {} ({}): not readable now ({why}); left untouched",
+                v.mark.mark.kind, v.mark.mark.name, v.mark.mark.source_id
+            ));
+        }
+    }
+    lines
+}
+
 /// A `user_lookup_provision` event per uncertain user read (or held because its read failed):
 /// the audit trail of why the cycle planned what it did for that user. Groups are logged.
 pub fn events(

@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -299,6 +299,8 @@ struct Inner {
     pacer: Pacer<TokioClock>,
     tuning: Tuning,
     max_response_bytes: usize,
+    /// Bytes of answers being read at once, across the requests in flight.
+    bodies: BodyBudget,
     seeds: AtomicU64,
     rng: Mutex<StdRng>,
     lifetime: Tally,
@@ -368,6 +370,10 @@ impl ScimClient {
                 pacer,
                 tuning,
                 max_response_bytes: cfg.max_response_bytes.max(1),
+                bodies: BodyBudget {
+                    held: AtomicUsize::new(0),
+                    limit: cfg.max_response_bytes.max(1).saturating_mul(2),
+                },
                 seeds: AtomicU64::new(0),
                 rng: Mutex::new(rng),
                 lifetime: Tally::new(false),
@@ -809,7 +815,7 @@ impl ScimClient {
     fn confirm(
         &self,
         req: &Request,
-        answer: &Answer,
+        answer: &Answer<'_>,
     ) -> Result<Option<serde_json::Value>, ScimError> {
         let status = answer.status;
         let unconfirmed = |what: String| ScimError::Unconfirmed { status, what };
@@ -849,7 +855,11 @@ impl ScimClient {
         Ok(Some(value))
     }
 
-    async fn exchange(&self, req: &Request, if_match: Option<&str>) -> Result<Answer, ScimError> {
+    async fn exchange(
+        &self,
+        req: &Request,
+        if_match: Option<&str>,
+    ) -> Result<Answer<'_>, ScimError> {
         let inner = &self.inner;
         let url = format!("{}{}", inner.base_url, req.path);
         let mut builder = inner
@@ -909,16 +919,45 @@ impl ScimClient {
         if success && announced.is_some_and(|n| n > cap) {
             return Err(too_large);
         }
-        let mut body = Vec::with_capacity(announced.unwrap_or(0).min(cap));
+        // The buffers of all answers being read are held to one budget as well: with every
+        // request in flight answered at the cap, memory would otherwise grow with
+        // `max_in_flight`.
+        let mut held = Held {
+            budget: &inner.bodies,
+            bytes: 0,
+        };
+        let together = ScimError::ResponsesTooLarge {
+            status,
+            limit: inner.bodies.limit,
+        };
+        let mut body = Vec::new();
+        let initial = announced.unwrap_or(0).min(cap);
+        if !held.grow_to(initial) {
+            return Err(together);
+        }
+        body.reserve_exact(initial);
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > cap {
+            let take = if body.len() + chunk.len() > cap {
                 if success {
                     return Err(too_large);
                 }
-                body.extend_from_slice(&chunk[..cap - body.len()]);
+                cap - body.len()
+            } else {
+                chunk.len()
+            };
+            // Grown by at least doubling (amortised), never past the cap.
+            let needed = body.len() + take;
+            if needed > body.capacity() {
+                let grown = needed.max(body.capacity().saturating_mul(2)).min(cap);
+                if !held.grow_to(grown) {
+                    return Err(together);
+                }
+                body.reserve_exact(grown - body.len());
+            }
+            body.extend_from_slice(&chunk[..take]);
+            if take < chunk.len() {
                 break;
             }
-            body.extend_from_slice(&chunk);
         }
         Ok(Answer {
             status,
@@ -926,17 +965,55 @@ impl ScimClient {
             etag,
             content_type,
             body,
+            _held: held,
         })
     }
 }
 
-/// One response as read.
-struct Answer {
+/// One response as read; its buffer counts against the client's budget until dropped.
+struct Answer<'a> {
     status: u16,
     retry_after: Option<Duration>,
     etag: Option<String>,
     content_type: Option<String>,
     body: Vec<u8>,
+    _held: Held<'a>,
+}
+
+/// Bytes of answers being read at once across a client's requests (their buffers' capacity).
+struct BodyBudget {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+/// One answer's share of the budget, given back when the answer is dropped.
+struct Held<'a> {
+    budget: &'a BodyBudget,
+    bytes: usize,
+}
+
+impl Held<'_> {
+    /// Takes the budget for a buffer of `bytes`; `false` (nothing taken) when the answers
+    /// being read would together pass the limit.
+    fn grow_to(&mut self, bytes: usize) -> bool {
+        let extra = bytes.saturating_sub(self.bytes);
+        if extra == 0 {
+            return true;
+        }
+        let before = self.budget.held.fetch_add(extra, Ordering::AcqRel);
+        if before.saturating_add(extra) > self.budget.limit {
+            self.budget.held.fetch_sub(extra, Ordering::AcqRel);
+            return false;
+        }
+        self.bytes = bytes;
+        true
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 /// Whether a write may be answered 204 No Content: a DELETE anywhere; a PATCH where RFC 7644
@@ -952,7 +1029,7 @@ fn no_content_ok(profile: &Profile, method: &Method) -> bool {
 
 /// What a 2xx body that is not JSON looks like, for the error (never the body itself: the
 /// target's text is untrusted and may be huge).
-fn unreadable(answer: &Answer, e: &serde_json::Error) -> String {
+fn unreadable(answer: &Answer<'_>, e: &serde_json::Error) -> String {
     let html = answer
         .content_type
         .as_deref()
@@ -1130,6 +1207,36 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ClientError::InvalidToken));
         assert!(!err.to_string().contains("bad\ntoken"));
+    }
+
+    #[test]
+    fn answers_read_at_once_share_one_budget() {
+        let budget = BodyBudget {
+            held: AtomicUsize::new(0),
+            limit: 100,
+        };
+        let mut a = Held {
+            budget: &budget,
+            bytes: 0,
+        };
+        let mut b = Held {
+            budget: &budget,
+            bytes: 0,
+        };
+        assert!(a.grow_to(60));
+        assert!(a.grow_to(40), "shrinking takes nothing");
+        assert!(!b.grow_to(50), "60 + 50 > 100");
+        assert_eq!(
+            budget.held.load(Ordering::SeqCst),
+            60,
+            "a refusal takes nothing"
+        );
+        assert!(b.grow_to(40));
+        drop(a);
+        assert_eq!(budget.held.load(Ordering::SeqCst), 40);
+        assert!(b.grow_to(100));
+        drop(b);
+        assert_eq!(budget.held.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -76,6 +76,12 @@ pub enum ScimError {
         "the target's answer ({status}) exceeds the cap of {limit} bytes on a response (`[target] max_response_bytes`); it was not read"
     )]
     ResponseTooLarge { status: u16, limit: usize },
+    /// The answers being read at once together passed the client's budget for them (twice
+    /// `max_response_bytes`): this one was not read, and a write's outcome is unknown.
+    #[error(
+        "the target's answers being read at once together exceed {limit} bytes (twice `[target] max_response_bytes`); this one ({status}) was not read"
+    )]
+    ResponsesTooLarge { status: u16, limit: usize },
     /// Not sent: an earlier request of the run was refused with 401, so the run stopped.
     #[error("not sent: the run stopped after the target refused the token (401)")]
     Halted,
@@ -97,7 +103,8 @@ impl ScimError {
             | ScimError::Transport { .. }
             | ScimError::Connect { .. }
             | ScimError::Unconfirmed { .. }
-            | ScimError::ResponseTooLarge { .. } => ErrorClass::Retryable,
+            | ScimError::ResponseTooLarge { .. }
+            | ScimError::ResponsesTooLarge { .. } => ErrorClass::Retryable,
             ScimError::Forbidden { .. }
             | ScimError::NotFound { .. }
             | ScimError::Conflict { .. }
@@ -125,7 +132,8 @@ impl ScimError {
             | ScimError::Server { status, .. }
             | ScimError::UnexpectedStatus { status, .. }
             | ScimError::Unconfirmed { status, .. }
-            | ScimError::ResponseTooLarge { status, .. } => Some(*status),
+            | ScimError::ResponseTooLarge { status, .. }
+            | ScimError::ResponsesTooLarge { status, .. } => Some(*status),
             ScimError::Transport { .. }
             | ScimError::Connect { .. }
             | ScimError::Decode { .. }
@@ -144,6 +152,7 @@ impl ScimError {
                 | ScimError::Server { .. }
                 | ScimError::Unconfirmed { .. }
                 | ScimError::ResponseTooLarge { .. }
+                | ScimError::ResponsesTooLarge { .. }
         )
     }
 
@@ -166,6 +175,7 @@ impl ScimError {
             | ScimError::Decode { .. }
             | ScimError::Unconfirmed { .. }
             | ScimError::ResponseTooLarge { .. }
+            | ScimError::ResponsesTooLarge { .. }
             | ScimError::Halted => None,
         }
     }
