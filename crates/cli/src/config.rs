@@ -144,17 +144,19 @@ impl RateLimitsConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ByteSize(pub usize);
 
+/// A value written as a bare number or as text (`25` or `"10%"`, `16777216` or `"16MiB"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    N(u64),
+    S(String),
+}
+
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        let bytes = match Raw::deserialize(d)? {
-            Raw::N(n) => usize::try_from(n).map_err(|_| format!("{n} bytes is too large")),
-            Raw::S(s) => parse_size(&s),
+        let bytes = match NumberOrText::deserialize(d)? {
+            NumberOrText::N(n) => usize::try_from(n).map_err(|_| format!("{n} bytes is too large")),
+            NumberOrText::S(s) => parse_size(&s),
         }
         .map_err(serde::de::Error::custom)?;
         if bytes == 0 {
@@ -224,15 +226,9 @@ impl std::fmt::Display for Threshold {
 
 impl<'de> Deserialize<'de> for Threshold {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Threshold::Count(n as usize)),
-            Raw::S(s) => parse_threshold(&s).map_err(serde::de::Error::custom),
+        match NumberOrText::deserialize(d)? {
+            NumberOrText::N(n) => Ok(Threshold::Count(n as usize)),
+            NumberOrText::S(s) => parse_threshold(&s).map_err(serde::de::Error::custom),
         }
     }
 }

@@ -46,40 +46,15 @@ struct Args {
     seed: u64,
 }
 
+/// The harness's sync.toml with `target_extra`; failures never quarantine (they are the point).
 fn config(dir: &Path, base_url: &str, window: Duration, target_extra: &str) -> Result<()> {
-    let text = format!(
-        r#"[source]
-kind = "json"
-path = "directory.json"
-
-[target]
-url = "{base_url}"
-token_env = "BENCH_SCIM_TOKEN"
-profile = "miro"
-{target_extra}
-
-[target.rate_limits]
-window = "{}ms"
-
-[scope]
-groups = ["Miro Users"]
-
-[roles]
-admin_groups = ["Miro Admins"]
-
-[mapping]
-preset = "jumpcloud"
-
-[policy]
-max_deprovisions = "100%"
-quarantine_ratio = 1.0
-
-[state]
-path = "state.db"
-"#,
-        window.as_millis()
-    );
-    std::fs::write(dir.join("sync.toml"), text)?;
+    harness::write_config_with(
+        dir,
+        base_url,
+        Some(window),
+        target_extra,
+        "quarantine_ratio = 1.0",
+    )?;
     Ok(())
 }
 

@@ -40,6 +40,26 @@ fn without(user: &str) -> Value {
     dir
 }
 
+/// The company with `n` more people in scope, `{prefix}{i}@example.com`.
+fn with_newcomers(n: usize, prefix: &str) -> Value {
+    let mut dir = company();
+    for i in 0..n {
+        let id = format!("{prefix}{i}");
+        dir["users"].as_array_mut().unwrap().push(user(
+            &id,
+            &format!("{id}@example.com"),
+            "New",
+            &format!("No{i}"),
+            "Eng",
+        ));
+        dir["groups"][0]["members"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(id));
+    }
+    dir
+}
+
 fn requests_since(env: &Env, from: usize) -> Vec<RequestRecord> {
     env.emu.emulator.requests().split_off(from)
 }
@@ -246,22 +266,7 @@ async fn every_request_of_a_cycle_a_401_halts_has_its_event() {
     let env = recording(Seed::default()).await;
     env.sync().await;
     // Forty newcomers, each a lookup then a POST, 300 ms each at the target.
-    let mut dir = company();
-    for i in 0..40 {
-        let id = format!("n{i}");
-        dir["users"].as_array_mut().unwrap().push(user(
-            &id,
-            &format!("new{i}@example.com"),
-            "New",
-            &format!("No{i}"),
-            "Eng",
-        ));
-        dir["groups"][0]["members"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!(id));
-    }
-    env.write_directory(&dir);
+    env.write_directory(&with_newcomers(40, "new"));
     env.run(&["status"]).await; // writes sync.toml
     env.emu.emulator.set_faults(Faults {
         latency: Duration::from_millis(300),
@@ -594,22 +599,7 @@ async fn a_rate_limit_bucket_override_paces_its_bucket() {
         ..EmulatorConfig::default()
     })
     .await;
-    let mut dir = company();
-    for i in 0..36 {
-        let id = format!("p{i}");
-        dir["users"].as_array_mut().unwrap().push(user(
-            &id,
-            &format!("p{i}@example.com"),
-            "P",
-            &format!("N{i}"),
-            "Eng",
-        ));
-        dir["groups"][0]["members"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!(id));
-    }
-    env.write_directory(&dir);
+    env.write_directory(&with_newcomers(36, "p"));
     env.extra_config = format!(
         "\n[target.rate_limits]\nwindow = \"{}ms\"\nusers_post = 10\n",
         window.as_millis()

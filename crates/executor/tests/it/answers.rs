@@ -4,7 +4,9 @@
 //! SCIM server would send on purpose.
 
 use crate::{Rec, ctx, tuning};
-use scimsync_executor::{ClientConfig, Executor, OpOutcome, ScimClient, ScimError};
+use scimsync_executor::{
+    ClientConfig, ExecutionReport, Executor, OpOutcome, ScimClient, ScimError,
+};
 use scimsync_model::{AttrValue, Change, Link, Op, Plan, ScimId, SourceId, paths};
 use scimsync_scim::{Budgets, Profile};
 use secrecy::SecretString;
@@ -13,15 +15,25 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// (method, request target) of each request.
-type Seen = Arc<Mutex<Vec<(String, String)>>>;
-/// The raw response to a request: (method, target, index among all requests).
-type Answer = dyn Fn(&str, &str, usize) -> Vec<u8> + Send + Sync;
+/// One request as the server read it.
+pub struct Seen {
+    pub method: String,
+    pub target: String,
+    pub authorization: Option<String>,
+}
 
-async fn serve(answer: Arc<Answer>) -> (String, Seen) {
+pub type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// The raw response to a request: (method, target, index among all requests).
+pub type Answer = dyn Fn(&str, &str, usize) -> Vec<u8> + Send + Sync;
+
+/// A raw HTTP/1.1 server on 127.0.0.1: each request (head, then the body by Content-Length)
+/// logged and answered with the bytes `answer` returns, one connection per request. Serves
+/// until the test's runtime stops; returns the base URL and the log.
+pub async fn serve(answer: Arc<Answer>) -> (String, Log) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let seen: Log = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
@@ -41,14 +53,16 @@ async fn serve(answer: Arc<Answer>) -> (String, Seen) {
                     }
                 };
                 let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
+                let header = |name: &str| {
+                    head.lines().find_map(|l| {
                         let (k, v) = l.split_once(':')?;
                         k.trim()
-                            .eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
+                            .eq_ignore_ascii_case(name)
+                            .then(|| v.trim().to_owned())
                     })
+                };
+                let len: usize = header("content-length")
+                    .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 while buf.len() < head_end + len {
                     let n = sock.read(&mut chunk).await.unwrap_or(0);
@@ -62,7 +76,11 @@ async fn serve(answer: Arc<Answer>) -> (String, Seen) {
                 let target = first.next().unwrap_or_default().to_owned();
                 let index = {
                     let mut log = log.lock().unwrap();
-                    log.push((method.clone(), target.clone()));
+                    log.push(Seen {
+                        method: method.clone(),
+                        target: target.clone(),
+                        authorization: header("authorization"),
+                    });
                     log.len() - 1
                 };
                 let bytes = answer(&method, &target, index);
@@ -74,7 +92,7 @@ async fn serve(answer: Arc<Answer>) -> (String, Seen) {
     (format!("http://{addr}/scim"), seen)
 }
 
-fn http(status: u16, content_type: &str, body: &str) -> Vec<u8> {
+pub fn http(status: u16, content_type: &str, body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -156,18 +174,26 @@ fn update(source: &str, target: &str) -> Op {
     }
 }
 
+/// Runs `op` against the server at `base`, with s1 linked to target 7.
+async fn execute_one(base: &str, profile: Profile, op: Op) -> (ExecutionReport, Rec) {
+    let exec = Executor::new(client_with(base, profile, 1 << 20));
+    let mut rec = Rec::default();
+    let report = exec
+        .execute(
+            &Plan { ops: vec![op] },
+            vec![linked("s1", "7")],
+            &ctx(),
+            &mut rec,
+        )
+        .await;
+    (report, rec)
+}
+
 /// Runs one op against answers that never confirm it: it must fail after the whole retry
 /// budget (every attempt evented as a write), never link, and leave its user uncertain.
 async fn never_confirmed(profile: Profile, answer: Arc<Answer>, expect: &str) {
     let (base, seen) = serve(answer).await;
-    let exec = Executor::new(client_with(&base, profile, 1 << 20));
-    let mut rec = Rec::default();
-    let plan = Plan {
-        ops: vec![deactivate("s1", "7")],
-    };
-    let report = exec
-        .execute(&plan, vec![linked("s1", "7")], &ctx(), &mut rec)
-        .await;
+    let (report, rec) = execute_one(&base, profile, deactivate("s1", "7")).await;
     assert_eq!(report.failed, 1, "{:?}", rec.calls);
     assert!(
         matches!(rec.outcome(0), Some(OpOutcome::Failed(m)) if m.contains(expect)),
@@ -182,7 +208,7 @@ async fn never_confirmed(profile: Profile, answer: Arc<Answer>, expect: &str) {
         .lock()
         .unwrap()
         .iter()
-        .filter(|(m, _)| m == "PATCH")
+        .filter(|s| s.method == "PATCH")
         .count();
     // Retried as a retryable failure, within the budget.
     assert_eq!(patches, tuning().retry.max_attempts as usize);
@@ -274,18 +300,7 @@ async fn an_empty_204_to_a_patch_confirms_nothing_on_miro_but_does_on_a_generic_
         _ => b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec(),
     }))
     .await;
-    let exec = Executor::new(client_with(&base, Profile::generic(), 1 << 20));
-    let mut rec = Rec::default();
-    let report = exec
-        .execute(
-            &Plan {
-                ops: vec![update("s1", "7")],
-            },
-            vec![linked("s1", "7")],
-            &ctx(),
-            &mut rec,
-        )
-        .await;
+    let (report, rec) = execute_one(&base, Profile::generic(), update("s1", "7")).await;
     assert_eq!(report.succeeded, 1, "{:?}", rec.calls);
     assert!(rec.uncertain().is_empty());
     assert_eq!(rec.links().len(), 1);
@@ -297,18 +312,7 @@ async fn a_confirmed_patch_links_and_leaves_nothing_uncertain() {
         scim(200, &user_json("7", "s1@x.com", false))
     }))
     .await;
-    let exec = Executor::new(client_with(&base, Profile::miro(), 1 << 20));
-    let mut rec = Rec::default();
-    let report = exec
-        .execute(
-            &Plan {
-                ops: vec![deactivate("s1", "7")],
-            },
-            vec![linked("s1", "7")],
-            &ctx(),
-            &mut rec,
-        )
-        .await;
+    let (report, rec) = execute_one(&base, Profile::miro(), deactivate("s1", "7")).await;
     assert_eq!(report.succeeded, 1);
     assert!(rec.uncertain().is_empty());
     let http = rec.event_for("s1").unwrap().http.clone().unwrap();
@@ -333,23 +337,12 @@ async fn an_html_200_to_a_create_is_resolved_by_lookup_not_by_a_second_post() {
         }
     }))
     .await;
-    let exec = Executor::new(client_with(&base, Profile::miro(), 1 << 20));
-    let mut rec = Rec::default();
-    let report = exec
-        .execute(
-            &Plan {
-                ops: vec![crate::create("s1", "new@x.com")],
-            },
-            Vec::new(),
-            &ctx(),
-            &mut rec,
-        )
-        .await;
+    let (report, rec) = execute_one(&base, Profile::miro(), crate::create("s1", "new@x.com")).await;
     assert_eq!(report.succeeded, 1);
     assert_eq!(rec.outcome(0), Some(&OpOutcome::Adopted));
     assert_eq!(rec.links()[0].target_id.as_str(), "42");
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.iter().filter(|(m, _)| m == "POST").count(), 1);
+    assert_eq!(seen.iter().filter(|s| s.method == "POST").count(), 1);
     assert!(rec.uncertain().is_empty(), "the lookup settled it");
 }
 
@@ -402,21 +395,10 @@ async fn an_answer_over_the_cap_is_not_read_and_fails_with_a_clear_error() {
 async fn a_lookup_answered_with_json_of_the_wrong_shape_is_never_taken_for_no_match() {
     // `{}` would read as an empty list, and an empty list means "create": a duplicate.
     let (base, seen) = serve(Arc::new(|_: &str, _: &str, _| scim(200, "{}"))).await;
-    let exec = Executor::new(client_with(&base, Profile::miro(), 1 << 20));
-    let mut rec = Rec::default();
-    let report = exec
-        .execute(
-            &Plan {
-                ops: vec![crate::create("s1", "new@x.com")],
-            },
-            Vec::new(),
-            &ctx(),
-            &mut rec,
-        )
-        .await;
+    let (report, _) = execute_one(&base, Profile::miro(), crate::create("s1", "new@x.com")).await;
     assert_eq!(report.failed, 1);
     assert!(
-        seen.lock().unwrap().iter().all(|(m, _)| m == "GET"),
+        seen.lock().unwrap().iter().all(|s| s.method == "GET"),
         "no POST without a lookup that says no such user"
     );
 }

@@ -6,80 +6,17 @@ use scimsync_executor::{Executor, OpOutcome};
 use scimsync_model::Plan;
 use scimsync_scim::{Budgets, Profile};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-pub struct Seen {
-    pub method: String,
-    pub target: String,
-    pub authorization: Option<String>,
-}
 
 type Handler = dyn Fn(&str, &str, usize) -> (u16, String) + Send + Sync;
 
-/// Serves until the test's runtime stops; returns the base URL and the log of requests.
-async fn serve(handler: Arc<Handler>) -> (String, Arc<Mutex<Vec<Seen>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            // Head, then the body by Content-Length; bounded by the socket closing.
-            let head_end = loop {
-                let n = sock.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    break None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break Some(p + 4);
-                }
-            };
-            let Some(head_end) = head_end else { continue };
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-            let header = |name: &str| {
-                head.lines().find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.trim()
-                        .eq_ignore_ascii_case(name)
-                        .then(|| v.trim().to_owned())
-                })
-            };
-            let len: usize = header("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            while buf.len() < head_end + len {
-                let n = sock.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let mut first = head.lines().next().unwrap_or_default().split(' ');
-            let method = first.next().unwrap_or_default().to_owned();
-            let target = first.next().unwrap_or_default().to_owned();
-            let index = {
-                let mut log = log.lock().unwrap();
-                log.push(Seen {
-                    method: method.clone(),
-                    target: target.clone(),
-                    authorization: header("authorization"),
-                });
-                log.len() - 1
-            };
-            let (status, body) = handler(&method, &target, index);
-            let response = format!(
-                "HTTP/1.1 {status} X\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(response.as_bytes()).await;
-            let _ = sock.shutdown().await;
-        }
-    });
-    (format!("http://{addr}/scim"), seen)
+/// The raw server of `answers.rs`, each answer a SCIM JSON body with the status the handler
+/// gives.
+async fn serve(handler: Arc<Handler>) -> (String, crate::answers::Log) {
+    crate::answers::serve(Arc::new(move |method: &str, target: &str, index| {
+        let (status, body) = handler(method, target, index);
+        crate::answers::http(status, "application/scim+json", &body)
+    }))
+    .await
 }
 
 fn list(users: &[(&str, &str)]) -> String {
