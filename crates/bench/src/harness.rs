@@ -42,6 +42,18 @@ pub async fn emulator(window: Option<Duration>) -> Result<RunningEmulator> {
 /// A sync.toml for `directory` against `base_url`, with the client's budgets over `window`
 /// (the same scaled window as the emulator's) and the deletion guard off (benchmarks create).
 pub fn write_config(dir: &Path, base_url: &str, window: Option<Duration>) -> Result<PathBuf> {
+    write_config_with(dir, base_url, window, "", "")
+}
+
+/// `write_config` with more `[target]` keys (`max_response_bytes = "64MiB"`) and `[policy]`
+/// keys.
+pub fn write_config_with(
+    dir: &Path,
+    base_url: &str,
+    window: Option<Duration>,
+    target_extra: &str,
+    policy_extra: &str,
+) -> Result<PathBuf> {
     let limits = window
         .map(|w| format!("\n[target.rate_limits]\nwindow = \"{}ms\"\n", w.as_millis()))
         .unwrap_or_default();
@@ -54,6 +66,7 @@ path = "directory.json"
 url = "{base_url}"
 token_env = "BENCH_SCIM_TOKEN"
 profile = "miro"
+{target_extra}
 {limits}
 [scope]
 groups = ["Miro Users"]
@@ -66,6 +79,7 @@ preset = "jumpcloud"
 
 [policy]
 max_deprovisions = "100%"
+{policy_extra}
 
 [state]
 path = "state.db"

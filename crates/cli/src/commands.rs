@@ -360,6 +360,10 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
     let last_full = store.meta(crate::meta::LAST_FULL_AT)?;
     let links = store.link_count()?;
     let quarantine = crate::quarantine::current(&store)?;
+    // Writes journaled and never completed: in flight in a running cycle, or left by a crash
+    // (the next cycle closes them with an event each).
+    let intents = store.open_intents()?;
+    let uncertain = store.uncertain()?;
     let quarantine_active = quarantine
         .as_ref()
         .is_some_and(|q| q.active(time::OffsetDateTime::now_utc()));
@@ -382,6 +386,26 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
                         "reason": q.reason,
                         "level": q.level,
                     })),
+                    "open_intents": intents.iter().map(|i| serde_json::json!({
+                        "id": i.id,
+                        "run": i.run,
+                        "op": i.op.kind().as_str(),
+                        "kind": if i.op.is_group() { "group" } else { "user" },
+                        "source_id": i.op.source_id(),
+                        "name": i.op.user_name(),
+                        "request": i.request,
+                        "opened_at": i.created_at,
+                    })).collect::<Vec<_>>(),
+                    "uncertain": uncertain.iter().map(|u| serde_json::json!({
+                        "kind": u.mark.kind.as_str(),
+                        "source_id": u.mark.source_id,
+                        "target_id": u.mark.target_id,
+                        "name": u.mark.name,
+                        "op": u.mark.op.as_str(),
+                        "reason": u.mark.reason,
+                        "run": u.run,
+                        "since": u.since,
+                    })).collect::<Vec<_>>(),
                     "runs": records,
                 }))?
             )?;
@@ -408,6 +432,41 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
                         q.until,
                         q.level,
                         q.reason
+                    )?;
+                }
+            }
+            if !intents.is_empty() {
+                outln!(
+                    "open journal intents: {} (writes in flight, or left by a crash: the next \
+                     cycle closes each with an event)",
+                    intents.len()
+                )?;
+                for i in &intents {
+                    outln!(
+                        "  intent {:<6} run {:<4} {:<10} {:<32} {:<40} since {}",
+                        i.id,
+                        i.run,
+                        i.op.kind().as_str(),
+                        i.op.user_name(),
+                        i.request.as_deref().unwrap_or("-"),
+                        i.created_at
+                    )?;
+                }
+            }
+            if !uncertain.is_empty() {
+                outln!(
+                    "uncertain: {} (a write's outcome is unknown: the next cycle reads each from \
+                     the target before planning it)",
+                    uncertain.len()
+                )?;
+                for u in &uncertain {
+                    outln!(
+                        "  {:<5} {:<32} {:<10} since {}  {}",
+                        u.mark.kind.as_str(),
+                        u.mark.name,
+                        u.mark.op.as_str(),
+                        u.since,
+                        u.mark.reason
                     )?;
                 }
             }

@@ -91,15 +91,105 @@ pub struct TargetConfig {
     /// `[target.capabilities]`: overrides of what the SP announces in /ServiceProviderConfig.
     #[serde(default)]
     pub capabilities: scimsync_scim::CapabilityOverrides,
+    /// Larger responses are not read and fail the attempt: a byte count or `"16MiB"`.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: ByteSize,
 }
 
+fn default_max_response_bytes() -> ByteSize {
+    ByteSize(scimsync_executor::DEFAULT_MAX_RESPONSE_BYTES)
+}
+
+/// `[target.rate_limits]`: the window and per-bucket budgets that override the profile's.
+/// One field per bucket rather than a flattened map: serde cannot combine `flatten` with
+/// `deny_unknown_fields` (every key was refused as unknown), and a typo must still be an error.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitsConfig {
     #[serde(default, with = "humantime_serde_compat::option")]
     pub window: Option<Duration>,
-    #[serde(flatten)]
-    pub buckets: BTreeMap<Bucket, u32>,
+    users_get: Option<u32>,
+    users_post: Option<u32>,
+    users_put_patch: Option<u32>,
+    users_delete: Option<u32>,
+    groups_list: Option<u32>,
+    groups_get: Option<u32>,
+    groups_patch_small: Option<u32>,
+    groups_patch_large: Option<u32>,
+    groups_post_delete: Option<u32>,
+}
+
+impl RateLimitsConfig {
+    /// The budgets set here, by bucket.
+    pub fn buckets(&self) -> BTreeMap<Bucket, u32> {
+        [
+            (Bucket::UsersGet, self.users_get),
+            (Bucket::UsersPost, self.users_post),
+            (Bucket::UsersPutPatch, self.users_put_patch),
+            (Bucket::UsersDelete, self.users_delete),
+            (Bucket::GroupsList, self.groups_list),
+            (Bucket::GroupsGet, self.groups_get),
+            (Bucket::GroupsPatchSmall, self.groups_patch_small),
+            (Bucket::GroupsPatchLarge, self.groups_patch_large),
+            (Bucket::GroupsPostDelete, self.groups_post_delete),
+        ]
+        .into_iter()
+        .filter_map(|(bucket, n)| Some((bucket, n?)))
+        .collect()
+    }
+}
+
+/// A size in bytes: a number (`16777216`) or a number with a unit (`"16MiB"`, `"512 KiB"`,
+/// `"20MB"`). Parsed here rather than with a crate: a dozen lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub usize);
+
+/// A value written as a bare number or as text (`25` or `"10%"`, `16777216` or `"16MiB"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    N(u64),
+    S(String),
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = match NumberOrText::deserialize(d)? {
+            NumberOrText::N(n) => usize::try_from(n).map_err(|_| format!("{n} bytes is too large")),
+            NumberOrText::S(s) => parse_size(&s),
+        }
+        .map_err(serde::de::Error::custom)?;
+        if bytes == 0 {
+            return Err(serde::de::Error::custom("a size must be larger than zero"));
+        }
+        Ok(ByteSize(bytes))
+    }
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as \"16MiB\" or 16777216"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?}; use B, KiB, MiB, GiB (or KB, MB, GB)"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn default_timeout() -> Duration {
@@ -137,15 +227,9 @@ impl std::fmt::Display for Threshold {
 
 impl<'de> Deserialize<'de> for Threshold {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Threshold::Count(n as usize)),
-            Raw::S(s) => parse_threshold(&s).map_err(serde::de::Error::custom),
+        match NumberOrText::deserialize(d)? {
+            NumberOrText::N(n) => Ok(Threshold::Count(n as usize)),
+            NumberOrText::S(s) => parse_threshold(&s).map_err(serde::de::Error::custom),
         }
     }
 }
@@ -369,6 +453,14 @@ impl Config {
         if self.target.max_in_flight == 0 {
             bail!("{at}: [target] max_in_flight must be at least 1");
         }
+        for (bucket, n) in self.target.rate_limits.buckets() {
+            if n == 0 {
+                bail!(
+                    "{at}: [target.rate_limits] {bucket} = 0 would never let a request through; \
+                     the budget is requests per window, at least 1"
+                );
+            }
+        }
         scimsync_directory::Mapping::compile(&self.mapping)
             .map_err(|e| anyhow!("{at}: [mapping] {e}"))?;
         Ok(())
@@ -435,6 +527,17 @@ mod tests {
         assert!(parse_threshold("120%").is_err());
         assert_eq!(Threshold::Percent(10.0).limit(55), 5);
         assert_eq!(Threshold::Count(3).limit(1000), 3);
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("16MiB").unwrap(), 16 << 20);
+        assert_eq!(parse_size("512 KiB").unwrap(), 512 << 10);
+        assert_eq!(parse_size("20MB").unwrap(), 20_000_000);
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert!(parse_size("16 parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
     }
 
     #[test]

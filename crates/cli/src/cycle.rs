@@ -37,8 +37,8 @@ pub fn profile(config: &Config) -> Profile {
     if let Some(window) = config.target.rate_limits.window {
         profile.budgets.window = window;
     }
-    for (bucket, n) in &config.target.rate_limits.buckets {
-        profile.budgets.buckets.insert(*bucket, *n);
+    for (bucket, n) in config.target.rate_limits.buckets() {
+        profile.budgets.buckets.insert(bucket, n);
     }
     profile.capabilities = config.target.capabilities;
     // Miro's group model is the org's (sync.toml); an RFC SP creates and deletes groups.
@@ -56,6 +56,7 @@ pub fn client(config: &Config, token: SecretString) -> Result<Arc<ScimClient>> {
         profile,
         timeout: config.target.timeout,
         user_agent: format!("scimsync/{}", env!("CARGO_PKG_VERSION")),
+        max_response_bytes: config.target.max_response_bytes.0,
     };
     Ok(Arc::new(
         ScimClient::new(cfg, token, budgets).context("cannot build the SCIM client")?,
@@ -104,6 +105,8 @@ pub struct Prepared {
     pub fit: crate::discovery::Fit,
     /// Config names that match no directory group; group members resolving to no user.
     pub findings: scimsync_directory::Findings,
+    /// The uncertain users and groups read before planning, and what was found.
+    pub verification: crate::verify::Verification,
 }
 
 impl Prepared {
@@ -150,18 +153,31 @@ pub async fn prepare(
         fresh,
         unsupported,
     };
+    // Before anything trusts a link: what the target holds of each object whose last write
+    // has an unknown outcome (nothing is read when there is none).
+    let verification = crate::verify::read(client, store, full)
+        .await
+        .context("verifying uncertain users and groups")?;
     let crate::source::Directory {
         snapshot_hash,
         directory_users,
         mapped,
-        desired_groups,
+        mut desired_groups,
         directory_groups,
         findings,
         mut links,
-        group_links,
+        mut group_links,
         unchanged,
         stamps,
-    } = crate::source::read_and_map(config, store, &mapping, full, digest).await?;
+    } = crate::source::read_and_map(
+        config,
+        store,
+        &mapping,
+        full,
+        digest,
+        &verification.user_overlay(),
+    )
+    .await?;
     // scimsync manages the mapped attributes only: what else the target holds (set by hand,
     // or by another tool, or by a mapping since removed) is neither compared, nor recorded in
     // a link, nor ever removed.
@@ -188,11 +204,34 @@ pub async fn prepare(
     } else {
         incremental_view(client, &unlinked, &links, &guests).await?
     };
+    if !full {
+        // The uncertain users read: the planner compares them with what the target holds.
+        let seen: HashSet<ScimId> = target.users.iter().map(|u| u.id.clone()).collect();
+        target.users.extend(
+            verification
+                .users()
+                .filter(|u| !seen.contains(&u.id))
+                .cloned(),
+        );
+        target.users.sort_by(|a, b| a.id.cmp(&b.id));
+    }
     for user in &mut target.users {
         user.attrs.retain(|path, _| managed.contains(path.as_str()));
     }
 
-    let held: Vec<SourceId> = mapped.invalid.iter().map(|r| r.source_id.clone()).collect();
+    // Invalid records, and uncertain users whose read failed, are held untouched.
+    let held: Vec<SourceId> = mapped
+        .invalid
+        .iter()
+        .map(|r| r.source_id.clone())
+        .chain(verification.held_users().cloned())
+        .collect();
+    verification.apply_to_groups(&mut group_links);
+    let held_groups = verification.held_groups();
+    if !held_groups.is_empty() {
+        desired_groups.retain(|g| !held_groups.contains(&g.source_id));
+        group_links.retain(|l| !held_groups.contains(&l.source_id));
+    }
     let input = PlanInput {
         desired: &mapped.desired,
         out_of_scope: &mapped.out_of_scope,
@@ -230,6 +269,7 @@ pub async fn prepare(
         stamps,
         fit,
         findings,
+        verification,
     })
 }
 
@@ -486,6 +526,10 @@ async fn cycle_body(
             )?;
         }
     }
+    crate::verify::persist(store, &prepared.verification)?;
+    for event in crate::verify::events(&prepared.verification, ctx) {
+        emitter.emit(store, event)?;
+    }
     report_directory(store, emitter, ctx, &prepared)?;
     for d in &prepared.output.diagnostics {
         tracing::warn!("user {}: {}: {}", d.source_id, d.field, d.message);
@@ -531,9 +575,40 @@ async fn cycle_body(
         .iter()
         .filter(|u| adopted.contains(&u.id))
         .cloned();
+    // Links confirmed by this cycle's reads (a full read, or an uncertain user verified): a
+    // user the plan leaves alone has its link stored as confirmed now; one with an op takes
+    // its confirmed link when the op succeeds. A deprovision the guard held is neither.
+    let writes = |plan: &'_ Plan| -> HashSet<SourceId> {
+        plan.ops
+            .iter()
+            .filter(|op| op.is_write() && !op.is_group())
+            .map(|op| op.source_id().clone())
+            .collect()
+    };
+    let planned = writes(prepared.plan());
+    let executed = writes(&plan);
+    let (confirmed_now, confirmed_later): (Vec<Link>, Vec<Link>) = prepared
+        .output
+        .relinks
+        .iter()
+        .filter(|l| !planned.contains(&l.source_id) || executed.contains(&l.source_id))
+        .cloned()
+        .partition(|l| !planned.contains(&l.source_id));
+    if !confirmed_now.is_empty() {
+        store.upsert_links(&confirmed_now)?;
+        for link in &confirmed_now {
+            crate::recorder::track_deactivation(store, link)?;
+            store.clear_uncertain(scimsync_model::ResourceKind::User, &link.source_id)?;
+        }
+        tracing::info!(
+            "{} links confirmed by what the target holds",
+            confirmed_now.len()
+        );
+    }
     let executor = Executor::new((**client).clone())
         .with_known_users(known)
-        .with_group_links(crate::groups::executor_links(&prepared.groups, &plan));
+        .with_group_links(crate::groups::executor_links(&prepared.groups, &plan))
+        .with_confirmed_links(confirmed_later);
     let progress = crate::progress::Progress::new(plan.writes() as u64);
     let mut recorder = StoreRecorder::new(store, emitter, ctx, progress);
     let mut tracking = guard::Tracking::new(&mut recorder);
@@ -566,6 +641,8 @@ async fn cycle_body(
         "invalid": prepared.mapped.invalid.len(),
         "lookups": prepared.lookups,
         "group_reads": prepared.groups.reads,
+        "uncertain_verified": prepared.verification.verified.len(),
+        "verification_reads": prepared.verification.reads,
         "planned": counts,
         "held_deprovisions": held,
         "held": decision.held_counts(),

@@ -8,14 +8,16 @@
 //! intent abandoned. The event comes first: a crash between the two leaves the intent open and
 //! the next close emits a second event, never an intent closed without one.
 //!
-//! Closing is safe because nothing is replayed from the journal: the next cycle re-plans from
-//! the directory and the target, a create is preceded by a `userName eq` lookup (a create that
-//! did land is adopted, not duplicated), and an update, deactivate or delete whose link was not
-//! updated is re-derived and sent again (each is idempotent).
+//! Closing is safe because nothing is replayed from the journal: the write's user or group is
+//! marked uncertain (`verify`), so the next cycle reads it from the target before planning it
+//! and plans against what it finds, never against the link: a create that did land is found by
+//! lookup and adopted (never duplicated), a deactivation that landed is seen as such (and
+//! undone if the directory reactivated the user meanwhile), a delete that landed unlinks.
+//! The event carries the request the intent journaled (`detail.request`).
 
 use crate::recorder::Emitter;
 use anyhow::Result;
-use scimsync_model::{Event, EventResource, EventType, Op, OpKind};
+use scimsync_model::{Event, EventResource, EventType, Op, OpKind, ResourceKind, Uncertain};
 use scimsync_store::{IntentOutcome, Store};
 
 /// Why open intents are being closed.
@@ -39,11 +41,11 @@ impl Closing {
         match self {
             Closing::AfterCrash => {
                 "the process stopped while this write was in flight; its effect on the target is \
-                 unknown and the next cycle re-plans it by lookup"
+                 unknown, so the next cycle reads it from the target before planning it"
             }
             Closing::OnShutdown => {
-                "shutdown interrupted this write in flight; its effect on the target is unknown \
-                 and the next cycle re-plans it by lookup"
+                "shutdown interrupted this write in flight; its effect on the target is unknown, \
+                 so the next cycle reads it from the target before planning it"
             }
         }
     }
@@ -71,7 +73,9 @@ fn event_type(op: &Op) -> EventType {
     }
 }
 
-/// Emits an event for every open intent and closes it as abandoned; returns how many.
+/// For every open intent: marks its user or group uncertain, emits its event, and closes it as
+/// abandoned (in that order: a crash in between repeats the first two, never skips them).
+/// Returns how many were closed.
 pub fn close_open_intents(
     store: &mut Store,
     emitter: &Emitter,
@@ -81,12 +85,28 @@ pub fn close_open_intents(
     let open = store.open_intents()?;
     for intent in &open {
         tracing::warn!(
-            "journal: {} of {} (run {}) was in flight; closed as abandoned {}",
+            "journal: {} of {} (run {}, {}) was in flight; closed as abandoned {}",
             intent.op.kind().as_str(),
             intent.op.user_name(),
             intent.run,
+            intent.request.as_deref().unwrap_or("request not journaled"),
             closing.as_str()
         );
+        store.mark_uncertain(
+            Some(intent.run),
+            &Uncertain {
+                kind: if intent.op.is_group() {
+                    ResourceKind::Group
+                } else {
+                    ResourceKind::User
+                },
+                source_id: intent.op.source_id().clone(),
+                target_id: intent.op.target_id().cloned(),
+                name: intent.op.user_name().to_owned(),
+                op: intent.op.kind(),
+                reason: closing.message().to_owned(),
+            },
+        )?;
         let event = Event {
             ts: String::new(),
             event_type: event_type(&intent.op),
@@ -102,8 +122,11 @@ pub fn close_open_intents(
                 }
                 .into(),
                 source_id: Some(intent.op.source_id().clone()),
-                user_name: Some(intent.op.user_name().to_owned()),
-                display_name: None,
+                user_name: (!intent.op.is_group()).then(|| intent.op.user_name().to_owned()),
+                display_name: intent
+                    .op
+                    .is_group()
+                    .then(|| intent.op.user_name().to_owned()),
                 target_id: intent.op.target_id().cloned(),
             }),
             changes: Default::default(),
@@ -114,7 +137,9 @@ pub fn close_open_intents(
                 "closed": closing.as_str(),
                 "intent": intent.id,
                 "op": intent.op.kind().as_str(),
+                "request": intent.request,
                 "opened_at": intent.created_at,
+                "uncertain": true,
             }),
         };
         emitter.emit(store, event)?;

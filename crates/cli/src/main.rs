@@ -11,6 +11,8 @@ mod config;
 mod cycle;
 mod daemon;
 mod discovery;
+#[cfg(test)]
+mod doc_config;
 mod groups;
 mod guard;
 mod health;
@@ -27,6 +29,7 @@ mod render;
 mod saved;
 mod secret;
 mod source;
+mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};
 

@@ -4,7 +4,7 @@
 use crate::progress::Progress;
 use anyhow::Result;
 use scimsync_executor::{OpOutcome, Recorder};
-use scimsync_model::{Event, Link, Op, RunId, SourceId};
+use scimsync_model::{Event, Link, Op, ResourceKind, RunId, SourceId, Uncertain};
 use scimsync_store::{IntentId, IntentOutcome, Store};
 use std::collections::HashMap;
 use std::io::Write;
@@ -140,12 +140,15 @@ impl<'a> StoreRecorder<'a> {
 }
 
 impl Recorder for StoreRecorder<'_> {
-    fn before_write(&mut self, op_index: usize, op: &Op) {
+    fn before_write(&mut self, op_index: usize, op: &Op, request: &str) {
         if let Op::Create { user_name, .. } = op {
             self.creates.insert(op_index, user_name.clone());
         }
         let run = self.run;
-        let result = self.store.open_intent(run, op).map_err(anyhow::Error::from);
+        let result = self
+            .store
+            .open_intent(run, op, request)
+            .map_err(anyhow::Error::from);
         if let Some(id) = self.keep(result) {
             self.intents.insert(op_index, id);
         }
@@ -184,24 +187,13 @@ impl Recorder for StoreRecorder<'_> {
     }
 
     fn link(&mut self, link: Link) {
-        // The grace period of `policy.delete_after` runs from the first cycle that saw the user
-        // deactivated; a reactivation ends it.
-        let key = crate::meta::deactivated_key(&link.source_id);
-        let since = if link.active {
-            self.store.remove_meta(&key).map_err(anyhow::Error::from)
-        } else {
-            match self.store.meta(&key) {
-                Ok(Some(_)) => Ok(()),
-                Ok(None) => self
-                    .store
-                    .set_meta(&key, &scimsync_store::now_rfc3339())
-                    .map_err(anyhow::Error::from),
-                Err(e) => Err(e.into()),
-            }
-        };
+        let since = track_deactivation(self.store, &link);
         self.keep(since);
         let result = self.store.upsert_link(&link).map_err(anyhow::Error::from);
-        self.keep(result);
+        // The executor links only on a confirmed outcome: the user's state is known again.
+        if self.keep(result).is_some() {
+            self.settle(ResourceKind::User, &link.source_id);
+        }
     }
 
     fn unlink(&mut self, source_id: &SourceId) {
@@ -212,7 +204,9 @@ impl Recorder for StoreRecorder<'_> {
             .store
             .remove_link(source_id)
             .map_err(anyhow::Error::from);
-        self.keep(result);
+        if self.keep(result).is_some() {
+            self.settle(ResourceKind::User, source_id);
+        }
     }
 
     fn event(&mut self, event: Event) {
@@ -227,7 +221,9 @@ impl Recorder for StoreRecorder<'_> {
             .store
             .upsert_group_link(&link)
             .map_err(anyhow::Error::from);
-        self.keep(result);
+        if self.keep(result).is_some() {
+            self.settle(ResourceKind::Group, &link.source_id);
+        }
     }
 
     fn attribute_refused(&mut self, dropped: &scimsync_executor::Dropped) {
@@ -262,6 +258,46 @@ impl Recorder for StoreRecorder<'_> {
             .store
             .remove_group_link(source_id)
             .map_err(anyhow::Error::from);
+        if self.keep(result).is_some() {
+            self.settle(ResourceKind::Group, source_id);
+        }
+    }
+
+    fn uncertain(&mut self, mark: &Uncertain) {
+        tracing::warn!(
+            "{} {} ({}): the outcome of its {} is unknown; the next cycle reads it before planning it",
+            mark.kind,
+            mark.name,
+            mark.source_id,
+            mark.op.as_str()
+        );
+        let run = self.run;
+        let result = self
+            .store
+            .mark_uncertain(Some(run), mark)
+            .map_err(anyhow::Error::from);
         self.keep(result);
     }
+}
+
+impl StoreRecorder<'_> {
+    fn settle(&mut self, kind: ResourceKind, source_id: &SourceId) {
+        let result = self
+            .store
+            .clear_uncertain(kind, source_id)
+            .map_err(anyhow::Error::from);
+        self.keep(result);
+    }
+}
+
+/// The grace period of `policy.delete_after` runs from the first cycle that saw the user
+/// deactivated; a reactivation ends it. Called for every link stored.
+pub fn track_deactivation(store: &mut Store, link: &Link) -> Result<()> {
+    let key = crate::meta::deactivated_key(&link.source_id);
+    if link.active {
+        store.remove_meta(&key)?;
+    } else if store.meta(&key)?.is_none() {
+        store.set_meta(&key, &scimsync_store::now_rfc3339())?;
+    }
+    Ok(())
 }

@@ -291,6 +291,9 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
     for u in &prepared.fit.unsupported {
         let _ = writeln!(out, "  ! {}", crate::discovery::describe(u));
     }
+    for line in crate::verify::summary(&prepared.verification) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out);
     for op in &plan.ops {
         let _ = writeln!(out, "{}", op_line(op));
@@ -382,6 +385,11 @@ pub fn plan_json(
         "diagnostics": prepared.output.diagnostics.iter().map(|d| serde_json::json!({
             "source_id": d.source_id, "field": d.field, "message": d.message
         })).collect::<Vec<_>>(),
+        "uncertain": {
+            "verified": prepared.verification.verified.len(),
+            "reads": prepared.verification.reads,
+            "held": crate::verify::summary(&prepared.verification).into_iter().skip(1).collect::<Vec<_>>(),
+        },
         "counts": plan.counts(),
         "writes": plan.writes(),
         "estimate_seconds": lower_bound(plan, profile).as_secs_f64(),

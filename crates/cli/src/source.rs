@@ -89,12 +89,16 @@ pub async fn read_snapshot(config: &Config) -> Result<Snapshot> {
 /// An incremental cycle over a JSON file reads it keyed (`scan_json`): a record whose bytes
 /// are the ones its link was stamped with is neither parsed nor mapped, and the users mapped
 /// unchanged from a parsed record come back as stamps to store (`Directory::stamps`).
+///
+/// `overlay` is what verifying uncertain users changed of the links (`verify`): applied as
+/// they are loaded, before anything is proved against them.
 pub async fn read_and_map(
     config: &Config,
     store: &Store,
     mapping: &Mapping,
     full: bool,
     digest: bool,
+    overlay: &crate::verify::LinkOverlay,
 ) -> Result<Directory> {
     // LDAP is read over the network first; a file is parsed on its own thread below.
     let ldap = match config.source.kind {
@@ -116,7 +120,12 @@ pub async fn read_and_map(
                 .map_err(|_| anyhow!("the snapshot reader panicked"))?
         };
         let heads = match (!full).then(|| store.link_heads()).transpose() {
-            Ok(heads) => heads,
+            Ok(mut heads) => {
+                if let Some(heads) = &mut heads {
+                    overlay.apply(&mut heads.links, Some(&mut heads.stamps));
+                }
+                heads
+            }
             Err(e) => {
                 // The snapshot's error first: a broken directory file is what to fix first.
                 join_reader(reader)?;
@@ -203,7 +212,10 @@ pub async fn read_and_map(
                         .fill_link_attrs(&mut links, |at, _| !unchanged.link(at))
                         .map(|_| links)
                 }
-                _ => store.links(),
+                _ => store.links().map(|mut links| {
+                    overlay.apply::<()>(&mut links, None);
+                    links
+                }),
             };
             let group_links = links.is_ok().then(|| store.group_links());
             let desired = desired

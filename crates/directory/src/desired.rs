@@ -414,6 +414,26 @@ fn evaluate(
             return Evaluated::refused(&user, email_field, invalid(&user, name, message));
         }
     }
+    // Then control characters: a NUL or an escape sequence in a displayName would be sent to
+    // the target as is (and reach its UI, logs and exports). A value read by the mapping that
+    // holds one makes the record invalid, naming the field; attributes the mapping does not
+    // read (a multi-line note) are not its business. A byte scan settles the common case.
+    let any_control = |v: &str| v.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2);
+    if any_control(user.id.as_str()) || user.attrs.iter().any(|(_, v)| any_control(v)) {
+        for (name, what) in mapping.read_attrs() {
+            if let Some(value) = present(&user, name)
+                && let Some(c) = value.chars().find(|c| c.is_control())
+            {
+                let message = format!(
+                    "{} holds the control character U+{:04X} ({what}); control characters are \
+                     never sent to the target",
+                    quote(value),
+                    u32::from(c)
+                );
+                return Evaluated::refused(&user, email_field, invalid(&user, name, message));
+            }
+        }
+    }
 
     let Some((field, raw)) = email_attrs
         .iter()

@@ -16,11 +16,14 @@ pub enum SourceError {
         source: io::Error,
     },
 
-    /// The bytes are not UTF-8 (JSON and CSV snapshots must be). `offset` counts bytes from the
-    /// start of the file, so `cmp`/`xxd -s` can find the spot.
-    #[error("{origin}: invalid UTF-8 at byte offset {offset}{}", if *.at_end { " (the file ends inside a character: truncated?)" } else { "" })]
+    /// The bytes are not UTF-8 (JSON and CSV snapshots must be). `line` and `column` (1-based,
+    /// the column in characters) locate the bad byte for an editor; `offset` counts bytes from
+    /// the start of the file, so `cmp`/`xxd -s` can find it too.
+    #[error("{origin}: line {line}, column {column}: invalid UTF-8 (byte offset {offset}){}", if *.at_end { "; the file ends inside a character: truncated?" } else { "" })]
     InvalidUtf8 {
         origin: String,
+        line: u64,
+        column: u64,
         offset: u64,
         /// The file ends in the middle of a multi-byte character.
         at_end: bool,

@@ -109,7 +109,8 @@ impl Source {
 /// `Debug` forms show. Change it with any change to the JSON reader's record parsing or to
 /// mapping (`desired::evaluate`) that could map the same bytes differently: records stamped by
 /// the old code must not be recognised by the new.
-const RECORD_FORMAT: &str = "scimsync record format 1";
+// 2: values holding control characters make a record invalid.
+const RECORD_FORMAT: &str = "scimsync record format 2";
 
 /// The primary role's values: admins (members of `[roles] admin_groups`) and everyone else.
 #[derive(Clone, Debug, PartialEq, Eq)]

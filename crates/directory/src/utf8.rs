@@ -42,6 +42,10 @@ impl<R: Read> Utf8Reader<R> {
         self.bad
     }
 
+    pub(crate) fn into_inner(self) -> R {
+        self.inner
+    }
+
     fn fail(&mut self, offset: u64, at_end: bool) -> io::Error {
         self.bad = Some(BadUtf8 { offset, at_end });
         io::Error::new(
@@ -124,6 +128,39 @@ impl<R: Read> Read for Utf8Reader<R> {
                 return Ok(n - skip);
             }
             // The read held only the BOM: read again rather than signal end of file.
+        }
+    }
+}
+
+/// Line and column (1-based; the column in characters) of byte `offset` of the text `reader`
+/// yields from its start: what an editor shows. Counted only once a read has failed, so a good
+/// file pays nothing for it. The bytes before `offset` are UTF-8 (the reader got that far), so
+/// characters are counted by their lead bytes.
+pub(crate) fn line_and_column(reader: impl Read, offset: u64) -> io::Result<(u64, u64)> {
+    let mut line = 1u64;
+    let mut column = 1u64;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut reader = reader.take(offset);
+    let mut first = true;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok((line, column));
+        }
+        // A byte order mark is no character an editor shows.
+        let skip = if first && buf[..n].starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
+        first = false;
+        for &b in &buf[skip..n] {
+            if b == b'\n' {
+                line += 1;
+                column = 1;
+            } else if b & 0xC0 != 0x80 {
+                column += 1;
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::{Emulator, Faults, GroupRecord, Seed, SeedReport, Stats, UserRecord};
+use crate::{Emulator, Faults, GroupRecord, RequestRecord, Seed, SeedReport, Stats, UserRecord};
 
 pub async fn stats(State(emu): State<Emulator>) -> Json<Stats> {
     Json(emu.stats())
@@ -14,6 +14,10 @@ pub async fn stats(State(emu): State<Emulator>) -> Json<Stats> {
 pub async fn reset_stats(State(emu): State<Emulator>) -> StatusCode {
     emu.reset_stats();
     StatusCode::NO_CONTENT
+}
+
+pub async fn requests(State(emu): State<Emulator>) -> Json<Vec<RequestRecord>> {
+    Json(emu.requests())
 }
 
 pub async fn users(State(emu): State<Emulator>) -> Json<Vec<UserRecord>> {

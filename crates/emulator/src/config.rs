@@ -33,6 +33,9 @@ pub struct EmulatorConfig {
     pub seed: Seed,
     /// Faults are drawn from an RNG seeded with this so a failing run replays.
     pub rng_seed: u64,
+    /// Keep a log of every SCIM request and how it was answered (`Emulator::requests`,
+    /// `/_emulator/requests`), for tests that account for every request the target saw.
+    pub record_requests: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -48,6 +51,7 @@ impl Default for EmulatorConfig {
             max_full_users: None,
             seed: Seed::default(),
             rng_seed: 0,
+            record_requests: false,
         }
     }
 }
@@ -103,15 +107,34 @@ impl Default for RateLimits {
 }
 
 /// Faults injected into SCIM requests. JSON carries the latency as `latency_ms`.
+///
+/// At most one of the rate-drawn faults hits a request, drawn in this order: `error_rate`,
+/// `html_rate`, `drop_rate`, `oversized_rate`, `slow_body_rate`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
+    /// Only writes (POST, PUT, PATCH, DELETE) draw the rate-drawn faults; reads are served.
+    pub writes_only: bool,
     /// Fraction of SCIM requests answered 500 or 503.
     pub error_rate: f64,
+    /// Fraction of SCIM requests answered `200 OK` with an HTML page, as a proxy or a
+    /// maintenance page would: not applied.
+    pub html_rate: f64,
     /// Fraction of SCIM requests whose connection is closed without a response.
     pub drop_rate: f64,
     /// A dropped write is applied first, then its response is lost.
     pub drop_after_apply: bool,
+    /// Fraction of SCIM requests applied, then answered `200 OK` with a body of
+    /// `oversized_bytes` (the resource, padded).
+    pub oversized_rate: f64,
+    pub oversized_bytes: u64,
+    /// Send the oversized body chunked, without a Content-Length, so the client only learns
+    /// its size by reading it.
+    pub oversized_chunked: bool,
+    /// Fraction of SCIM requests applied, then answered with the body trickling in over
+    /// `slow_body_ms` (headers at once).
+    pub slow_body_rate: f64,
+    pub slow_body_ms: u64,
     #[serde(rename = "latency_ms", with = "millis")]
     pub latency: Duration,
     /// The next N SCIM requests get 429.

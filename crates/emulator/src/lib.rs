@@ -7,8 +7,10 @@
 //!
 //! A SCIM request passes, in order: latency → `fail_auth`/token (401), `refuse_after_writes`
 //! (401 or 403) → body size (413) → rate limit (429, consumes budget) → `burst_429` →
-//! `error_rate` (500/503) → `drop_rate` (connection severed; with `drop_after_apply` a write is
-//! applied first) → handler.
+//! `error_rate` (500/503) → `html_rate` (200 with an HTML page, not applied) → `drop_rate`
+//! (connection severed; with `drop_after_apply` a write is applied first) → handler →
+//! `oversized_rate` (the answer replaced by a huge 200) or `slow_body_rate` (the answer
+//! trickles in). With `Faults::writes_only`, reads never draw a fault.
 
 mod admin;
 mod config;
@@ -37,7 +39,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{EmulatorConfig, Faults, GroupModel, RateLimits, Seed, SeedGroup, SeedUser};
 pub use filter::{Filter, FilterError, parse as parse_filter};
-pub use stats::Stats;
+pub use stats::{RequestRecord, Stats};
 pub use store::{GroupRecord, ROLE_ADMIN, ROLE_USER, UserRecord};
 
 use limits::Limiter;
@@ -61,6 +63,8 @@ struct Shared {
     rng: StdRng,
     limiter: Limiter,
     stats: Stats,
+    /// Every SCIM request, when `EmulatorConfig::record_requests`.
+    requests: Vec<RequestRecord>,
 }
 
 /// What `Emulator::seed` added and what it skipped (duplicates, invalid names, unknown members).
@@ -79,6 +83,7 @@ impl Emulator {
             rng: StdRng::seed_from_u64(config.rng_seed),
             limiter: Limiter::default(),
             stats: Stats::default(),
+            requests: Vec::new(),
         };
         let seed = config.seed.clone();
         let emulator = Self {
@@ -111,6 +116,7 @@ impl Emulator {
         Router::new()
             .route("/_emulator/stats", get(admin::stats))
             .route("/_emulator/stats/reset", post(admin::reset_stats))
+            .route("/_emulator/requests", get(admin::requests))
             .route("/_emulator/users", get(admin::users))
             .route("/_emulator/groups", get(admin::groups))
             .route(
@@ -153,7 +159,15 @@ impl Emulator {
     }
 
     pub fn reset_stats(&self) {
-        self.lock().stats = Stats::default();
+        let mut state = self.lock();
+        state.stats = Stats::default();
+        state.requests.clear();
+    }
+
+    /// The SCIM requests seen so far, in arrival order (empty unless
+    /// `EmulatorConfig::record_requests`).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.lock().requests.clone()
     }
 
     pub fn faults(&self) -> Faults {

@@ -50,20 +50,45 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
         tokio::time::sleep(latency).await;
     }
     if let Err(e) = authorize(&emu, req.headers()) {
+        log_request(&emu, &method, &rest, e.status.as_u16(), None, None);
         return e.into_response();
     }
     let headers = req.headers().clone();
     let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
+            log_request(&emu, &method, &rest, 413, None, None);
             return ScimError::too_large(format!("Request body exceeds {MAX_BODY_BYTES} bytes"))
                 .into_response();
         }
     };
     let bucket = Bucket::classify(&method, &route, body.len());
+    let write = is_write(&method);
+    let user_name = (method == Method::POST && route == Route::Users)
+        .then(|| {
+            serde_json::from_slice::<Value>(&body)
+                .ok()?
+                .get("userName")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .flatten();
+    let record = |fault: Option<&str>, status: u16, applied: bool| {
+        let mut s = emu.lock();
+        if emu.config().record_requests {
+            s.requests.push(crate::RequestRecord {
+                method: method.to_string(),
+                path: rest.clone(),
+                status,
+                applied,
+                fault: fault.map(str::to_owned),
+                user_name: user_name.clone(),
+            });
+        }
+    };
 
     // Rate limit first, then faults: a request an injected fault answers still used budget.
-    let drop_after = {
+    let decided = {
         let mut guard = emu.lock();
         let s = &mut *guard;
         bump(&mut s.stats.by_bucket, bucket.map_or("other", Bucket::name));
@@ -82,43 +107,133 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
                     let secs = limits
                         .retry_after
                         .then(|| wait.as_secs_f64().ceil().max(1.0) as u64);
+                    drop(guard);
+                    record(Some("429"), 429, false);
                     return ScimError::too_many_requests(secs).into_response();
                 }
             }
         }
-        if s.faults.burst_429 > 0 {
-            s.faults.burst_429 -= 1;
-            s.stats.injected_429 += 1;
-            return ScimError::too_many_requests(s.faults.retry_after_secs).into_response();
+        decide(s, write)
+    };
+    let after = match decided {
+        Decided::Answer(fault, response) => {
+            record(Some(fault), response.status().as_u16(), false);
+            return response;
         }
-        if s.faults.error_rate > 0.0 && s.rng.random::<f64>() < s.faults.error_rate {
-            s.stats.injected_errors += 1;
-            let status = if s.rng.random::<bool>() {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            return ScimError::new(status, None, "Injected fault: unexpected error")
-                .into_response();
-        }
-        if s.faults.drop_rate > 0.0 && s.rng.random::<f64>() < s.faults.drop_rate {
-            s.stats.dropped += 1;
-            if !(s.faults.drop_after_apply && is_write(&method)) {
-                return faults::dropped_connection();
-            }
-            true
-        } else {
-            false
-        }
+        Decided::Serve(after) => after,
     };
 
     let response = dispatch(
         &emu, &method, &route, &rest, &headers, &query, &body, &base_url,
     );
-    if drop_after {
-        faults::dropped_connection()
-    } else {
-        response
+    let status = response.status().as_u16();
+    match after {
+        After::Answer => {
+            record(None, status, true);
+            response
+        }
+        After::Drop => {
+            record(Some("drop"), status, true);
+            faults::dropped_connection()
+        }
+        After::Oversized { bytes, chunked } => {
+            record(Some("oversized"), status, true);
+            faults::oversized(response, bytes, chunked).await
+        }
+        After::Slow(over) => {
+            record(Some("slow"), status, true);
+            faults::slow(response, over).await
+        }
+    }
+}
+
+/// What the fault draw decided before the handler.
+enum Decided {
+    /// Answered without the handler (not applied): the fault's name and the answer.
+    Answer(&'static str, Response),
+    Serve(After),
+}
+
+/// What happens to the handler's answer.
+enum After {
+    Answer,
+    Drop,
+    Oversized { bytes: u64, chunked: bool },
+    Slow(std::time::Duration),
+}
+
+/// Draws at most one fault for a request (see `Faults` for the order).
+fn decide(s: &mut crate::Shared, write: bool) -> Decided {
+    if s.faults.burst_429 > 0 {
+        s.faults.burst_429 -= 1;
+        s.stats.injected_429 += 1;
+        return Decided::Answer(
+            "429",
+            ScimError::too_many_requests(s.faults.retry_after_secs).into_response(),
+        );
+    }
+    if s.faults.writes_only && !write {
+        return Decided::Serve(After::Answer);
+    }
+    let faults = s.faults.clone();
+    let mut draw = |rate: f64| rate > 0.0 && s.rng.random::<f64>() < rate;
+    if draw(faults.error_rate) {
+        s.stats.injected_errors += 1;
+        let status = if s.rng.random::<bool>() {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return Decided::Answer(
+            "5xx",
+            ScimError::new(status, None, "Injected fault: unexpected error").into_response(),
+        );
+    }
+    if draw(faults.html_rate) {
+        s.stats.injected_html += 1;
+        return Decided::Answer("html", faults::html_page());
+    }
+    if draw(faults.drop_rate) {
+        s.stats.dropped += 1;
+        if !(faults.drop_after_apply && write) {
+            return Decided::Answer("drop", faults::dropped_connection());
+        }
+        return Decided::Serve(After::Drop);
+    }
+    if draw(faults.oversized_rate) {
+        s.stats.injected_oversized += 1;
+        return Decided::Serve(After::Oversized {
+            bytes: faults.oversized_bytes,
+            chunked: faults.oversized_chunked,
+        });
+    }
+    if draw(faults.slow_body_rate) {
+        s.stats.injected_slow += 1;
+        return Decided::Serve(After::Slow(std::time::Duration::from_millis(
+            faults.slow_body_ms,
+        )));
+    }
+    Decided::Serve(After::Answer)
+}
+
+/// Logs a request answered before its body was read (401, 413): never applied.
+fn log_request(
+    emu: &Emulator,
+    method: &Method,
+    path: &str,
+    status: u16,
+    fault: Option<&str>,
+    user_name: Option<String>,
+) {
+    if emu.config().record_requests {
+        emu.lock().requests.push(crate::RequestRecord {
+            method: method.to_string(),
+            path: path.to_owned(),
+            status,
+            applied: false,
+            fault: fault.map(str::to_owned),
+            user_name,
+        });
     }
 }
 

@@ -23,6 +23,32 @@ pub struct Stats {
     pub dropped: u64,
     /// The most requests a bucket admitted within one sliding window.
     pub max_in_window: BTreeMap<String, u64>,
+    /// Requests answered with an HTML page (`Faults::html_rate`).
+    #[serde(default)]
+    pub injected_html: u64,
+    /// Requests answered with an oversized body (`Faults::oversized_rate`).
+    #[serde(default)]
+    pub injected_oversized: u64,
+    /// Requests answered with a slow body (`Faults::slow_body_rate`).
+    #[serde(default)]
+    pub injected_slow: u64,
+}
+
+/// One SCIM request as the emulator saw it (`EmulatorConfig::record_requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub method: String,
+    /// The path after the base path, e.g. `/Users/17`.
+    pub path: String,
+    /// The status the handler answered with (before any fault replaced the answer); 0 when no
+    /// handler ran.
+    pub status: u16,
+    /// Whether the handler ran (the write was applied, if it succeeded).
+    pub applied: bool,
+    /// The injected fault, if any: `5xx`, `429`, `html`, `drop`, `oversized`, `slow`.
+    pub fault: Option<String>,
+    /// The userName a POST /Users carried.
+    pub user_name: Option<String>,
 }
 
 pub fn bump(map: &mut BTreeMap<String, u64>, key: &str) {

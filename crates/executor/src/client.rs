@@ -19,12 +19,21 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
 const SCIM_JSON: &str = "application/scim+json";
+
+/// The default cap on a response body: far above any SCIM answer (a 1000-user list page is a
+/// few MiB), far below what would threaten the process (a hostile or broken target can send
+/// gigabytes).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// How much of an error response is read: enough for any SCIM error's `detail`. The rest is
+/// not read (the connection is dropped instead).
+const ERROR_BODY_CAP: usize = 64 << 10;
 
 /// Where the target is and how to talk to it.
 #[derive(Clone, Debug)]
@@ -32,9 +41,12 @@ pub struct ClientConfig {
     /// The SCIM base URL, e.g. `https://miro.com/api/v1/scim` (a trailing `/` is ignored).
     pub base_url: String,
     pub profile: Profile,
-    /// Per-request timeout (default 60 s).
+    /// Per-request timeout (default 60 s), answer included: a body that trickles in slower
+    /// than this fails the attempt.
     pub timeout: Duration,
     pub user_agent: String,
+    /// Responses larger than this are not read and fail the attempt (default 16 MiB).
+    pub max_response_bytes: usize,
 }
 
 impl ClientConfig {
@@ -44,6 +56,7 @@ impl ClientConfig {
             profile,
             timeout: Duration::from_secs(60),
             user_agent: concat!("scimsync/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -122,12 +135,56 @@ impl Tally {
     }
 }
 
-/// A 2xx response.
+/// A 2xx response whose content is what its request expected (`Expect`).
 pub(crate) struct Reply {
     pub(crate) status: u16,
-    pub(crate) body: Vec<u8>,
+    /// The body, parsed; `None` for an empty one (204, or where the request expects nothing).
+    pub(crate) json: Option<serde_json::Value>,
     /// The `ETag` header, when the SP sent one.
     pub(crate) etag: Option<String>,
+}
+
+impl Reply {
+    /// The body as `T`; the shape was checked when the reply was accepted, so this fails only
+    /// on a type the check does not cover.
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, ScimError> {
+        serde_json::from_value(self.json.unwrap_or(serde_json::Value::Null)).map_err(|e| {
+            ScimError::Decode {
+                message: e.to_string(),
+            }
+        })
+    }
+}
+
+/// What a 2xx must carry to count as a success. Anything else (an HTML page from a proxy, JSON
+/// of another shape, a body cut short, another resource) is `ScimError::Unconfirmed`: retried,
+/// and for a write, an unknown outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Whatever the body: discovery documents, read leniently by the caller.
+    Any,
+    /// A ListResponse (`totalResults`, and `Resources` as an array when present).
+    List,
+    /// A User resource with a userName and this id (any id when `None`). A PATCH may instead
+    /// answer 204 No Content where the profile allows it (`no_content_ok`).
+    User(Option<ScimId>),
+    /// A Group resource with this id (any id when `None`); 204 as for users.
+    Group(Option<ScimId>),
+    /// No content to read (DELETE): 204, or a 2xx whose body is empty or JSON.
+    Nothing,
+}
+
+impl Expect {
+    fn describe(&self) -> String {
+        match self {
+            Expect::Any | Expect::Nothing => "a response".into(),
+            Expect::List => "a SCIM ListResponse".into(),
+            Expect::User(Some(id)) => format!("the SCIM User {id}"),
+            Expect::User(None) => "a SCIM User".into(),
+            Expect::Group(Some(id)) => format!("the SCIM Group {id}"),
+            Expect::Group(None) => "a SCIM Group".into(),
+        }
+    }
 }
 
 /// One request as sent.
@@ -137,15 +194,27 @@ pub(crate) struct Request {
     pub(crate) path: String,
     pub(crate) query: Vec<(&'static str, String)>,
     pub(crate) body: Option<Vec<u8>>,
+    pub(crate) expect: Expect,
 }
 
 impl Request {
-    pub(crate) fn get(path: impl Into<String>) -> Self {
+    pub(crate) fn get(path: impl Into<String>, expect: Expect) -> Self {
         Request {
             method: Method::GET,
             path: path.into(),
             query: Vec::new(),
             body: None,
+            expect,
+        }
+    }
+
+    pub(crate) fn delete(path: impl Into<String>) -> Self {
+        Request {
+            method: Method::DELETE,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            expect: Expect::Nothing,
         }
     }
 
@@ -153,13 +222,23 @@ impl Request {
         method: Method,
         path: impl Into<String>,
         body: &serde_json::Value,
+        expect: Expect,
     ) -> Self {
         Request {
             method,
             path: path.into(),
             query: Vec::new(),
             body: Some(body.to_string().into_bytes()),
+            expect,
         }
+    }
+
+    /// Whether this request changes the target.
+    pub(crate) fn is_write(&self) -> bool {
+        matches!(
+            self.method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        )
     }
 
     fn bucket(&self) -> Bucket {
@@ -180,6 +259,11 @@ pub(crate) struct Trace {
     pub(crate) status: Option<u16>,
     pub(crate) attempts: u32,
     pub(crate) ms: u64,
+    /// Write requests sent (a connection never made is not counted).
+    pub(crate) writes: u32,
+    /// A write got no answer that says whether it was applied (`ScimError::outcome_unknown`).
+    /// Only a later confirmed outcome of the same op settles it.
+    pub(crate) unknown: bool,
     pub(crate) failed: Option<Attempt>,
 }
 
@@ -212,6 +296,8 @@ impl Trace {
             status: shown.status,
             attempts: self.attempts,
             ms: self.ms,
+            writes: self.writes,
+            outcome_unknown: self.unknown,
         })
     }
 }
@@ -246,6 +332,9 @@ struct Inner {
     token: SecretString,
     pacer: Pacer<TokioClock>,
     tuning: Tuning,
+    max_response_bytes: usize,
+    /// Bytes of answers being read at once, across the requests in flight.
+    bodies: BodyBudget,
     seeds: AtomicU64,
     rng: Mutex<StdRng>,
     lifetime: Tally,
@@ -316,6 +405,11 @@ impl ScimClient {
                 token,
                 pacer,
                 tuning,
+                max_response_bytes: cfg.max_response_bytes.max(1),
+                bodies: BodyBudget {
+                    held: AtomicUsize::new(0),
+                    limit: cfg.max_response_bytes.max(1).saturating_mul(2),
+                },
                 seeds: AtomicU64::new(0),
                 rng: Mutex::new(rng),
                 // The reads before a plan (full list, lookups) stop at the first refusal too:
@@ -366,11 +460,11 @@ impl ScimClient {
         self.use_discovery(&discovery);
         let capabilities = self.capabilities().await;
         let started = Instant::now();
-        let mut probe = Request::get("/Users");
+        let mut probe = Request::get("/Users", Expect::List);
         probe.query = vec![("startIndex", "1".into()), ("count", "1".into())];
         let reply = self.send(&probe, tally, &mut trace).await?;
         let latency = started.elapsed();
-        let list: ListResponse<serde_json::Value> = decode(&reply.body)?;
+        let list: ListResponse<serde_json::Value> = reply.decode()?;
         Ok(CheckReport {
             service_provider_config: discovery.service_provider_config.clone(),
             total_users: Some(list.total_results),
@@ -488,8 +582,11 @@ impl ScimClient {
         tally: &Tally,
         trace: &mut Trace,
     ) -> Result<Option<serde_json::Value>, ScimError> {
-        match self.send(&Request::get(path), tally, trace).await {
-            Ok(reply) => Ok(serde_json::from_slice(&reply.body).ok()),
+        match self
+            .send(&Request::get(path, Expect::Any), tally, trace)
+            .await
+        {
+            Ok(reply) => Ok(reply.json.filter(serde_json::Value::is_object)),
             Err(
                 ScimError::NotFound { .. }
                 | ScimError::UnexpectedStatus { .. }
@@ -551,13 +648,13 @@ impl ScimClient {
         let mut max_pages = 1usize;
         let mut pages = 0usize;
         while pages < max_pages {
-            let mut req = Request::get("/Users");
+            let mut req = Request::get("/Users", Expect::List);
             req.query = vec![
                 ("startIndex", start.to_string()),
                 ("count", page_size.to_string()),
             ];
             let reply = self.send(&req, tally, &mut trace).await?;
-            let list: ListResponse<serde_json::Value> = decode(&reply.body)?;
+            let list: ListResponse<serde_json::Value> = reply.decode()?;
             if pages == 0 {
                 max_pages = list.total_results.saturating_add(2);
             }
@@ -589,10 +686,10 @@ impl ScimClient {
         tally: &Tally,
         trace: &mut Trace,
     ) -> Result<Option<TargetUser>, ScimError> {
-        let mut req = Request::get("/Users");
+        let mut req = Request::get("/Users", Expect::List);
         req.query = vec![("filter", filter_eq("userName", user_name))];
         let reply = self.send(&req, tally, trace).await?;
-        let list: ListResponse<serde_json::Value> = decode(&reply.body)?;
+        let list: ListResponse<serde_json::Value> = reply.decode()?;
         for resource in &list.resources {
             let user =
                 target_user(resource, &self.inner.profile).map_err(|e| ScimError::Decode {
@@ -614,13 +711,32 @@ impl ScimClient {
         trace: &mut Trace,
     ) -> Result<TargetUser, ScimError> {
         let reply = self
-            .send(&Request::get(user_path(id)), tally, trace)
+            .send(
+                &Request::get(user_path(id), Expect::User(Some(id.clone()))),
+                tally,
+                trace,
+            )
             .await?;
-        let value: serde_json::Value = decode(&reply.body)?;
-        self.remember_version(&value, reply.etag.as_deref());
+        let etag = reply.etag.clone();
+        let value: serde_json::Value = reply.decode()?;
+        self.remember_version(&value, etag.as_deref());
         target_user(&value, &self.inner.profile).map_err(|e| ScimError::Decode {
             message: e.to_string(),
         })
+    }
+
+    /// The user `id` as the target holds it now; `None` when it answers 404 (deleted, or a
+    /// guest). Retried like any read.
+    pub async fn get_user(&self, id: &ScimId) -> Result<Option<TargetUser>, ScimError> {
+        let mut trace = Trace::default();
+        match self
+            .get_user_with(id, &self.inner.lifetime, &mut trace)
+            .await
+        {
+            Ok(user) => Ok(Some(user)),
+            Err(ScimError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) fn retry_state(&self) -> RetryState {
@@ -694,17 +810,27 @@ impl ScimClient {
         trace.attempts += 1;
         trace.ms = ms;
         let result = match result {
-            Ok((status, _, etag, body)) if (200..300).contains(&status) => {
+            Ok(answer) if (200..300).contains(&answer.status) => {
                 self.throttle_over(bucket);
-                Ok(Reply { status, body, etag })
+                self.confirm(req, &answer).map(|json| Reply {
+                    status: answer.status,
+                    json,
+                    etag: answer.etag,
+                })
             }
-            Ok((status, retry_after, _, body)) => Err(ScimError::from_response(
-                status,
-                &self.untrusted_error(&body),
-                retry_after,
+            Ok(answer) => Err(ScimError::from_response(
+                answer.status,
+                &self.untrusted_error(&answer.body),
+                answer.retry_after,
             )),
             Err(e) => Err(e),
         };
+        if req.is_write() && !matches!(result, Err(ScimError::Connect { .. })) {
+            trace.writes += 1;
+            if result.as_ref().is_err_and(ScimError::outcome_unknown) {
+                trace.unknown = true;
+            }
+        }
         trace.status = match &result {
             Ok(reply) => Some(reply.status),
             Err(e) => e.status(),
@@ -792,11 +918,55 @@ impl ScimClient {
         window.mul_f64(0.5 + jitter)
     }
 
+    /// The content of a 2xx, checked against what the request expects (see `Expect`).
+    fn confirm(
+        &self,
+        req: &Request,
+        answer: &Answer<'_>,
+    ) -> Result<Option<serde_json::Value>, ScimError> {
+        let status = answer.status;
+        let unconfirmed = |what: String| ScimError::Unconfirmed { status, what };
+        let body = answer.body.as_slice();
+        if req.expect == Expect::Any {
+            return Ok(serde_json::from_slice(body).ok());
+        }
+        if status == 204 || body.iter().all(u8::is_ascii_whitespace) {
+            let allowed = match &req.expect {
+                Expect::Nothing => true,
+                Expect::User(Some(_)) | Expect::Group(Some(_)) => {
+                    status == 204 && no_content_ok(&self.inner.profile, &req.method)
+                }
+                _ => false,
+            };
+            return if allowed {
+                Ok(None)
+            } else {
+                Err(unconfirmed(format!(
+                    "with no content where {} was expected",
+                    req.expect.describe()
+                )))
+            };
+        }
+        let value: serde_json::Value = match serde_json::from_slice(body) {
+            Ok(value) => value,
+            Err(e) => return Err(unconfirmed(unreadable(answer, &e))),
+        };
+        if req.expect != Expect::Nothing {
+            check_shape(&req.expect, &value).map_err(|what| {
+                unconfirmed(format!(
+                    "with {what} where {} was expected",
+                    req.expect.describe()
+                ))
+            })?;
+        }
+        Ok(Some(value))
+    }
+
     async fn exchange(
         &self,
         req: &Request,
         if_match: Option<&str>,
-    ) -> Result<Exchanged, ScimError> {
+    ) -> Result<Answer<'_>, ScimError> {
         let inner = &self.inner;
         let url = format!("{}{}", inner.base_url, req.path);
         let mut builder = inner
@@ -818,7 +988,7 @@ impl ScimClient {
         if let Some(body) = &req.body {
             builder = builder.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
         }
-        let response = builder.send().await.map_err(transport)?;
+        let mut response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         // Seconds only: the HTTP-date form is rare on APIs, and without a value the bucket
         // pauses for half a window anyway.
@@ -837,13 +1007,84 @@ impl ScimClient {
             .and_then(|v| v.to_str().ok())
             .filter(|v| v.len() <= 256 && !v.contains(token))
             .map(str::to_owned);
-        let body = response.bytes().await.map_err(transport)?;
-        Ok((
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // Read chunk by chunk against the cap, so a hostile or broken answer costs at most the
+        // cap in memory however large it is. An error's body only needs its detail.
+        let success = (200..300).contains(&status);
+        let cap = if success {
+            inner.max_response_bytes
+        } else {
+            ERROR_BODY_CAP.min(inner.max_response_bytes)
+        };
+        let announced = response
+            .content_length()
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        let too_large = ScimError::ResponseTooLarge {
+            status,
+            limit: inner.max_response_bytes,
+        };
+        if success && announced.is_some_and(|n| n > cap) {
+            return Err(too_large);
+        }
+        // The buffers of all answers being read are held to one budget as well: with every
+        // request in flight answered at the cap, memory would otherwise grow with
+        // `max_in_flight`.
+        let mut held = Held {
+            budget: &inner.bodies,
+            bytes: 0,
+        };
+        let together = ScimError::ResponsesTooLarge {
+            status,
+            limit: inner.bodies.limit,
+        };
+        // The chunks are kept as the connection hands them over and joined once, into a
+        // buffer of the exact size: a buffer grown by doubling toward the cap leaves the
+        // allocator a trail of large freed blocks on every oversized answer (measured on one
+        // 16 MiB answer at a time: 100 MB resident, against 66 MB this way; copying into
+        // fixed-size pages did worse, 75 MB).
+        let mut chunks = Vec::new();
+        let mut len = 0usize;
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            let take = if len + chunk.len() > cap {
+                if success {
+                    return Err(too_large);
+                }
+                cap - len
+            } else {
+                chunk.len()
+            };
+            if !held.grow_to(len + take) {
+                return Err(together);
+            }
+            len += take;
+            chunks.push(chunk.slice(..take));
+            if take < chunk.len() {
+                break;
+            }
+        }
+        let body = match chunks.len() {
+            0 => Vec::new(),
+            1 => chunks.swap_remove(0).to_vec(),
+            _ => {
+                let mut body = Vec::with_capacity(len);
+                for chunk in chunks.drain(..) {
+                    body.extend_from_slice(&chunk);
+                }
+                body
+            }
+        };
+        Ok(Answer {
             status,
             retry_after,
             etag,
-            redact_token(body.to_vec(), token),
-        ))
+            content_type,
+            body: redact_token(body, token),
+            _held: held,
+        })
     }
 }
 
@@ -872,8 +1113,144 @@ pub(crate) fn redact_token(body: Vec<u8>, token: &str) -> Vec<u8> {
     out
 }
 
-/// Status, Retry-After, ETag and body of one response.
-type Exchanged = (u16, Option<Duration>, Option<String>, Vec<u8>);
+/// One response as read; its buffer counts against the client's budget until dropped.
+struct Answer<'a> {
+    status: u16,
+    retry_after: Option<Duration>,
+    etag: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+    _held: Held<'a>,
+}
+
+/// Bytes of answers being read at once across a client's requests.
+struct BodyBudget {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+/// One answer's share of the budget, given back when the answer is dropped.
+struct Held<'a> {
+    budget: &'a BodyBudget,
+    bytes: usize,
+}
+
+impl Held<'_> {
+    /// Takes the budget for a buffer of `bytes`; `false` (nothing taken) when the answers
+    /// being read would together pass the limit.
+    fn grow_to(&mut self, bytes: usize) -> bool {
+        let extra = bytes.saturating_sub(self.bytes);
+        if extra == 0 {
+            return true;
+        }
+        let before = self.budget.held.fetch_add(extra, Ordering::AcqRel);
+        if before.saturating_add(extra) > self.budget.limit {
+            self.budget.held.fetch_sub(extra, Ordering::AcqRel);
+            return false;
+        }
+        self.bytes = bytes;
+        true
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// Whether a write may be answered 204 No Content: a DELETE anywhere; a PATCH where RFC 7644
+/// §3.5.2 allows it (generic SPs). Miro documents 200 with the whole resource for PATCH and PUT,
+/// so an empty answer there confirms nothing.
+fn no_content_ok(profile: &Profile, method: &Method) -> bool {
+    match *method {
+        Method::DELETE => true,
+        Method::PATCH => profile.patch_may_answer_no_content,
+        _ => false,
+    }
+}
+
+/// What a 2xx body that is not JSON looks like, for the error (never the body itself: the
+/// target's text is untrusted and may be huge).
+fn unreadable(answer: &Answer<'_>, e: &serde_json::Error) -> String {
+    let html = answer
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+        || answer
+            .body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'<');
+    let kind = answer
+        .content_type
+        .as_deref()
+        .map(|t| {
+            format!(
+                ", Content-Type {:?}",
+                t.chars().take(80).collect::<String>()
+            )
+        })
+        .unwrap_or_default();
+    if html {
+        format!(
+            "with an HTML page ({} bytes{kind}), not SCIM JSON",
+            answer.body.len()
+        )
+    } else if e.is_eof() {
+        format!(
+            "with a truncated JSON body ({} bytes{kind})",
+            answer.body.len()
+        )
+    } else {
+        format!(
+            "with a body that is not JSON ({} bytes{kind}: {e})",
+            answer.body.len()
+        )
+    }
+}
+
+/// Checks a parsed 2xx body against the expected shape; the error says what was found.
+fn check_shape(expect: &Expect, value: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    let Some(obj) = value.as_object() else {
+        return Err("JSON that is not an object".into());
+    };
+    let id = |expected: &Option<ScimId>| -> Result<(), String> {
+        let found = match obj.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err("a JSON object without an id".into()),
+        };
+        match expected {
+            Some(want) if want.as_str() != found => Err(format!(
+                "the resource {:?}",
+                found.chars().take(64).collect::<String>()
+            )),
+            _ => Ok(()),
+        }
+    };
+    match expect {
+        Expect::Any | Expect::Nothing => Ok(()),
+        Expect::List => {
+            if !obj.get("totalResults").is_some_and(Value::is_u64) {
+                return Err("a JSON object without totalResults".into());
+            }
+            match obj.get("Resources").or_else(|| obj.get("resources")) {
+                None | Some(Value::Array(_)) => Ok(()),
+                Some(_) => Err("Resources that is not an array".into()),
+            }
+        }
+        Expect::User(expected) => {
+            id(expected)?;
+            match obj.get("userName") {
+                Some(Value::String(s)) if !s.is_empty() => Ok(()),
+                _ => Err("a resource without a userName".into()),
+            }
+        }
+        Expect::Group(expected) => id(expected),
+    }
+}
 
 /// Longest pause after a 429 without Retry-After on a bucket with no budget.
 const UNLIMITED_MAX_PAUSE: Duration = Duration::from_secs(60);
@@ -905,9 +1282,10 @@ fn bearer(token: &SecretString) -> Result<HeaderValue, ClientError> {
 }
 
 fn transport(e: reqwest::Error) -> ScimError {
+    let connect = e.is_connect() && !e.is_timeout();
     let kind = if e.is_timeout() {
         "timed out"
-    } else if e.is_connect() {
+    } else if connect {
         "cannot connect"
     } else {
         "connection failed"
@@ -925,13 +1303,11 @@ fn transport(e: reqwest::Error) -> ScimError {
         source = s.source();
         depth += 1;
     }
-    ScimError::Transport { message }
-}
-
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ScimError> {
-    serde_json::from_slice(body).map_err(|e| ScimError::Decode {
-        message: e.to_string(),
-    })
+    if connect {
+        ScimError::Connect { message }
+    } else {
+        ScimError::Transport { message }
+    }
 }
 
 #[cfg(test)]
@@ -974,6 +1350,36 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ClientError::InvalidToken));
         assert!(!err.to_string().contains("bad\ntoken"));
+    }
+
+    #[test]
+    fn answers_read_at_once_share_one_budget() {
+        let budget = BodyBudget {
+            held: AtomicUsize::new(0),
+            limit: 100,
+        };
+        let mut a = Held {
+            budget: &budget,
+            bytes: 0,
+        };
+        let mut b = Held {
+            budget: &budget,
+            bytes: 0,
+        };
+        assert!(a.grow_to(60));
+        assert!(a.grow_to(40), "shrinking takes nothing");
+        assert!(!b.grow_to(50), "60 + 50 > 100");
+        assert_eq!(
+            budget.held.load(Ordering::SeqCst),
+            60,
+            "a refusal takes nothing"
+        );
+        assert!(b.grow_to(40));
+        drop(a);
+        assert_eq!(budget.held.load(Ordering::SeqCst), 40);
+        assert!(b.grow_to(100));
+        drop(b);
+        assert_eq!(budget.held.load(Ordering::SeqCst), 0);
     }
 
     #[test]

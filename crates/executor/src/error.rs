@@ -55,15 +55,36 @@ pub enum ScimError {
     /// 5xx: the SP failed.
     #[error("server error ({status}){}", suffix(.detail))]
     Server { status: u16, detail: Option<String> },
-    /// No response: connection refused or reset, timeout, a body cut short.
+    /// No response after the request may have reached the target: a reset, a timeout, a body
+    /// cut short. A write's outcome is unknown.
     #[error("transport error: {message}")]
     Transport { message: String },
+    /// The connection could not be made: nothing reached the target.
+    #[error("cannot connect: {message}")]
+    Connect { message: String },
     /// Any other status, including redirects (which are never followed).
     #[error("unexpected status {status}{}", suffix(.detail))]
     UnexpectedStatus { status: u16, detail: Option<String> },
     /// A success response whose body the client could not read.
     #[error("cannot read the target's response: {message}")]
     Decode { message: String },
+    /// A 2xx without the content the profile promises for it (an HTML page, JSON of the wrong
+    /// shape, a truncated body, another resource's id): not a success, and a write's outcome is
+    /// unknown.
+    #[error("the target answered {status} {what}: not a confirmed success")]
+    Unconfirmed { status: u16, what: String },
+    /// The answer is larger than the cap on response bodies (`[target] max_response_bytes`):
+    /// it was not read, so a write's outcome is unknown.
+    #[error(
+        "the target's answer ({status}) exceeds the cap of {limit} bytes on a response (`[target] max_response_bytes`); it was not read"
+    )]
+    ResponseTooLarge { status: u16, limit: usize },
+    /// The answers being read at once together passed the client's budget for them (twice
+    /// `max_response_bytes`): this one was not read, and a write's outcome is unknown.
+    #[error(
+        "the target's answers being read at once together exceed {limit} bytes (twice `[target] max_response_bytes`); this one ({status}) was not read"
+    )]
+    ResponsesTooLarge { status: u16, limit: usize },
     /// Not sent: an earlier request of the run was refused with 401 or 403, so the run
     /// stopped.
     #[error("not sent: the run stopped after the target refused access (401/403)")]
@@ -85,7 +106,11 @@ impl ScimError {
             }
             ScimError::RateLimited { .. }
             | ScimError::Server { .. }
-            | ScimError::Transport { .. } => ErrorClass::Retryable,
+            | ScimError::Transport { .. }
+            | ScimError::Connect { .. }
+            | ScimError::Unconfirmed { .. }
+            | ScimError::ResponseTooLarge { .. }
+            | ScimError::ResponsesTooLarge { .. } => ErrorClass::Retryable,
             ScimError::NotFound { .. }
             | ScimError::Conflict { .. }
             | ScimError::NotUnique { .. }
@@ -119,9 +144,30 @@ impl ScimError {
             ScimError::RateLimited { .. } => Some(429),
             ScimError::NotUnique { status, .. }
             | ScimError::Server { status, .. }
-            | ScimError::UnexpectedStatus { status, .. } => Some(*status),
-            ScimError::Transport { .. } | ScimError::Decode { .. } | ScimError::Halted => None,
+            | ScimError::UnexpectedStatus { status, .. }
+            | ScimError::Unconfirmed { status, .. }
+            | ScimError::ResponseTooLarge { status, .. }
+            | ScimError::ResponsesTooLarge { status, .. } => Some(*status),
+            ScimError::Transport { .. }
+            | ScimError::Connect { .. }
+            | ScimError::Decode { .. }
+            | ScimError::Halted => None,
         }
+    }
+
+    /// Whether a write that failed this way may still have been applied by the target: no
+    /// answer after sending (reset, timeout), a 5xx (a gateway's 502/504 says nothing of the
+    /// backend), or a 2xx that does not confirm anything. A refusal (4xx, 429) or a connection
+    /// never made leaves the target as it was.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            ScimError::Transport { .. }
+                | ScimError::Server { .. }
+                | ScimError::Unconfirmed { .. }
+                | ScimError::ResponseTooLarge { .. }
+                | ScimError::ResponsesTooLarge { .. }
+        )
     }
 
     /// The SP's own words, for events.
@@ -139,7 +185,11 @@ impl ScimError {
             | ScimError::UnexpectedStatus { detail, .. } => detail.as_deref(),
             ScimError::RateLimited { .. }
             | ScimError::Transport { .. }
+            | ScimError::Connect { .. }
             | ScimError::Decode { .. }
+            | ScimError::Unconfirmed { .. }
+            | ScimError::ResponseTooLarge { .. }
+            | ScimError::ResponsesTooLarge { .. }
             | ScimError::Halted => None,
         }
     }

@@ -3,14 +3,15 @@
 //! `Recorder` from this one driving task.
 
 use crate::BucketReport;
-use crate::client::{Request, ScimClient, Tally, Trace, user_path};
+use crate::client::{Expect, Request, ScimClient, Tally, Trace, user_path};
 use crate::error::{ErrorClass, ScimError};
 use crate::update::{Dropped, named_path};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::Method;
 use scimsync_model::{
     AttrValue, Attrs, Change, Event, EventResource, EventType, GroupLink, InitiatedBy, Link, Op,
-    Phase, Plan, RunId, ScimId, SourceId, TargetUser, fingerprint, fold_user_name, paths,
+    Phase, Plan, ResourceKind, RunId, ScimId, SourceId, TargetUser, Uncertain, fingerprint,
+    fold_user_name, paths,
 };
 use scimsync_scim::{Bucket, user_resource};
 use serde_json::{Value, json};
@@ -23,8 +24,10 @@ use std::time::Duration;
 /// single driving task, never concurrently, in the order outcomes arrive.
 pub trait Recorder {
     /// Journal intent: called before the first attempt of every write (create, update,
-    /// deactivate, delete).
-    fn before_write(&mut self, op_index: usize, op: &Op);
+    /// deactivate, delete, and the group writes), with the request it will send
+    /// (`PATCH /Users/123`), so an intent a crash leaves open says what may have reached the
+    /// target.
+    fn before_write(&mut self, op_index: usize, op: &Op, request: &str);
     /// Journal completion: called once after the write's final outcome.
     fn after_write(&mut self, op_index: usize, outcome: &OpOutcome);
     /// A link to store: the target acknowledged a create, adopt, update or deactivate.
@@ -40,6 +43,35 @@ pub trait Recorder {
     /// The target refused an attribute itself (400 `invalidPath` or `mutability` naming it),
     /// for every user: the caller remembers it so later plans leave it out.
     fn attribute_refused(&mut self, _dropped: &Dropped) {}
+    /// A write's outcome is unknown (no answer, an answer that confirms nothing, a run halted
+    /// mid-retry): the next cycle must read this user or group before planning it. Called
+    /// before the op's `after_write`. A later `link`/`unlink` (or `group_link`/`group_unlink`)
+    /// of the same object means its state is known again.
+    fn uncertain(&mut self, _mark: &Uncertain) {}
+}
+
+/// The request a write op sends (after its lookups), as `METHOD /path`: what its journal
+/// intent records. `put` when updates go as GET + PUT (no PATCH at the target).
+pub fn planned_request(op: &Op, put: bool) -> String {
+    let user = |id: &ScimId| user_path(id);
+    let group = |id: &ScimId| crate::groups::group_path(id);
+    match op {
+        Op::Create { .. } => "POST /Users".into(),
+        Op::Update { target_id, .. } | Op::Deactivate { target_id, .. } => {
+            format!("{} {}", if put { "PUT" } else { "PATCH" }, user(target_id))
+        }
+        Op::Delete { target_id, .. } => format!("DELETE {}", user(target_id)),
+        Op::GroupCreate { .. } => "POST /Groups".into(),
+        Op::GroupRename { target_id, .. } => format!("PATCH {}", group(target_id)),
+        Op::GroupMembers { target_id, .. } => match target_id {
+            Some(id) => format!("PATCH {}", group(id)),
+            None => "PATCH /Groups/(created in this run)".into(),
+        },
+        Op::GroupDelete { target_id, .. } => format!("DELETE {}", group(target_id)),
+        Op::Adopt { .. } | Op::Skip { .. } | Op::GroupAdopt { .. } | Op::GroupSkip { .. } => {
+            String::new()
+        }
+    }
 }
 
 /// The run an execution belongs to, stamped on every event.
@@ -76,7 +108,7 @@ pub enum OpOutcome {
     /// A create the target answered 404: a guest or external user holds the email (Miro hides
     /// them from SCIM). Not retried; the caller remembers the userName.
     TargetGuest(String),
-    /// Not sent because the run halted (401) first.
+    /// Not sent because the run halted (401 or 403) first.
     NotSent,
     Failed(String),
 }
@@ -111,6 +143,7 @@ pub struct Executor {
     /// Every target user by folded userName, read (paged) when a create needs a
     /// case-insensitive look-up the target's filter cannot give; shared by the run's creates.
     case_index: Arc<tokio::sync::Mutex<Option<CaseIndex>>>,
+    confirmed: HashMap<SourceId, Link>,
 }
 
 /// One paged read of the target's users, by folded userName.
@@ -190,7 +223,18 @@ impl Executor {
             known: HashMap::new(),
             group_links: Vec::new(),
             case_index: Arc::new(tokio::sync::Mutex::new(None)),
+            confirmed: HashMap::new(),
         }
+    }
+
+    /// Links as they stand once the plan's ops for their users succeed (the planner's
+    /// `relinks`, for users compared with a read of the target): an update that succeeds whole
+    /// (nothing deferred) records this link rather than the old one with the changes applied,
+    /// which would keep any stale attribute the old link had.
+    pub fn with_confirmed_links(mut self, links: impl IntoIterator<Item = Link>) -> Self {
+        self.confirmed
+            .extend(links.into_iter().map(|l| (l.source_id.clone(), l)));
+        self
     }
 
     /// The group links as this cycle found them (members as read, or as last pushed), the
@@ -227,6 +271,7 @@ impl Executor {
             ctx,
             recorder,
             manages_emails: self.client.profile().manages_emails(),
+            confirmed: &self.confirmed,
             links: links
                 .into_iter()
                 .map(|l| (l.source_id.clone(), l))
@@ -323,6 +368,7 @@ impl Executor {
         run: &mut Run<'_>,
     ) -> usize {
         let max_in_flight = run.ctx.max_in_flight.max(1);
+        let put = !self.client.capabilities().await.patch;
         let mut pending = wave.iter().copied();
         let mut in_flight = FuturesUnordered::new();
         let mut handled = 0;
@@ -334,7 +380,8 @@ impl Executor {
                 let op = &plan.ops[index];
                 let job = run.prepare(op);
                 if op.is_write() {
-                    run.recorder.before_write(index, op);
+                    run.recorder
+                        .before_write(index, op, &planned_request(op, put));
                 }
                 in_flight.push(self.run_job(index, job, tally));
             }
@@ -460,38 +507,15 @@ impl Executor {
                 }
             }
             let body = user_resource(user_name, true, &attrs, client.profile());
-            let post = Request::with_json(Method::POST, "/Users", &body);
+            let post = Request::with_json(Method::POST, "/Users", &body, Expect::User(None));
             let sent_at = tokio::time::Instant::now();
-            match client.send_once(&post, tally, trace).await {
-                Ok(reply) => {
-                    let id =
-                        serde_json::from_slice::<Value>(&reply.body)
-                            .ok()
-                            .and_then(|v| match v.get("id") {
-                                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                                Some(Value::Number(n)) => Some(n.to_string()),
-                                _ => None,
-                            });
-                    if let Some(id) = id {
-                        return Done::Created {
-                            id: ScimId::new(id),
-                            attrs,
-                            dropped,
-                        };
-                    }
-                    // Created, but the SP did not say as whom: find out rather than guess.
-                    return match client.find_user_with(user_name, tally, trace).await {
-                        Ok(Some(user)) => Done::Created {
-                            id: user.id,
-                            attrs,
-                            dropped,
-                        },
-                        Ok(None) => Done::Failed(format!(
-                            "the target answered {} to the create without an id, and a lookup finds no such user",
-                            reply.status
-                        )),
-                        Err(e) => done_from(e),
-                    };
+            let sent = client
+                .send_once(&post, tally, trace)
+                .await
+                .and_then(|reply| created_id(&reply, user_name));
+            match sent {
+                Ok(id) => {
+                    return Done::Created { id, attrs, dropped };
                 }
                 Err(e @ ScimError::NotUnique { .. }) => {
                     return match client.find_user_with(user_name, tally, trace).await {
@@ -649,12 +673,7 @@ impl Executor {
     }
 
     async fn delete(&self, target_id: &ScimId, tally: &Tally, trace: &mut Trace) -> Done {
-        let req = Request {
-            method: Method::DELETE,
-            path: user_path(target_id),
-            query: Vec::new(),
-            body: None,
-        };
+        let req = Request::delete(user_path(target_id));
         match self.client.send(&req, tally, trace).await {
             Ok(_) => Done::Deleted {
                 already_gone: false,
@@ -688,6 +707,28 @@ fn dropped_json(dropped: &[Dropped]) -> Value {
             .map(|d| json!({"path": d.path, "scimType": d.scim_type, "detail": d.detail}))
             .collect(),
     )
+}
+
+/// The id of the user a POST created: the answer is a User resource (checked), and it must be
+/// the user sent, or the answer confirms nothing (a cached page, another user's resource).
+fn created_id(reply: &crate::client::Reply, user_name: &str) -> Result<ScimId, ScimError> {
+    let resource = reply.json.as_ref();
+    let field = |key: &str| resource.and_then(|r| r.get(key));
+    let id = match field("id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let same = field("userName")
+        .and_then(Value::as_str)
+        .is_some_and(|name| fold_user_name(name) == fold_user_name(user_name));
+    if id.is_empty() || !same {
+        return Err(ScimError::Unconfirmed {
+            status: reply.status,
+            what: "with a resource for another userName".into(),
+        });
+    }
+    Ok(ScimId::new(id))
 }
 
 fn done_from(e: ScimError) -> Done {
@@ -745,6 +786,7 @@ struct Run<'a> {
     recorder: &'a mut dyn Recorder,
     /// Whether the target stores emails (else they are derived, and never sent).
     manages_emails: bool,
+    confirmed: &'a HashMap<SourceId, Link>,
     links: HashMap<SourceId, Link>,
     report: ExecutionReport,
     halt_reported: bool,
@@ -961,15 +1003,23 @@ impl Run<'_> {
                         )
                     })
                     .collect();
-                let base = self
-                    .links
+                let confirmed = self
+                    .confirmed
                     .get(&source_id)
-                    .filter(|l| l.target_id == target_id)
-                    .cloned()
-                    .unwrap_or_else(|| {
-                        fresh_link(&source_id, &target_id, op.user_name(), true, Attrs::new())
-                    });
-                self.link(base.with_changes(&changes));
+                    .filter(|l| l.target_id == target_id && deferred.is_empty());
+                let link = match confirmed {
+                    Some(confirmed) => confirmed.clone(),
+                    None => self
+                        .links
+                        .get(&source_id)
+                        .filter(|l| l.target_id == target_id)
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            fresh_link(&source_id, &target_id, op.user_name(), true, Attrs::new())
+                        })
+                        .with_changes(&changes),
+                };
+                self.link(link);
                 OpOutcome::Succeeded
             }
             Done::Refused(dropped) => {
@@ -1010,19 +1060,48 @@ impl Run<'_> {
                 OpOutcome::Failed(message)
             }
             Done::Halted(message) => {
-                if self.halt_reported {
-                    // In flight when the first 401 arrived: one event says it all.
-                    return self.not_sent(index, op);
+                // Every op whose request got the 401 has its own event: each request reached
+                // the target. The first one's message says why the run stopped.
+                if !self.halt_reported {
+                    self.halt_reported = true;
+                    self.report.halted = Some(message.clone());
                 }
-                self.halt_reported = true;
-                self.report.halted = Some(message.clone());
                 event.success = false;
                 event.error = Some(message.clone());
                 self.report.failures.push((source_id, message.clone()));
                 OpOutcome::Failed(message)
             }
-            Done::NotSent => return self.not_sent(index, op),
+            Done::NotSent if trace.attempts == 0 => return self.not_sent(index, op),
+            Done::NotSent => {
+                // Earlier attempts reached the target before the run halted: they are
+                // accounted for here, and a write among them may have been applied.
+                let message = format!(
+                    "stopped after {} attempt{}: the run halted (401/403) before the next",
+                    trace.attempts,
+                    if trace.attempts == 1 { "" } else { "s" }
+                );
+                event.success = false;
+                event.error = Some(message.clone());
+                self.report.failures.push((source_id, message.clone()));
+                OpOutcome::Failed(message)
+            }
         };
+        // A write whose outcome is still unknown at the end: the next cycle reads the user
+        // before trusting its link (a confirmed outcome above settled any earlier doubt).
+        if trace.unknown && matches!(outcome, OpOutcome::Failed(_)) {
+            detail.insert(
+                "uncertain".into(),
+                json!("a write may have been applied; the next cycle reads this user first"),
+            );
+            self.recorder.uncertain(&Uncertain {
+                kind: ResourceKind::User,
+                source_id: op.source_id().clone(),
+                target_id: op.target_id().cloned(),
+                name: op.user_name().to_owned(),
+                op: op.kind(),
+                reason: event.error.clone().unwrap_or_default(),
+            });
+        }
         if !detail.is_empty() {
             event.detail = Value::Object(detail);
         }

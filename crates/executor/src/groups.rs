@@ -3,13 +3,14 @@
 //! whole membership phase finishes as soon as Miro's two group-PATCH buckets allow; every PATCH
 //! gets its own `group_update_provision` event naming the members it added and removed.
 
-use crate::client::{Request, ScimClient, Tally, Trace, decode};
+use crate::client::{Expect, Request, ScimClient, Tally, Trace};
 use crate::error::{ErrorClass, ScimError};
 use crate::execute::{ExecutionReport, OpOutcome, Recorder};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::Method;
 use scimsync_model::{
-    Event, EventResource, EventType, GroupLink, Link, Op, ScimId, SourceId, TargetGroup,
+    Event, EventResource, EventType, GroupLink, Link, Op, ResourceKind, ScimId, SourceId,
+    TargetGroup, Uncertain,
 };
 use scimsync_scim::{
     ListResponse, MemberChangeShape, MemberPatch, choose_sizes, filter_eq, group_resource,
@@ -40,14 +41,14 @@ impl ScimClient {
         let mut max_pages = 1usize;
         let mut pages = 0usize;
         while pages < max_pages {
-            let mut req = Request::get("/Groups");
+            let mut req = Request::get("/Groups", Expect::List);
             req.query = vec![
                 ("attributes", "id,displayName".into()),
                 ("startIndex", start.to_string()),
                 ("count", page_size.to_string()),
             ];
             let reply = self.send(&req, &tally, &mut trace).await?;
-            let list: ListResponse<Value> = decode(&reply.body)?;
+            let list: ListResponse<Value> = reply.decode()?;
             if pages == 0 {
                 max_pages = list.total_results.saturating_add(2);
             }
@@ -76,11 +77,15 @@ impl ScimClient {
         let tally = Tally::new(true);
         let mut trace = Trace::default();
         match self
-            .send(&Request::get(group_path(id)), &tally, &mut trace)
+            .send(
+                &Request::get(group_path(id), Expect::Group(Some(id.clone()))),
+                &tally,
+                &mut trace,
+            )
             .await
         {
             Ok(reply) => {
-                let mut group = decode_group(&decode::<Value>(&reply.body)?)?;
+                let mut group = decode_group(&reply.decode::<Value>()?)?;
                 group.members.get_or_insert_with(Vec::new);
                 Ok(Some(group))
             }
@@ -111,6 +116,36 @@ fn resolve_members(
         })
         .collect();
     (ids, deferred)
+}
+
+impl ScimClient {
+    /// The id of the group whose displayName is exactly `display_name`, if the target shows
+    /// one (`filter=displayName eq`).
+    pub async fn find_group(&self, display_name: &str) -> Result<Option<ScimId>, ScimError> {
+        let tally = Tally::new(true);
+        let mut trace = Trace::default();
+        find_group_with(self, display_name, &tally, &mut trace).await
+    }
+}
+
+async fn find_group_with(
+    client: &ScimClient,
+    display_name: &str,
+    tally: &Tally,
+    trace: &mut Trace,
+) -> Result<Option<ScimId>, ScimError> {
+    let mut req = Request::get("/Groups", Expect::List);
+    req.query = vec![
+        ("filter", filter_eq("displayName", display_name)),
+        ("attributes", "id,displayName".into()),
+    ];
+    let list: ListResponse<Value> = client.send(&req, tally, trace).await?.decode()?;
+    Ok(list
+        .resources
+        .iter()
+        .filter_map(|r| decode_group(r).ok())
+        .find(|g| g.display_name == display_name)
+        .map(|g| g.id))
 }
 
 /// One request of a group op and how it went.
@@ -280,7 +315,7 @@ impl GroupRun<'_> {
                     continue;
                 }
                 if op.is_write() {
-                    recorder.before_write(index, op);
+                    recorder.before_write(index, op, &crate::execute::planned_request(op, false));
                 }
                 in_flight.push(async move {
                     let steps = self.send_job(&job).await;
@@ -307,36 +342,11 @@ impl GroupRun<'_> {
                 ..
             } => {
                 let mut trace = Trace::default();
-                let req = Request::with_json(
-                    Method::POST,
-                    "/Groups",
-                    &group_resource(display_name, members),
-                );
-                let result = client.send(&req, self.tally, &mut trace).await;
-                let (result, created) = match result {
-                    Ok(reply) => match decode::<Value>(&reply.body)
-                        .ok()
-                        .and_then(|v| decode_group(&v).ok())
-                    {
-                        Some(g) => (Ok(()), Some(g.id)),
-                        None => (Ok(()), self.find_group(display_name, &mut trace).await),
-                    },
-                    // A group of that name exists (an earlier create whose answer was lost):
-                    // link it rather than fail.
-                    Err(e @ (ScimError::Conflict { .. } | ScimError::NotUnique { .. })) => {
-                        match self.find_group(display_name, &mut trace).await {
-                            Some(id) => (Ok(()), Some(id)),
-                            None => (Err(e), None),
-                        }
-                    }
-                    Err(e) => (Err(e), None),
-                };
-                let result = match (&result, &created) {
-                    (Ok(()), None) => Err(ScimError::Decode {
-                        message: "the target created the group without saying its id".into(),
-                    }),
-                    _ => result,
-                };
+                let (result, created) =
+                    match self.create_group(display_name, members, &mut trace).await {
+                        Ok(id) => (Ok(()), Some(id)),
+                        Err(e) => (Err(e), None),
+                    };
                 vec![Step {
                     event_type: EventType::GroupCreateProvision,
                     trace,
@@ -351,7 +361,12 @@ impl GroupRun<'_> {
             } => {
                 let mut trace = Trace::default();
                 let body = rename_body(display_name, client.profile());
-                let req = Request::with_json(Method::PATCH, group_path(target_id), &body);
+                let req = Request::with_json(
+                    Method::PATCH,
+                    group_path(target_id),
+                    &body,
+                    Expect::Group(Some(target_id.clone())),
+                );
                 let result = client.send(&req, self.tally, &mut trace).await.map(|_| ());
                 vec![Step {
                     event_type: EventType::GroupUpdateProvision,
@@ -363,12 +378,7 @@ impl GroupRun<'_> {
             }
             GroupJob::Delete { target_id } => {
                 let mut trace = Trace::default();
-                let req = Request {
-                    method: Method::DELETE,
-                    path: group_path(target_id),
-                    query: Vec::new(),
-                    body: None,
-                };
+                let req = Request::delete(group_path(target_id));
                 let result = match client.send(&req, self.tally, &mut trace).await {
                     Ok(_) | Err(ScimError::NotFound { .. }) => Ok(()),
                     Err(e) => Err(e),
@@ -387,7 +397,12 @@ impl GroupRun<'_> {
                 let mut steps = Vec::with_capacity(patches.len());
                 for patch in patches {
                     let mut trace = Trace::default();
-                    let req = Request::with_json(Method::PATCH, group_path(target_id), &patch.body);
+                    let req = Request::with_json(
+                        Method::PATCH,
+                        group_path(target_id),
+                        &patch.body,
+                        Expect::Group(Some(target_id.clone())),
+                    );
                     let result = client.send(&req, self.tally, &mut trace).await.map(|_| ());
                     let stop = result.is_err();
                     steps.push(Step {
@@ -408,19 +423,70 @@ impl GroupRun<'_> {
         }
     }
 
-    async fn find_group(&self, display_name: &str, trace: &mut Trace) -> Option<ScimId> {
-        let mut req = Request::get("/Groups");
-        req.query = vec![
-            ("filter", filter_eq("displayName", display_name)),
-            ("attributes", "id,displayName".into()),
-        ];
-        let reply = self.client.send(&req, self.tally, trace).await.ok()?;
-        let list: ListResponse<Value> = decode(&reply.body).ok()?;
-        list.resources
-            .iter()
-            .filter_map(|r| decode_group(r).ok())
-            .find(|g| g.display_name == display_name)
-            .map(|g| g.id)
+    /// POST the group once per attempt; an attempt whose outcome is unknown (no answer, an
+    /// answer that confirms nothing) may have created it, so the group is looked up by name
+    /// before the next POST, as a user create is: never a second group of the same name.
+    async fn create_group(
+        &self,
+        display_name: &str,
+        members: &[ScimId],
+        trace: &mut Trace,
+    ) -> Result<ScimId, ScimError> {
+        let client = self.client;
+        let req = Request::with_json(
+            Method::POST,
+            "/Groups",
+            &group_resource(display_name, members),
+            Expect::Group(None),
+        );
+        let mut retry = client.retry_state();
+        // Bounded by the retry policy; the range is a second guard.
+        for _ in 0..64 {
+            let e = match client.send_once(&req, self.tally, trace).await {
+                Ok(reply) => match reply.json.as_ref().map(decode_group) {
+                    Some(Ok(group)) => return Ok(group.id),
+                    _ => ScimError::Unconfirmed {
+                        status: reply.status,
+                        what: "without a group resource".into(),
+                    },
+                },
+                Err(e) => e,
+            };
+            match e {
+                // A group of that name exists (an earlier create whose answer was lost):
+                // link it rather than fail.
+                ScimError::Conflict { .. } | ScimError::NotUnique { .. } => {
+                    return match find_group_with(client, display_name, self.tally, trace).await {
+                        Ok(Some(id)) => Ok(id),
+                        Ok(None) | Err(_) => Err(e),
+                    };
+                }
+                e if e.class() == ErrorClass::Retryable => {
+                    if e.outcome_unknown() {
+                        match find_group_with(client, display_name, self.tally, trace).await {
+                            Ok(Some(id)) => return Ok(id),
+                            Ok(None) => {}
+                            // Cannot tell: no second POST. The group stays uncertain and the
+                            // next cycle looks it up.
+                            Err(_) => return Err(e),
+                        }
+                    }
+                    match retry.after(&e) {
+                        Some(delay) => {
+                            self.tally
+                                .retries
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => return Err(e),
+                    }
+                }
+                e => return Err(e),
+            }
+        }
+        Err(ScimError::Transport {
+            message: "gave up after too many attempts".into(),
+        })
     }
 
     fn event(
@@ -548,6 +614,7 @@ impl GroupRun<'_> {
             }
             _ => Vec::new(),
         };
+        let unknown = steps.iter().any(|s| s.trace.unknown);
         for step in steps {
             let target_id = step
                 .created
@@ -584,14 +651,37 @@ impl GroupRun<'_> {
                         halted = true;
                     }
                     event.http = step.trace.http(true);
+                    let message = match e {
+                        // Earlier attempts of this request reached the target.
+                        ScimError::Halted if step.trace.attempts > 0 => format!(
+                            "stopped after {} attempt{}: the run halted (401/403) before the next",
+                            step.trace.attempts,
+                            if step.trace.attempts == 1 { "" } else { "s" }
+                        ),
+                        e => e.to_string(),
+                    };
                     event.success = false;
-                    event.error = Some(e.to_string());
-                    failure = Some(e.to_string());
+                    event.error = Some(message.clone());
+                    failure = Some(message);
                 }
             }
-            if !matches!(step.result, Err(ScimError::Halted)) {
+            // A request never sent (the run had halted) has nothing to account for.
+            if step.trace.attempts > 0 {
                 recorder.event(event);
             }
+        }
+        if unknown && failure.is_some() {
+            recorder.uncertain(&Uncertain {
+                kind: ResourceKind::Group,
+                source_id: source_id.clone(),
+                target_id: op
+                    .target_id()
+                    .cloned()
+                    .or_else(|| state.links.get(&source_id).map(|l| l.target_id.clone())),
+                name: op.user_name().to_owned(),
+                op: op.kind(),
+                reason: failure.clone().unwrap_or_default(),
+            });
         }
         let outcome = match failure {
             None => {

@@ -6,6 +6,12 @@
 //! entry and event leaves through `Recorder`.
 //! Architecture Invariant: every attempt, retries included, takes a token from its bucket before
 //! it is sent, and the pacing keeps any window-long interval within the bucket's budget.
+//! Architecture Invariant: a 2xx counts as a success only with the content the profile promises
+//! for it (`client::Expect`); a write with no answer, or an answer that confirms nothing, is
+//! reported to the `Recorder` as uncertain, and every request that reached the target belongs
+//! to an event.
+//! Architecture Invariant: a response body is read against a cap (`max_response_bytes`), never
+//! whole into memory first.
 //! Architecture Invariant: a create is preceded by a `userName eq` lookup, and a POST refused as
 //! not unique (or whose answer was lost) is resolved by lookup and adoption, never a second POST
 //! for a user the target already holds.
@@ -20,9 +26,11 @@ mod pacing;
 mod retry;
 mod update;
 
-pub use client::{BucketReport, CheckReport, ClientConfig, ScimClient, Tuning};
+pub use client::{
+    BucketReport, CheckReport, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES, ScimClient, Tuning,
+};
 pub use error::{ClientError, ErrorClass, MAX_UNTRUSTED_CHARS, ScimError, untrusted};
-pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder};
+pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder, planned_request};
 pub use pacing::DEFAULT_HEADROOM;
 pub use retry::RetryPolicy;
 pub use update::Dropped;

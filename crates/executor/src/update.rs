@@ -3,7 +3,7 @@
 //! carries the version last read, and a 412 re-reads the user, re-diffs the changes against
 //! what it holds now, and tries once more.
 
-use crate::client::{Request, ScimClient, Tally, Trace, decode, user_path};
+use crate::client::{Expect, Request, ScimClient, Tally, Trace, user_path};
 use crate::error::ScimError;
 use reqwest::Method;
 use scimsync_model::{AttrValue, Change, ScimId, TargetUser, paths};
@@ -108,10 +108,15 @@ impl ScimClient {
             let result = if caps.patch {
                 let version = caps.etag.then(|| self.version_of(id)).flatten();
                 let body = patch_body_adding(&changes, self.profile(), &add_entries);
-                let req = Request::with_json(Method::PATCH, user_path(id), &body);
+                let req = Request::with_json(
+                    Method::PATCH,
+                    user_path(id),
+                    &body,
+                    Expect::User(Some(id.clone())),
+                );
                 self.send_if_match(&req, version.as_deref(), tally, trace)
                     .await
-                    .map(|reply| self.after_write(id, &reply.body, reply.etag.as_deref()))
+                    .map(|reply| self.after_write(id, reply.json.as_ref(), reply.etag.as_deref()))
             } else {
                 self.put_user(id, &changes, caps.etag, tally, trace).await
             };
@@ -177,25 +182,35 @@ impl ScimClient {
         trace: &mut Trace,
     ) -> Result<(), ScimError> {
         let reply = self
-            .send(&Request::get(user_path(id)), tally, trace)
+            .send(
+                &Request::get(user_path(id), Expect::User(Some(id.clone()))),
+                tally,
+                trace,
+            )
             .await?;
-        let resource: serde_json::Value = decode(&reply.body)?;
-        self.remember_version(&resource, reply.etag.as_deref());
+        let etag_read = reply.etag.clone();
+        let resource: serde_json::Value = reply.decode()?;
+        self.remember_version(&resource, etag_read.as_deref());
         let version = etag.then(|| self.version_of(id)).flatten();
         let body = apply_changes(&resource, changes, self.profile());
-        let req = Request::with_json(Method::PUT, user_path(id), &body);
+        let req = Request::with_json(
+            Method::PUT,
+            user_path(id),
+            &body,
+            Expect::User(Some(id.clone())),
+        );
         let reply = self
             .send_if_match(&req, version.as_deref(), tally, trace)
             .await?;
-        self.after_write(id, &reply.body, reply.etag.as_deref());
+        self.after_write(id, reply.json.as_ref(), reply.etag.as_deref());
         Ok(())
     }
 
     /// Keeps the version of what a write returned (200 with the resource, or 204 with an ETag
     /// header), so a later write of the same cycle sends the right `If-Match`.
-    fn after_write(&self, id: &ScimId, body: &[u8], etag: Option<&str>) {
-        match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(resource) if resource.get("id").is_some() => self.remember_version(&resource, etag),
+    fn after_write(&self, id: &ScimId, body: Option<&serde_json::Value>, etag: Option<&str>) {
+        match body {
+            Some(resource) if resource.get("id").is_some() => self.remember_version(resource, etag),
             _ => {
                 if let (Some(etag), Ok(mut versions)) = (etag, self.inner_versions()) {
                     versions.insert(id.clone(), etag.to_owned());

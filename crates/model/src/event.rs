@@ -132,8 +132,21 @@ pub struct EventHttp {
     pub path: Option<String>,
     /// None when no response arrived (timeout, connection reset).
     pub status: Option<u16>,
+    /// Requests sent for the operation, lookups and retries included.
     pub attempts: u32,
     pub ms: u64,
+    /// Of `attempts`, the writes (POST, PUT, PATCH, DELETE) that may have reached the target:
+    /// with `attempts`, an audit can account for every request the target saw.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub writes: u32,
+    /// Set when a write of this operation got no answer that says whether it was applied; its
+    /// user or group is then verified by a read before the next cycle plans it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outcome_unknown: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One audit event. Never carries a token.

@@ -14,6 +14,7 @@ mod plan;
 mod record;
 mod snapshot;
 mod source_attrs;
+mod uncertain;
 mod user;
 
 pub use attrs::{AttrKey, AttrValue, Attrs, CompactString, KeyInterner, paths};
@@ -28,6 +29,7 @@ pub use plan::{Change, DeprovisionReason, Op, OpKind, Phase, Plan, PlanCounts, S
 pub use record::{RecordContext, RecordKey, RecordStamp};
 pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};
 pub use source_attrs::SourceAttrs;
+pub use uncertain::{ResourceKind, Uncertain};
 pub use user::{
     DesiredUser, Link, OutOfScope, OutOfScopeReason, PushedHashes, TargetUser, TargetView,
     fingerprint, fingerprint_matches, fingerprint_matches_sorted, fold_user_name,

@@ -227,6 +227,21 @@ impl OpKind {
             OpKind::Members => "members",
         }
     }
+
+    pub fn parse(s: &str) -> Option<OpKind> {
+        [
+            OpKind::Create,
+            OpKind::Adopt,
+            OpKind::Update,
+            OpKind::Reactivate,
+            OpKind::Deactivate,
+            OpKind::Delete,
+            OpKind::Skip,
+            OpKind::Members,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
 }
 
 /// Execution phases. Operations of a later phase start only after every operation of the earlier

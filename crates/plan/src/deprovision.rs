@@ -2,14 +2,19 @@
 //! alone, as the policy says.
 
 use crate::classify::Classified;
-use crate::index::TargetIndex;
+use crate::index::{LiveLink, TargetIndex, TargetRef};
 use crate::input::{Diagnostic, PlanInput};
 use crate::policy::{OnDelete, OnUnassign, Policy};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rayon::prelude::*;
-use scimsync_model::{DeprovisionReason, Link, Op, OutOfScopeReason, SkipReason, SourceId};
+use scimsync_model::{
+    DeprovisionReason, Link, Op, OutOfScopeReason, SkipReason, SourceId, fingerprint,
+};
 
 /// Pushes the deprovisioning ops and returns the sources whose target users this plan deletes.
+/// A departed user read this cycle that needs no op (already inactive, or left alone) has its
+/// link confirmed as read, in `relinks`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn deprovision<'a>(
     input: &PlanInput<'a>,
     held: &HashSet<&SourceId>,
@@ -18,6 +23,7 @@ pub(crate) fn deprovision<'a>(
     policy: &Policy,
     ops: &mut Vec<Op>,
     diagnostics: &mut Vec<Diagnostic>,
+    relinks: &mut Vec<Link>,
 ) -> HashSet<&'a SourceId> {
     if input.target.complete {
         report_dead_links(input.links, held, classified, index, diagnostics);
@@ -70,7 +76,10 @@ pub(crate) fn deprovision<'a>(
             ),
         };
         let op = match remove {
-            OnUnassign::Deactivate if !target.active() => continue,
+            OnUnassign::Deactivate if !target.active() => {
+                relinks.extend(as_read(&live));
+                continue;
+            }
             OnUnassign::Deactivate => Op::Deactivate {
                 source_id: source_id.clone(),
                 target_id: target.id().clone(),
@@ -86,6 +95,7 @@ pub(crate) fn deprovision<'a>(
                 reason,
             },
             OnUnassign::Delete if policy.deactivate_first && !grace_expired.contains(source_id) => {
+                relinks.extend(as_read(&live));
                 continue;
             }
             OnUnassign::Delete => {
@@ -102,15 +112,38 @@ pub(crate) fn deprovision<'a>(
                     reason,
                 }
             }
-            OnUnassign::Ignore => Op::Skip {
-                source_id: source_id.clone(),
-                user_name: target.user_name().to_owned(),
-                reason: SkipReason::PolicyIgnore,
-            },
+            OnUnassign::Ignore => {
+                relinks.extend(as_read(&live));
+                Op::Skip {
+                    source_id: source_id.clone(),
+                    user_name: target.user_name().to_owned(),
+                    reason: SkipReason::PolicyIgnore,
+                }
+            }
         };
         ops.push(op);
     }
     deleted
+}
+
+/// The link of a departed user read this cycle, with the userName and activity it was read
+/// with (its pushed attributes kept: nothing is sent to it); `None` when the link says as
+/// much already, or the user was not read.
+fn as_read(live: &LiveLink<'_>) -> Option<Link> {
+    if !matches!(live.target, TargetRef::User(_)) {
+        return None;
+    }
+    let link = live.link;
+    let (user_name, active) = (live.target.user_name(), live.target.active());
+    let hash = fingerprint(user_name, active, &link.attrs);
+    (hash != link.hash || user_name != link.user_name || active != link.active).then(|| Link {
+        source_id: link.source_id.clone(),
+        target_id: link.target_id.clone(),
+        user_name: user_name.to_owned(),
+        active,
+        attrs: link.attrs.clone(),
+        hash,
+    })
 }
 
 /// A full read shows a linked user of a departed directory user is already gone: nothing to

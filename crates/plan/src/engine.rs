@@ -4,7 +4,7 @@ use crate::classify::{Fate, classify, names};
 use crate::deprovision::deprovision;
 use crate::diff::attr_changes;
 use crate::groups::UserTargets;
-use crate::index::{TargetIndex, TargetRef, same_user_name};
+use crate::index::{LiveLink, TargetIndex, TargetRef, same_user_name};
 use crate::input::{Diagnostic, PlanInput, PlanOutput};
 use crate::order::{NewUser, order};
 use crate::policy::Policy;
@@ -12,8 +12,8 @@ use crate::refs::Resolver;
 use foldhash::HashSet;
 use rayon::prelude::*;
 use scimsync_model::{
-    AttrValue, Attrs, Change, DeprovisionReason, DesiredUser, Op, Plan, SkipReason, SourceId,
-    fingerprint_matches, paths,
+    AttrValue, Attrs, Change, DeprovisionReason, DesiredUser, Link, Op, Plan, SkipReason, SourceId,
+    fingerprint, fingerprint_matches, paths,
 };
 use std::borrow::Cow;
 
@@ -49,6 +49,7 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     let classified = classify(input.desired, names, &held, &guests, &index, proved);
 
     let mut ops = Vec::new();
+    let mut relinks = Vec::new();
     // Before reconciling: a reference to a user this plan deletes must not be sent.
     let deleted = deprovision(
         input,
@@ -58,6 +59,7 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
         policy,
         &mut ops,
         &mut diagnostics,
+        &mut relinks,
     );
     let resolver = Resolver {
         classified: &classified,
@@ -80,11 +82,17 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
         .par_iter()
         .enumerate()
         .map(|(at, (user, fate))| {
-            if matches!(fate, Fate::Linked(_)) && proved.is_some_and(|u| u.desired(at)) {
-                // Proved unchanged before planning; its attributes may be gone.
+            // Proved unchanged before planning (its attributes may be gone), unless the cycle
+            // read it: what was read outranks any proof made from the link.
+            if matches!(fate, Fate::Linked(live) if !matches!(live.target, TargetRef::User(_)))
+                && proved.is_some_and(|u| u.desired(at))
+            {
                 return None;
             }
             let pushed_hash = match fate {
+                // A linked user the view holds was read this cycle (an uncertain user
+                // verified): it is compared with what was read, never taken from its link.
+                Fate::Linked(live) if matches!(live.target, TargetRef::User(_)) => None,
                 Fate::Linked(live) => Some(live.link.hash.as_str()),
                 Fate::Adopt(_) | Fate::Create => None,
                 _ => return None,
@@ -144,7 +152,16 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
                 let Some((attrs, false)) = resolved else {
                     continue;
                 };
+                let before = reconciler.ops.len();
                 reconciler.reconcile(user, &attrs, live.target, Some(&live.link.attrs));
+                if matches!(live.target, TargetRef::User(_)) {
+                    relinks.extend(confirmed_link(
+                        user,
+                        &attrs,
+                        live,
+                        &reconciler.ops[before..],
+                    ));
+                }
             }
             Fate::Adopt(target) => {
                 let Some((attrs, _)) = resolved else {
@@ -178,10 +195,54 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
     } = reconciler;
     let ops = order(ops, creates, &mut diagnostics);
     diagnostics.sort();
+    relinks.sort_by(|a, b| a.source_id.cmp(&b.source_id));
     PlanOutput {
         plan: Plan { ops },
         diagnostics,
+        relinks,
     }
+}
+
+/// The link of a user compared with a read of the target, as it stands once the ops planned
+/// for it succeed; `None` when that is the link it has. The link is what scimsync pushed and
+/// the target acknowledged: after this comparison, the target holds every desired attribute
+/// (as compared), so the link becomes the desired state. Without this, a link left stale (a
+/// write whose answer was lost, an edit in the target that happened to match) would make the
+/// next incremental cycle, which trusts links, re-send what the target already holds.
+///
+/// An inactive user only has its activity confirmed: its attributes wait for reactivation
+/// (the target freezes some), so the link keeps what was pushed. A userName change that could
+/// not be planned (the name is taken) keeps the target's name, so it is retried.
+fn confirmed_link(
+    user: &DesiredUser,
+    attrs: &Attrs,
+    live: &LiveLink<'_>,
+    planned: &[Op],
+) -> Option<Link> {
+    let link = live.link;
+    let (user_name, active, attrs) = if user.active {
+        let renamed = planned.iter().any(|op| match op {
+            Op::Update { changes, .. } => changes.iter().any(|c| c.path == paths::USER_NAME),
+            _ => false,
+        });
+        let user_name = if renamed || same_user_name(&user.user_name, live.target.user_name()) {
+            user.user_name.as_str()
+        } else {
+            live.target.user_name()
+        };
+        (user_name, true, attrs.clone())
+    } else {
+        (live.target.user_name(), false, link.attrs.clone())
+    };
+    let hash = fingerprint(user_name, active, &attrs);
+    (hash != link.hash || user_name != link.user_name || active != link.active).then(|| Link {
+        source_id: link.source_id.clone(),
+        target_id: link.target_id.clone(),
+        user_name: user_name.to_owned(),
+        active,
+        attrs,
+        hash,
+    })
 }
 
 /// A desired user's attributes as they can be sent, and what resolving them had to report.

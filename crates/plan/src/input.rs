@@ -41,6 +41,13 @@ pub struct PlanOutput {
     pub plan: Plan,
     /// Sorted by source id, then field, so the output is deterministic.
     pub diagnostics: Vec<Diagnostic>,
+    /// For the linked users compared with a read of the target (a full read, or an uncertain
+    /// user verified), their links as they stand once the plan's ops for them succeed, where
+    /// that differs from the link they have: a user with no write is confirmed as is (its link
+    /// is stored so), one with a write takes this link when it succeeds whole. A departed user
+    /// left alone keeps its pushed attributes, with the userName and activity read. In source
+    /// id order.
+    pub relinks: Vec<Link>,
 }
 
 /// Something about one user's record the plan had to leave out (an unresolvable manager, a

@@ -100,6 +100,9 @@ pub struct Profile {
     /// Whether a numeric member id goes unquoted in a remove path (`members[value eq 42]`,
     /// as Miro documents it); RFC 7644 quotes string values.
     pub unquoted_numeric_member_ids: bool,
+    /// Whether a PATCH may be answered 204 No Content (RFC 7644 §3.5.2). Miro documents 200
+    /// with the whole resource, so an empty answer there confirms nothing.
+    pub patch_may_answer_no_content: bool,
 }
 
 impl Profile {
@@ -127,6 +130,7 @@ impl Profile {
             // Not documented for Miro's user groups ([I]): members go as PATCHes, which are.
             group_members_on_create: false,
             unquoted_numeric_member_ids: true,
+            patch_may_answer_no_content: false,
         }
     }
 
@@ -147,6 +151,7 @@ impl Profile {
             group_model: GroupModel::UserGroup,
             group_members_on_create: true,
             unquoted_numeric_member_ids: false,
+            patch_may_answer_no_content: true,
         }
     }
 

@@ -47,19 +47,27 @@ pub struct Intent {
     pub id: IntentId,
     pub run: RunId,
     pub op: Op,
+    /// The request the write was about to send (`PATCH /Users/123`); `None` for intents
+    /// journaled before this was recorded.
+    pub request: Option<String>,
     pub created_at: String,
 }
 
 impl Store {
-    /// Records that `op` is about to be sent in `run`. Commits before returning, so the intent
-    /// survives a crash during the send.
-    pub fn open_intent(&mut self, run: RunId, op: &Op) -> Result<IntentId, StoreError> {
+    /// Records that `op` is about to be sent in `run` as `request` (`PATCH /Users/123`).
+    /// Commits before returning, so the intent survives a crash during the send.
+    pub fn open_intent(
+        &mut self,
+        run: RunId,
+        op: &Op,
+        request: &str,
+    ) -> Result<IntentId, StoreError> {
         let path = &self.path;
         let json = serde_json::to_string(op).during(path, "encode intent")?;
         self.conn
             .prepare_cached(
-                "INSERT INTO journal (run_id, kind, source_id, user_name, op, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO journal (run_id, kind, source_id, user_name, op, created_at, request) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -69,6 +77,7 @@ impl Store {
                     op.user_name(),
                     json,
                     now_rfc3339(),
+                    (!request.is_empty()).then_some(request),
                 ])
             })
             .during(path, "open intent")?;
@@ -114,21 +123,28 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, run_id, op, created_at FROM journal \
+                "SELECT id, run_id, op, created_at, request FROM journal \
                  WHERE completed_at IS NULL ORDER BY id",
             )
             .during(path, "read open intents")?;
         let mut rows = stmt.query([]).during(path, "read open intents")?;
         let mut intents = Vec::new();
         while let Some(row) = rows.next().during(path, "read open intents")? {
-            let get = || -> rusqlite::Result<(i64, i64, String, String)> {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            let get = || -> rusqlite::Result<(i64, i64, String, String, Option<String>)> {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
             };
-            let (id, run, op, created_at) = get().during(path, "read open intents")?;
+            let (id, run, op, created_at, request) = get().during(path, "read open intents")?;
             intents.push(Intent {
                 id: IntentId(id),
                 run: RunId(run),
                 op: serde_json::from_str(&op).during(path, "decode intent")?,
+                request,
                 created_at,
             });
         }

@@ -33,6 +33,7 @@ mod meta;
 mod runs;
 mod schema;
 mod timestamp;
+mod uncertain;
 
 pub use discovery::CachedDiscovery;
 pub use error::StoreError;
@@ -43,6 +44,7 @@ pub use links::{LinkHeads, StampedLink};
 pub use runs::{RunOutcome, RunRecord, RunStatus};
 pub use schema::SCHEMA_VERSION;
 pub use timestamp::{normalize_rfc3339, now_rfc3339, rfc3339};
+pub use uncertain::UncertainMark;
 
 use error::SqlContext;
 use rusqlite::{Connection, OpenFlags};
@@ -70,6 +72,7 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, switches it to WAL, and brings its
     /// schema up to date. Refuses a database written by a newer scimsync.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        restrict_permissions(path);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -129,3 +132,34 @@ impl Store {
         schema::user_version(&self.conn, &self.path)
     }
 }
+
+/// The store holds every managed account's attributes and the audit log: only the account that
+/// runs scimsync may read it. A new database is created 0600 before SQLite opens it (SQLite
+/// gives the -wal and -shm files it creates the database file's mode), and an existing one,
+/// or its -wal and -shm, readable by group or others (written by an older scimsync) is
+/// tightened. Best effort: a file this account does not own is left to SQLite's own errors.
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    // `create_new` never truncates: an existing database is untouched.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if let Ok(meta) = std::fs::metadata(&file) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                let _ =
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700));
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}

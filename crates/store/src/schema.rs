@@ -135,6 +135,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX guard_losses_key ON guard_losses(name, loss_key);
     DELETE FROM meta WHERE key IN ('deletes_approved', 'held_deprovisions');
     "#,
+    // 7 (issue 17): uncertain users and groups (a write whose outcome is unknown: the next cycle reads
+    // them before planning them), and the request each journal intent was about to send, so
+    // an intent a crash or shutdown leaves open says what may have reached the target.
+    r#"
+    CREATE TABLE uncertain (
+        kind      TEXT NOT NULL,   -- 'user' | 'group'
+        source_id TEXT NOT NULL,
+        target_id TEXT,            -- NULL for a create: looked up by name instead
+        name      TEXT NOT NULL,   -- userName or displayName
+        op        TEXT NOT NULL,   -- the kind of the write (scimsync_model::OpKind)
+        reason    TEXT NOT NULL,
+        run_id    INTEGER,
+        since     TEXT NOT NULL,
+        PRIMARY KEY (kind, source_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE journal ADD COLUMN request TEXT;
+    "#,
 ];
 
 /// Brings the database up to `SCHEMA_VERSION`, or refuses one that is newer.

@@ -703,10 +703,10 @@ fn intents_stay_open_until_completed() {
         user_name: "bob@example.com".into(),
         reason: scimsync_model::DeprovisionReason::Deleted,
     };
-    let first = store.open_intent(run, &create).unwrap();
-    let second = store.open_intent(run, &delete).unwrap();
+    let first = store.open_intent(run, &create, "POST /Users").unwrap();
+    let second = store.open_intent(run, &delete, "DELETE /Users/1").unwrap();
     let third = store
-        .open_intent(run, &create_op("u3", "cy@example.com"))
+        .open_intent(run, &create_op("u3", "cy@example.com"), "POST /Users")
         .unwrap();
 
     let open = store.open_intents().unwrap();
@@ -716,6 +716,7 @@ fn intents_stay_open_until_completed() {
     );
     assert_eq!(open[1].op, delete);
     assert_eq!(open[1].run, run);
+    assert_eq!(open[1].request.as_deref(), Some("DELETE /Users/1"));
 
     store
         .complete_intent(first, IntentOutcome::Succeeded)
@@ -736,6 +737,138 @@ fn intents_stay_open_until_completed() {
     assert!(store.open_intents().unwrap().is_empty());
 }
 
+/// The store holds every managed account and the audit log: the database and its WAL and
+/// shared-memory files are readable by their owner only, whatever the umask.
+#[cfg(unix)]
+#[test]
+fn the_database_and_its_wal_files_are_created_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mode = |suffix: &str| {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        std::fs::metadata(PathBuf::from(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    {
+        let mut store = Store::open(&path).unwrap();
+        store
+            .upsert_link(&link("u1", "t1", "ann@example.com"))
+            .unwrap();
+        // The -wal and -shm files exist while a connection is open.
+        for suffix in ["", "-wal", "-shm"] {
+            assert_eq!(mode(suffix), 0o600, "state.db{suffix}");
+        }
+    }
+    // A database an older scimsync left world-readable is tightened when opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = Store::open(&path).unwrap();
+    assert_eq!(mode(""), 0o600);
+    assert_eq!(mode("-wal"), 0o600);
+}
+
+/// A user marked uncertain loses its fingerprint and record stamp with the mark, so no cycle
+/// can take it as unchanged from its link; a mark is kept (first time, last reason) until
+/// cleared.
+#[test]
+fn uncertain_marks_invalidate_the_link_until_cleared() {
+    use scimsync_model::{OpKind, ResourceKind, Uncertain};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    let run = store.begin_run(InitiatedBy::Schedule, false).unwrap();
+    let linked = link("u1", "t1", "ann@example.com");
+    store.upsert_link(&linked).unwrap();
+    store
+        .upsert_link(&link("u2", "t2", "bob@example.com"))
+        .unwrap();
+    let user = Uncertain {
+        kind: ResourceKind::User,
+        source_id: SourceId::new("u1"),
+        target_id: Some(ScimId::new("t1")),
+        name: "ann@example.com".into(),
+        op: OpKind::Deactivate,
+        reason: "connection reset".into(),
+    };
+    let create = Uncertain {
+        kind: ResourceKind::User,
+        source_id: SourceId::new("u9"),
+        target_id: None,
+        name: "new@example.com".into(),
+        op: OpKind::Create,
+        reason: "timed out".into(),
+    };
+    let group = Uncertain {
+        kind: ResourceKind::Group,
+        source_id: SourceId::new("g1"),
+        target_id: Some(ScimId::new("grp")),
+        name: "Engineering".into(),
+        op: OpKind::Members,
+        reason: "502".into(),
+    };
+    store.mark_uncertain(Some(run), &user).unwrap();
+    store.mark_uncertain(Some(run), &create).unwrap();
+    store.mark_uncertain(None, &group).unwrap();
+
+    let heads = store.link_heads().unwrap();
+    let head = |source: &str| {
+        heads
+            .links
+            .iter()
+            .position(|l| l.source_id.as_str() == source)
+            .unwrap()
+    };
+    assert_eq!(heads.links[head("u1")].hash, "");
+    assert_eq!(
+        heads.links[head("u2")].hash,
+        link("u2", "t2", "bob@example.com").hash
+    );
+
+    let marks = store.uncertain().unwrap();
+    assert_eq!(
+        marks.iter().map(|m| m.mark.clone()).collect::<Vec<_>>(),
+        [user.clone(), create.clone(), group.clone()]
+    );
+    assert_eq!(marks[0].run, Some(run));
+    assert_eq!(marks[2].run, None);
+
+    // Marked again: the first time stays, the newest reason wins, a known target is kept.
+    let since = marks[1].since.clone();
+    store
+        .mark_uncertain(
+            Some(run),
+            &Uncertain {
+                reason: "reset again".into(),
+                ..create.clone()
+            },
+        )
+        .unwrap();
+    let again = store.uncertain().unwrap();
+    assert_eq!(again[1].since, since);
+    assert_eq!(again[1].mark.reason, "reset again");
+
+    assert!(
+        store
+            .clear_uncertain(ResourceKind::User, &SourceId::new("u1"))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .clear_uncertain(ResourceKind::User, &SourceId::new("u1"))
+            .unwrap()
+    );
+    // Kinds are apart: clearing a user never settles a group of the same id.
+    assert!(
+        !store
+            .clear_uncertain(ResourceKind::User, &SourceId::new("g1"))
+            .unwrap()
+    );
+    assert_eq!(store.uncertain().unwrap().len(), 2);
+}
+
 #[test]
 fn completing_an_unknown_intent_is_an_error() {
     let mut store = Store::open_in_memory().unwrap();
@@ -753,7 +886,7 @@ fn an_intent_must_belong_to_a_run() {
     let mut store = Store::open_in_memory().unwrap();
     assert!(
         store
-            .open_intent(RunId(404), &create_op("u1", "a@example.com"))
+            .open_intent(RunId(404), &create_op("u1", "a@example.com"), "POST /Users")
             .is_err()
     );
 }
@@ -765,7 +898,7 @@ fn open_intents_survive_a_crash() {
     {
         let mut store = Store::open(&db(&dir)).unwrap();
         let run = store.begin_run(InitiatedBy::Schedule, false).unwrap();
-        store.open_intent(run, &op).unwrap();
+        store.open_intent(run, &op, "POST /Users").unwrap();
         // Dropped without completing the intent or finishing the run.
     }
     let mut store = Store::open(&db(&dir)).unwrap();
@@ -780,10 +913,10 @@ fn pruning_keeps_open_intents() {
     let mut store = Store::open_in_memory().unwrap();
     let run = store.begin_run(InitiatedBy::Schedule, false).unwrap();
     let done = store
-        .open_intent(run, &create_op("u1", "a@example.com"))
+        .open_intent(run, &create_op("u1", "a@example.com"), "POST /Users")
         .unwrap();
     let open = store
-        .open_intent(run, &create_op("u2", "b@example.com"))
+        .open_intent(run, &create_op("u2", "b@example.com"), "POST /Users")
         .unwrap();
     store
         .complete_intent(done, IntentOutcome::Succeeded)

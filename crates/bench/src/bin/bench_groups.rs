@@ -42,7 +42,7 @@ struct Count {
 }
 
 impl Recorder for Count {
-    fn before_write(&mut self, _: usize, _: &Op) {}
+    fn before_write(&mut self, _: usize, _: &Op, _: &str) {}
     fn after_write(&mut self, _: usize, _: &scimsync_executor::OpOutcome) {}
     fn link(&mut self, _: Link) {}
     fn unlink(&mut self, _: &SourceId) {}

@@ -207,8 +207,8 @@ impl<'r> Tracking<'r> {
 }
 
 impl Recorder for Tracking<'_> {
-    fn before_write(&mut self, op_index: usize, op: &Op) {
-        self.inner.before_write(op_index, op);
+    fn before_write(&mut self, op_index: usize, op: &Op, request: &str) {
+        self.inner.before_write(op_index, op, request);
     }
     fn after_write(&mut self, op_index: usize, outcome: &OpOutcome) {
         if matches!(outcome, OpOutcome::Succeeded | OpOutcome::Skipped(_)) {
@@ -230,6 +230,14 @@ impl Recorder for Tracking<'_> {
     }
     fn group_unlink(&mut self, source_id: &SourceId) {
         self.inner.group_unlink(source_id);
+    }
+    // Every method forwards, the defaulted ones too: a wrapper that let a default swallow a
+    // call would drop what the store must remember.
+    fn attribute_refused(&mut self, dropped: &scimsync_executor::Dropped) {
+        self.inner.attribute_refused(dropped);
+    }
+    fn uncertain(&mut self, mark: &scimsync_model::Uncertain) {
+        self.inner.uncertain(mark);
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Env {
     pub extra_config: String,
     /// The body of [policy].
     pub policy: String,
+    /// More keys of [target] (`timeout = "1s"`).
+    pub target_extra: String,
 }
 
 pub struct Run {
@@ -76,6 +78,7 @@ impl Env {
             emu,
             extra_config: String::new(),
             policy: "max_deprovisions = \"50%\"".to_owned(),
+            target_extra: String::new(),
         };
         env.write_directory(&company());
         env
@@ -104,6 +107,7 @@ path = "directory.json"
 url = "{url}"
 token_env = "E2E_SCIM_TOKEN"
 profile = "miro"
+{target_extra}
 
 [scope]
 groups = ["Miro Users"]
@@ -123,7 +127,8 @@ path = "state.db"
 "#,
             url = self.emu.base_url,
             extra = self.extra_config,
-            policy = self.policy
+            policy = self.policy,
+            target_extra = self.target_extra
         );
         std::fs::write(self.path("sync.toml"), config).unwrap();
     }

@@ -14,4 +14,5 @@ mod ldap;
 mod pipeline;
 mod safety;
 mod second_peer;
+mod uncertain;
 mod untrusted;

@@ -86,8 +86,18 @@ fn stream_read(file: File, origin: String) -> Result<Snapshot, SourceError> {
         Ok(snapshot) => finish(snapshot, origin),
         Err(err) => {
             if let Some(bad) = reader.get_ref().bad() {
+                let mut file = reader.into_inner().into_inner();
+                let (line, column) = file
+                    .rewind()
+                    .and_then(|()| crate::utf8::line_and_column(&mut file, bad.offset))
+                    .map_err(|source| SourceError::Io {
+                        origin: origin.clone(),
+                        source,
+                    })?;
                 return Err(SourceError::InvalidUtf8 {
                     origin,
+                    line,
+                    column,
                     offset: bad.offset,
                     at_end: bad.at_end,
                 });
@@ -103,10 +113,17 @@ pub fn parse_json(bytes: &[u8], origin: &str) -> Result<Snapshot, SourceError> {
         Some(rest) => (rest, BOM.len()),
         None => (bytes, 0),
     };
-    let text = std::str::from_utf8(bytes).map_err(|e| SourceError::InvalidUtf8 {
-        origin: origin.clone(),
-        offset: (skipped + e.valid_up_to()) as u64,
-        at_end: e.error_len().is_none(),
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        // Counted in the bytes after the BOM, as an editor shows them.
+        let (line, column) =
+            crate::utf8::line_and_column(bytes, e.valid_up_to() as u64).unwrap_or((0, 0));
+        SourceError::InvalidUtf8 {
+            origin: origin.clone(),
+            line,
+            column,
+            offset: (skipped + e.valid_up_to()) as u64,
+            at_end: e.error_len().is_none(),
+        }
     })?;
     let mut de = serde_json::Deserializer::from_str(text);
     let mut found = None;

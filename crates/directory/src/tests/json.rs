@@ -127,21 +127,43 @@ fn a_truncated_file_is_reported_as_truncated() {
 }
 
 #[test]
-fn invalid_utf8_names_the_byte_offset() {
-    let mut bytes = br#"{"users":[{"id":"u1","email":"a@b.co","firstname":"An"#.to_vec();
+fn invalid_utf8_names_the_line_column_and_byte_offset() {
+    // Line 3, after "  {…"firstname":"Zoë An": the bad byte is character 41 of its line
+    // (the ë is one character of two bytes).
+    let mut bytes = "{\"users\":[\n  {\"id\":\"u0\",\"email\":\"z@b.co\"},\n  {\"id\":\"u1\",\"email\":\"a@b.co\",\"firstname\":\"Zoë An"
+        .as_bytes()
+        .to_vec();
     let offset = bytes.len();
     bytes.extend_from_slice(b"\xFFn\"}]}");
+    let line_start = bytes[..offset].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    let column = std::str::from_utf8(&bytes[line_start..offset])
+        .unwrap()
+        .chars()
+        .count()
+        + 1;
     for err in [
         parse_json(&bytes, "dir.json").unwrap_err(),
         read_json(write_temp(&bytes).path()).unwrap_err(),
     ] {
         match &err {
-            SourceError::InvalidUtf8 { offset: got, .. } => assert_eq!(*got, offset as u64),
+            SourceError::InvalidUtf8 {
+                offset: got,
+                line,
+                column: col,
+                ..
+            } => {
+                assert_eq!(*got, offset as u64);
+                assert_eq!(*line, 3);
+                assert_eq!(*col, column as u64);
+            }
             other => panic!("expected InvalidUtf8, got {other:?}"),
         }
+        let shown = err.to_string();
         assert!(
-            err.to_string().contains(&format!("byte offset {offset}")),
-            "{err}"
+            shown.contains(&format!(
+                "line 3, column {column}: invalid UTF-8 (byte offset {offset})"
+            )),
+            "{shown}"
         );
     }
 }

@@ -190,6 +190,42 @@ fn every_validation_error_names_the_record_and_field() {
 }
 
 #[test]
+fn control_characters_in_a_mapped_value_make_the_record_invalid_naming_the_field() {
+    let mapped = map_all(&snapshot(json!({"users": [
+        {"id": "nul", "email": "n@c.co", "displayname": "Ann\u{0}Lee"},
+        {"id": "esc", "email": "e@c.co", "department": "Eng\u{1b}[31m"},
+        {"id": "c1", "email": "c@c.co", "lastname": "Lee\u{85}"},
+        {"id": "del", "email": "d@c.co", "company": "Acme\u{7f}"},
+        {"id": "newline", "email": "l@c.co", "firstname": "Ann\nLee"},
+        // Not read by the mapping: not its business.
+        {"id": "note", "email": "o@c.co", "notes": "line one\nline two"},
+        {"id": "fine", "email": "f@c.co", "displayname": "Zoë Ünal – ok"},
+    ]})));
+    for (id, field, code) in [
+        ("nul", "displayname", "U+0000"),
+        ("esc", "department", "U+001B"),
+        ("c1", "lastname", "U+0085"),
+        ("del", "company", "U+007F"),
+        ("newline", "firstname", "U+000A"),
+    ] {
+        let record = invalid_of(&mapped, id);
+        assert_eq!(record.field, field, "{record}");
+        assert!(record.message.contains(code), "{record}");
+        // The message quotes the value escaped: it cannot forge a log line.
+        assert!(
+            !record.to_string().chars().any(char::is_control),
+            "{record}"
+        );
+    }
+    let desired: Vec<&str> = mapped
+        .desired
+        .iter()
+        .map(|u| u.source_id.as_str())
+        .collect();
+    assert_eq!(desired, ["fine", "note"]);
+}
+
+#[test]
 fn duplicate_emails_differing_in_case_invalidate_every_record_sharing_them() {
     let mapped = map_all(&snapshot(json!({"users": [
         {"id": "u1", "email": "Ann@Example.com"},

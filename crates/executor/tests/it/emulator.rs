@@ -126,7 +126,7 @@ async fn create_then_adopt_an_existing_user_of_another_case_without_duplicate() 
         let before = rec
             .calls
             .iter()
-            .position(|c| matches!(c, Call::Before(j) if *j == i))
+            .position(|c| matches!(c, Call::Before(j, _) if *j == i))
             .unwrap();
         let after = rec
             .calls
@@ -235,7 +235,7 @@ async fn last_admin_409_fails_only_that_op() {
 }
 
 #[tokio::test]
-async fn a_401_halts_the_run_with_one_event() {
+async fn a_401_halts_the_run_with_an_event_per_request_sent() {
     let emu = start(Vec::new(), Faults::default()).await;
     let exec = Executor::new(client(
         &emu.base_url,
@@ -253,16 +253,23 @@ async fn a_401_halts_the_run_with_one_event() {
 
     let halted = report.halted.as_deref().unwrap();
     assert!(halted.contains("authentication"), "{halted}");
+    // Every request that reached the target (each op in flight sent its lookup and got the
+    // 401) has its own event; the ops the halt kept from sending have none.
     let events = rec.events();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert!(!events[0].success);
-    assert!(
-        events[0]
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("authentication")
+    assert!(!events.is_empty());
+    assert_eq!(
+        events.len() as u64,
+        emu.emulator.stats().requests,
+        "{events:?}"
     );
+    for event in &events {
+        assert!(!event.success);
+        assert!(
+            event.error.as_deref().unwrap().contains("authentication"),
+            "{event:?}"
+        );
+        assert_eq!(event.http.as_ref().unwrap().status, Some(401));
+    }
     assert!(report.not_attempted > 0);
     assert_eq!(
         report.succeeded + report.failed + report.skipped + report.not_attempted,
@@ -279,7 +286,7 @@ async fn a_401_halts_the_run_with_one_event() {
     let opened = rec
         .calls
         .iter()
-        .filter(|c| matches!(c, Call::Before(_)))
+        .filter(|c| matches!(c, Call::Before(..)))
         .count();
     let closed = rec
         .calls
@@ -675,7 +682,7 @@ async fn adopt_links_what_the_target_holds() {
     assert_eq!(e.event_type, EventType::UserLookupProvision);
     assert!(e.success);
     assert!(
-        rec.calls.iter().all(|c| !matches!(c, Call::Before(_))),
+        rec.calls.iter().all(|c| !matches!(c, Call::Before(..))),
         "an adopt is not a write"
     );
 

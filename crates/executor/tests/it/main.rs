@@ -2,6 +2,7 @@
 //! scripted mock server for answers the emulator cannot be made to give.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod answers;
 mod emulator;
 mod mock;
 
@@ -19,7 +20,8 @@ pub const TOKEN: &str = "tok-3f9a1c-very-secret";
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Call {
-    Before(usize),
+    Before(usize, String),
+    Uncertain(scimsync_model::Uncertain),
     After(usize, OpOutcome),
     Link(Link),
     Unlink(SourceId),
@@ -34,8 +36,11 @@ pub struct Rec {
 }
 
 impl Recorder for Rec {
-    fn before_write(&mut self, op_index: usize, _op: &Op) {
-        self.calls.push(Call::Before(op_index));
+    fn before_write(&mut self, op_index: usize, _op: &Op, request: &str) {
+        self.calls.push(Call::Before(op_index, request.to_owned()));
+    }
+    fn uncertain(&mut self, mark: &scimsync_model::Uncertain) {
+        self.calls.push(Call::Uncertain(mark.clone()));
     }
     fn after_write(&mut self, op_index: usize, outcome: &OpOutcome) {
         self.calls.push(Call::After(op_index, outcome.clone()));
@@ -71,6 +76,15 @@ impl Rec {
         self.calls
             .iter()
             .filter_map(|c| if let Call::Link(l) = c { Some(l) } else { None })
+            .collect()
+    }
+    pub fn uncertain(&self) -> Vec<&scimsync_model::Uncertain> {
+        self.calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Uncertain(u) => Some(u),
+                _ => None,
+            })
             .collect()
     }
     pub fn outcome(&self, index: usize) -> Option<&OpOutcome> {
@@ -110,6 +124,7 @@ pub fn client(base_url: &str, token: &str, profile: Profile, budgets: Budgets) -
         profile,
         timeout: Duration::from_secs(10),
         user_agent: "scimsync-test".into(),
+        max_response_bytes: scimsync_executor::DEFAULT_MAX_RESPONSE_BYTES,
     };
     ScimClient::with_tuning(cfg, SecretString::from(token.to_owned()), budgets, tuning()).unwrap()
 }

@@ -1,87 +1,23 @@
 //! A scripted HTTP/1.1 server: each request is answered by a closure, one connection per
 //! request. For answers the emulator does not give (a lookup that misses but a POST "not unique").
 
+use crate::answers::Seen;
 use crate::{Rec, client, create, ctx};
 use scimsync_executor::{Executor, OpOutcome};
 use scimsync_model::Plan;
 use scimsync_scim::{Budgets, Profile};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-pub struct Seen {
-    pub method: String,
-    pub target: String,
-    pub authorization: Option<String>,
-    pub body: String,
-}
 
 type Handler = dyn Fn(&str, &str, usize) -> (u16, String) + Send + Sync;
 
-/// Serves until the test's runtime stops; returns the base URL and the log of requests.
-async fn serve(handler: Arc<Handler>) -> (String, Arc<Mutex<Vec<Seen>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            // Head, then the body by Content-Length; bounded by the socket closing.
-            let head_end = loop {
-                let n = sock.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    break None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break Some(p + 4);
-                }
-            };
-            let Some(head_end) = head_end else { continue };
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-            let header = |name: &str| {
-                head.lines().find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.trim()
-                        .eq_ignore_ascii_case(name)
-                        .then(|| v.trim().to_owned())
-                })
-            };
-            let len: usize = header("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            while buf.len() < head_end + len {
-                let n = sock.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let mut first = head.lines().next().unwrap_or_default().split(' ');
-            let method = first.next().unwrap_or_default().to_owned();
-            let target = first.next().unwrap_or_default().to_owned();
-            let index = {
-                let mut log = log.lock().unwrap();
-                log.push(Seen {
-                    method: method.clone(),
-                    target: target.clone(),
-                    authorization: header("authorization"),
-                    body: String::from_utf8_lossy(&buf[head_end..]).into_owned(),
-                });
-                log.len() - 1
-            };
-            let (status, body) = handler(&method, &target, index);
-            let response = format!(
-                "HTTP/1.1 {status} X\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(response.as_bytes()).await;
-            let _ = sock.shutdown().await;
-        }
-    });
-    (format!("http://{addr}/scim"), seen)
+/// The raw server of `answers.rs`, each answer a SCIM JSON body with the status the handler
+/// gives.
+async fn serve(handler: Arc<Handler>) -> (String, crate::answers::Log) {
+    crate::answers::serve(Arc::new(move |method: &str, target: &str, index| {
+        let (status, body) = handler(method, target, index);
+        crate::answers::http(status, "application/scim+json", &body)
+    }))
+    .await
 }
 
 fn list(users: &[(&str, &str)]) -> String {
@@ -371,10 +307,14 @@ async fn a_write_of_only_refused_attributes_is_not_a_failure() {
 /// the link holds what was sent.
 #[tokio::test]
 async fn a_create_refused_for_one_attribute_posts_the_rest() {
-    let handler: Arc<Handler> = Arc::new(|method: &str, target: &str, index| {
+    // The first POST is refused, whatever reads (discovery, the lookup) come before it.
+    let posts = std::sync::atomic::AtomicUsize::new(0);
+    let handler: Arc<Handler> = Arc::new(move |method: &str, target: &str, _| {
+        let first_post =
+            method == "POST" && posts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
         match method {
         "GET" if target.contains("filter=") => (200, list(&[])),
-        "POST" if index <= 1 => (
+        "POST" if first_post => (
             400,
             r#"{"status":"400","scimType":"invalidValue","detail":"Attribute 'title' is too long"}"#.to_owned(),
         ),
@@ -427,9 +367,13 @@ async fn a_create_refused_for_one_attribute_posts_the_rest() {
 async fn a_403_on_a_write_halts_the_run() {
     let handler: Arc<Handler> = Arc::new(|method: &str, _: &str, index| match method {
         "GET" => (200, list(&[])),
+        // One lookup, then one POST per user: the POST at index 2k+1 creates user k.
         "POST" if index < 6 => (
             201,
-            format!(r#"{{"id":"{index}","userName":"u{index}@x.com","active":true}}"#),
+            format!(
+                r#"{{"id":"{index}","userName":"u{}@x.com","active":true}}"#,
+                (index - 1) / 2
+            ),
         ),
         _ => (
             403,

@@ -596,24 +596,101 @@ fn incremental_view_missing_a_linked_user_trusts_the_link() {
 
 #[test]
 fn incremental_cycle_trusts_an_unchanged_fingerprint() {
-    // The view disagrees with the link (someone edited the target by hand), but an incremental
-    // cycle does not compare attributes of a user whose desired state hashes like the link.
-    let stale = target("t1", "ann@x.com", true, &[(DEPT, "Eng")]);
-    let mut case = Case::incremental(vec![target(
-        "t1",
-        "ann@x.com",
-        true,
-        &[(DEPT, "Hand-edited")],
-    )])
-    .desire(desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]));
-    case.links.push(link("u1", &stale));
-    assert!(case.run().plan.ops.is_empty());
-    // A full read compares, and repairs.
+    // The view lacks the user: an incremental cycle does not compare attributes of a user
+    // whose desired state hashes like the link.
+    let linked = target("t1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let mut case =
+        Case::incremental(vec![]).desire(desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]));
+    case.links.push(link("u1", &linked));
+    let out = case.run();
+    assert!(out.plan.ops.is_empty());
+    assert!(out.relinks.is_empty());
+}
+
+#[test]
+fn a_linked_user_read_this_cycle_is_compared_with_what_was_read() {
+    // An incremental view holds a linked user only when the cycle read it (an uncertain
+    // user, verified): the link is stale (a deactivation whose answer was lost landed), so
+    // the user is compared with the read, never taken from the link, even though the desired
+    // state hashes like the link.
+    let linked = target("t1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let read = target("t1", "ann@x.com", false, &[(DEPT, "Hand-edited")]);
+    let mut case =
+        Case::incremental(vec![read]).desire(desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]));
+    case.links.push(link("u1", &linked));
+    let out = case.run();
+    let changes = changes_of(only_op(&out.plan.ops));
+    assert_eq!(changes[0].path, paths::ACTIVE);
+    assert_eq!(changes[0].new, text("true"));
+    assert_eq!(changes[1].new, text("Eng"));
+    // The link already is the desired state: nothing to confirm beyond the update.
+    assert!(out.relinks.is_empty());
+    // The store marks an uncertain user's link without a fingerprint: once the update
+    // succeeds, the link is the desired state.
+    case.links[0].hash = String::new();
+    let out = case.run();
+    assert_eq!(out.plan.ops.len(), 1);
+    assert_eq!(out.relinks.len(), 1);
+    assert!(out.relinks[0].active);
+    assert_eq!(out.relinks[0].attrs.get(DEPT), text("Eng").as_ref());
+    // A full read compares too.
     case.target.complete = true;
-    assert_eq!(
-        changes_of(only_op(&case.run().plan.ops))[0].new,
-        text("Eng")
-    );
+    assert_eq!(case.run().plan.ops.len(), 1);
+}
+
+#[test]
+fn a_departed_user_read_inactive_has_its_link_confirmed_and_nothing_sent() {
+    // Unassigned; its deactivation's answer was lost (the link still says active), and the
+    // read shows the deactivation landed: nothing to send, the link confirmed as read.
+    let linked = target("t1", "ann@example.com", true, &[(DEPT, "Eng")]);
+    let read = target("t1", "ann@example.com", false, &[(DEPT, "Eng")]);
+    let mut case = Case::incremental(vec![read]);
+    case.links.push(link("u1", &linked));
+    case.links[0].hash = String::new();
+    case.out_of_scope
+        .push(out("u1", "ann@example.com", OutOfScopeReason::Unassigned));
+    let planned = case.run();
+    assert!(planned.plan.ops.is_empty(), "{:?}", planned.plan);
+    assert_eq!(planned.relinks.len(), 1);
+    assert!(!planned.relinks[0].active);
+    assert_eq!(planned.relinks[0].attrs, case.links[0].attrs);
+    // Not read: nothing is confirmed (the link is all there is).
+    let mut unread = Case::incremental(vec![]);
+    unread
+        .links
+        .push(link("u1", &target("t1", "ann@example.com", false, &[])));
+    unread
+        .out_of_scope
+        .push(out("u1", "ann@example.com", OutOfScopeReason::Unassigned));
+    assert!(unread.run().relinks.is_empty());
+}
+
+#[test]
+fn a_full_read_confirms_a_stale_link_where_the_target_already_holds_the_desired_state() {
+    // The link is stale (an update whose answer was lost, but which landed): the full read
+    // finds nothing to do, and the link is confirmed as the desired state, so the next
+    // incremental cycle does not re-send what the target already holds.
+    let stale = target("t1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let now = target("t1", "ann@x.com", true, &[(DEPT, "Ops")]);
+    let mut case = Case::full(vec![now]).desire(desired("u1", "ann@x.com", true, &[(DEPT, "Ops")]));
+    case.links.push(link("u1", &stale));
+    let out = case.run();
+    assert!(out.plan.ops.is_empty());
+    assert_eq!(out.relinks.len(), 1);
+    let relink = &out.relinks[0];
+    assert_eq!(relink.attrs.get(DEPT), text("Ops").as_ref());
+    // The next incremental cycle over the confirmed link plans nothing.
+    let mut next =
+        Case::incremental(vec![]).desire(desired("u1", "ann@x.com", true, &[(DEPT, "Ops")]));
+    next.links.push(relink.clone());
+    let next = next.run();
+    assert!(next.plan.ops.is_empty(), "{:?}", next.plan);
+    assert!(next.relinks.is_empty());
+    // Without the confirmation it would send a no-op update.
+    let mut stale_next =
+        Case::incremental(vec![]).desire(desired("u1", "ann@x.com", true, &[(DEPT, "Ops")]));
+    stale_next.links.push(link("u1", &stale));
+    assert_eq!(stale_next.run().plan.ops.len(), 1);
 }
 
 #[test]
