@@ -9,11 +9,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::Value;
+use std::time::SystemTime;
 use tokio::time::Instant;
 
 use crate::config::GroupModel;
 use crate::error::{ScimError, method_not_allowed, scim_json};
-use crate::limits::{Bucket, Route};
+use crate::limits::{self, Bucket, Route};
 use crate::stats::bump;
 use crate::{Emulator, discovery, faults, groups, users};
 
@@ -63,12 +64,15 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
     let bucket = Bucket::classify(&method, &route, body.len());
 
     // Rate limit first, then faults: a request an injected fault answers still used budget.
+    let mut quota: Option<HeaderMap> = None;
     let drop_after = {
         let mut guard = emu.lock();
         let s = &mut *guard;
         bump(&mut s.stats.by_bucket, bucket.map_or("other", Bucket::name));
-        if let (Some(b), Some(limits)) = (bucket, emu.config().limits.as_ref()) {
-            match s.limiter.admit(b, limits, Instant::now()) {
+        if let (Some(b), Some(limits)) = (bucket, s.limits.clone()) {
+            let now = Instant::now();
+            let budget = b.budget(&limits);
+            match s.limiter.admit(b, &limits, now) {
                 Ok(in_window) => {
                     let max = s
                         .stats
@@ -76,20 +80,42 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
                         .entry(b.name().to_owned())
                         .or_default();
                     *max = (*max).max(in_window as u64);
+                    if limits.rate_limit_headers {
+                        let left =
+                            budget.saturating_sub(u32::try_from(in_window).unwrap_or(u32::MAX));
+                        let reset_in = s.limiter.reset_in(b, &limits, now);
+                        quota = Some(limits::quota_headers(
+                            budget,
+                            left,
+                            reset_in,
+                            SystemTime::now(),
+                        ));
+                    }
                 }
                 Err(wait) => {
                     s.stats.rate_limited += 1;
-                    let secs = limits
-                        .retry_after
-                        .then(|| wait.as_secs_f64().ceil().max(1.0) as u64);
-                    return ScimError::too_many_requests(secs).into_response();
+                    let mut response = ScimError::too_many_requests(None).into_response();
+                    let headers = response.headers_mut();
+                    if limits.retry_after {
+                        let value = limits::retry_after(
+                            wait,
+                            limits.retry_after_http_date,
+                            SystemTime::now(),
+                        );
+                        headers.insert(header::RETRY_AFTER, value);
+                    }
+                    if limits.rate_limit_headers {
+                        headers.extend(limits::quota_headers(budget, 0, wait, SystemTime::now()));
+                    }
+                    return response;
                 }
             }
         }
         if s.faults.burst_429 > 0 {
             s.faults.burst_429 -= 1;
             s.stats.injected_429 += 1;
-            return ScimError::too_many_requests(s.faults.retry_after_secs).into_response();
+            let response = ScimError::too_many_requests(s.faults.retry_after_secs).into_response();
+            return with_quota(response, quota);
         }
         if s.faults.error_rate > 0.0 && s.rng.random::<f64>() < s.faults.error_rate {
             s.stats.injected_errors += 1;
@@ -98,8 +124,9 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            return ScimError::new(status, None, "Injected fault: unexpected error")
-                .into_response();
+            let response =
+                ScimError::new(status, None, "Injected fault: unexpected error").into_response();
+            return with_quota(response, quota);
         }
         if s.faults.drop_rate > 0.0 && s.rng.random::<f64>() < s.faults.drop_rate {
             s.stats.dropped += 1;
@@ -118,8 +145,16 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
     if drop_after {
         faults::dropped_connection()
     } else {
-        response
+        with_quota(response, quota)
     }
+}
+
+/// Adds the `X-RateLimit-*` headers of an admitted request, when the limits send them.
+fn with_quota(mut response: Response, quota: Option<HeaderMap>) -> Response {
+    if let Some(quota) = quota {
+        response.headers_mut().extend(quota);
+    }
+    response
 }
 
 fn is_write(m: &Method) -> bool {
