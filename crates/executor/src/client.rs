@@ -2,13 +2,12 @@
 //! CLI needs (full list, userName lookup, connection check).
 
 use crate::error::{ClientError, ScimError};
-use crate::pacing::{DEFAULT_HEADROOM, Pacer, TokioClock};
+use crate::pacing::Pacer;
+use crate::rate_headers::RateHeaders;
 use crate::retry::{RetryPolicy, RetryState};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, RETRY_AFTER,
-};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH};
 use reqwest::{Method, redirect};
 use scimsync_model::{ScimId, TargetUser};
 use scimsync_scim::{
@@ -17,11 +16,12 @@ use scimsync_scim::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 const SCIM_JSON: &str = "application/scim+json";
@@ -48,21 +48,14 @@ impl ClientConfig {
     }
 }
 
-/// Knobs with sensible defaults that tests and benchmarks turn.
-#[derive(Clone, Debug, PartialEq)]
+/// Knobs with sensible defaults that sync.toml, tests and benchmarks turn.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tuning {
-    /// Fraction of each bucket's budget the pacer aims for, in (0, 1].
-    pub headroom: f64,
+    /// How long after a request's answer its slot in the bucket's window frees, beyond the
+    /// window itself: slack for clock drift between the SP's counters (`[target.rate_limits]
+    /// margin`). `None`: a hundredth of the window.
+    pub margin: Option<Duration>,
     pub retry: RetryPolicy,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            headroom: DEFAULT_HEADROOM,
-            retry: RetryPolicy::default(),
-        }
-    }
 }
 
 /// Requests sent per bucket, as offsets from the start of the run.
@@ -71,12 +64,18 @@ pub struct BucketReport {
     pub requests: u64,
     pub first: Option<Duration>,
     pub last: Option<Duration>,
+    /// The most requests sent within any window-long interval (as sent, by this client).
+    pub busiest_window: u64,
+    /// The budget 429s taught the bucket for the rest of the cycle, when they did.
+    pub taught: Option<u32>,
 }
 
 /// Counters of one run (or of the client's lifetime), shared by its concurrent requests.
 pub(crate) struct Tally {
     start: Instant,
     buckets: Mutex<BTreeMap<Bucket, BucketReport>>,
+    /// Per bucket, the send times within the last window, for `busiest_window`.
+    recent: Mutex<BTreeMap<Bucket, VecDeque<Duration>>>,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) retries: AtomicU64,
     /// Whether a 401 stops every later request of this tally.
@@ -89,6 +88,7 @@ impl Tally {
         Tally {
             start: Instant::now(),
             buckets: Mutex::new(BTreeMap::new()),
+            recent: Mutex::new(BTreeMap::new()),
             rate_limited: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             halt_on_401,
@@ -96,13 +96,30 @@ impl Tally {
         }
     }
 
-    fn sent(&self, bucket: Bucket) {
+    fn sent(&self, bucket: Bucket, window: Duration) {
         let at = self.start.elapsed();
+        let in_window = self.recent.lock().map_or(0, |mut recent| {
+            let times = recent.entry(bucket).or_default();
+            // A closed interval: a request exactly a window after another shares its window.
+            while times.front().is_some_and(|&t| t + window < at) {
+                times.pop_front();
+            }
+            times.push_back(at);
+            times.len() as u64
+        });
         if let Ok(mut buckets) = self.buckets.lock() {
             let b = buckets.entry(bucket).or_default();
             b.requests += 1;
             b.first.get_or_insert(at);
             b.last = Some(at);
+            b.busiest_window = b.busiest_window.max(in_window);
+        }
+    }
+
+    /// A 429 left `bucket` paced at `allowed` per window.
+    fn taught(&self, bucket: Bucket, allowed: Option<u32>) {
+        if let (Some(allowed), Ok(mut buckets)) = (allowed, self.buckets.lock()) {
+            buckets.entry(bucket).or_default().taught = Some(allowed);
         }
     }
 
@@ -199,7 +216,7 @@ struct Inner {
     profile: Profile,
     /// Only exposed while building the Authorization header of a request.
     token: SecretString,
-    pacer: Pacer<TokioClock>,
+    pacer: Pacer,
     tuning: Tuning,
     seeds: AtomicU64,
     rng: Mutex<StdRng>,
@@ -256,7 +273,7 @@ impl ScimClient {
             .user_agent(cfg.user_agent)
             .build()
             .map_err(ClientError::Build)?;
-        let pacer = Pacer::new(&budgets, tuning.headroom, TokioClock::new())?;
+        let pacer = Pacer::new(&budgets, tuning.margin)?;
         let rng = match tuning.retry.jitter_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
@@ -584,12 +601,18 @@ impl ScimClient {
     ) -> Result<Reply, ScimError> {
         let inner = &self.inner;
         let bucket = req.bucket();
-        if !inner.pacer.acquire(bucket, || tally.is_halted()).await {
+        // Held until this function returns: the slot frees a window after the answer.
+        let Some(permit) = inner.pacer.acquire(bucket, || tally.is_halted()).await else {
             return Err(ScimError::Halted);
-        }
-        tally.sent(bucket);
+        };
+        tally.sent(bucket, inner.pacer.window());
         let started = Instant::now();
         let result = self.exchange(req, if_match).await;
+        if let Ok((_, rate, ..)) = &result
+            && let Some(hint) = rate.hint()
+        {
+            permit.hinted(hint);
+        }
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         trace.method = req.method.to_string();
         trace.attempts += 1;
@@ -599,10 +622,10 @@ impl ScimClient {
                 self.throttle_over(bucket);
                 Ok(Reply { status, body, etag })
             }
-            Ok((status, retry_after, _, body)) => Err(ScimError::from_response(
+            Ok((status, rate, _, body)) => Err(ScimError::from_response(
                 status,
                 &parse_error_body(&body),
-                retry_after,
+                rate.wait(),
             )),
             Err(e) => Err(e),
         };
@@ -616,7 +639,8 @@ impl ScimClient {
                 tally.rate_limited.fetch_add(1, Ordering::Relaxed);
                 let pause = retry_after.unwrap_or_else(|| self.default_pause(bucket));
                 tracing::warn!(%bucket, ?pause, "429 from the target: pausing the bucket");
-                inner.pacer.pause(bucket, pause);
+                permit.throttled(pause);
+                tally.taught(bucket, inner.pacer.allowed(bucket));
             }
             Err(ScimError::Unauthorized { .. }) if tally.halt_on_401 => {
                 tally.halted.store(true, Ordering::SeqCst);
@@ -701,26 +725,19 @@ impl ScimClient {
         }
         let response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        // Seconds only: the HTTP-date form is rare on APIs, and without a value the bucket
-        // pauses for half a window anyway.
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let rate = RateHeaders::parse(response.headers(), SystemTime::now());
         let etag = response
             .headers()
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body = response.bytes().await.map_err(transport)?;
-        Ok((status, retry_after, etag, body.to_vec()))
+        Ok((status, rate, etag, body.to_vec()))
     }
 }
 
-/// Status, Retry-After, ETag and body of one response.
-type Exchanged = (u16, Option<Duration>, Option<String>, Vec<u8>);
+/// Status, rate-limit headers, ETag and body of one response.
+type Exchanged = (u16, RateHeaders, Option<String>, Vec<u8>);
 
 /// Longest pause after a 429 without Retry-After on a bucket with no budget.
 const UNLIMITED_MAX_PAUSE: Duration = Duration::from_secs(60);

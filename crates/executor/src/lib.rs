@@ -4,8 +4,10 @@
 //!
 //! Architecture Invariant: the only crate that knows HTTP. It knows no SQL: every link, journal
 //! entry and event leaves through `Recorder`.
-//! Architecture Invariant: every attempt, retries included, takes a token from its bucket before
-//! it is sent, and the pacing keeps any window-long interval within the bucket's budget.
+//! Architecture Invariant: every attempt, retries included, takes a slot of its bucket before it
+//! is sent and holds it until a window after its answer, so no window-long interval (at the
+//! client or, wherever between the send and the answer the SP counts it, at the SP) holds more
+//! than the bucket's budget.
 //! Architecture Invariant: a create is preceded by a `userName eq` lookup, and a POST refused as
 //! not unique (or whose answer was lost) is resolved by lookup and adoption, never a second POST
 //! for a user the target already holds.
@@ -17,11 +19,13 @@ mod error;
 mod execute;
 mod groups;
 mod pacing;
+mod rate_headers;
 mod retry;
 mod update;
 
 pub use client::{BucketReport, CheckReport, ClientConfig, ScimClient, Tuning};
 pub use error::{ClientError, ErrorClass, ScimError};
 pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder};
-pub use pacing::DEFAULT_HEADROOM;
+pub use pacing::DEFAULT_MARGIN_DIVISOR;
+pub use rate_headers::MAX_SERVER_WAIT;
 pub use retry::RetryPolicy;
