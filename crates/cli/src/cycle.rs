@@ -418,6 +418,8 @@ async fn cycle_body(
         tracing::warn!("user {}: {}: {}", d.source_id, d.field, d.message);
     }
     let mut plan = prepared.plan().clone();
+    // A plan made now creates only users this cycle's read did not find; a saved one may not.
+    let creates_checked = saved.is_none();
     if let Some(saved) = saved {
         saved.check_still_valid(&prepared)?;
         plan = saved.plan;
@@ -475,6 +477,7 @@ async fn cycle_body(
         .cloned();
     let executor = Executor::new((**client).clone())
         .with_known_users(known)
+        .with_creates_checked(creates_checked)
         .with_group_links(crate::groups::executor_links(&prepared.groups, &plan));
     let progress = crate::progress::Progress::new(plan.writes() as u64);
     let mut recorder = StoreRecorder::new(store, emitter, ctx.run_id, progress);

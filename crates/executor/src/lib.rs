@@ -8,9 +8,10 @@
 //! is sent and holds it until a window after its answer, so no window-long interval (at the
 //! client or, wherever between the send and the answer the SP counts it, at the SP) holds more
 //! than the bucket's budget.
-//! Architecture Invariant: a create is preceded by a `userName eq` lookup, and a POST refused as
-//! not unique (or whose answer was lost) is resolved by lookup and adoption, never a second POST
-//! for a user the target already holds.
+//! Architecture Invariant: a create is preceded by a `userName eq` lookup (or, on a target that
+//! refuses duplicate userNames, by this cycle's own read that did not find the user), and a POST
+//! refused as not unique (or whose answer was lost) is resolved by lookup and adoption, never a
+//! second POST for a user the target already holds.
 //! Architecture Invariant: the token lives in a `SecretString`; it is exposed only to build the
 //! Authorization header (marked sensitive) and never reaches `Debug`, logs, events or errors.
 

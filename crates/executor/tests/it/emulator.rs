@@ -330,10 +330,17 @@ async fn injected_5xx_are_retried_until_everything_converges() {
 
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_found_and_adopted_not_duplicated() {
-    lost_answers_are_adopted().await;
+    lost_answers_are_adopted(false).await;
 }
 
-async fn lost_answers_are_adopted() {
+/// The same when the cycle's read stands for the lookup before each POST: the retry of a POST
+/// whose answer was lost still looks up first.
+#[tokio::test]
+async fn a_checked_create_whose_answer_was_lost_is_adopted_not_duplicated() {
+    lost_answers_are_adopted(true).await;
+}
+
+async fn lost_answers_are_adopted(checked: bool) {
     let faults = Faults {
         drop_rate: 0.3,
         drop_after_apply: true,
@@ -347,6 +354,7 @@ async fn lost_answers_are_adopted() {
     };
     let mut rec = Rec::default();
     let report = executor(&emu)
+        .with_creates_checked(checked)
         .execute(&plan, Vec::new(), &ctx(), &mut rec)
         .await;
     assert_eq!(report.failed, 0, "{:?}", report.failures);
@@ -828,6 +836,53 @@ async fn unpaced_load_draws_429s_that_pauses_and_retries_absorb() {
     assert_eq!(report.rate_limited, stats.rate_limited);
     assert_eq!(report.failed, 0, "{:?}", report.failures.first());
     assert_eq!(emu.emulator.users().len(), 100);
+}
+
+/// Creates the cycle's read already checked cost their POST only; a userName taken since (here:
+/// seeded, in another case) is refused as not unique and adopted, never duplicated.
+#[tokio::test]
+async fn checked_creates_send_no_lookup_and_still_adopt_a_taken_name() {
+    let emu = start(vec![SeedUser::new("Taken@Example.com")], Faults::default()).await;
+    let plan = Plan {
+        ops: vec![
+            create("a", "a@example.com"),
+            create("b", "b@example.com"),
+            create("t", "taken@example.com"),
+        ],
+    };
+    let mut rec = Rec::default();
+    let report = executor(&emu)
+        .with_creates_checked(true)
+        .execute(&plan, Vec::new(), &ctx(), &mut rec)
+        .await;
+    assert_eq!(report.failed, 0, "{:?}", report.failures);
+    let stats = emu.emulator.stats();
+    assert_eq!(stats.by_bucket["users_post"], 3);
+    // One lookup: the one that resolves "not unique".
+    assert_eq!(stats.by_bucket["users_get"], 1, "{stats:?}");
+    assert_eq!(rec.outcome(2), Some(&OpOutcome::Adopted));
+    assert_eq!(emu.emulator.users().len(), 3);
+    // A generic target may not refuse duplicates: there the lookup stays.
+    let emu = start(Vec::new(), Faults::default()).await;
+    let generic = Executor::new(client(
+        &emu.base_url,
+        TOKEN,
+        Profile::generic(),
+        Budgets::unlimited(),
+    ))
+    .with_creates_checked(true);
+    let mut rec = Rec::default();
+    generic
+        .execute(
+            &Plan {
+                ops: vec![create("a", "a@example.com")],
+            },
+            Vec::new(),
+            &ctx(),
+            &mut rec,
+        )
+        .await;
+    assert_eq!(emu.emulator.stats().by_bucket["users_get"], 1);
 }
 
 /// An emulator limiting `users_get` to `per_window` per `window`, with the rate-limit headers
