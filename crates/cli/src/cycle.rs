@@ -8,7 +8,7 @@ use crate::saved::SavedPlan;
 use anyhow::{Context, Result, anyhow};
 use foldhash::HashSet;
 use scimsync_directory::{InvalidRecord, Mapped, Mapping};
-use scimsync_executor::{ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient};
+use scimsync_executor::{ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient, Tuning};
 use scimsync_model::{
     DesiredUser, Event, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId, SourceId, TargetView,
 };
@@ -50,8 +50,13 @@ pub fn client(config: &Config, token: SecretString) -> Result<Arc<ScimClient>> {
         timeout: config.target.timeout,
         user_agent: format!("scimsync/{}", env!("CARGO_PKG_VERSION")),
     };
+    let tuning = Tuning {
+        margin: config.target.rate_limits.margin,
+        ..Tuning::default()
+    };
     Ok(Arc::new(
-        ScimClient::new(cfg, token, budgets).context("cannot build the SCIM client")?,
+        ScimClient::with_tuning(cfg, token, budgets, tuning)
+            .context("cannot build the SCIM client")?,
     ))
 }
 
