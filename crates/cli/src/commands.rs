@@ -173,20 +173,7 @@ pub fn print_summary(report: &cycle::CycleReport) {
     );
     if let Some(achieved) = s.get("achieved").and_then(|v| v.as_object()) {
         for (bucket, a) in achieved {
-            let ratio = a.get("ratio").and_then(|v| v.as_f64());
-            let per = a.get("per_window").and_then(|v| v.as_f64());
-            let budget = a.get("budget").and_then(|v| v.as_u64());
-            match (per, budget, ratio) {
-                (Some(per), Some(budget), Some(ratio)) => eprintln!(
-                    "  {bucket}: {} requests, {per:.1} per window against a budget of {budget} ({:.0}%)",
-                    a.get("requests").and_then(|v| v.as_u64()).unwrap_or(0),
-                    ratio * 100.0
-                ),
-                _ => eprintln!(
-                    "  {bucket}: {} requests",
-                    a.get("requests").and_then(|v| v.as_u64()).unwrap_or(0)
-                ),
-            }
+            eprintln!("{}", crate::render::achieved_line(bucket, a));
         }
     }
 }
