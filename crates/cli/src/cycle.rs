@@ -163,7 +163,13 @@ pub async fn prepare(
             0,
         )
     } else {
-        incremental_view(client, &unlinked, &links, &guests).await?
+        let absent = crate::lookups::known_absent(store, &unlinked)?;
+        let to_look_up: Vec<&DesiredUser> = unlinked
+            .iter()
+            .filter(|u| !absent.contains(&u.user_name))
+            .copied()
+            .collect();
+        incremental_view(client, &to_look_up, &links, &guests).await?
     };
     for user in &mut target.users {
         user.attrs.retain(|path, _| managed.contains(path.as_str()));
@@ -496,6 +502,7 @@ async fn cycle_body(
         .await;
     recorder.finish()?;
     crate::groups::remember_missing_teams(store, &plan)?;
+    crate::lookups::remember(store, &plan)?;
     // Only a hint for the next cycle's read (each applies only while its link is as proved):
     // failing to store them costs that read time, not correctness.
     match store.stamp_records(&prepared.stamps) {

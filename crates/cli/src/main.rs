@@ -13,6 +13,7 @@ mod health;
 mod integration;
 mod journal;
 mod ldap_source;
+mod lookups;
 mod manual;
 mod meta;
 mod metrics;

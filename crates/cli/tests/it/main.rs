@@ -10,5 +10,6 @@ mod generic;
 mod groups;
 mod kit;
 mod ldap;
+mod pacing;
 mod pipeline;
 mod safety;
