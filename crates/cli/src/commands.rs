@@ -99,9 +99,15 @@ async fn plan(
 ) -> Result<i32> {
     let token = config.token()?;
     let client = cycle::client(config, token)?;
-    let store = open_store(config)?;
+    let mut store = open_store(config)?;
+    crate::recent::load(&store, &client)?;
     let full = cycle::needs_full(config, &store, full)?;
-    let prepared = cycle::prepare(config, &store, &client, full, out.is_some()).await?;
+    let prepared = cycle::prepare(config, &store, &client, full, out.is_some()).await;
+    // The plan's reads count in the target's windows too, for the sync that may follow.
+    if let Err(e) = crate::recent::save(&mut store, &client) {
+        tracing::warn!("the plan's recent requests were not stored: {e:#}");
+    }
+    let prepared = prepared?;
     let plan = prepared.plan();
     let budgets = cycle::profile(config).budgets;
     match output {

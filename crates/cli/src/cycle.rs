@@ -327,6 +327,7 @@ pub async fn run_cycle(
 ) -> Result<CycleReport> {
     let token = config.token()?;
     let client = client(config, token.clone())?;
+    crate::recent::load(store, &client)?;
     store.mark_interrupted_runs()?;
     let full = needs_full(config, store, opts.full)?;
     let run_id = store.begin_run(opts.initiated_by, full)?;
@@ -352,6 +353,9 @@ pub async fn run_cycle(
 
     let result = cycle_body(config, store, emitter, &client, &ctx, full, opts.saved_plan).await;
     let elapsed = started.elapsed();
+    if let Err(e) = crate::recent::save(store, &client) {
+        tracing::warn!("the cycle's recent requests were not stored: {e:#}");
+    }
     match result {
         Ok((exit_code, status, mut summary, report)) => {
             summary["elapsed_ms"] = serde_json::json!(elapsed.as_millis() as u64);

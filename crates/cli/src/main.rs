@@ -19,6 +19,7 @@ mod meta;
 mod metrics;
 mod progress;
 mod quarantine;
+mod recent;
 mod recorder;
 mod render;
 mod saved;

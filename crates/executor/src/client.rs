@@ -304,6 +304,30 @@ impl ScimClient {
         &self.inner.base_url
     }
 
+    /// Tells the pacer of requests an earlier run (another process, or an earlier cycle) sent to
+    /// this target and when each was answered: those still within a window hold their slots, as
+    /// they do in the target's count. Answers in the future (a clock set back) count as now.
+    pub fn remember_requests(&self, answered: impl IntoIterator<Item = (Bucket, SystemTime)>) {
+        let now = SystemTime::now();
+        self.inner.pacer.remember(
+            answered
+                .into_iter()
+                .map(|(bucket, at)| (bucket, now.duration_since(at).unwrap_or(Duration::ZERO))),
+        );
+    }
+
+    /// The requests of this client that still count in the target's windows, with when each was
+    /// answered (one in flight: now), for the next run's `remember_requests`.
+    pub fn recent_requests(&self) -> Vec<(Bucket, SystemTime)> {
+        let now = SystemTime::now();
+        self.inner
+            .pacer
+            .recent()
+            .into_iter()
+            .map(|(bucket, ago)| (bucket, now.checked_sub(ago).unwrap_or(now)))
+            .collect()
+    }
+
     /// 429s received over the client's lifetime outside `Executor::execute`.
     pub fn rate_limited(&self) -> u64 {
         self.inner.lifetime.rate_limited.load(Ordering::Relaxed)

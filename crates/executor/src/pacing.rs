@@ -237,6 +237,35 @@ impl Pacing {
         lane.margin = lane.margin.max(wider);
     }
 
+    /// A request of `bucket` answered at `at`, before this pacing began (an earlier cycle or
+    /// process against the same target), still holds its slot.
+    pub(crate) fn seed(&mut self, bucket: Bucket, at: Duration) {
+        let lane = self.lane_mut(bucket);
+        if lane.budget.is_some() {
+            let pos = lane.answered.partition_point(|&t| t <= at);
+            lane.answered.insert(pos, at);
+        }
+    }
+
+    /// The requests that still hold a slot at `now`: bucket and answer time, a request still in
+    /// flight as answered now.
+    pub(crate) fn held(&self, now: Duration) -> Vec<(Bucket, Duration)> {
+        let mut held = Vec::new();
+        for (&bucket, lane) in &self.lanes {
+            let hold = self.window + lane.margin;
+            held.extend(
+                lane.answered
+                    .iter()
+                    .filter(|&&t| t + hold > now)
+                    .map(|&t| (bucket, t)),
+            );
+            if lane.budget.is_some() {
+                held.extend((0..lane.in_flight).map(|_| (bucket, now)));
+            }
+        }
+        held
+    }
+
     /// The SP said, answering a request of `bucket` at `now`, how many more it accepts before
     /// its count resets. Honoured as a further limit; never a reason to send more. Requests in
     /// flight besides this one may not have been counted yet, so they are taken off.
@@ -262,6 +291,9 @@ impl Pacing {
 /// sleeping until a slot frees, and permits that record their answer when dropped.
 pub(crate) struct Pacer {
     epoch: tokio::time::Instant,
+    /// Added to the time since `epoch`, so that requests answered before the pacer began
+    /// (`remember`) have a time too: two windows, longer than any slot is held.
+    before: Duration,
     state: Mutex<Pacing>,
     window: Duration,
     /// Woken when a request is answered, for requests waiting on `Wake::OnAnswer`.
@@ -276,6 +308,7 @@ impl Pacer {
         let pacing = Pacing::new(budgets, margin)?;
         Ok(Pacer {
             epoch: tokio::time::Instant::now(),
+            before: pacing.window() * 2,
             window: pacing.window(),
             state: Mutex::new(pacing),
             answers: tokio::sync::Notify::new(),
@@ -283,7 +316,28 @@ impl Pacer {
     }
 
     fn now(&self) -> Duration {
-        self.epoch.elapsed()
+        self.epoch.elapsed() + self.before
+    }
+
+    /// Requests of `bucket` answered `ago` (by an earlier cycle or process) still hold slots.
+    pub(crate) fn remember(&self, answered: impl IntoIterator<Item = (Bucket, Duration)>) {
+        let now = self.now();
+        let mut state = self.state();
+        for (bucket, ago) in answered {
+            if ago < self.before {
+                state.seed(bucket, now - ago);
+            }
+        }
+    }
+
+    /// The requests that still hold a slot: bucket, and how long ago each was answered.
+    pub(crate) fn recent(&self) -> Vec<(Bucket, Duration)> {
+        let now = self.now();
+        self.state()
+            .held(now)
+            .into_iter()
+            .map(|(bucket, at)| (bucket, now.saturating_sub(at)))
+            .collect()
     }
 
     fn state(&self) -> MutexGuard<'_, Pacing> {

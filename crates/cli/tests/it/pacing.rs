@@ -1,8 +1,25 @@
-//! Pacing and quiet cycles, end to end: a no-change incremental cycle sends no request at all.
+//! Pacing and quiet cycles, end to end: a no-change incremental cycle sends no request at all,
+//! new hires go in one burst under Miro's real 30 s budgets, and back-to-back runs share the
+//! target's windows.
 
-use crate::kit::{Env, user};
-use scimsync_emulator::{Seed, SeedGroup, SeedUser};
+use crate::kit::{Env, TOKEN, user};
+use scimsync_emulator::{EmulatorConfig, RateLimits, Seed, SeedGroup, SeedUser};
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn users(n: usize, offset: usize) -> Vec<Value> {
+    (offset..offset + n)
+        .map(|i| {
+            user(
+                &format!("n{i}"),
+                &format!("new{i}@example.com"),
+                "New",
+                &format!("Hire{i}"),
+                "Eng",
+            )
+        })
+        .collect()
+}
 
 fn directory(users: Vec<Value>, groups: Value) -> Value {
     json!({"users": users, "groups": groups})
@@ -90,4 +107,81 @@ async fn a_no_change_incremental_cycle_sends_no_request() {
     let before = env.stats();
     env.sync().await;
     assert_eq!(env.stats().requests, before.requests);
+}
+
+/// 150 new hires at a morning cycle, under Miro's real budgets (30 s windows, in the emulator
+/// and in the client): their lookups and POSTs each go as one burst, in seconds, not spread
+/// over most of a window as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_hires_go_in_one_burst_under_real_thirty_second_budgets() {
+    let env = Env::with_config(EmulatorConfig {
+        token: TOKEN.into(),
+        limits: Some(RateLimits::miro()),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let groups = |ids: Vec<String>| json!([{"id": "g1", "name": "Miro Users", "members": ids}]);
+    let ids = |n: usize| (0..n).map(|i| format!("n{i}")).collect::<Vec<_>>();
+    env.write_directory(&directory(users(5, 0), groups(ids(5))));
+    env.sync().await;
+
+    env.write_directory(&directory(users(155, 0), groups(ids(155))));
+    let before = env.stats();
+    let started = Instant::now();
+    let run = env.sync().await;
+    let took = started.elapsed();
+    let after = env.stats();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.users().len(), 155);
+    assert_eq!(after.rate_limited, 0, "{after:?}");
+    let sent = |b: &str| after.by_bucket.get(b).copied().unwrap_or(0);
+    let earlier = |b: &str| before.by_bucket.get(b).copied().unwrap_or(0);
+    assert_eq!(
+        sent("users_get") - earlier("users_get"),
+        150,
+        "one lookup each"
+    );
+    assert_eq!(
+        sent("users_post") - earlier("users_post"),
+        150,
+        "one POST each"
+    );
+    // Evenly spread at 200 per 30 s, 150 lookups alone took 22 s.
+    assert!(took < Duration::from_secs(12), "{took:?}\n{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("users_post:"))
+        .unwrap_or_else(|| panic!("no users_post line:\n{}", run.stderr));
+    assert!(line.contains("one burst (200 per 30s)"), "{line}");
+}
+
+/// Two runs back to back share the target's window: the second knows what the first sent (from
+/// the store) and waits for those slots instead of drawing 429s.
+#[tokio::test(flavor = "multi_thread")]
+async fn back_to_back_runs_do_not_add_their_bursts_together() {
+    let window = Duration::from_secs(2);
+    let mut env = Env::with_config(EmulatorConfig {
+        token: TOKEN.into(),
+        limits: Some(RateLimits::miro_scaled(window)),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    env.extra_config = "\n[target.rate_limits]\nwindow = \"2s\"\n".into();
+    env.policy = "max_deprovisions = \"100%\"".into();
+    let groups = |n: usize| {
+        json!([{"id": "g1", "name": "Miro Users",
+                "members": (0..n).map(|i| format!("n{i}")).collect::<Vec<_>>()}])
+    };
+    env.write_directory(&directory(users(150, 0), groups(150)));
+    env.sync().await; // full: 150 POSTs
+    // At once: 100 more, each a lookup and a POST. Alone, 100 POSTs fit a burst; on top of the
+    // first run's 150 they do not.
+    env.write_directory(&directory(users(250, 0), groups(250)));
+    let run = env.sync().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats = env.stats();
+    assert_eq!(env.users().len(), 250);
+    assert_eq!(stats.rate_limited, 0, "{stats:?}\n{}", run.stderr);
+    assert!(stats.max_in_window["users_post"] <= 200, "{stats:?}");
 }

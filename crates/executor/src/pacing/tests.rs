@@ -580,3 +580,38 @@ async fn the_shell_sleeps_until_the_slot_frees() {
     let _d = pacer.acquire(B, || false).await.unwrap();
     assert!(pacer.acquire(B, || true).await.is_none());
 }
+
+/// Requests an earlier process sent still count: a new pacer told of them holds their slots.
+#[tokio::test(start_paused = true)]
+async fn requests_of_an_earlier_run_hold_their_slots_in_a_new_pacer() {
+    let window = Duration::from_secs(30);
+    let earlier = Pacer::new(&budgets(window, 3), Some(ms(100))).unwrap();
+    let a = earlier.acquire(B, || false).await.unwrap();
+    let b = earlier.acquire(B, || false).await.unwrap();
+    drop(a);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    drop(b);
+    // Unbudgeted buckets are not remembered.
+    drop(earlier.acquire(Bucket::UsersGet, || false).await.unwrap());
+    let recent = earlier.recent();
+    assert_eq!(
+        recent,
+        vec![(B, Duration::from_secs(10)), (B, Duration::ZERO)]
+    );
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let later = Pacer::new(&budgets(window, 3), Some(ms(100))).unwrap();
+    later.remember(
+        recent
+            .into_iter()
+            .map(|(bucket, ago)| (bucket, ago + Duration::from_secs(5))),
+    );
+    let start = tokio::time::Instant::now();
+    let _c = later.acquire(B, || false).await.unwrap();
+    // Two slots held: the third waits for the older of them, answered 15 s before.
+    let _d = later.acquire(B, || false).await.unwrap();
+    assert_eq!(start.elapsed(), window + ms(100) - Duration::from_secs(15));
+    // Anything older than two windows is forgotten.
+    later.remember([(B, window * 2)]);
+    assert_eq!(later.recent().len(), 3);
+}
