@@ -42,6 +42,16 @@ pub async fn emulator(window: Option<Duration>) -> Result<RunningEmulator> {
 /// A sync.toml for `directory` against `base_url`, with the client's budgets over `window`
 /// (the same scaled window as the emulator's) and the deletion guard off (benchmarks create).
 pub fn write_config(dir: &Path, base_url: &str, window: Option<Duration>) -> Result<PathBuf> {
+    write_config_with(dir, base_url, window, "")
+}
+
+/// `write_config` with more `[policy]` keys (e.g. `on_delete = "delete"`).
+pub fn write_config_with(
+    dir: &Path,
+    base_url: &str,
+    window: Option<Duration>,
+    policy: &str,
+) -> Result<PathBuf> {
     let limits = window
         .map(|w| format!("\n[target.rate_limits]\nwindow = \"{}ms\"\n", w.as_millis()))
         .unwrap_or_default();
@@ -66,6 +76,7 @@ preset = "jumpcloud"
 
 [policy]
 max_deprovisions = "100%"
+{policy}
 
 [state]
 path = "state.db"
