@@ -221,8 +221,10 @@ impl Pacing {
 
     /// The request of `ticket` got a 429 at `now`: nothing of its bucket goes for `pause`, and
     /// unless a 429 already taught the bucket since this request was sent, it learns: a tenth
-    /// less budget (at least one request, never below one) and a margin twice as wide plus a
-    /// hundredth of the window (widened up to half the window, never narrowed).
+    /// less budget (at least one request, never below one) and a margin wider by a hundredth of
+    /// the window (up to half the window, never narrowed). The count is what an SP budget shared
+    /// with another client needs; the margin, what clock drift at the SP needs; a 429 does not
+    /// say which, so each lesson takes a step of both.
     pub(crate) fn throttled(&mut self, ticket: &Ticket, now: Duration, pause: Duration) {
         let window = self.window;
         let lane = self.lane_mut(ticket.bucket);
@@ -233,7 +235,7 @@ impl Pacing {
         lane.lessons += 1;
         let less = (lane.allowed / SHRINK_DIVISOR).max(1);
         lane.allowed = lane.allowed.saturating_sub(less).max(1);
-        let wider = (lane.margin * 2 + window / DEFAULT_MARGIN_DIVISOR).min(window / 2);
+        let wider = (lane.margin + window / DEFAULT_MARGIN_DIVISOR).min(window / 2);
         lane.margin = lane.margin.max(wider);
     }
 

@@ -201,11 +201,7 @@ async fn sync_prints_what_each_bucket_sent_against_its_bound() {
     // The first cycle reads the whole target, so the creates need no lookup: POSTs only.
     let sent = stats.by_bucket.get("users_post").copied().unwrap_or(0);
     assert_eq!(sent, PEOPLE as u64, "{stats:?}");
-    let line = run
-        .stderr
-        .lines()
-        .find(|l| l.trim_start().starts_with("users_post:"))
-        .unwrap_or_else(|| panic!("no line for users_post:\n{}", run.stderr));
+    let line = run.bucket_line("users_post");
     // 60 requests fit one burst of Miro's 200: nothing is extrapolated into a rate.
     assert!(line.contains("one burst (200 per 300ms)"), "{line}");
     assert!(!line.contains('%'), "{line}");

@@ -148,11 +148,7 @@ async fn new_hires_go_in_one_burst_under_real_thirty_second_budgets() {
     );
     // Evenly spread at 200 per 30 s, 150 lookups alone took 22 s.
     assert!(took < Duration::from_secs(12), "{took:?}\n{}", run.stderr);
-    let line = run
-        .stderr
-        .lines()
-        .find(|l| l.trim_start().starts_with("users_post:"))
-        .unwrap_or_else(|| panic!("no users_post line:\n{}", run.stderr));
+    let line = run.bucket_line("users_post");
     assert!(line.contains("one burst (200 per 30s)"), "{line}");
 }
 

@@ -416,7 +416,7 @@ fn a_429_pauses_and_teaches_its_bucket_once_per_episode() {
     let before: Vec<Ticket> = (0..3).map(|_| pacing.try_send(B, ms(0)).unwrap()).collect();
     pacing.throttled(&before[0], ms(10), Duration::from_secs(5));
     assert_eq!(pacing.allowed(B), Some(180));
-    assert_eq!(pacing.margin(B), ms(300) * 2 + ms(300));
+    assert_eq!(pacing.margin(B), ms(300) + ms(300));
     // The other 429s of the same episode (sent before the lesson) teach nothing more, but a
     // longer pause still wins.
     pacing.throttled(&before[1], ms(11), Duration::from_secs(1));

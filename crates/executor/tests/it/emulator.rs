@@ -30,6 +30,19 @@ async fn start(seed: Vec<SeedUser>, faults: Faults) -> RunningEmulator {
         .unwrap()
 }
 
+/// An emulator enforcing `limits`, with no fault and no seed.
+async fn start_limited(limits: RateLimits) -> RunningEmulator {
+    let cfg = EmulatorConfig {
+        token: TOKEN.into(),
+        limits: Some(limits),
+        ..EmulatorConfig::default()
+    };
+    Emulator::new(cfg)
+        .serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
 fn executor(emu: &RunningEmulator) -> Executor {
     Executor::new(client(
         &emu.base_url,
@@ -379,15 +392,7 @@ async fn paced_creates_draw_no_429(
     window: Duration,
     creates: usize,
 ) -> scimsync_executor::BucketReport {
-    let cfg = EmulatorConfig {
-        token: TOKEN.into(),
-        limits: Some(RateLimits::miro_scaled(window)),
-        ..EmulatorConfig::default()
-    };
-    let emu = Emulator::new(cfg)
-        .serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let emu = start_limited(RateLimits::miro_scaled(window)).await;
     let exec = Executor::new(client(
         &emu.base_url,
         TOKEN,
@@ -801,15 +806,7 @@ async fn unpaced_load_draws_429s_that_pauses_and_retries_absorb() {
         users_post: 40,
         ..RateLimits::miro_scaled(Duration::from_secs(1))
     };
-    let cfg = EmulatorConfig {
-        token: TOKEN.into(),
-        limits: Some(limits),
-        ..EmulatorConfig::default()
-    };
-    let emu = Emulator::new(cfg)
-        .serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let emu = start_limited(limits).await;
     // No bucket limited; the window still sizes the pause after a 429 without Retry-After.
     let unpaced = Budgets {
         window: Duration::from_secs(1),
@@ -894,21 +891,14 @@ async fn unbudgeted_against(
     http_date: bool,
     headers: bool,
 ) -> (RunningEmulator, scimsync_executor::ScimClient) {
-    let cfg = EmulatorConfig {
-        token: TOKEN.into(),
-        limits: Some(RateLimits {
-            users_get: per_window,
-            retry_after: true,
-            retry_after_http_date: http_date,
-            rate_limit_headers: headers,
-            ..RateLimits::miro_scaled(window)
-        }),
-        ..EmulatorConfig::default()
-    };
-    let emu = Emulator::new(cfg)
-        .serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let emu = start_limited(RateLimits {
+        users_get: per_window,
+        retry_after: true,
+        retry_after_http_date: http_date,
+        rate_limit_headers: headers,
+        ..RateLimits::miro_scaled(window)
+    })
+    .await;
     let unbudgeted = Budgets {
         window: Duration::from_secs(120),
         ..Budgets::unlimited()
