@@ -16,8 +16,7 @@ use scimsync_scim::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use std::collections::VecDeque;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

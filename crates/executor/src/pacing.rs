@@ -14,6 +14,9 @@
 //! episode (429s to requests sent before the lesson teach nothing more). `X-RateLimit-Remaining`
 //! and `-Reset`, when an SP sends them, only ever hold requests back.
 //!
+//! A new pacer can be told of the requests an earlier run answered (`Pacer::remember`): the
+//! target counts them whichever process sent them.
+//!
 //! Sans-IO (quinn's split): `Pacing` takes `now` and answers "go" or "wake me then"; it never
 //! reads a clock or sleeps, so the arithmetic is tested on a fake clock. `Pacer` is the async
 //! shell: tokio's clock, sleeping, and a `Permit` that records the answer when dropped.
