@@ -93,9 +93,15 @@ async fn plan(
 ) -> Result<i32> {
     let token = config.token()?;
     let client = cycle::client(config, token)?;
-    let store = open_store(config)?;
+    let mut store = open_store(config)?;
+    crate::recent::load(&store, &client)?;
     let full = cycle::needs_full(config, &store, full)?;
-    let prepared = cycle::prepare(config, &store, &client, full, out.is_some()).await?;
+    let prepared = cycle::prepare(config, &store, &client, full, out.is_some()).await;
+    // The plan's reads count in the target's windows too, for the sync that may follow.
+    if let Err(e) = crate::recent::save(&mut store, &client) {
+        tracing::warn!("the plan's recent requests were not stored: {e:#}");
+    }
+    let prepared = prepared?;
     let plan = prepared.plan();
     let profile = cycle::profile(config);
     // The same decision a sync would take now, so the plan tells the truth about the guard.
@@ -252,20 +258,7 @@ pub fn print_summary(report: &cycle::CycleReport) {
     );
     if let Some(achieved) = s.get("achieved").and_then(|v| v.as_object()) {
         for (bucket, a) in achieved {
-            let ratio = a.get("ratio").and_then(|v| v.as_f64());
-            let per = a.get("per_window").and_then(|v| v.as_f64());
-            let budget = a.get("budget").and_then(|v| v.as_u64());
-            match (per, budget, ratio) {
-                (Some(per), Some(budget), Some(ratio)) => eprintln!(
-                    "  {bucket}: {} requests, {per:.1} per window against a budget of {budget} ({:.0}%)",
-                    a.get("requests").and_then(|v| v.as_u64()).unwrap_or(0),
-                    ratio * 100.0
-                ),
-                _ => eprintln!(
-                    "  {bucket}: {} requests",
-                    a.get("requests").and_then(|v| v.as_u64()).unwrap_or(0)
-                ),
-            }
+            eprintln!("{}", crate::render::achieved_line(bucket, a));
         }
     }
 }

@@ -108,6 +108,10 @@ fn default_max_response_bytes() -> ByteSize {
 pub struct RateLimitsConfig {
     #[serde(default, with = "humantime_serde_compat::option")]
     pub window: Option<Duration>,
+    /// How long after a window a request's slot frees, counted from its answer: slack for clock
+    /// drift between the target's counters. Default: a hundredth of the window.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub margin: Option<Duration>,
     users_get: Option<u32>,
     users_post: Option<u32>,
     users_put_patch: Option<u32>,
@@ -461,6 +465,21 @@ impl Config {
                 );
             }
         }
+        let limits = &self.target.rate_limits;
+        let window = limits.window.unwrap_or_else(|| {
+            scimsync_scim::Profile::for_kind(self.target.profile)
+                .budgets
+                .window
+        });
+        if let Some(margin) = limits.margin
+            && margin >= window
+        {
+            bail!(
+                "{at}: [target.rate_limits] margin ({}) must be shorter than the window ({})",
+                humantime::format_duration(margin),
+                humantime::format_duration(window)
+            );
+        }
         scimsync_directory::Mapping::compile(&self.mapping)
             .map_err(|e| anyhow!("{at}: [mapping] {e}"))?;
         Ok(())
@@ -527,6 +546,39 @@ mod tests {
         assert!(parse_threshold("120%").is_err());
         assert_eq!(Threshold::Percent(10.0).limit(55), 5);
         assert_eq!(Threshold::Count(3).limit(1000), 3);
+    }
+
+    fn load_with(rate_limits: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[source]\nkind = \"json\"\npath = \"d.json\"\n\n[target]\n\
+                 url = \"https://miro.com/api/v1/scim\"\ntoken_env = \"T\"\n\n\
+                 [target.rate_limits]\n{rate_limits}\n"
+            ),
+        )
+        .unwrap();
+        Config::load(&path)
+    }
+
+    #[test]
+    fn the_rate_limit_margin_is_a_duration_shorter_than_the_window() {
+        let config = load_with("window = \"3s\"\nmargin = \"50ms\"").unwrap();
+        assert_eq!(
+            config.target.rate_limits.margin,
+            Some(Duration::from_millis(50))
+        );
+        assert_eq!(load_with("").unwrap().target.rate_limits.margin, None);
+        // Against Miro's default 30 s window, or the one set beside it.
+        let err = load_with("margin = \"30s\"").unwrap_err().to_string();
+        assert!(
+            err.contains("margin (30s) must be shorter than the window (30s)"),
+            "{err}"
+        );
+        assert!(load_with("window = \"1s\"\nmargin = \"2s\"").is_err());
+        assert!(load_with("margin = \"soon\"").is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use foldhash::HashSet;
 use scimsync_directory::{InvalidRecord, Mapped, Mapping};
 use scimsync_executor::{
-    ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient, ScimError,
+    ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient, ScimError, Tuning,
 };
 use scimsync_model::{
     DesiredUser, Event, EventResource, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId,
@@ -58,8 +58,13 @@ pub fn client(config: &Config, token: SecretString) -> Result<Arc<ScimClient>> {
         user_agent: format!("scimsync/{}", env!("CARGO_PKG_VERSION")),
         max_response_bytes: config.target.max_response_bytes.0,
     };
+    let tuning = Tuning {
+        margin: config.target.rate_limits.margin,
+        ..Tuning::default()
+    };
     Ok(Arc::new(
-        ScimClient::new(cfg, token, budgets).context("cannot build the SCIM client")?,
+        ScimClient::with_tuning(cfg, token, budgets, tuning)
+            .context("cannot build the SCIM client")?,
     ))
 }
 
@@ -202,7 +207,13 @@ pub async fn prepare(
             0,
         )
     } else {
-        incremental_view(client, &unlinked, &links, &guests).await?
+        let absent = crate::lookups::known_absent(store, &unlinked)?;
+        let to_look_up: Vec<&DesiredUser> = unlinked
+            .iter()
+            .filter(|u| !absent.contains(&u.user_name))
+            .copied()
+            .collect();
+        incremental_view(client, &to_look_up, &links, &guests).await?
     };
     if !full {
         // The uncertain users read: the planner compares them with what the target holds.
@@ -410,6 +421,7 @@ pub async fn run_cycle(
 ) -> Result<CycleReport> {
     let token = config.token()?;
     let client = client(config, token.clone())?;
+    crate::recent::load(store, &client)?;
     store.mark_interrupted_runs()?;
     let full = needs_full(config, store, opts.full)?;
     let run_id = store.begin_run(opts.initiated_by, full)?;
@@ -435,6 +447,9 @@ pub async fn run_cycle(
 
     let result = cycle_body(config, store, emitter, &client, &ctx, full, opts.saved_plan).await;
     let elapsed = started.elapsed();
+    if let Err(e) = crate::recent::save(store, &client) {
+        tracing::warn!("the cycle's recent requests were not stored: {e:#}");
+    }
     match result {
         Ok((exit_code, status, mut summary, report, note)) => {
             summary["elapsed_ms"] = serde_json::json!(elapsed.as_millis() as u64);
@@ -535,6 +550,8 @@ async fn cycle_body(
         tracing::warn!("user {}: {}: {}", d.source_id, d.field, d.message);
     }
     let mut plan = prepared.plan().clone();
+    // A plan made now creates only users this cycle's read did not find; a saved one may not.
+    let creates_checked = saved.is_none();
     if let Some(saved) = saved {
         saved.check_still_valid(&prepared)?;
         plan = saved.plan;
@@ -607,6 +624,7 @@ async fn cycle_body(
     }
     let executor = Executor::new((**client).clone())
         .with_known_users(known)
+        .with_creates_checked(creates_checked)
         .with_group_links(crate::groups::executor_links(&prepared.groups, &plan))
         .with_confirmed_links(confirmed_later);
     let progress = crate::progress::Progress::new(plan.writes() as u64);
@@ -624,6 +642,7 @@ async fn cycle_body(
     recorder.finish()?;
     guard::settle_approval(store, &rules, &plan, &succeeded, &decision)?;
     crate::groups::remember_missing_teams(store, &plan)?;
+    crate::lookups::remember(store, &plan)?;
     // Only a hint for the next cycle's read (each applies only while its link is as proved):
     // failing to store them costs that read time, not correctness.
     match store.stamp_records(&prepared.stamps) {

@@ -22,3 +22,9 @@ pub fn guest_key(user_name: &str) -> String {
 pub fn missing_team_key(source_id: &scimsync_model::SourceId) -> String {
     format!("missing_team:{source_id}")
 }
+
+/// Marks a suspended directory user the target did not hold (planned as a skip): incremental
+/// cycles do not look it up again while it stays suspended; full cycles do (`lookups.rs`).
+pub fn absent_inactive_key(user_name: &str) -> String {
+    format!("absent_inactive:{}", user_name.to_lowercase())
+}

@@ -21,7 +21,7 @@ pub struct EmulatorConfig {
     pub token: String,
     pub base_path: String,
     pub group_model: GroupModel,
-    /// `None` disables rate limiting.
+    /// `None` disables rate limiting. `Emulator::set_limits` changes them while serving.
     pub limits: Option<RateLimits>,
     pub faults: Faults,
     /// Largest page `GET /Users` and `GET /Groups` return, whatever `count` asks for.
@@ -74,6 +74,14 @@ pub struct RateLimits {
     pub groups_post_delete: u32,
     /// Miro does not document Retry-After on SCIM 429s, so it is off unless asked for.
     pub retry_after: bool,
+    /// Retry-After as an HTTP-date (RFC 9110's other form) instead of seconds.
+    #[serde(default)]
+    pub retry_after_http_date: bool,
+    /// `X-RateLimit-Limit`, `-Remaining` and `-Reset` (a Unix time in seconds) on every answer
+    /// of a limited bucket, 429s included. Miro's REST API sends them; its SCIM documentation
+    /// does not say, so they are off unless asked for.
+    #[serde(default)]
+    pub rate_limit_headers: bool,
 }
 
 impl RateLimits {
@@ -96,6 +104,8 @@ impl RateLimits {
             groups_patch_large: 5,
             groups_post_delete: 20,
             retry_after: false,
+            retry_after_http_date: false,
+            rate_limit_headers: false,
         }
     }
 }

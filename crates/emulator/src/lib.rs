@@ -62,6 +62,8 @@ struct Shared {
     faults: Faults,
     rng: StdRng,
     limiter: Limiter,
+    /// The limits in force (the configuration's, until `set_limits`).
+    limits: Option<RateLimits>,
     stats: Stats,
     /// Every SCIM request, when `EmulatorConfig::record_requests`.
     requests: Vec<RequestRecord>,
@@ -82,6 +84,7 @@ impl Emulator {
             faults: config.faults.clone(),
             rng: StdRng::seed_from_u64(config.rng_seed),
             limiter: Limiter::default(),
+            limits: config.limits.clone(),
             stats: Stats::default(),
             requests: Vec::new(),
         };
@@ -168,6 +171,19 @@ impl Emulator {
     /// `EmulatorConfig::record_requests`).
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.lock().requests.clone()
+    }
+
+    /// The rate limits in force.
+    pub fn limits(&self) -> Option<RateLimits> {
+        self.lock().limits.clone()
+    }
+
+    /// Replaces the rate limits (a benchmark's setup runs without them, then measures with
+    /// them); what was admitted so far is forgotten.
+    pub fn set_limits(&self, limits: Option<RateLimits>) {
+        let mut state = self.lock();
+        state.limits = limits;
+        state.limiter = Limiter::default();
     }
 
     pub fn faults(&self) -> Faults {

@@ -5,9 +5,9 @@
 //! client burst 2N across a boundary and still pass.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::Method;
+use axum::http::{HeaderMap, HeaderValue, Method};
 use tokio::time::Instant;
 
 use crate::config::RateLimits;
@@ -116,6 +116,50 @@ impl Limiter {
         log.push_back(now);
         Ok(log.len())
     }
+
+    /// How long until the bucket's oldest admitted request leaves the window (a slot frees).
+    pub fn reset_in(&self, bucket: Bucket, limits: &RateLimits, now: Instant) -> Duration {
+        self.logs
+            .get(&bucket)
+            .and_then(|log| log.front())
+            .map_or(Duration::ZERO, |&t| {
+                (t + limits.window).saturating_duration_since(now)
+            })
+    }
+}
+
+/// Whole seconds since the Unix epoch at `now + wait`, rounded up, so a client that waits for
+/// it never comes back early.
+fn unix_secs_after(now: SystemTime, wait: Duration) -> u64 {
+    let at = (now + wait)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    at.as_secs() + u64::from(at.subsec_nanos() > 0)
+}
+
+/// `Retry-After` for a wait of `wait`: whole seconds rounded up (at least 1), or the HTTP-date
+/// of that moment.
+pub fn retry_after(wait: Duration, http_date: bool, now: SystemTime) -> HeaderValue {
+    if http_date {
+        let at = UNIX_EPOCH + Duration::from_secs(unix_secs_after(now, wait));
+        HeaderValue::from_str(&httpdate::fmt_http_date(at)).unwrap_or(HeaderValue::from_static("1"))
+    } else {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        HeaderValue::from(secs.max(1))
+    }
+}
+
+/// The `X-RateLimit-*` headers of Miro's REST API: the budget, what is left of it, and when
+/// (a Unix time in seconds, rounded up) a slot frees.
+pub fn quota_headers(limit: u32, remaining: u32, reset_in: Duration, now: SystemTime) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    headers.insert(
+        "x-ratelimit-reset",
+        HeaderValue::from(unix_secs_after(now, reset_in)),
+    );
+    headers
 }
 
 #[cfg(test)]
@@ -152,6 +196,39 @@ mod tests {
             l.admit(Bucket::UsersGet, &limits, t0),
             Ok(1),
             "buckets are independent"
+        );
+    }
+
+    #[test]
+    fn waits_are_rounded_up_in_both_retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_445_412_479_250);
+        assert_eq!(retry_after(Duration::from_millis(200), false, now), "1");
+        assert_eq!(retry_after(Duration::from_millis(2_100), false, now), "3");
+        // 07:27:59.250 + 0.2 s is 07:27:59.45: the date says 07:28:00.
+        assert_eq!(
+            retry_after(Duration::from_millis(200), true, now),
+            "Wed, 21 Oct 2015 07:28:00 GMT"
+        );
+        let h = quota_headers(200, 7, Duration::from_millis(10), now);
+        assert_eq!(h["x-ratelimit-limit"], "200");
+        assert_eq!(h["x-ratelimit-remaining"], "7");
+        assert_eq!(h["x-ratelimit-reset"], "1445412480");
+    }
+
+    #[test]
+    fn reset_is_when_the_oldest_admitted_request_leaves_the_window() {
+        let limits = RateLimits::miro_scaled(Duration::from_millis(100));
+        let mut l = Limiter::default();
+        let t0 = Instant::now();
+        assert_eq!(l.reset_in(Bucket::UsersGet, &limits, t0), Duration::ZERO);
+        assert_eq!(l.admit(Bucket::UsersGet, &limits, t0), Ok(1));
+        assert_eq!(
+            l.admit(Bucket::UsersGet, &limits, t0 + Duration::from_millis(30)),
+            Ok(2)
+        );
+        assert_eq!(
+            l.reset_in(Bucket::UsersGet, &limits, t0 + Duration::from_millis(40)),
+            Duration::from_millis(60)
         );
     }
 

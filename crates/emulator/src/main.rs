@@ -53,6 +53,13 @@ struct Args {
     /// Send Retry-After on rate-limit 429s (Miro does not document one).
     #[arg(long)]
     retry_after: bool,
+    /// Send Retry-After as an HTTP-date rather than seconds (with --retry-after).
+    #[arg(long)]
+    retry_after_http_date: bool,
+    /// Send X-RateLimit-Limit/-Remaining/-Reset on every answer of a limited bucket (as Miro's
+    /// REST API does; its SCIM documentation is silent).
+    #[arg(long)]
+    rate_limit_headers: bool,
     #[arg(long, default_value_t = 0)]
     rng_seed: u64,
     #[arg(long, default_value = "/api/v1/scim")]
@@ -92,6 +99,8 @@ async fn main() -> anyhow::Result<()> {
     let limits = match args.limits {
         LimitsArg::Miro => Some(RateLimits {
             retry_after: args.retry_after,
+            retry_after_http_date: args.retry_after_http_date,
+            rate_limit_headers: args.rate_limit_headers,
             ..RateLimits::miro_scaled(Duration::from_millis(args.window_ms))
         }),
         LimitsArg::None => None,

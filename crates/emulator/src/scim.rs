@@ -9,11 +9,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::Value;
+use std::time::SystemTime;
 use tokio::time::Instant;
 
 use crate::config::GroupModel;
 use crate::error::{ScimError, method_not_allowed, scim_json};
-use crate::limits::{Bucket, Route};
+use crate::limits::{self, Bucket, Route};
 use crate::stats::bump;
 use crate::{Emulator, discovery, faults, groups, users};
 
@@ -88,12 +89,15 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
     };
 
     // Rate limit first, then faults: a request an injected fault answers still used budget.
+    let mut quota: Option<HeaderMap> = None;
     let decided = {
         let mut guard = emu.lock();
         let s = &mut *guard;
         bump(&mut s.stats.by_bucket, bucket.map_or("other", Bucket::name));
-        if let (Some(b), Some(limits)) = (bucket, emu.config().limits.as_ref()) {
-            match s.limiter.admit(b, limits, Instant::now()) {
+        if let (Some(b), Some(limits)) = (bucket, s.limits.clone()) {
+            let now = Instant::now();
+            let budget = b.budget(&limits);
+            match s.limiter.admit(b, &limits, now) {
                 Ok(in_window) => {
                     let max = s
                         .stats
@@ -101,15 +105,36 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
                         .entry(b.name().to_owned())
                         .or_default();
                     *max = (*max).max(in_window as u64);
+                    if limits.rate_limit_headers {
+                        let left =
+                            budget.saturating_sub(u32::try_from(in_window).unwrap_or(u32::MAX));
+                        let reset_in = s.limiter.reset_in(b, &limits, now);
+                        quota = Some(limits::quota_headers(
+                            budget,
+                            left,
+                            reset_in,
+                            SystemTime::now(),
+                        ));
+                    }
                 }
                 Err(wait) => {
                     s.stats.rate_limited += 1;
-                    let secs = limits
-                        .retry_after
-                        .then(|| wait.as_secs_f64().ceil().max(1.0) as u64);
+                    let mut response = ScimError::too_many_requests(None).into_response();
+                    let headers = response.headers_mut();
+                    if limits.retry_after {
+                        let value = limits::retry_after(
+                            wait,
+                            limits.retry_after_http_date,
+                            SystemTime::now(),
+                        );
+                        headers.insert(header::RETRY_AFTER, value);
+                    }
+                    if limits.rate_limit_headers {
+                        headers.extend(limits::quota_headers(budget, 0, wait, SystemTime::now()));
+                    }
                     drop(guard);
                     record(Some("429"), 429, false);
-                    return ScimError::too_many_requests(secs).into_response();
+                    return response;
                 }
             }
         }
@@ -118,7 +143,8 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
     let after = match decided {
         Decided::Answer(fault, response) => {
             record(Some(fault), response.status().as_u16(), false);
-            return response;
+            // An injected fault still used budget: its answer says what is left.
+            return with_quota(response, quota);
         }
         Decided::Serve(after) => after,
     };
@@ -130,7 +156,7 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
     match after {
         After::Answer => {
             record(None, status, true);
-            response
+            with_quota(response, quota)
         }
         After::Drop => {
             record(Some("drop"), status, true);
@@ -235,6 +261,14 @@ fn log_request(
             user_name,
         });
     }
+}
+
+/// Adds the `X-RateLimit-*` headers of an admitted request, when the limits send them.
+fn with_quota(mut response: Response, quota: Option<HeaderMap>) -> Response {
+    if let Some(quota) = quota {
+        response.headers_mut().extend(quota);
+    }
+    response
 }
 
 fn is_write(m: &Method) -> bool {

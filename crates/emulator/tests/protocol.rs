@@ -138,6 +138,55 @@ async fn sliding_window_admits_budget_then_429s() {
 }
 
 #[tokio::test]
+async fn rate_limit_headers_and_an_http_date_retry_after_when_asked_for() {
+    let window = Duration::from_secs(30);
+    let h = Harness::new(EmulatorConfig {
+        limits: Some(RateLimits {
+            retry_after: true,
+            retry_after_http_date: true,
+            rate_limit_headers: true,
+            ..RateLimits::miro_scaled(window)
+        }),
+        ..EmulatorConfig::default()
+    });
+    let unix = |v: &axum::http::HeaderValue| -> u64 { v.to_str().unwrap().parse().unwrap() };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for left in (0..5).rev() {
+        let r = h.get("/Groups").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers["x-ratelimit-limit"], "5");
+        assert_eq!(
+            r.headers["x-ratelimit-remaining"],
+            left.to_string().as_str()
+        );
+        // The first request's slot frees a window after it.
+        let reset = unix(&r.headers["x-ratelimit-reset"]);
+        assert!((now + 29..=now + 32).contains(&reset), "{reset} vs {now}");
+    }
+    let limited = h.get("/Groups").await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers["x-ratelimit-remaining"], "0");
+    let date = limited.headers["retry-after"].to_str().unwrap();
+    assert!(date.ends_with(" GMT"), "{date}");
+    // The date and the reset name the same second: when the oldest request leaves the window.
+    let at = httpdate::parse_http_date(date).unwrap();
+    assert_eq!(
+        at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+        unix(&limited.headers["x-ratelimit-reset"])
+    );
+    // Without the option, Miro's SCIM API as documented: no such headers.
+    let plain = Harness::new(EmulatorConfig {
+        limits: Some(RateLimits::miro_scaled(window)),
+        ..EmulatorConfig::default()
+    });
+    let r = plain.get("/Users").await;
+    assert!(!r.headers.contains_key("x-ratelimit-remaining"));
+}
+
+#[tokio::test]
 async fn group_patch_size_selects_bucket_and_miro_sends_no_retry_after() {
     let h = Harness::new(EmulatorConfig {
         limits: Some(RateLimits::miro_scaled(Duration::from_secs(30))),

@@ -2,13 +2,12 @@
 //! CLI needs (full list, userName lookup, connection check).
 
 use crate::error::{ClientError, ScimError};
-use crate::pacing::{DEFAULT_HEADROOM, Pacer, TokioClock};
+use crate::pacing::Pacer;
+use crate::rate_headers::RateHeaders;
 use crate::retry::{RetryPolicy, RetryState};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, RETRY_AFTER,
-};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH};
 use reqwest::{Method, redirect};
 use scimsync_model::{ScimId, TargetUser};
 use scimsync_scim::{
@@ -17,11 +16,11 @@ use scimsync_scim::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 const SCIM_JSON: &str = "application/scim+json";
@@ -61,21 +60,14 @@ impl ClientConfig {
     }
 }
 
-/// Knobs with sensible defaults that tests and benchmarks turn.
-#[derive(Clone, Debug, PartialEq)]
+/// Knobs with sensible defaults that sync.toml, tests and benchmarks turn.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tuning {
-    /// Fraction of each bucket's budget the pacer aims for, in (0, 1].
-    pub headroom: f64,
+    /// How long after a request's answer its slot in the bucket's window frees, beyond the
+    /// window itself: slack for clock drift between the SP's counters (`[target.rate_limits]
+    /// margin`). `None`: a hundredth of the window.
+    pub margin: Option<Duration>,
     pub retry: RetryPolicy,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            headroom: DEFAULT_HEADROOM,
-            retry: RetryPolicy::default(),
-        }
-    }
 }
 
 /// Requests sent per bucket, as offsets from the start of the run.
@@ -84,12 +76,18 @@ pub struct BucketReport {
     pub requests: u64,
     pub first: Option<Duration>,
     pub last: Option<Duration>,
+    /// The most requests sent within any window-long interval (as sent, by this client).
+    pub busiest_window: u64,
+    /// The budget 429s taught the bucket for the rest of the cycle, when they did.
+    pub taught: Option<u32>,
 }
 
 /// Counters of one run (or of the client's lifetime), shared by its concurrent requests.
 pub(crate) struct Tally {
     start: Instant,
     buckets: Mutex<BTreeMap<Bucket, BucketReport>>,
+    /// Per bucket, the send times within the last window, for `busiest_window`.
+    recent: Mutex<BTreeMap<Bucket, VecDeque<Duration>>>,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) retries: AtomicU64,
     /// Whether a 401 or 403 stops every later request of this tally.
@@ -109,6 +107,7 @@ impl Tally {
         Tally {
             start: Instant::now(),
             buckets: Mutex::new(BTreeMap::new()),
+            recent: Mutex::new(BTreeMap::new()),
             rate_limited: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             halt_on_refusal,
@@ -116,13 +115,30 @@ impl Tally {
         }
     }
 
-    fn sent(&self, bucket: Bucket) {
+    fn sent(&self, bucket: Bucket, window: Duration) {
         let at = self.start.elapsed();
+        let in_window = self.recent.lock().map_or(0, |mut recent| {
+            let times = recent.entry(bucket).or_default();
+            // A closed interval: a request exactly a window after another shares its window.
+            while times.front().is_some_and(|&t| t + window < at) {
+                times.pop_front();
+            }
+            times.push_back(at);
+            times.len() as u64
+        });
         if let Ok(mut buckets) = self.buckets.lock() {
             let b = buckets.entry(bucket).or_default();
             b.requests += 1;
             b.first.get_or_insert(at);
             b.last = Some(at);
+            b.busiest_window = b.busiest_window.max(in_window);
+        }
+    }
+
+    /// A 429 left `bucket` paced at `allowed` per window.
+    fn taught(&self, bucket: Bucket, allowed: Option<u32>) {
+        if let (Some(allowed), Ok(mut buckets)) = (allowed, self.buckets.lock()) {
+            buckets.entry(bucket).or_default().taught = Some(allowed);
         }
     }
 
@@ -330,7 +346,7 @@ struct Inner {
     profile: Profile,
     /// Only exposed while building the Authorization header of a request.
     token: SecretString,
-    pacer: Pacer<TokioClock>,
+    pacer: Pacer,
     tuning: Tuning,
     max_response_bytes: usize,
     /// Bytes of answers being read at once, across the requests in flight.
@@ -392,7 +408,7 @@ impl ScimClient {
             .user_agent(cfg.user_agent)
             .build()
             .map_err(ClientError::Build)?;
-        let pacer = Pacer::new(&budgets, tuning.headroom, TokioClock::new())?;
+        let pacer = Pacer::new(&budgets, tuning.margin)?;
         let rng = match tuning.retry.jitter_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
@@ -429,6 +445,30 @@ impl ScimClient {
 
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// Tells the pacer of requests an earlier run (another process, or an earlier cycle) sent to
+    /// this target and when each was answered: those still within a window hold their slots, as
+    /// they do in the target's count. Answers in the future (a clock set back) count as now.
+    pub fn remember_requests(&self, answered: impl IntoIterator<Item = (Bucket, SystemTime)>) {
+        let now = SystemTime::now();
+        self.inner.pacer.remember(
+            answered
+                .into_iter()
+                .map(|(bucket, at)| (bucket, now.duration_since(at).unwrap_or(Duration::ZERO))),
+        );
+    }
+
+    /// The requests of this client that still count in the target's windows, with when each was
+    /// answered (one in flight: now), for the next run's `remember_requests`.
+    pub fn recent_requests(&self) -> Vec<(Bucket, SystemTime)> {
+        let now = SystemTime::now();
+        self.inner
+            .pacer
+            .recent()
+            .into_iter()
+            .map(|(bucket, ago)| (bucket, now.checked_sub(ago).unwrap_or(now)))
+            .collect()
     }
 
     /// 429s received over the client's lifetime outside `Executor::execute`.
@@ -798,12 +838,18 @@ impl ScimClient {
     ) -> Result<Reply, ScimError> {
         let inner = &self.inner;
         let bucket = req.bucket();
-        if !inner.pacer.acquire(bucket, || tally.is_halted()).await {
+        // Held until this function returns: the slot frees a window after the answer.
+        let Some(permit) = inner.pacer.acquire(bucket, || tally.is_halted()).await else {
             return Err(ScimError::Halted);
-        }
-        tally.sent(bucket);
+        };
+        tally.sent(bucket, inner.pacer.window());
         let started = Instant::now();
         let result = self.exchange(req, if_match).await;
+        if let Ok(answer) = &result
+            && let Some(hint) = answer.rate.hint()
+        {
+            permit.hinted(hint);
+        }
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         trace.method = req.method.to_string();
         trace.path = req.path.clone();
@@ -821,7 +867,7 @@ impl ScimClient {
             Ok(answer) => Err(ScimError::from_response(
                 answer.status,
                 &self.untrusted_error(&answer.body),
-                answer.retry_after,
+                answer.rate.wait(),
             )),
             Err(e) => Err(e),
         };
@@ -848,7 +894,8 @@ impl ScimClient {
                 tally.rate_limited.fetch_add(1, Ordering::Relaxed);
                 let pause = retry_after.unwrap_or_else(|| self.default_pause(bucket));
                 tracing::warn!(%bucket, ?pause, "429 from the target: pausing the bucket");
-                inner.pacer.pause(bucket, pause);
+                permit.throttled(pause);
+                tally.taught(bucket, inner.pacer.allowed(bucket));
             }
             Err(e) if tally.halt_on_refusal && e.refuses_access() => {
                 tally.halted.store(true, Ordering::SeqCst);
@@ -990,14 +1037,7 @@ impl ScimClient {
         }
         let mut response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        // Seconds only: the HTTP-date form is rare on APIs, and without a value the bucket
-        // pauses for half a window anyway.
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let rate = RateHeaders::parse(response.headers(), SystemTime::now());
         let token = inner.token.expose_secret();
         // An ETag is sent back as If-Match and never shown; one that is not a plausible
         // version (oversized, or carrying our token) is not kept at all.
@@ -1079,7 +1119,7 @@ impl ScimClient {
         };
         Ok(Answer {
             status,
-            retry_after,
+            rate,
             etag,
             content_type,
             body: redact_token(body, token),
@@ -1116,7 +1156,8 @@ pub(crate) fn redact_token(body: Vec<u8>, token: &str) -> Vec<u8> {
 /// One response as read; its buffer counts against the client's budget until dropped.
 struct Answer<'a> {
     status: u16,
-    retry_after: Option<Duration>,
+    /// Retry-After and X-RateLimit-*: what the target says of its budget.
+    rate: RateHeaders,
     etag: Option<String>,
     content_type: Option<String>,
     body: Vec<u8>,

@@ -144,6 +144,9 @@ pub struct Executor {
     /// case-insensitive look-up the target's filter cannot give; shared by the run's creates.
     case_index: Arc<tokio::sync::Mutex<Option<CaseIndex>>>,
     confirmed: HashMap<SourceId, Link>,
+    /// The plans' creates are for userNames this cycle's reads did not find (see
+    /// `with_creates_checked`).
+    creates_checked: bool,
 }
 
 /// One paged read of the target's users, by folded userName.
@@ -224,6 +227,7 @@ impl Executor {
             group_links: Vec::new(),
             case_index: Arc::new(tokio::sync::Mutex::new(None)),
             confirmed: HashMap::new(),
+            creates_checked: false,
         }
     }
 
@@ -251,6 +255,16 @@ impl Executor {
     pub fn with_known_users(mut self, users: impl IntoIterator<Item = TargetUser>) -> Self {
         self.known
             .extend(users.into_iter().map(|u| (u.id.clone(), u)));
+        self
+    }
+
+    /// Every create in the plans this executor runs is for a userName that this cycle's own
+    /// read of the target (a full read, or a `userName eq` lookup) did not find. Against a
+    /// target that refuses a second user with a userName (Miro's 400 "not unique", resolved by
+    /// lookup and adoption), the read stands for the lookup before the POST, which then costs
+    /// no request of the GET budget. A create whose answer was lost still looks up first.
+    pub fn with_creates_checked(mut self, checked: bool) -> Self {
+        self.creates_checked = checked;
         self
     }
 
@@ -488,7 +502,10 @@ impl Executor {
         // "ann@x.com", and a POST would make a second account. Look case-insensitively first.
         let case_exact = client.target_schema().user_name_case_exact() == Some(true);
         let mut retry = client.retry_state();
-        let mut look_first = true;
+        // A create this cycle's own read did not find goes straight to its POST where the
+        // target refuses a second account of a userName: its "not unique" is resolved below.
+        let mut look_first =
+            !(self.creates_checked && client.profile().refuses_duplicate_user_names);
         // Bounded by the retry policy and the attributes that can be dropped; the range is a
         // second guard.
         for _ in 0..64 {

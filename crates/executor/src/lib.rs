@@ -4,17 +4,20 @@
 //!
 //! Architecture Invariant: the only crate that knows HTTP. It knows no SQL: every link, journal
 //! entry and event leaves through `Recorder`.
-//! Architecture Invariant: every attempt, retries included, takes a token from its bucket before
-//! it is sent, and the pacing keeps any window-long interval within the bucket's budget.
+//! Architecture Invariant: every attempt, retries included, takes a slot of its bucket before it
+//! is sent and holds it until a window after its answer, so no window-long interval (at the
+//! client or, wherever between the send and the answer the SP counts it, at the SP) holds more
+//! than the bucket's budget.
 //! Architecture Invariant: a 2xx counts as a success only with the content the profile promises
 //! for it (`client::Expect`); a write with no answer, or an answer that confirms nothing, is
 //! reported to the `Recorder` as uncertain, and every request that reached the target belongs
 //! to an event.
 //! Architecture Invariant: a response body is read against a cap (`max_response_bytes`), never
 //! whole into memory first.
-//! Architecture Invariant: a create is preceded by a `userName eq` lookup, and a POST refused as
-//! not unique (or whose answer was lost) is resolved by lookup and adoption, never a second POST
-//! for a user the target already holds.
+//! Architecture Invariant: a create is preceded by a `userName eq` lookup (or, on a target that
+//! refuses duplicate userNames, by this cycle's own read that did not find the user), and a POST
+//! refused as not unique (or whose answer was lost) is resolved by lookup and adoption, never a
+//! second POST for a user the target already holds.
 //! Architecture Invariant: the token lives in a `SecretString`; it is exposed only to build the
 //! Authorization header (marked sensitive) and never reaches `Debug`, logs, events or errors.
 
@@ -23,6 +26,7 @@ mod error;
 mod execute;
 mod groups;
 mod pacing;
+mod rate_headers;
 mod retry;
 mod update;
 
@@ -31,6 +35,7 @@ pub use client::{
 };
 pub use error::{ClientError, ErrorClass, MAX_UNTRUSTED_CHARS, ScimError, untrusted};
 pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder, planned_request};
-pub use pacing::DEFAULT_HEADROOM;
+pub use pacing::DEFAULT_MARGIN_DIVISOR;
+pub use rate_headers::MAX_SERVER_WAIT;
 pub use retry::RetryPolicy;
 pub use update::Dropped;

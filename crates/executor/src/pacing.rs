@@ -1,84 +1,123 @@
-//! Per-bucket pacing: one GCRA limiter per limited bucket, spaced (with a small burst) so that
-//! no window-long interval ever holds more than the budget, plus a per-bucket pause that a 429
-//! sets.
+//! Per-bucket pacing: a sliding log of the last requests of each bucket, so that no
+//! window-long interval ever holds more than the budget while a whole budget may still go at
+//! once (the **burst bound**: `n` requests need `(n - 1) div N` windows plus the time to send one
+//! burst, which is what a fixed-window, sliding-window or token-bucket SP of that size allows).
 //!
-//! Sans-IO: `Pacer::try_acquire` answers "go" or "wait this long" against an injected clock,
-//! so the arithmetic is tested without sockets or sleeping; `acquire` is the thin async shell.
+//! A request holds its slot from the moment it is sent until a window (plus a margin) after its
+//! answer arrived. The SP counts a request somewhere between the two, so measuring from the
+//! answer, not from the send, keeps the SP's own count under the budget whatever the network
+//! and the SP's queues did to it; the margin only covers clock drift between the SP's counters.
+//! A request whose answer has not arrived keeps its slot.
+//!
+//! A 429 pauses its bucket (`Retry-After`, `X-RateLimit-Reset`, or half a window) and teaches it
+//! for the rest of the client's life (a cycle): a tenth less budget and a wider margin, once per
+//! episode (429s to requests sent before the lesson teach nothing more). `X-RateLimit-Remaining`
+//! and `-Reset`, when an SP sends them, only ever hold requests back.
+//!
+//! A new pacer can be told of the requests an earlier run answered (`Pacer::remember`): the
+//! target counts them whichever process sent them.
+//!
+//! Sans-IO (quinn's split): `Pacing` takes `now` and answers "go" or "wake me then"; it never
+//! reads a clock or sleeps, so the arithmetic is tested on a fake clock. `Pacer` is the async
+//! shell: tokio's clock, sleeping, and a `Permit` that records the answer when dropped.
 
 use crate::error::ClientError;
-use governor::clock::Clock;
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use scimsync_scim::{Bucket, Budgets};
-use std::collections::BTreeMap;
-use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Fraction of the budget the pacer aims for by default. Requests spaced exactly window/N
-/// apart put N+1 of them in a closed window-long interval; a little headroom also absorbs
-/// jitter between when a request leaves and when the SP counts it.
-pub const DEFAULT_HEADROOM: f64 = 0.98;
+/// The margin when sync.toml sets none: a hundredth of the window (300 ms of Miro's 30 s).
+pub const DEFAULT_MARGIN_DIVISOR: u32 = 100;
 
-/// Time as an offset from the pacer's epoch, from tokio's clock (so a paused test runtime
-/// drives it too).
+/// What a 429 subtracts from the budget in force: a tenth, at least one request.
+const SHRINK_DIVISOR: u32 = 10;
+
+/// What an SP told us about a bucket in `X-RateLimit-Remaining` / `X-RateLimit-Reset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SpHint {
+    /// Requests the SP still accepts before `reset_in`.
+    pub(crate) remaining: u32,
+    /// From the answer's arrival until the SP's count resets.
+    pub(crate) reset_in: Duration,
+}
+
+/// Why a request may not go yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Not before this time (from the pacer's epoch).
+    At(Duration),
+    /// Not before a request of the bucket in flight is answered (every slot is held by one).
+    OnAnswer,
+}
+
+/// A request the pacing let go; hand it back through `answered` (or `throttled`, then
+/// `answered`). It is not `Clone`, so a slot is released once.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    bucket: Bucket,
+    /// The bucket's lesson count when it was sent: a 429 to it teaches only if none came since.
+    lesson: u32,
+}
+
+/// One bucket's state.
 #[derive(Clone, Debug)]
-pub(crate) struct TokioClock {
-    epoch: tokio::time::Instant,
+struct Lane {
+    /// The published budget per window; `None`: unlimited, paced only by 429s and SP hints.
+    budget: Option<u32>,
+    /// The budget in force: the published one, less what 429s taught.
+    allowed: u32,
+    /// A slot frees `window + margin` after the answer of the request that held it.
+    margin: Duration,
+    in_flight: u32,
+    /// When the answers of requests that still hold a slot arrived, oldest first.
+    answered: VecDeque<Duration>,
+    /// Nothing of this bucket goes before this time (a 429's pause).
+    paused_until: Duration,
+    /// The SP's own count, while it applies: requests left, and until when.
+    hint: Option<(u32, Duration)>,
+    lessons: u32,
 }
 
-impl TokioClock {
-    pub(crate) fn new() -> Self {
-        TokioClock {
-            epoch: tokio::time::Instant::now(),
+impl Lane {
+    fn new(budget: Option<u32>, margin: Duration) -> Lane {
+        Lane {
+            budget,
+            allowed: budget.unwrap_or(u32::MAX),
+            margin,
+            in_flight: 0,
+            answered: VecDeque::new(),
+            paused_until: Duration::ZERO,
+            hint: None,
+            lessons: 0,
         }
     }
 }
 
-impl Clock for TokioClock {
-    type Instant = Duration;
-    fn now(&self) -> Duration {
-        self.epoch.elapsed()
-    }
-}
-
-type Lane<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<Duration>>;
-
-pub(crate) struct Pacer<C: Clock<Instant = Duration>> {
-    clock: C,
+/// The pacing of every bucket of one target (sans-IO).
+#[derive(Clone, Debug)]
+pub(crate) struct Pacing {
     window: Duration,
-    lanes: BTreeMap<Bucket, Lane<C>>,
-    /// Bucket → clock time before which nothing of it is sent (set by 429s).
-    paused: Mutex<BTreeMap<Bucket, Duration>>,
+    lanes: BTreeMap<Bucket, Lane>,
 }
 
-/// How many requests a lane may send back to back after an idle spell. Spacing alone (burst 1)
-/// loses for good every slot that no request took on time (none was waiting, or the waiting
-/// task's timer fired late: ~1 ms against a 15 ms period cost ~6 % in bench-provision); a small
-/// burst gives them back.
-/// A window-long interval then holds at most `burst + floor(N × headroom)` requests (the burst,
-/// then one per period), so the burst is half the headroom's slack, which keeps that at or
-/// under N with the other half left for jitter; at least 1, which a small budget gets.
-fn burst(per_window: u32, headroom: f64) -> NonZeroU32 {
-    // The epsilon keeps float error from flooring 200 × 0.02 / 2 = 1.999… down to 1.
-    let slack = f64::from(per_window) * (1.0 - headroom) / 2.0 + 1e-9;
-    // `as` saturates and truncates toward zero, which is the floor wanted here.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let half_slack = slack.floor() as u32;
-    NonZeroU32::new(half_slack).unwrap_or(NonZeroU32::MIN)
-}
-
-impl<C: Clock<Instant = Duration> + Clone> Pacer<C> {
-    pub(crate) fn new(budgets: &Budgets, headroom: f64, clock: C) -> Result<Self, ClientError> {
-        if !(headroom > 0.0 && headroom <= 1.0) {
-            return Err(ClientError::InvalidPacing {
-                reason: format!("headroom {headroom} is not in (0, 1]"),
-            });
-        }
-        if budgets.window.is_zero() {
+impl Pacing {
+    /// `margin`: `None` for the default, a hundredth of the window.
+    pub(crate) fn new(budgets: &Budgets, margin: Option<Duration>) -> Result<Pacing, ClientError> {
+        let window = budgets.window;
+        if window.is_zero() {
             return Err(ClientError::InvalidPacing {
                 reason: "the window is zero".into(),
+            });
+        }
+        let margin = margin.unwrap_or(window / DEFAULT_MARGIN_DIVISOR);
+        if margin >= window {
+            return Err(ClientError::InvalidPacing {
+                reason: format!(
+                    "the margin ({}) must be shorter than the window ({})",
+                    humantime::format_duration(margin),
+                    humantime::format_duration(window)
+                ),
             });
         }
         let mut lanes = BTreeMap::new();
@@ -86,309 +125,320 @@ impl<C: Clock<Instant = Duration> + Clone> Pacer<C> {
             if per_window == 0 {
                 return Err(ClientError::ZeroBudget { bucket });
             }
-            let period = budgets.window.div_f64(f64::from(per_window) * headroom);
-            let quota = Quota::with_period(period)
-                .ok_or_else(|| ClientError::InvalidPacing {
-                    reason: format!(
-                        "{bucket}: {per_window} per {:?} is too fast to pace",
-                        budgets.window
-                    ),
-                })?
-                .allow_burst(burst(per_window, headroom));
-            lanes.insert(bucket, RateLimiter::direct_with_clock(quota, clock.clone()));
+            lanes.insert(bucket, Lane::new(Some(per_window), margin));
         }
-        Ok(Pacer {
-            clock,
-            window: budgets.window,
-            lanes,
-            paused: Mutex::new(BTreeMap::new()),
-        })
+        for bucket in Bucket::ALL {
+            lanes
+                .entry(bucket)
+                .or_insert_with(|| Lane::new(None, margin));
+        }
+        Ok(Pacing { window, lanes })
     }
 
     pub(crate) fn window(&self) -> Duration {
         self.window
     }
 
-    /// Whether `bucket` has a budget (`None`: unlimited, paced only by 429s).
+    /// Whether `bucket` has a budget (`false`: unlimited, paced only by 429s and SP hints).
     pub(crate) fn has_budget(&self, bucket: Bucket) -> bool {
-        self.lanes.contains_key(&bucket)
+        self.lane(bucket).is_some_and(|l| l.budget.is_some())
     }
 
-    /// Takes a token for one request of `bucket` now, or says how long to wait. A paused bucket
-    /// takes no token until the pause is over.
-    pub(crate) fn try_acquire(&self, bucket: Bucket) -> Result<(), Duration> {
-        let now = self.clock.now();
-        if let Some(until) = self.paused_until(bucket).filter(|&until| until > now) {
-            return Err(until - now);
+    /// The budget in force for `bucket` (less than published after 429s); `None` if unlimited.
+    pub(crate) fn allowed(&self, bucket: Bucket) -> Option<u32> {
+        let lane = self.lane(bucket)?;
+        lane.budget.map(|_| lane.allowed)
+    }
+
+    /// The margin in force for `bucket` (wider after 429s).
+    #[cfg(test)]
+    pub(crate) fn margin(&self, bucket: Bucket) -> Duration {
+        self.lane(bucket)
+            .map_or(self.window / DEFAULT_MARGIN_DIVISOR, |l| l.margin)
+    }
+
+    fn lane(&self, bucket: Bucket) -> Option<&Lane> {
+        self.lanes.get(&bucket)
+    }
+
+    fn lane_mut(&mut self, bucket: Bucket) -> &mut Lane {
+        let window = self.window;
+        self.lanes
+            .entry(bucket)
+            .or_insert_with(|| Lane::new(None, window / DEFAULT_MARGIN_DIVISOR))
+    }
+
+    /// Sends one request of `bucket` at `now` if it may go, or says when to ask again.
+    pub(crate) fn try_send(&mut self, bucket: Bucket, now: Duration) -> Result<Ticket, Wake> {
+        let window = self.window;
+        let lane = self.lane_mut(bucket);
+        if lane.paused_until > now {
+            return Err(Wake::At(lane.paused_until));
         }
-        match self.lanes.get(&bucket) {
-            None => Ok(()),
-            Some(lane) => lane
-                .check()
-                .map_err(|not_until| not_until.wait_time_from(now)),
+        match lane.hint {
+            Some((_, until)) if until <= now => lane.hint = None,
+            Some((0, until)) => return Err(Wake::At(until)),
+            _ => {}
+        }
+        if lane.budget.is_some() {
+            let hold = window + lane.margin;
+            while lane.answered.front().is_some_and(|&t| t + hold <= now) {
+                lane.answered.pop_front();
+            }
+            // Counted in u64: `allowed` is at most a u32 and so is each count.
+            let held = u64::from(lane.in_flight) + lane.answered.len() as u64;
+            let allowed = u64::from(lane.allowed);
+            if held >= allowed {
+                // The slots held by answered requests free oldest first: the one that frees
+                // the (held - allowed + 1)th is the one to wait for.
+                let nth = usize::try_from(held - allowed).unwrap_or(usize::MAX);
+                return Err(match lane.answered.get(nth) {
+                    Some(&t) => Wake::At(t + hold),
+                    None => Wake::OnAnswer,
+                });
+            }
+        }
+        lane.in_flight += 1;
+        if let Some((left, _)) = &mut lane.hint {
+            *left = left.saturating_sub(1);
+        }
+        Ok(Ticket {
+            bucket,
+            lesson: lane.lessons,
+        })
+    }
+
+    /// The request of `ticket` was answered (or failed without an answer) at `now`: its slot
+    /// frees a window and the margin later.
+    pub(crate) fn answered(&mut self, ticket: Ticket, now: Duration) {
+        let lane = self.lane_mut(ticket.bucket);
+        lane.in_flight = lane.in_flight.saturating_sub(1);
+        if lane.budget.is_none() {
+            return;
+        }
+        // Answers are recorded under one lock in clock order, so this is a push at the back;
+        // the search only guards the order the expiry scan relies on.
+        let at = lane.answered.partition_point(|&t| t <= now);
+        lane.answered.insert(at, now);
+    }
+
+    /// The request of `ticket` got a 429 at `now`: nothing of its bucket goes for `pause`, and
+    /// unless a 429 already taught the bucket since this request was sent, it learns: a tenth
+    /// less budget (at least one request, never below one) and a margin wider by a hundredth of
+    /// the window (up to half the window, never narrowed). The count is what an SP budget shared
+    /// with another client needs; the margin, what clock drift at the SP needs; a 429 does not
+    /// say which, so each lesson takes a step of both.
+    pub(crate) fn throttled(&mut self, ticket: &Ticket, now: Duration, pause: Duration) {
+        let window = self.window;
+        let lane = self.lane_mut(ticket.bucket);
+        lane.paused_until = lane.paused_until.max(now + pause);
+        if lane.budget.is_none() || ticket.lesson != lane.lessons {
+            return;
+        }
+        lane.lessons += 1;
+        let less = (lane.allowed / SHRINK_DIVISOR).max(1);
+        lane.allowed = lane.allowed.saturating_sub(less).max(1);
+        let wider = (lane.margin + window / DEFAULT_MARGIN_DIVISOR).min(window / 2);
+        lane.margin = lane.margin.max(wider);
+    }
+
+    /// A request of `bucket` answered at `at`, before this pacing began (an earlier cycle or
+    /// process against the same target), still holds its slot.
+    pub(crate) fn seed(&mut self, bucket: Bucket, at: Duration) {
+        let lane = self.lane_mut(bucket);
+        if lane.budget.is_some() {
+            let pos = lane.answered.partition_point(|&t| t <= at);
+            lane.answered.insert(pos, at);
         }
     }
 
-    /// Nothing of `bucket` is sent for `pause` from now (a later pause already set wins).
-    pub(crate) fn pause(&self, bucket: Bucket, pause: Duration) {
-        let until = self.clock.now() + pause;
-        if let Ok(mut paused) = self.paused.lock() {
-            let slot = paused.entry(bucket).or_insert(until);
-            *slot = (*slot).max(until);
+    /// The requests that still hold a slot at `now`: bucket and answer time, a request still in
+    /// flight as answered now.
+    pub(crate) fn held(&self, now: Duration) -> Vec<(Bucket, Duration)> {
+        let mut held = Vec::new();
+        for (&bucket, lane) in &self.lanes {
+            let hold = self.window + lane.margin;
+            held.extend(
+                lane.answered
+                    .iter()
+                    .filter(|&&t| t + hold > now)
+                    .map(|&t| (bucket, t)),
+            );
+            if lane.budget.is_some() {
+                held.extend((0..lane.in_flight).map(|_| (bucket, now)));
+            }
         }
+        held
     }
 
-    fn paused_until(&self, bucket: Bucket) -> Option<Duration> {
-        self.paused
-            .lock()
-            .ok()
-            .and_then(|p| p.get(&bucket).copied())
+    /// The SP said, answering a request of `bucket` at `now`, how many more it accepts before
+    /// its count resets. Honoured as a further limit; never a reason to send more. Requests in
+    /// flight besides this one may not have been counted yet, so they are taken off.
+    pub(crate) fn hinted(&mut self, bucket: Bucket, now: Duration, hint: SpHint) {
+        let lane = self.lane_mut(bucket);
+        let until = now + hint.reset_in;
+        let others = lane.in_flight.saturating_sub(1);
+        let left = hint.remaining.saturating_sub(others);
+        lane.hint = match lane.hint {
+            // Answers arrive out of order: of two hints about the same reset, the lower count
+            // is the later one.
+            Some((old_left, old_until))
+                if old_until > now && old_until.abs_diff(until) < Duration::from_secs(1) =>
+            {
+                Some((old_left.min(left), old_until.max(until)))
+            }
+            _ => Some((left, until)),
+        };
     }
 }
 
-impl Pacer<TokioClock> {
-    /// Waits until a request of `bucket` may be sent and takes its token; returns false
-    /// without a token as soon as `cancelled` says so (checked at least every 250 ms, so a
-    /// halted run does not sit out a long pause first).
-    pub(crate) async fn acquire(&self, bucket: Bucket, cancelled: impl Fn() -> bool) -> bool {
-        // Each wait ends no later than the earliest time a token can exist, so this loops only
-        // when other tasks took the token first or to look at `cancelled`.
+/// The async shell around `Pacing`: tokio's clock (so a paused test runtime drives it too),
+/// sleeping until a slot frees, and permits that record their answer when dropped.
+pub(crate) struct Pacer {
+    epoch: tokio::time::Instant,
+    /// Added to the time since `epoch`, so that requests answered before the pacer began
+    /// (`remember`) have a time too: two windows, longer than any slot is held.
+    before: Duration,
+    state: Mutex<Pacing>,
+    window: Duration,
+    /// Woken when a request is answered, for requests waiting on `Wake::OnAnswer`.
+    answers: tokio::sync::Notify,
+}
+
+/// Longest single sleep while waiting for a slot, so a halted run notices soon.
+const NAP: Duration = Duration::from_millis(250);
+
+impl Pacer {
+    pub(crate) fn new(budgets: &Budgets, margin: Option<Duration>) -> Result<Pacer, ClientError> {
+        let pacing = Pacing::new(budgets, margin)?;
+        Ok(Pacer {
+            epoch: tokio::time::Instant::now(),
+            before: pacing.window() * 2,
+            window: pacing.window(),
+            state: Mutex::new(pacing),
+            answers: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed() + self.before
+    }
+
+    /// Requests of `bucket` answered `ago` (by an earlier cycle or process) still hold slots.
+    pub(crate) fn remember(&self, answered: impl IntoIterator<Item = (Bucket, Duration)>) {
+        let now = self.now();
+        let mut state = self.state();
+        for (bucket, ago) in answered {
+            if ago < self.before {
+                state.seed(bucket, now - ago);
+            }
+        }
+    }
+
+    /// The requests that still hold a slot: bucket, and how long ago each was answered.
+    pub(crate) fn recent(&self) -> Vec<(Bucket, Duration)> {
+        let now = self.now();
+        self.state()
+            .held(now)
+            .into_iter()
+            .map(|(bucket, at)| (bucket, now.saturating_sub(at)))
+            .collect()
+    }
+
+    fn state(&self) -> MutexGuard<'_, Pacing> {
+        // The state is plain numbers, consistent after any statement; keep using it.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn window(&self) -> Duration {
+        self.window
+    }
+
+    pub(crate) fn has_budget(&self, bucket: Bucket) -> bool {
+        self.state().has_budget(bucket)
+    }
+
+    /// The budget in force for `bucket`, lower than published after 429s taught it.
+    pub(crate) fn allowed(&self, bucket: Bucket) -> Option<u32> {
+        self.state().allowed(bucket)
+    }
+
+    /// Waits until a request of `bucket` may go and takes its slot; `None` without a slot as
+    /// soon as `cancelled` says so (checked at least every 250 ms, so a halted run does not sit
+    /// out a long pause first).
+    pub(crate) async fn acquire(
+        &self,
+        bucket: Bucket,
+        cancelled: impl Fn() -> bool,
+    ) -> Option<Permit<'_>> {
+        // Each wait ends no later than the time the slot can free, so this loops only when
+        // other tasks took the slot first, or to look at `cancelled`.
         loop {
             if cancelled() {
-                return false;
+                return None;
             }
-            match self.try_acquire(bucket) {
-                Ok(()) => return true,
-                Err(wait) => {
-                    let nap = wait.clamp(Duration::from_micros(50), Duration::from_millis(250));
-                    tokio::time::sleep(nap).await;
+            // Registered before asking, so an answer between the two is not missed.
+            let answered = self.answers.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            let now = self.now();
+            let wake = match self.state().try_send(bucket, now) {
+                Ok(ticket) => {
+                    return Some(Permit {
+                        pacer: self,
+                        ticket: Some(ticket),
+                    });
+                }
+                Err(wake) => wake,
+            };
+            match wake {
+                Wake::At(at) => tokio::time::sleep(at.saturating_sub(now).min(NAP)).await,
+                Wake::OnAnswer => {
+                    tokio::select! {
+                        () = &mut answered => {}
+                        () = tokio::time::sleep(NAP) => {}
+                    }
                 }
             }
+        }
+    }
+}
+
+/// A slot of one bucket, held from the send until the answer (the drop).
+pub(crate) struct Permit<'a> {
+    pacer: &'a Pacer,
+    ticket: Option<Ticket>,
+}
+
+impl Permit<'_> {
+    /// The request was answered 429: pause its bucket for `pause`, and learn.
+    pub(crate) fn throttled(&self, pause: Duration) {
+        if let Some(ticket) = &self.ticket {
+            let now = self.pacer.now();
+            self.pacer.state().throttled(ticket, now, pause);
+        }
+    }
+
+    /// The SP sent `X-RateLimit-Remaining` and `-Reset` with its answer.
+    pub(crate) fn hinted(&self, hint: SpHint) {
+        if let Some(ticket) = &self.ticket {
+            let now = self.pacer.now();
+            self.pacer.state().hinted(ticket.bucket, now, hint);
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            let now = self.pacer.now();
+            self.pacer.state().answered(ticket, now);
+            self.pacer.answers.notify_waiters();
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    #[derive(Clone, Default)]
-    struct ManualClock(Arc<AtomicU64>);
-
-    impl ManualClock {
-        fn advance(&self, d: Duration) {
-            self.0
-                .fetch_add(u64::try_from(d.as_nanos()).unwrap(), Ordering::SeqCst);
-        }
-    }
-
-    impl Clock for ManualClock {
-        type Instant = Duration;
-        fn now(&self) -> Duration {
-            Duration::from_nanos(self.0.load(Ordering::SeqCst))
-        }
-    }
-
-    fn budgets(window: Duration, bucket: Bucket, n: u32) -> Budgets {
-        Budgets {
-            window,
-            buckets: [(bucket, n)].into(),
-        }
-    }
-
-    /// Sends `count` requests as fast as the pacer allows; returns their send times.
-    fn drain(
-        pacer: &Pacer<ManualClock>,
-        clock: &ManualClock,
-        bucket: Bucket,
-        count: usize,
-    ) -> Vec<Duration> {
-        let mut times = Vec::with_capacity(count);
-        for _ in 0..count {
-            let mut granted = false;
-            for _ in 0..100 {
-                match pacer.try_acquire(bucket) {
-                    Ok(()) => {
-                        granted = true;
-                        break;
-                    }
-                    Err(wait) => clock.advance(wait),
-                }
-            }
-            assert!(granted, "no token after 100 waits");
-            times.push(clock.now());
-        }
-        times
-    }
-
-    /// Most requests seen in any closed interval `[t, t + window]`.
-    fn busiest_window(times: &[Duration], window: Duration) -> usize {
-        times
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| times[i..].iter().take_while(|&&u| u <= t + window).count())
-            .max()
-            .unwrap_or(0)
-    }
-
-    #[test]
-    fn no_window_ever_exceeds_the_budget_yet_the_rate_is_close_to_it() {
-        for (window, n) in [
-            (Duration::from_secs(30), 200),
-            (Duration::from_millis(300), 20),
-            (Duration::from_secs(30), 5),
-        ] {
-            let clock = ManualClock::default();
-            let pacer = Pacer::new(
-                &budgets(window, Bucket::UsersPost, n),
-                DEFAULT_HEADROOM,
-                clock.clone(),
-            )
-            .unwrap();
-            let count = 3 * n as usize;
-            let times = drain(&pacer, &clock, Bucket::UsersPost, count);
-            assert!(
-                busiest_window(&times, window) <= n as usize,
-                "{n} per {window:?}"
-            );
-            // (count - 1) gaps of window / (n * headroom): about 3 windows, not much more.
-            let span = times[count - 1] - times[0];
-            let ideal = window.mul_f64((count - 1) as f64 / f64::from(n));
-            assert!(span >= ideal, "{span:?} < {ideal:?}");
-            assert!(
-                span <= ideal.mul_f64(1.05),
-                "{span:?} too slow for {ideal:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_burst_is_half_the_headroom_slack_and_at_least_one() {
-        assert_eq!(burst(200, DEFAULT_HEADROOM).get(), 2);
-        assert_eq!(burst(20, DEFAULT_HEADROOM).get(), 1);
-        assert_eq!(burst(5, DEFAULT_HEADROOM).get(), 1);
-        assert_eq!(burst(200, 1.0).get(), 1);
-        assert_eq!(burst(1000, 0.9).get(), 50);
-    }
-
-    #[test]
-    fn after_an_idle_spell_a_burst_goes_at_once_and_no_window_exceeds_the_budget() {
-        let window = Duration::from_secs(30);
-        let n = 200;
-        let clock = ManualClock::default();
-        let pacer = Pacer::new(
-            &budgets(window, Bucket::UsersGet, n),
-            DEFAULT_HEADROOM,
-            clock.clone(),
-        )
-        .unwrap();
-        let b = burst(n, DEFAULT_HEADROOM).get() as usize;
-        assert!(b > 1, "a 200 budget should get a burst");
-        // A quiet lane lets the burst through back to back, then spaces the next one.
-        for _ in 0..b {
-            assert!(pacer.try_acquire(Bucket::UsersGet).is_ok());
-        }
-        assert!(pacer.try_acquire(Bucket::UsersGet).is_err());
-
-        // Adversarial mix: runs of back-to-back requests with idle spells between them (from
-        // a fixed LCG), so the burst refills again and again; no window-long interval may hold
-        // more than n.
-        let mut times = Vec::new();
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..400 {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            let run = 1 + (state >> 60) as usize; // 1..=16 requests
-            let idle_ms = (state >> 33) % 400; // 0..400 ms, up to ~2.6 periods
-            times.extend(drain(&pacer, &clock, Bucket::UsersGet, run));
-            clock.advance(Duration::from_millis(idle_ms));
-        }
-        // Then the worst case: a full burst after an idle spell, and demand for a whole window.
-        clock.advance(Duration::from_secs(1));
-        times.extend(drain(&pacer, &clock, Bucket::UsersGet, 2 * n as usize));
-        assert!(
-            times.len() > 3 * n as usize,
-            "the mix spans several windows"
-        );
-        let busiest = busiest_window(&times, window);
-        assert!(busiest <= n as usize, "{busiest} in one window, budget {n}");
-    }
-
-    #[test]
-    fn without_headroom_spacing_is_exactly_window_over_n() {
-        let window = Duration::from_secs(30);
-        let clock = ManualClock::default();
-        let pacer = Pacer::new(
-            &budgets(window, Bucket::UsersDelete, 20),
-            1.0,
-            clock.clone(),
-        )
-        .unwrap();
-        let times = drain(&pacer, &clock, Bucket::UsersDelete, 5);
-        for pair in times.windows(2) {
-            assert_eq!(pair[1] - pair[0], window / 20);
-        }
-    }
-
-    #[test]
-    fn buckets_are_independent_and_unlisted_ones_unlimited() {
-        let clock = ManualClock::default();
-        let pacer = Pacer::new(
-            &budgets(Duration::from_secs(30), Bucket::UsersDelete, 20),
-            1.0,
-            clock.clone(),
-        )
-        .unwrap();
-        assert!(pacer.try_acquire(Bucket::UsersDelete).is_ok());
-        assert!(pacer.try_acquire(Bucket::UsersDelete).is_err());
-        for _ in 0..1000 {
-            assert!(pacer.try_acquire(Bucket::UsersGet).is_ok());
-        }
-    }
-
-    #[test]
-    fn a_pause_holds_the_bucket_without_spending_tokens() {
-        let clock = ManualClock::default();
-        let pacer = Pacer::new(
-            &budgets(Duration::from_secs(30), Bucket::UsersGet, 200),
-            1.0,
-            clock.clone(),
-        )
-        .unwrap();
-        pacer.pause(Bucket::UsersGet, Duration::from_secs(5));
-        assert_eq!(
-            pacer.try_acquire(Bucket::UsersGet),
-            Err(Duration::from_secs(5))
-        );
-        // A shorter pause does not cut a longer one short.
-        pacer.pause(Bucket::UsersGet, Duration::from_secs(1));
-        clock.advance(Duration::from_secs(2));
-        assert_eq!(
-            pacer.try_acquire(Bucket::UsersGet),
-            Err(Duration::from_secs(3))
-        );
-        // Other buckets are not paused, limited or not.
-        assert!(pacer.try_acquire(Bucket::UsersPost).is_ok());
-        clock.advance(Duration::from_secs(3));
-        assert!(pacer.try_acquire(Bucket::UsersGet).is_ok());
-    }
-
-    #[test]
-    fn bad_configurations_are_refused() {
-        let clock = ManualClock::default();
-        let zero = budgets(Duration::from_secs(30), Bucket::GroupsList, 0);
-        assert!(matches!(
-            Pacer::new(&zero, 0.98, clock.clone()),
-            Err(ClientError::ZeroBudget { .. })
-        ));
-        let ok = budgets(Duration::from_secs(30), Bucket::GroupsList, 5);
-        assert!(Pacer::new(&ok, 0.0, clock.clone()).is_err());
-        assert!(Pacer::new(&ok, 1.5, clock.clone()).is_err());
-        let no_window = budgets(Duration::ZERO, Bucket::GroupsList, 5);
-        assert!(Pacer::new(&no_window, 0.98, clock).is_err());
-    }
-}
+mod tests;

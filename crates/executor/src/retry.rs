@@ -69,11 +69,13 @@ impl RetryState {
     /// more). A 429 has already paused its bucket (Retry-After, or the rest of the window), and
     /// the next attempt waits on the bucket: it needs no delay of its own and spends no attempt,
     /// or a short 429 burst on a paged read would exhaust the attempts meant for 5xx and resets.
+    /// A 429 whose `Retry-After` (or reset) reaches past `max_elapsed` is not retried: the
+    /// request fails now, and the next cycle sends it, instead of holding the cycle.
     pub(crate) fn after(&mut self, error: &crate::ScimError) -> Option<Duration> {
-        if matches!(error, crate::ScimError::RateLimited { .. }) {
+        if let crate::ScimError::RateLimited { retry_after } = error {
             self.rate_limited += 1;
-            return (self.rate_limited <= MAX_RATE_LIMITED
-                && self.started.elapsed() <= self.max_elapsed)
+            let resumes = self.started.elapsed() + retry_after.unwrap_or_default();
+            return (self.rate_limited <= MAX_RATE_LIMITED && resumes <= self.max_elapsed)
                 .then_some(Duration::ZERO);
         }
         self.next_delay()
@@ -133,6 +135,22 @@ mod tests {
             .take(1000)
             .count();
         assert_eq!(more, (MAX_RATE_LIMITED - 20) as usize);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_asking_for_longer_than_the_time_left_is_not_retried() {
+        let policy = RetryPolicy {
+            max_elapsed: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let mut state = RetryState::new(&policy, &AtomicU64::new(0));
+        let wait = |secs| crate::ScimError::RateLimited {
+            retry_after: Some(Duration::from_secs(secs)),
+        };
+        assert_eq!(state.after(&wait(30)), Some(Duration::ZERO));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(state.after(&wait(30)), Some(Duration::ZERO));
+        assert_eq!(state.after(&wait(31)), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -103,6 +103,11 @@ pub struct Profile {
     /// Whether a PATCH may be answered 204 No Content (RFC 7644 §3.5.2). Miro documents 200
     /// with the whole resource, so an empty answer there confirms nothing.
     pub patch_may_answer_no_content: bool,
+    /// Whether the target refuses a second account of a userName (in any case): then a create
+    /// that this cycle's own read did not find may POST without a lookup first, because a
+    /// "not unique" answer is resolved by lookup and adoption. Miro does; a generic SP is
+    /// looked up first.
+    pub refuses_duplicate_user_names: bool,
 }
 
 impl Profile {
@@ -131,6 +136,7 @@ impl Profile {
             group_members_on_create: false,
             unquoted_numeric_member_ids: true,
             patch_may_answer_no_content: false,
+            refuses_duplicate_user_names: true,
         }
     }
 
@@ -152,6 +158,7 @@ impl Profile {
             group_members_on_create: true,
             unquoted_numeric_member_ids: false,
             patch_may_answer_no_content: true,
+            refuses_duplicate_user_names: false,
         }
     }
 

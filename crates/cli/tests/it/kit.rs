@@ -26,6 +26,14 @@ pub struct Run {
 }
 
 impl Run {
+    /// The post-sync summary's line for `bucket` (e.g. "users_post: 60 requests in …").
+    pub fn bucket_line(&self, bucket: &str) -> &str {
+        self.stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{bucket}:")))
+            .unwrap_or_else(|| panic!("no summary line for {bucket}:\n{}", self.stderr))
+    }
+
     fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),

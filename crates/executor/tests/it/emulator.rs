@@ -30,6 +30,19 @@ async fn start(seed: Vec<SeedUser>, faults: Faults) -> RunningEmulator {
         .unwrap()
 }
 
+/// An emulator enforcing `limits`, with no fault and no seed.
+async fn start_limited(limits: RateLimits) -> RunningEmulator {
+    let cfg = EmulatorConfig {
+        token: TOKEN.into(),
+        limits: Some(limits),
+        ..EmulatorConfig::default()
+    };
+    Emulator::new(cfg)
+        .serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
 fn executor(emu: &RunningEmulator) -> Executor {
     Executor::new(client(
         &emu.base_url,
@@ -337,6 +350,17 @@ async fn injected_5xx_are_retried_until_everything_converges() {
 
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_found_and_adopted_not_duplicated() {
+    lost_answers_are_adopted(false).await;
+}
+
+/// The same when the cycle's read stands for the lookup before each POST: the retry of a POST
+/// whose answer was lost still looks up first.
+#[tokio::test]
+async fn a_checked_create_whose_answer_was_lost_is_adopted_not_duplicated() {
+    lost_answers_are_adopted(true).await;
+}
+
+async fn lost_answers_are_adopted(checked: bool) {
     let faults = Faults {
         drop_rate: 0.3,
         drop_after_apply: true,
@@ -350,6 +374,7 @@ async fn a_create_whose_answer_was_lost_is_found_and_adopted_not_duplicated() {
     };
     let mut rec = Rec::default();
     let report = executor(&emu)
+        .with_creates_checked(checked)
         .execute(&plan, Vec::new(), &ctx(), &mut rec)
         .await;
     assert_eq!(report.failed, 0, "{:?}", report.failures);
@@ -369,17 +394,12 @@ async fn a_create_whose_answer_was_lost_is_found_and_adopted_not_duplicated() {
 }
 
 /// `creates` creates with the client paced to the same scaled Miro budgets the emulator
-/// enforces: none may draw a 429.
-async fn paced_creates_draw_no_429(window: Duration, creates: usize) {
-    let cfg = EmulatorConfig {
-        token: TOKEN.into(),
-        limits: Some(RateLimits::miro_scaled(window)),
-        ..EmulatorConfig::default()
-    };
-    let emu = Emulator::new(cfg)
-        .serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+/// enforces: none may draw a 429. Returns the POST bucket's report.
+async fn paced_creates_draw_no_429(
+    window: Duration,
+    creates: usize,
+) -> scimsync_executor::BucketReport {
+    let emu = start_limited(RateLimits::miro_scaled(window)).await;
     let exec = Executor::new(client(
         &emu.base_url,
         TOKEN,
@@ -406,10 +426,13 @@ async fn paced_creates_draw_no_429(window: Duration, creates: usize) {
     assert!(stats.max_in_window.values().all(|&n| n <= 200), "{stats:?}");
     let posts = report.buckets[&scimsync_scim::Bucket::UsersPost];
     assert_eq!(posts.requests, creates as u64);
-    // Paced at the budget: n requests span at least (n - 1) / 200 windows.
+    // Never more than the budget in a window, so n requests span at least (n - 1) div 200
+    // windows (the burst bound).
+    assert!(posts.busiest_window <= 200, "{posts:?}");
     let span = posts.last.unwrap() - posts.first.unwrap();
-    let least = window.mul_f64((creates - 1) as f64 / 200.0);
+    let least = window * u32::try_from((creates - 1) / 200).unwrap();
     assert!(span >= least, "{span:?} < {least:?}");
+    posts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,10 +441,16 @@ async fn three_hundred_creates_within_scaled_miro_limits_see_no_429() {
 }
 
 /// At 300 ms a debug build on two cores cannot outrun the budget anyway (see the control
-/// below); over 2 s it can, so here the pacer is what keeps the 429s away.
+/// below); over 2 s it can, so here the pacer is what keeps the 429s away. It also sends a
+/// whole budget at once instead of spreading it over the window: 300 creates take one window
+/// and a little, not one and a half.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paced_creates_see_no_429_where_unpaced_ones_do() {
-    paced_creates_draw_no_429(Duration::from_secs(2), 300).await;
+    let window = Duration::from_secs(2);
+    let posts = paced_creates_draw_no_429(window, 300).await;
+    assert_eq!(posts.busiest_window, 200, "{posts:?}");
+    let span = posts.last.unwrap() - posts.first.unwrap();
+    assert!(span < window.mul_f64(1.4), "{span:?}");
 }
 
 #[tokio::test]
@@ -784,15 +813,7 @@ async fn unpaced_load_draws_429s_that_pauses_and_retries_absorb() {
         users_post: 40,
         ..RateLimits::miro_scaled(Duration::from_secs(1))
     };
-    let cfg = EmulatorConfig {
-        token: TOKEN.into(),
-        limits: Some(limits),
-        ..EmulatorConfig::default()
-    };
-    let emu = Emulator::new(cfg)
-        .serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let emu = start_limited(limits).await;
     // No bucket limited; the window still sizes the pause after a 429 without Retry-After.
     let unpaced = Budgets {
         window: Duration::from_secs(1),
@@ -819,4 +840,131 @@ async fn unpaced_load_draws_429s_that_pauses_and_retries_absorb() {
     assert_eq!(report.rate_limited, stats.rate_limited);
     assert_eq!(report.failed, 0, "{:?}", report.failures.first());
     assert_eq!(emu.emulator.users().len(), 100);
+}
+
+/// Creates the cycle's read already checked cost their POST only; a userName taken since (here:
+/// seeded, in another case) is refused as not unique and adopted, never duplicated.
+#[tokio::test]
+async fn checked_creates_send_no_lookup_and_still_adopt_a_taken_name() {
+    let emu = start(vec![SeedUser::new("Taken@Example.com")], Faults::default()).await;
+    let plan = Plan {
+        ops: vec![
+            create("a", "a@example.com"),
+            create("b", "b@example.com"),
+            create("t", "taken@example.com"),
+        ],
+    };
+    let mut rec = Rec::default();
+    let report = executor(&emu)
+        .with_creates_checked(true)
+        .execute(&plan, Vec::new(), &ctx(), &mut rec)
+        .await;
+    assert_eq!(report.failed, 0, "{:?}", report.failures);
+    let stats = emu.emulator.stats();
+    assert_eq!(stats.by_bucket["users_post"], 3);
+    // One lookup: the one that resolves "not unique".
+    assert_eq!(stats.by_bucket["users_get"], 1, "{stats:?}");
+    assert_eq!(rec.outcome(2), Some(&OpOutcome::Adopted));
+    assert_eq!(emu.emulator.users().len(), 3);
+    // A generic target may not refuse duplicates: there the lookup stays.
+    let emu = start(Vec::new(), Faults::default()).await;
+    let generic = Executor::new(client(
+        &emu.base_url,
+        TOKEN,
+        Profile::generic(),
+        Budgets::unlimited(),
+    ))
+    .with_creates_checked(true);
+    let mut rec = Rec::default();
+    generic
+        .execute(
+            &Plan {
+                ops: vec![create("a", "a@example.com")],
+            },
+            Vec::new(),
+            &ctx(),
+            &mut rec,
+        )
+        .await;
+    assert_eq!(emu.emulator.stats().by_bucket["users_get"], 1);
+}
+
+/// An emulator limiting `users_get` to `per_window` per `window`, with the rate-limit headers
+/// and Retry-After in the form asked for, and a client that knows no budget (as for a generic
+/// SP): only what the target says paces it.
+async fn unbudgeted_against(
+    per_window: u32,
+    window: Duration,
+    http_date: bool,
+    headers: bool,
+) -> (RunningEmulator, scimsync_executor::ScimClient) {
+    let emu = start_limited(RateLimits {
+        users_get: per_window,
+        retry_after: true,
+        retry_after_http_date: http_date,
+        rate_limit_headers: headers,
+        ..RateLimits::miro_scaled(window)
+    })
+    .await;
+    let unbudgeted = Budgets {
+        window: Duration::from_secs(120),
+        ..Budgets::unlimited()
+    };
+    let client = client(&emu.base_url, TOKEN, Profile::miro(), unbudgeted);
+    (emu, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_http_date_is_honoured() {
+    let window = Duration::from_secs(2);
+    let (emu, client) = unbudgeted_against(3, window, true, false).await;
+    let started = std::time::Instant::now();
+    for i in 0..5 {
+        let found = tokio::time::timeout(
+            Duration::from_secs(30),
+            client.find_user(&format!("u{i}@example.com")),
+        )
+        .await
+        .expect("bounded");
+        assert_eq!(found.unwrap(), None);
+    }
+    // One 429: the 4th lookup waited until the date (when its slot freed, rounded up to a
+    // whole second). Without the date, the default pause of a bucket with no budget (1 s, then
+    // 2 s, …) comes back too soon and draws a second one.
+    let stats = emu.emulator.stats();
+    assert_eq!(stats.rate_limited, 1, "{stats:?}");
+    assert_eq!(client.rate_limited(), 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_ratelimit_remaining_and_reset_keep_an_unbudgeted_client_under_the_limit() {
+    let window = Duration::from_secs(1);
+    let (emu, client) = unbudgeted_against(4, window, false, true).await;
+    let started = std::time::Instant::now();
+    for i in 0..10 {
+        client
+            .find_user(&format!("u{i}@example.com"))
+            .await
+            .unwrap();
+    }
+    let stats = emu.emulator.stats();
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    assert!(stats.max_in_window["users_get"] <= 4);
+    // Ten at four a window: the 5th and the 9th each waited for a reset.
+    assert!(started.elapsed() >= window * 2, "{:?}", started.elapsed());
+
+    // The control: without the headers, the same client runs into the limit.
+    let (emu, client) = unbudgeted_against(4, window, false, false).await;
+    for i in 0..5 {
+        client
+            .find_user(&format!("u{i}@example.com"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(emu.emulator.stats().rate_limited, 1);
 }
