@@ -34,7 +34,10 @@ pub use group::{
 };
 pub use message::{ListResponse, ScimErrorBody, parse_error_body};
 pub use patch::{new_entry, patch_body, patch_body_adding};
-pub use profile::{EmailRule, MIRO_USER_ROLE_TYPE, OpCase, Profile, ProfileKind, RoleRule};
+pub use profile::{
+    EmailRule, LicenceRule, MIRO_ADMIN_ROLE_TYPE, MIRO_LICENCES, MIRO_USER_ROLE_TYPE, OpCase,
+    Profile, ProfileKind, RoleRule, ValueLimit,
+};
 pub use replace::apply_changes;
 pub use resource::{WireError, target_user, user_resource};
 pub use schemas::{
