@@ -333,7 +333,10 @@ impl Mapping {
     /// Fits a user's mapped values (in path order) to the target: the licence in its
     /// spelling, and each value within its limit, cut where the mapping says `truncate`.
     /// `Err((field, message))` names the attribute at fault and the limit.
-    pub(crate) fn fit(&self, attrs: &mut Vec<(&AttrKey, AttrValue)>) -> Result<(), (String, String)> {
+    pub(crate) fn fit(
+        &self,
+        attrs: &mut Vec<(&AttrKey, AttrValue)>,
+    ) -> Result<(), (String, String)> {
         if let Some(rule) = &self.licence
             && let Some((_, value)) = attrs.iter_mut().find(|(p, _)| p.as_str() == rule.path)
             && let AttrValue::Text(text) = value
@@ -356,7 +359,11 @@ impl Mapping {
             let at: Vec<usize> = limit
                 .paths
                 .iter()
-                .filter_map(|p| attrs.iter().position(|(path, v)| path.as_str() == p && v.as_text().is_some()))
+                .filter_map(|p| {
+                    attrs
+                        .iter()
+                        .position(|(path, v)| path.as_str() == p && v.as_text().is_some())
+                })
                 .collect();
             let chars = |attrs: &Vec<(&AttrKey, AttrValue)>| -> usize {
                 let total: usize = at

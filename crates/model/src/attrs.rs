@@ -93,7 +93,10 @@ mod path_tests {
 
     #[test]
     fn admin_role_paths_round_trip_with_escapes() {
-        assert_eq!(admin_role("Content Admin"), r#"roles[value eq "Content Admin"]"#);
+        assert_eq!(
+            admin_role("Content Admin"),
+            r#"roles[value eq "Content Admin"]"#
+        );
         for value in ["Content Admin", r#"Say "hi""#, r"back\slash", "é"] {
             assert_eq!(admin_role_value(&admin_role(value)).as_deref(), Some(value));
         }

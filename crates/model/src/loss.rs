@@ -813,7 +813,9 @@ mod tests {
         let mut held = plan.clone();
         held.retain_losses(&LossRules::miro(), |_| false);
         assert_eq!(held.ops.len(), 2, "{held:?}");
-        assert!(matches!(&held.ops[1], Op::Update { changes, .. } if changes.len() == 1 && changes[0].new.is_some()));
+        assert!(
+            matches!(&held.ops[1], Op::Update { changes, .. } if changes.len() == 1 && changes[0].new.is_some())
+        );
         // The ops survive a saved plan.
         let json = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);

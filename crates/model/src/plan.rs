@@ -73,7 +73,9 @@ pub enum SkipReason {
     LicenceNotUpgrade {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<String>,
-        to: String,
+        /// `None`: the licence would be removed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
         /// The licence a change may go to.
         upgrades_to: String,
     },
@@ -109,14 +111,16 @@ impl fmt::Display for SkipReason {
                 to,
                 upgrades_to,
             } => {
-                let from = from.as_deref().map_or_else(
-                    || "an unknown licence".to_owned(),
-                    |from| format!("{from:?}"),
-                );
+                let show = |v: &Option<String>, none: &str| {
+                    v.as_deref()
+                        .map_or_else(|| none.to_owned(), |v| format!("{v:?}"))
+                };
                 write!(
                     f,
-                    "userType {from} -> {to:?} not sent: the target only upgrades a licence (to \
-                     {upgrades_to:?}) over SCIM; change it in its admin console"
+                    "userType {} -> {} not sent: the target only upgrades a licence (to \
+                     {upgrades_to:?}) over SCIM; change it in its admin console",
+                    show(from, "(unknown)"),
+                    show(to, "(none)")
                 )
             }
         }

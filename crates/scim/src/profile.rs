@@ -301,7 +301,9 @@ mod tests {
 
     #[test]
     fn only_an_upgrade_to_full_is_a_licence_change_miro_takes() {
-        let rule = Profile::miro().licence.unwrap_or_else(|| panic!("miro has a licence rule"));
+        let rule = Profile::miro()
+            .licence
+            .unwrap_or_else(|| panic!("miro has a licence rule"));
         assert_eq!(rule.canonical(" free restricted "), Some("Free Restricted"));
         assert_eq!(rule.canonical("Enterprise"), None);
         assert!(rule.allows(Some("Free"), "Full"));

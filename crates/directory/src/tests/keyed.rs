@@ -348,10 +348,8 @@ fn a_file_changed_between_the_two_passes_is_read_whole_again() {
 fn joining_or_leaving_an_admin_role_group_is_not_hidden_by_a_recognised_record() {
     let mut setup = Setup::new();
     setup.roles.admin_roles = [("Helpdesk".to_owned(), vec!["User Admin".to_owned()])].into();
-    setup.mapping = jumpcloud().with_admin_roles(
-        Some("organization_admin_role"),
-        ["User Admin".to_owned()],
-    );
+    setup.mapping =
+        jumpcloud().with_admin_roles(Some("organization_admin_role"), ["User Admin".to_owned()]);
     let doc = |helpdesk: &[&str]| {
         let (users, admins, members) = base();
         let mut doc = directory(users, &admins, &members);
@@ -379,7 +377,11 @@ fn joining_or_leaving_an_admin_role_group_is_not_hidden_by_a_recognised_record()
             })
             .collect();
         let (second, _) = setup.keyed(&write(dir.path(), &doc(&before)), &links);
-        assert_eq!(second.stamps.len(), 10 - before.len(), "holders are not stamped");
+        assert_eq!(
+            second.stamps.len(),
+            10 - before.len(),
+            "holders are not stamped"
+        );
         for (at, stamp) in &second.stamps {
             let id = second.desired[*at].source_id.as_str();
             links.get_mut(id).unwrap().stamp = Some(*stamp);

@@ -808,7 +808,10 @@ fn a_value_over_the_targets_limit_is_an_error_naming_record_field_and_limit() {
     let mapped = map(&snapshot, &all(), &RolesConfig::default(), &mapping);
     let u1 = invalid_of(&mapped, "u1");
     assert_eq!(u1.field, paths::DISPLAY_NAME);
-    assert!(u1.message.contains("61 characters") && u1.message.contains("limit of 60"), "{u1}");
+    assert!(
+        u1.message.contains("61 characters") && u1.message.contains("limit of 60"),
+        "{u1}"
+    );
     assert!(u1.message.contains("truncate = true"), "{u1}");
     let u2 = invalid_of(&mapped, "u2");
     assert_eq!(u2.field, paths::EMPLOYEE_NUMBER);
@@ -840,7 +843,10 @@ fn truncate_cuts_a_value_to_the_targets_limit() {
     assert_eq!(attrs[paths::FAMILY_NAME], text(&"L".repeat(19)));
     // `{ truncate = true }` on a path nothing maps is refused when the file is read.
     let err = Mapping::compile(&expr_config("title = { truncate = true }\n")).unwrap_err();
-    assert!(matches!(err, MappingError::TruncateUnmapped { .. }), "{err}");
+    assert!(
+        matches!(err, MappingError::TruncateUnmapped { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -867,7 +873,12 @@ fn the_licence_must_be_one_the_target_accepts_and_goes_in_its_spelling() {
     // A preset value: every user gets it.
     let full = miro_rules(compile(Preset::Jumpcloud, &[("userType", "=full")]).unwrap());
     let mapped = map(&snapshot, &all(), &RolesConfig::default(), &full);
-    assert!(mapped.desired.iter().all(|u| u.attrs[paths::USER_TYPE] == text("Full")));
+    assert!(
+        mapped
+            .desired
+            .iter()
+            .all(|u| u.attrs[paths::USER_TYPE] == text("Full"))
+    );
 }
 
 #[test]
@@ -915,5 +926,9 @@ fn admin_role_groups_give_their_members_miros_admin_roles() {
     assert_eq!(held("u2"), ["Security Admin", "User Admin"]);
     assert!(held("u3").is_empty());
     // Every managed role is a managed path, so one taken away is removed.
-    assert!(mapping.paths().any(|p| p == paths::admin_role("Security Admin")));
+    assert!(
+        mapping
+            .paths()
+            .any(|p| p == paths::admin_role("Security Admin"))
+    );
 }
