@@ -103,7 +103,7 @@ impl Tally {
         }
     }
 
-    fn sent(&self, bucket: Bucket) {
+    pub(crate) fn sent(&self, bucket: Bucket) {
         let at = self.start.elapsed();
         if let Ok(mut buckets) = self.buckets.lock() {
             let b = buckets.entry(bucket).or_default();
@@ -119,6 +119,11 @@ impl Tally {
 
     pub(crate) fn is_halted(&self) -> bool {
         self.halted.load(Ordering::SeqCst)
+    }
+
+    /// Nothing more of this tally is sent (its target refused access).
+    pub(crate) fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
     }
 }
 
@@ -881,8 +886,12 @@ const UNLIMITED_MAX_PAUSE: Duration = Duration::from_secs(60);
 /// An id as one path segment. Ids are opaque; Miro's are numeric, but escape anyway so an id
 /// cannot change the path.
 pub(crate) fn path_segment(id: &ScimId) -> String {
-    id.as_str()
-        .bytes()
+    segment(id.as_str())
+}
+
+/// Any opaque id (a team's, an org's) as one path segment.
+pub(crate) fn segment(id: &str) -> String {
+    id.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 (b as char).to_string()
@@ -897,14 +906,14 @@ pub(crate) fn user_path(id: &ScimId) -> String {
 }
 
 /// The Authorization header; the token leaves its `SecretString` only here.
-fn bearer(token: &SecretString) -> Result<HeaderValue, ClientError> {
+pub(crate) fn bearer(token: &SecretString) -> Result<HeaderValue, ClientError> {
     let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
         .map_err(|_| ClientError::InvalidToken)?;
     value.set_sensitive(true);
     Ok(value)
 }
 
-fn transport(e: reqwest::Error) -> ScimError {
+pub(crate) fn transport(e: reqwest::Error) -> ScimError {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -40,6 +40,10 @@ pub trait Recorder {
     /// The target refused an attribute itself (400 `invalidPath` or `mutability` naming it),
     /// for every user: the caller remembers it so later plans leave it out.
     fn attribute_refused(&mut self, _dropped: &Dropped) {}
+    /// A team assignment to store: made, or found made (Miro's REST API).
+    fn team_link(&mut self, _link: scimsync_model::TeamLink) {}
+    /// The group's user group is off the team.
+    fn team_unlink(&mut self, _group: &SourceId, _team: &scimsync_model::TeamId) {}
 }
 
 /// The run an execution belongs to, stamped on every event.
@@ -106,6 +110,8 @@ pub struct ExecutionReport {
 #[derive(Clone, Debug)]
 pub struct Executor {
     client: ScimClient,
+    /// Miro's REST API, for team assignments (`None`: none configured).
+    rest: Option<crate::rest::RestClient>,
     known: HashMap<ScimId, TargetUser>,
     group_links: Vec<GroupLink>,
     /// Every target user by folded userName, read (paged) when a create needs a
@@ -170,6 +176,12 @@ enum Done {
     /// Every change was refused as an attribute the target does not take: nothing sent
     /// applies, and the attributes are remembered as unsupported.
     Refused(Vec<Dropped>),
+    /// The reactivation went, the changes after it failed: the link takes the reactivation,
+    /// the op fails (the next cycle sends the rest).
+    PartlyPatched {
+        changes: Vec<Change>,
+        failed: String,
+    },
     Deleted {
         already_gone: bool,
     },
@@ -187,6 +199,7 @@ impl Executor {
     pub fn new(client: ScimClient) -> Self {
         Executor {
             client,
+            rest: None,
             known: HashMap::new(),
             group_links: Vec::new(),
             case_index: Arc::new(tokio::sync::Mutex::new(None)),
@@ -214,6 +227,12 @@ impl Executor {
         &self.client
     }
 
+    /// Team assignments go through this client (Miro's REST API).
+    pub fn with_rest(mut self, rest: Option<crate::rest::RestClient>) -> Self {
+        self.rest = rest;
+        self
+    }
+
     pub async fn execute(
         &self,
         plan: &Plan,
@@ -227,6 +246,7 @@ impl Executor {
             ctx,
             recorder,
             manages_emails: self.client.profile().manages_emails(),
+            profile: self.client.profile(),
             links: links
                 .into_iter()
                 .map(|l| (l.source_id.clone(), l))
@@ -255,6 +275,12 @@ impl Executor {
             initiated_by: ctx.initiated_by,
             max_in_flight: ctx.max_in_flight,
         };
+        let team_run = crate::teams::TeamRun {
+            rest: self.rest.as_ref(),
+            integration: &ctx.integration,
+            run_id: ctx.run_id,
+            initiated_by: ctx.initiated_by,
+        };
         for phase in [
             Phase::Provision,
             Phase::Update,
@@ -263,12 +289,16 @@ impl Executor {
             Phase::Delete,
             Phase::Report,
         ] {
-            // Group ops of a phase run after its user ops: a membership needs its users.
+            // Group ops of a phase run after its user ops: a membership needs its users; team
+            // assignments after the group ops: an assignment needs its group.
             let (group_ops, ops): (Vec<usize>, Vec<usize>) = (0..plan.ops.len())
                 .filter(|&i| plan.ops[i].phase() == phase)
                 .partition(|&i| plan.ops[i].is_group());
+            let (team_ops, group_ops): (Vec<usize>, Vec<usize>) =
+                group_ops.into_iter().partition(|&i| plan.ops[i].is_team());
             if phase == Phase::Report {
-                // Only group skips are reported by the executor (their events say why).
+                // Only group and team skips are reported by the executor (their events say
+                // why).
                 group_run
                     .run(
                         &plan.ops,
@@ -278,6 +308,9 @@ impl Executor {
                         &mut run.report,
                         run.recorder,
                     )
+                    .await;
+                team_run
+                    .run(&plan.ops, &team_ops, &groups, &mut run.report, run.recorder)
                     .await;
                 continue;
             }
@@ -302,6 +335,11 @@ impl Executor {
                         &mut run.report,
                         run.recorder,
                     )
+                    .await;
+            }
+            if run.report.halted.is_none() && !team_ops.is_empty() {
+                processed += team_run
+                    .run(&plan.ops, &team_ops, &groups, &mut run.report, run.recorder)
                     .await;
             }
         }
@@ -617,6 +655,62 @@ impl Executor {
         tally: &Tally,
         trace: &mut Trace,
     ) -> Done {
+        // A reactivation with what the target freezes while a user is deactivated goes as
+        // two writes where the profile says so: the reactivation, then the rest.
+        let reactivation = changes.iter().position(|c| {
+            c.path == paths::ACTIVE && c.new.as_ref().and_then(AttrValue::as_text) == Some("true")
+        });
+        let profile = self.client.profile();
+        if let Some(at) = reactivation
+            && profile.reactivate_apart
+            && changes.iter().any(|c| profile.is_frozen(&c.path))
+        {
+            let first = [changes[at].clone()];
+            let rest: Vec<Change> = changes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != at)
+                .map(|(_, c)| c.clone())
+                .collect();
+            return match self
+                .client
+                .update_user(target_id, &first, tally, trace)
+                .await
+            {
+                Ok(reactivated) if !reactivated.changes.is_empty() => {
+                    match Box::pin(self.patch(target_id, &rest, tally, trace)).await {
+                        Done::Patched {
+                            mut changes,
+                            dropped,
+                        } => {
+                            changes.splice(0..0, reactivated.changes);
+                            Done::Patched { changes, dropped }
+                        }
+                        Done::Refused(dropped) => Done::Patched {
+                            changes: reactivated.changes,
+                            dropped,
+                        },
+                        Done::Failed(why) => Done::PartlyPatched {
+                            changes: reactivated.changes,
+                            failed: why,
+                        },
+                        other => other,
+                    }
+                }
+                Ok(refused) => Done::Failed(format!(
+                    "the target refused the reactivation: {}",
+                    describe_dropped(&refused.dropped)
+                )),
+                Err(ScimError::NotFound { detail }) => Done::Skipped {
+                    reason: format!(
+                        "target user {target_id} not found (deleted in the target, or a guest){}",
+                        detail.map(|d| format!(": {d}")).unwrap_or_default()
+                    ),
+                    unlink: true,
+                },
+                Err(e) => done_from(e),
+            };
+        }
         // PATCH, or GET + PUT where the target has no PATCH; If-Match and 412 handled there.
         match self
             .client
@@ -745,6 +839,7 @@ struct Run<'a> {
     recorder: &'a mut dyn Recorder,
     /// Whether the target stores emails (else they are derived, and never sent).
     manages_emails: bool,
+    profile: &'a scimsync_scim::Profile,
     links: HashMap<SourceId, Link>,
     report: ExecutionReport,
     halt_reported: bool,
@@ -786,11 +881,30 @@ impl Run<'_> {
                 target_id: target_id.clone(),
             },
             Op::Update {
-                target_id, changes, ..
+                source_id,
+                target_id,
+                changes,
+                ..
             } => {
                 let mut sendable = Vec::new();
                 let mut deferred = Vec::new();
+                // The target refuses to change what it freezes while the user is deactivated
+                // (Miro: userName, userType, roles): never sent to a deactivated user this op
+                // does not reactivate (`patch` reactivates first when it does).
+                let reactivates = changes.iter().any(|c| {
+                    c.path == paths::ACTIVE
+                        && c.new.as_ref().and_then(AttrValue::as_text) == Some("true")
+                });
+                let frozen = !reactivates
+                    && self
+                        .links
+                        .get(source_id)
+                        .is_some_and(|l| &l.target_id == target_id && !l.active);
                 for change in changes {
+                    if frozen && self.profile.is_frozen(&change.path) {
+                        deferred.push(change.path.clone());
+                        continue;
+                    }
                     // A target that derives emails ignores writes to them; recording them as
                     // pushed would be a lie.
                     if !self.manages_emails && change.path.starts_with("emails") {
@@ -848,7 +962,8 @@ impl Run<'_> {
             | Op::GroupRename { .. }
             | Op::GroupMembers { .. }
             | Op::GroupDelete { .. }
-            | Op::GroupSkip { .. } => Job::Nothing {
+            | Op::GroupSkip { .. }
+            | Op::TeamAssignment { .. } => Job::Nothing {
                 reason: "a group op".into(),
                 deferred: Vec::new(),
             },
@@ -971,6 +1086,34 @@ impl Run<'_> {
                     });
                 self.link(base.with_changes(&changes));
                 OpOutcome::Succeeded
+            }
+            Done::PartlyPatched { changes, failed } => {
+                let Job::Patch { target_id, .. } = job else {
+                    return self.bug(index, op, "patch result for another job");
+                };
+                event.changes = changes
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.path.clone(),
+                            json!({"old": self.render(&c.old), "new": self.render(&c.new)}),
+                        )
+                    })
+                    .collect();
+                let base = self
+                    .links
+                    .get(&source_id)
+                    .filter(|l| l.target_id == target_id)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        fresh_link(&source_id, &target_id, op.user_name(), true, Attrs::new())
+                    });
+                self.link(base.with_changes(&changes));
+                let message = format!("reactivated, but the update after it failed: {failed}");
+                event.success = false;
+                event.error = Some(message.clone());
+                self.report.failures.push((source_id, message.clone()));
+                OpOutcome::Failed(message)
             }
             Done::Refused(dropped) => {
                 // Not this user's failure: the target does not take these attributes at all.
@@ -1103,7 +1246,9 @@ impl Run<'_> {
             Op::GroupAdopt { .. } | Op::GroupCreate { .. } | Op::GroupSkip { .. } => {
                 EventType::GroupCreateProvision
             }
-            Op::GroupRename { .. } | Op::GroupMembers { .. } => EventType::GroupUpdateProvision,
+            Op::GroupRename { .. } | Op::GroupMembers { .. } | Op::TeamAssignment { .. } => {
+                EventType::GroupUpdateProvision
+            }
             Op::GroupDelete { .. } => EventType::GroupDeleteProvision,
         };
         Event {

@@ -91,7 +91,9 @@ impl ScimClient {
 }
 
 /// The target ids of members to add: their own, or (created this cycle) their link's; the
-/// userNames of those not provisioned yet are deferred to the next cycle.
+/// userNames of those not provisioned yet are deferred to the next cycle. So are those whose
+/// user is deactivated as this run found it (a reactivation that failed): adding a
+/// deactivated user to a Miro team or user group reactivates them behind the plan's back.
 fn resolve_members(
     members: &[scimsync_model::Member],
     user_links: &HashMap<SourceId, Link>,
@@ -100,12 +102,15 @@ fn resolve_members(
     let ids = members
         .iter()
         .filter_map(|m| {
+            let link = user_links.get(&m.source_id);
             let id = m
                 .target_id
                 .clone()
-                .or_else(|| user_links.get(&m.source_id).map(|l| l.target_id.clone()));
-            if id.is_none() {
+                .or_else(|| link.map(|l| l.target_id.clone()));
+            let inactive = link.is_some_and(|l| Some(&l.target_id) == id.as_ref() && !l.active);
+            if id.is_none() || inactive {
                 deferred.push(m.user_name.clone());
+                return None;
             }
             id
         })

@@ -17,12 +17,15 @@ mod error;
 mod execute;
 mod groups;
 mod pacing;
+mod rest;
 mod retry;
+mod teams;
 mod update;
 
 pub use client::{BucketReport, CheckReport, ClientConfig, ScimClient, Tuning};
 pub use error::{ClientError, ErrorClass, MAX_UNTRUSTED_CHARS, ScimError, untrusted};
 pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder};
 pub use pacing::DEFAULT_HEADROOM;
+pub use rest::{MIRO_REST_URL, RestClient, RestConfig};
 pub use retry::RetryPolicy;
 pub use update::Dropped;

@@ -23,7 +23,7 @@ mod replace;
 mod resource;
 mod schemas;
 
-pub use budget::{Bucket, Budgets, Endpoint};
+pub use budget::{Bucket, Budgets, Endpoint, MIRO_REST_CREDITS_PER_MINUTE, REST_LEVEL_1_CREDITS};
 pub use capabilities::{Capabilities, CapabilityOverrides, CapabilitySource};
 pub use discovery::{Discovery, Support, TargetSchema};
 pub use filter::{filter_eq, json_string_literal};
