@@ -6,7 +6,7 @@
 //! Each loss has an identity ([`LossId`]) that an approval names: an approval is a set of
 //! identities, and a later cycle applies a loss only if its identity is in the set.
 
-use crate::{AttrValue, Change, Op, Plan, RunId, ScimId, SourceId, TeamAction, TeamId, paths};
+use crate::{AttrValue, Change, Op, Plan, RunId, ScimId, SourceId, TeamAction, paths};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -87,12 +87,9 @@ pub struct LossId {
     /// The group a membership removal is from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<SourceId>,
-    /// The target user (or group) the change is sent to.
+    /// The target user (or group) the change is sent to; for a team unassignment, the team.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_id: Option<ScimId>,
-    /// The team a group is taken off.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub team: Option<TeamId>,
 }
 
 impl LossId {
@@ -415,7 +412,6 @@ fn deprovision_id(op: &Op) -> Option<LossId> {
         source_id: source_id.clone(),
         group: None,
         target_id: Some(target_id.clone()),
-        team: None,
     })
 }
 
@@ -458,7 +454,6 @@ fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>
                 source_id: source_id.clone(),
                 group: None,
                 target_id: Some(target_id.clone()),
-                team: None,
             };
             out.push(Governed {
                 part: Part::Op,
@@ -484,7 +479,6 @@ fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>
                         source_id: member.source_id.clone(),
                         group: Some(source_id.clone()),
                         target_id: member.target_id.clone(),
-                        team: None,
                     },
                     name: member.user_name.clone(),
                     group_name: Some(display_name.clone()),
@@ -519,7 +513,6 @@ fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>
                         source_id: source_id.clone(),
                         group: None,
                         target_id: Some(target_id.clone()),
-                        team: None,
                     },
                     name: user_name.clone(),
                     group_name: None,
@@ -540,17 +533,18 @@ fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>
         }
         Op::TeamAssignment {
             source_id,
-            group_id,
             display_name,
             team,
             action: TeamAction::Unassign,
+            ..
         } => {
+            // The directory group and the team: an approval names the assignment, whichever
+            // user group the group is linked to.
             let id = LossId {
                 kind: LossKind::TeamUnassign,
                 source_id: source_id.clone(),
                 group: None,
-                target_id: group_id.clone(),
-                team: team.id.clone(),
+                target_id: team.id.as_ref().map(|t| ScimId::new(t.as_str())),
             };
             out.push(Governed {
                 part: Part::Op,
@@ -808,7 +802,7 @@ mod tests {
                 (LossKind::AdminDemotion, "u1".into()),
             ]
         );
-        assert_eq!(losses[0].id.team, Some(TeamId::new("t9")));
+        assert_eq!(losses[0].id.target_id, Some(ScimId::new("t9")));
         // Held, the unassignment goes and the role grant stays.
         let mut held = plan.clone();
         held.retain_losses(&LossRules::miro(), |_| false);
