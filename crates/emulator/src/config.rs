@@ -33,7 +33,34 @@ pub struct EmulatorConfig {
     pub seed: Seed,
     /// Faults are drawn from an RNG seeded with this so a failing run replays.
     pub rng_seed: u64,
+    /// Bearer token Miro's REST API (`/v2/...`) requires: a credential of its own, apart from
+    /// the SCIM token. Empty: the REST API answers 401 to everything.
+    pub rest_token: String,
+    /// The organization's id in REST paths (`/v2/orgs/{org_id}/...`).
+    pub org_id: String,
+    /// The licences (`userType`) the org accepts.
+    pub licences: Vec<String>,
+    /// The admin roles (`organization_admin_role`) the org has: Miro's three and its custom
+    /// ones.
+    pub admin_roles: Vec<String>,
 }
+
+/// Miro's licences (its 2026 reference).
+pub const MIRO_LICENCES: [&str; 7] = [
+    "Full",
+    "Free",
+    "Free Restricted",
+    "Full (Trial)",
+    "Basic",
+    "Standard",
+    "Advanced",
+];
+
+/// Miro's built-in admin roles.
+pub const MIRO_ADMIN_ROLES: [&str; 3] = ["Content Admin", "User Admin", "Security Admin"];
+
+/// The org id the emulator answers to unless told otherwise.
+pub const DEFAULT_ORG_ID: &str = "3074457350000000001";
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -48,6 +75,10 @@ impl Default for EmulatorConfig {
             max_full_users: None,
             seed: Seed::default(),
             rng_seed: 0,
+            rest_token: String::new(),
+            org_id: DEFAULT_ORG_ID.to_owned(),
+            licences: MIRO_LICENCES.map(String::from).into(),
+            admin_roles: MIRO_ADMIN_ROLES.map(String::from).into(),
         }
     }
 }
@@ -68,6 +99,9 @@ pub struct RateLimits {
     pub groups_patch_large: u32,
     /// Not published by Miro; a guess so user-group creates and deletes are bounded too.
     pub groups_post_delete: u32,
+    /// Miro's REST API, level-1 calls (50 of 100 000 credits a minute: 2000 a minute, 1000
+    /// per 30 s window).
+    pub rest_level1: u32,
     /// Miro does not document Retry-After on SCIM 429s, so it is off unless asked for.
     pub retry_after: bool,
 }
@@ -91,6 +125,7 @@ impl RateLimits {
             groups_patch_small: 100,
             groups_patch_large: 5,
             groups_post_delete: 20,
+            rest_level1: 1000,
             retry_after: false,
         }
     }
@@ -142,12 +177,24 @@ mod millis {
     }
 }
 
-/// Users and groups present before the first request.
+/// Users, groups and teams present before the first request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Seed {
     pub users: Vec<SeedUser>,
     pub groups: Vec<SeedGroup>,
+    /// Miro teams (the user-group model: teams apart from SCIM groups; the team model's teams
+    /// are its SCIM groups).
+    pub teams: Vec<SeedTeam>,
+}
+
+/// A Miro team and the user groups (by displayName) assigned to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedTeam {
+    pub name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +213,12 @@ pub struct SeedUser {
     pub admin: bool,
     #[serde(default)]
     pub department: Option<String>,
+    /// The licence; Full when absent.
+    #[serde(default)]
+    pub user_type: Option<String>,
+    /// Admin roles (`organization_admin_role`) the user holds.
+    #[serde(default)]
+    pub admin_roles: Vec<String>,
 }
 
 impl SeedUser {
@@ -177,6 +230,8 @@ impl SeedUser {
             guest: false,
             admin: false,
             department: None,
+            user_type: None,
+            admin_roles: Vec::new(),
         }
     }
 }

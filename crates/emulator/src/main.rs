@@ -40,7 +40,19 @@ struct Args {
         hide_env_values = true
     )]
     token: String,
-    /// JSON seed file: {"users": [{"userName": …}], "groups": [{"displayName": …, "members": […]}]}.
+    /// Bearer token Miro's REST API (`/v2/...`, team assignment) requires; its own credential.
+    #[arg(
+        long,
+        env = "SCIMSYNC_EMULATOR_REST_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
+    rest_token: String,
+    /// The organization id REST paths carry (`/v2/orgs/{org_id}/...`).
+    #[arg(long, default_value = scimsync_emulator::DEFAULT_ORG_ID)]
+    org_id: String,
+    /// JSON seed file: {"users": [{"userName": …}], "groups": [{"displayName": …, "members": […]}],
+    /// "teams": [{"name": …, "groups": […]}]}.
     #[arg(long)]
     seed: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "team")]
@@ -107,13 +119,23 @@ async fn main() -> anyhow::Result<()> {
         page_cap: args.page_cap,
         seed,
         rng_seed: args.rng_seed,
+        rest_token: args.rest_token,
+        org_id: args.org_id,
         ..EmulatorConfig::default()
     };
     let running = Emulator::new(config)
         .serve(SocketAddr::new(args.host, args.port))
         .await?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {}", running.base_url)?;
+    // One write: a reader that takes the first line and hangs up must not make the second
+    // one fail (EPIPE).
+    write!(
+        out,
+        "listening on {}\nREST API on http://{}/v2/orgs/{}\n",
+        running.base_url,
+        running.addr,
+        running.emulator.config().org_id
+    )?;
     out.flush()?;
     drop(out);
     shutdown_signal().await;

@@ -23,6 +23,9 @@ pub struct Stats {
     pub dropped: u64,
     /// The most requests a bucket admitted within one sliding window.
     pub max_in_window: BTreeMap<String, u64>,
+    /// Requests to Miro's REST API (`/v2/...`), not counted in `requests`.
+    #[serde(default)]
+    pub rest_requests: u64,
 }
 
 pub fn bump(map: &mut BTreeMap<String, u64>, key: &str) {

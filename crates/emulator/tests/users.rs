@@ -352,6 +352,7 @@ async fn guests_are_invisible() {
             seed_user("m@example.com"),
         ],
         groups: vec![],
+        teams: vec![],
     });
     let guest_id = h.emu.users()[0].id.clone();
     assert_eq!(h.get("/Users").await.body["totalResults"], 1);
@@ -408,6 +409,7 @@ async fn last_admin_cannot_be_deactivated_or_deleted() {
             seed_user("u@example.com"),
         ],
         groups: vec![],
+        teams: vec![],
     });
     let admin = h.emu.users()[0].id.clone();
     let off = h
