@@ -127,16 +127,17 @@ async fn main() -> anyhow::Result<()> {
         .serve(SocketAddr::new(args.host, args.port))
         .await?;
     let mut out = std::io::stdout().lock();
-    // One write: a reader that takes the first line and hangs up must not make the second
-    // one fail (EPIPE).
-    write!(
+    writeln!(out, "listening on {}", running.base_url)?;
+    out.flush()?;
+    // A reader may take the first line and hang up: the second is only a courtesy (EPIPE is
+    // not a reason to stop serving).
+    let _ = writeln!(
         out,
-        "listening on {}\nREST API on http://{}/v2/orgs/{}\n",
-        running.base_url,
+        "REST API on http://{}/v2/orgs/{}",
         running.addr,
         running.emulator.config().org_id
-    )?;
-    out.flush()?;
+    );
+    let _ = out.flush();
     drop(out);
     shutdown_signal().await;
     running.shutdown().await;
