@@ -27,6 +27,7 @@ mod render;
 mod saved;
 mod secret;
 mod source;
+mod teams;
 
 use clap::{Parser, Subcommand, ValueEnum};
 

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum GroupModel {
     /// Legacy model: a SCIM Group is a Miro team; no POST/PUT/DELETE on /Groups.
-    #[default]
     Team,
-    /// Migrated orgs: a SCIM Group is a user group that can be created and deleted.
+    /// Migrated orgs (Miro since 2026): a SCIM Group is a user group that can be created and
+    /// deleted, and assigned to teams over the REST API.
+    #[default]
     UserGroup,
 }
 
@@ -67,7 +68,7 @@ impl Default for EmulatorConfig {
         Self {
             token: String::new(),
             base_path: "/api/v1/scim".to_owned(),
-            group_model: GroupModel::Team,
+            group_model: GroupModel::UserGroup,
             limits: None,
             faults: Faults::default(),
             page_cap: 100,

@@ -55,7 +55,8 @@ struct Args {
     /// "teams": [{"name": …, "groups": […]}]}.
     #[arg(long)]
     seed: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "team")]
+    /// Miro's group model: user groups (2026), or legacy teams.
+    #[arg(long, value_enum, default_value = "user-group")]
     group_model: ModelArg,
     #[arg(long, value_enum, default_value = "miro")]
     limits: LimitsArg,

@@ -111,6 +111,11 @@ groups = ["Miro Users"]
 [roles]
 admin_groups = ["Miro Admins"]
 
+# The user side only: with Miro's 2026 default (user groups), "Miro Users" would be synced as
+# a user group too. Groups have their own tests (groups.rs, miro2026.rs).
+[groups]
+sync = []
+
 [mapping]
 preset = "jumpcloud"
 
