@@ -616,6 +616,12 @@ pub fn patch(
         };
         apply_user_op(cfg, &mut u, kind, &path, value)?;
     }
+    // Miro documents that userName, userType and roles cannot change while a user is
+    // deactivated, and not that a PATCH reactivating them applies that first: the emulator
+    // holds the stricter reading, so a client must reactivate, then update.
+    if !old.active && frozen_changed(&old, &u) {
+        return Err(deactivated(id));
+    }
     commit(dir, cfg, &old, u)
 }
 
