@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -118,13 +118,7 @@ pub async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
 
 fn authorize(emu: &Emulator, headers: &HeaderMap) -> Result<(), RestError> {
     let token = &emu.config().rest_token;
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
-    if !token.is_empty() && presented == Some(token.as_str()) {
+    if !token.is_empty() && crate::scim::bearer_of(headers) == Some(token.as_str()) {
         Ok(())
     } else {
         Err(RestError::new(

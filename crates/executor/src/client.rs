@@ -289,25 +289,9 @@ impl ScimClient {
         budgets: Budgets,
         tuning: Tuning,
     ) -> Result<Self, ClientError> {
-        let base_url = cfg.base_url.trim_end_matches('/').to_owned();
-        let parsed = url::Url::parse(&base_url).map_err(|e| ClientError::InvalidBaseUrl {
-            url: base_url.clone(),
-            reason: e.to_string(),
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ClientError::InvalidBaseUrl {
-                url: base_url,
-                reason: "the scheme must be http or https".into(),
-            });
-        }
+        let base_url = checked_base_url(&cfg.base_url)?;
         bearer(&token)?;
-        let http = reqwest::Client::builder()
-            // Miro redirects http to https, and a redirected POST loses or mangles its body.
-            .redirect(redirect::Policy::none())
-            .timeout(cfg.timeout)
-            .user_agent(cfg.user_agent)
-            .build()
-            .map_err(ClientError::Build)?;
+        let http = http_client(cfg.timeout, cfg.user_agent)?;
         let pacer = Pacer::new(&budgets, tuning.headroom, TokioClock::new())?;
         let rng = match tuning.retry.jitter_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
@@ -850,6 +834,36 @@ impl ScimClient {
             redact_token(body.to_vec(), token),
         ))
     }
+}
+
+/// A base URL as a client takes it: without a trailing `/`, http or https.
+pub(crate) fn checked_base_url(url: &str) -> Result<String, ClientError> {
+    let base_url = url.trim_end_matches('/').to_owned();
+    let parsed = url::Url::parse(&base_url).map_err(|e| ClientError::InvalidBaseUrl {
+        url: base_url.clone(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ClientError::InvalidBaseUrl {
+            url: base_url,
+            reason: "the scheme must be http or https".into(),
+        });
+    }
+    Ok(base_url)
+}
+
+/// The HTTP client of one target: a timeout per request, and no redirect followed (Miro
+/// redirects http to https, and a redirected POST loses or mangles its body).
+pub(crate) fn http_client(
+    timeout: Duration,
+    user_agent: String,
+) -> Result<reqwest::Client, ClientError> {
+    reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .timeout(timeout)
+        .user_agent(user_agent)
+        .build()
+        .map_err(ClientError::Build)
 }
 
 /// `body` with every occurrence of the token replaced: whatever the target echoes of it (an

@@ -168,20 +168,18 @@ enum Done {
     },
     /// An adopt op; `None` when the user's attributes could not be read (with why).
     Linked(Result<TargetUser, String>),
-    /// The changes the target took; the refused ones left out.
+    /// The changes the target took; the refused ones left out. `failed`: what failed after
+    /// them (a reactivation went, the update after it did not): the link takes what went, the
+    /// op fails, and the next cycle sends the rest.
     Patched {
         changes: Vec<Change>,
         dropped: Vec<Dropped>,
+        failed: Option<String>,
     },
     /// Every change was refused as an attribute the target does not take: nothing sent
     /// applies, and the attributes are remembered as unsupported.
     Refused(Vec<Dropped>),
-    /// The reactivation went, the changes after it failed: the link takes the reactivation,
-    /// the op fails (the next cycle sends the rest).
-    PartlyPatched {
-        changes: Vec<Change>,
-        failed: String,
-    },
+
     Deleted {
         already_gone: bool,
     },
@@ -682,17 +680,26 @@ impl Executor {
                         Done::Patched {
                             mut changes,
                             dropped,
+                            failed,
                         } => {
                             changes.splice(0..0, reactivated.changes);
-                            Done::Patched { changes, dropped }
+                            Done::Patched {
+                                changes,
+                                dropped,
+                                failed,
+                            }
                         }
                         Done::Refused(dropped) => Done::Patched {
                             changes: reactivated.changes,
                             dropped,
+                            failed: None,
                         },
-                        Done::Failed(why) => Done::PartlyPatched {
+                        Done::Failed(why) => Done::Patched {
                             changes: reactivated.changes,
-                            failed: why,
+                            dropped: Vec::new(),
+                            failed: Some(format!(
+                                "reactivated, but the update after it failed: {why}"
+                            )),
                         },
                         other => other,
                     }
@@ -701,13 +708,7 @@ impl Executor {
                     "the target refused the reactivation: {}",
                     describe_dropped(&refused.dropped)
                 )),
-                Err(ScimError::NotFound { detail }) => Done::Skipped {
-                    reason: format!(
-                        "target user {target_id} not found (deleted in the target, or a guest){}",
-                        detail.map(|d| format!(": {d}")).unwrap_or_default()
-                    ),
-                    unlink: true,
-                },
+                Err(ScimError::NotFound { detail }) => gone(target_id, detail),
                 Err(e) => done_from(e),
             };
         }
@@ -730,14 +731,9 @@ impl Executor {
             Ok(applied) => Done::Patched {
                 changes: applied.changes,
                 dropped: applied.dropped,
+                failed: None,
             },
-            Err(ScimError::NotFound { detail }) => Done::Skipped {
-                reason: format!(
-                    "target user {target_id} not found (deleted in the target, or a guest){}",
-                    detail.map(|d| format!(": {d}")).unwrap_or_default()
-                ),
-                unlink: true,
-            },
+            Err(ScimError::NotFound { detail }) => gone(target_id, detail),
             Err(e) => done_from(e),
         }
     }
@@ -756,6 +752,17 @@ impl Executor {
             Err(ScimError::NotFound { .. }) => Done::Deleted { already_gone: true },
             Err(e) => done_from(e),
         }
+    }
+}
+
+/// A write to a user the target no longer has: skipped, and the link dropped.
+fn gone(target_id: &ScimId, detail: Option<String>) -> Done {
+    Done::Skipped {
+        reason: format!(
+            "target user {target_id} not found (deleted in the target, or a guest){}",
+            detail.map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        unlink: true,
     }
 }
 
@@ -1062,7 +1069,11 @@ impl Run<'_> {
                 self.link(link);
                 OpOutcome::Succeeded
             }
-            Done::Patched { changes, dropped } => {
+            Done::Patched {
+                changes,
+                dropped,
+                failed,
+            } => {
                 let Job::Patch { target_id, .. } = job else {
                     return self.bug(index, op, "patch result for another job");
                 };
@@ -1085,35 +1096,15 @@ impl Run<'_> {
                         fresh_link(&source_id, &target_id, op.user_name(), true, Attrs::new())
                     });
                 self.link(base.with_changes(&changes));
-                OpOutcome::Succeeded
-            }
-            Done::PartlyPatched { changes, failed } => {
-                let Job::Patch { target_id, .. } = job else {
-                    return self.bug(index, op, "patch result for another job");
-                };
-                event.changes = changes
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.path.clone(),
-                            json!({"old": self.render(&c.old), "new": self.render(&c.new)}),
-                        )
-                    })
-                    .collect();
-                let base = self
-                    .links
-                    .get(&source_id)
-                    .filter(|l| l.target_id == target_id)
-                    .cloned()
-                    .unwrap_or_else(|| {
-                        fresh_link(&source_id, &target_id, op.user_name(), true, Attrs::new())
-                    });
-                self.link(base.with_changes(&changes));
-                let message = format!("reactivated, but the update after it failed: {failed}");
-                event.success = false;
-                event.error = Some(message.clone());
-                self.report.failures.push((source_id, message.clone()));
-                OpOutcome::Failed(message)
+                match failed {
+                    None => OpOutcome::Succeeded,
+                    Some(message) => {
+                        event.success = false;
+                        event.error = Some(message.clone());
+                        self.report.failures.push((source_id, message.clone()));
+                        OpOutcome::Failed(message)
+                    }
+                }
             }
             Done::Refused(dropped) => {
                 // Not this user's failure: the target does not take these attributes at all.

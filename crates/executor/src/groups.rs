@@ -118,6 +118,35 @@ fn resolve_members(
     (ids, deferred)
 }
 
+/// An event of a run about group op `op` (of `event_type`, on the target group `target_id`).
+pub(crate) fn group_event(
+    integration: &str,
+    run_id: scimsync_model::RunId,
+    initiated_by: scimsync_model::InitiatedBy,
+    (op, event_type, target_id): (&Op, EventType, Option<ScimId>),
+    trace: &Trace,
+) -> Event {
+    Event {
+        ts: String::new(),
+        event_type,
+        success: true,
+        run_id: Some(run_id),
+        initiated_by: Some(initiated_by),
+        integration: integration.to_owned(),
+        resource: Some(EventResource {
+            kind: "group".into(),
+            source_id: Some(op.source_id().clone()),
+            user_name: None,
+            display_name: Some(op.user_name().to_owned()),
+            target_id,
+        }),
+        changes: BTreeMap::new(),
+        http: trace.http(false),
+        error: None,
+        detail: Value::Null,
+    }
+}
+
 /// One request of a group op and how it went.
 struct Step {
     event_type: EventType,
@@ -435,25 +464,13 @@ impl GroupRun<'_> {
         target_id: Option<ScimId>,
         trace: &Trace,
     ) -> Event {
-        Event {
-            ts: String::new(),
-            event_type,
-            success: true,
-            run_id: Some(self.run_id),
-            initiated_by: Some(self.initiated_by),
-            integration: self.integration.to_owned(),
-            resource: Some(EventResource {
-                kind: "group".into(),
-                source_id: Some(op.source_id().clone()),
-                user_name: None,
-                display_name: Some(op.user_name().to_owned()),
-                target_id,
-            }),
-            changes: BTreeMap::new(),
-            http: trace.http(false),
-            error: None,
-            detail: Value::Null,
-        }
+        group_event(
+            self.integration,
+            self.run_id,
+            self.initiated_by,
+            (op, event_type, target_id),
+            trace,
+        )
     }
 
     /// Turns a group op's steps into events, group links and counts.

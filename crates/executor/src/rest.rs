@@ -5,12 +5,15 @@
 //! and so its own pacing bucket, retries and refusal: a REST 401 or 403 stops the REST requests
 //! of the run, not the SCIM ones.
 
-use crate::client::{Attempt, Tally, Trace, bearer, decode, redact_token, segment, transport};
+use crate::client::{
+    Attempt, Tally, Trace, bearer, checked_base_url, decode, http_client, redact_token, segment,
+    transport,
+};
 use crate::error::{ClientError, ScimError, untrusted};
 use crate::pacing::{DEFAULT_HEADROOM, Pacer, TokioClock};
 use crate::retry::{RetryPolicy, RetryState};
+use reqwest::Method;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{Method, redirect};
 use scimsync_model::{ScimId, Team, TeamId};
 use scimsync_scim::{Bucket, Budgets, ScimErrorBody, parse_error_body};
 use secrecy::{ExposeSecret, SecretString};
@@ -91,17 +94,7 @@ impl RestClient {
         token: SecretString,
         retry: RetryPolicy,
     ) -> Result<Self, ClientError> {
-        let base_url = cfg.base_url.trim_end_matches('/').to_owned();
-        let parsed = url::Url::parse(&base_url).map_err(|e| ClientError::InvalidBaseUrl {
-            url: base_url.clone(),
-            reason: e.to_string(),
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ClientError::InvalidBaseUrl {
-                url: base_url,
-                reason: "the scheme must be http or https".into(),
-            });
-        }
+        let base_url = checked_base_url(&cfg.base_url)?;
         let org_id = cfg.org_id.trim().to_owned();
         if org_id.is_empty() {
             return Err(ClientError::InvalidBaseUrl {
@@ -110,12 +103,7 @@ impl RestClient {
             });
         }
         bearer(&token)?;
-        let http = reqwest::Client::builder()
-            .redirect(redirect::Policy::none())
-            .timeout(cfg.timeout)
-            .user_agent(cfg.user_agent)
-            .build()
-            .map_err(ClientError::Build)?;
+        let http = http_client(cfg.timeout, cfg.user_agent)?;
         let pacer = Pacer::new(
             &Budgets::miro_rest(cfg.credits_per_minute),
             DEFAULT_HEADROOM,

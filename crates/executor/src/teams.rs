@@ -7,11 +7,8 @@ use crate::error::{ErrorClass, ScimError};
 use crate::execute::{ExecutionReport, OpOutcome, Recorder};
 use crate::groups::GroupState;
 use crate::rest::{Assigned, RestClient};
-use scimsync_model::{
-    Event, EventResource, EventType, InitiatedBy, Op, RunId, ScimId, TeamAction, TeamLink,
-};
+use scimsync_model::{Event, EventType, InitiatedBy, Op, RunId, ScimId, TeamAction, TeamLink};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 pub(crate) struct TeamRun<'a> {
     pub(crate) rest: Option<&'a RestClient>,
@@ -141,25 +138,13 @@ impl TeamRun<'_> {
     }
 
     fn event(&self, op: &Op, target_id: Option<ScimId>) -> Event {
-        Event {
-            ts: String::new(),
-            event_type: EventType::GroupUpdateProvision,
-            success: true,
-            run_id: Some(self.run_id),
-            initiated_by: Some(self.initiated_by),
-            integration: self.integration.to_owned(),
-            resource: Some(EventResource {
-                kind: "group".into(),
-                source_id: Some(op.source_id().clone()),
-                user_name: None,
-                display_name: Some(op.user_name().to_owned()),
-                target_id,
-            }),
-            changes: BTreeMap::new(),
-            http: None,
-            error: None,
-            detail: Value::Null,
-        }
+        crate::groups::group_event(
+            self.integration,
+            self.run_id,
+            self.initiated_by,
+            (op, EventType::GroupUpdateProvision, target_id),
+            &Trace::default(),
+        )
     }
 }
 

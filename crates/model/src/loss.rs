@@ -415,6 +415,20 @@ fn deprovision_id(op: &Op) -> Option<LossId> {
     })
 }
 
+/// A loss that is a whole op (a group delete, a team unassignment), governing itself.
+fn whole_op(id: LossId, name: &str, detail: String) -> Governed {
+    Governed {
+        part: Part::Op,
+        governor: id.clone(),
+        own: Some(Loss {
+            id,
+            name: name.to_owned(),
+            group_name: None,
+            detail,
+        }),
+    }
+}
+
 /// The loss-carrying parts of `op`.
 fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>) -> Vec<Governed> {
     let mut out = Vec::new();
@@ -455,16 +469,7 @@ fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>
                 group: None,
                 target_id: Some(target_id.clone()),
             };
-            out.push(Governed {
-                part: Part::Op,
-                governor: id.clone(),
-                own: Some(Loss {
-                    id,
-                    name: display_name.clone(),
-                    group_name: None,
-                    detail: reason.to_string(),
-                }),
-            });
+            out.push(whole_op(id, display_name, reason.to_string()));
         }
         Op::GroupMembers {
             source_id,
@@ -546,16 +551,8 @@ fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>
                 group: None,
                 target_id: team.id.as_ref().map(|t| ScimId::new(t.as_str())),
             };
-            out.push(Governed {
-                part: Part::Op,
-                governor: id.clone(),
-                own: Some(Loss {
-                    id,
-                    name: display_name.clone(),
-                    group_name: None,
-                    detail: format!("taken off {team}: its members lose the team"),
-                }),
-            });
+            let detail = format!("taken off {team}: its members lose the team");
+            out.push(whole_op(id, display_name, detail));
         }
         Op::Create { .. }
         | Op::Adopt { .. }

@@ -4,7 +4,7 @@
 //! evented and guarded; nobody deactivated, leaving or a guest added to a group; licences only
 //! upgraded; a reactivation before what Miro freezes; admin roles; values over Miro's limits.
 
-use crate::kit::{Env, Run, TOKEN, user};
+use crate::kit::{Env, Run, TOKEN, members, names, user};
 use scimsync_emulator::{EmulatorConfig, GroupModel, RateLimits, Seed};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -154,26 +154,37 @@ fn bucket(env: &Env, name: &str) -> u64 {
     env.stats().by_bucket.get(name).copied().unwrap_or(0)
 }
 
-/// userNames in the emulator's group `name`.
-fn members(env: &Env, name: &str) -> BTreeSet<String> {
-    let users = env.emu.emulator.users();
-    let group = env
+/// Assigns the emulator's user group `group` to its team `team` through the REST API, as an
+/// admin would by hand in Miro.
+async fn assign_by_hand(env: &Env, team: &str, group: &str) {
+    let id_of_team = env
+        .emu
+        .emulator
+        .teams()
+        .into_iter()
+        .find(|t| t.name == team)
+        .unwrap()
+        .id;
+    let id_of_group = env
         .emu
         .emulator
         .groups()
         .into_iter()
-        .find(|g| g.display_name == name)
-        .unwrap_or_else(|| panic!("no group {name}"));
-    group
-        .members
-        .iter()
-        .filter_map(|id| users.iter().find(|u| &u.id == id))
-        .map(|u| u.user_name.to_lowercase())
-        .collect()
-}
-
-fn names(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
+        .find(|g| g.display_name == group)
+        .unwrap()
+        .id;
+    let r = reqwest::Client::new()
+        .post(format!(
+            "http://{}/v2/orgs/{}/teams/{id_of_team}/groups",
+            env.emu.addr,
+            scimsync_emulator::DEFAULT_ORG_ID
+        ))
+        .bearer_auth(REST_TOKEN)
+        .json(&json!({"userGroupId": id_of_group, "role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
 }
 
 /// The user groups assigned to the emulator's team `name`, by displayName.
@@ -375,36 +386,7 @@ async fn teams_are_assigned_over_rest_planned_evented_and_their_removal_guarded(
 
     // An assignment made by hand in Miro is Miro's: never undone. One [teams] asks for and
     // finds made is adopted, not made twice.
-    let client = reqwest::Client::new();
-    let rest = format!(
-        "http://{}/v2/orgs/{}",
-        env.emu.addr,
-        scimsync_emulator::DEFAULT_ORG_ID
-    );
-    let group_id = env
-        .emu
-        .emulator
-        .groups()
-        .into_iter()
-        .find(|g| g.display_name == "Engineering")
-        .unwrap()
-        .id;
-    let old = env
-        .emu
-        .emulator
-        .teams()
-        .into_iter()
-        .find(|t| t.name == "Old")
-        .unwrap()
-        .id;
-    let r = client
-        .post(format!("{rest}/teams/{old}/groups"))
-        .bearer_auth(REST_TOKEN)
-        .json(&json!({"userGroupId": group_id, "role": "member"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assign_by_hand(&env, "Old", "Engineering").await;
 
     // Platform leaves [teams]: an unassignment, a loss the guard counts and holds.
     cfg.extra = "[teams]\n\"Engineering\" = [\"Product\"]\n".into();
@@ -447,22 +429,7 @@ async fn teams_are_assigned_over_rest_planned_evented_and_their_removal_guarded(
     assert_eq!(unassigned, 1);
 
     // Platform back in [teams] after someone assigned it by hand: adopted, no request.
-    let platform = env
-        .emu
-        .emulator
-        .teams()
-        .into_iter()
-        .find(|t| t.name == "Platform")
-        .unwrap()
-        .id;
-    let r = client
-        .post(format!("{rest}/teams/{platform}/groups"))
-        .bearer_auth(REST_TOKEN)
-        .json(&json!({"userGroupId": group_id, "role": "member"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assign_by_hand(&env, "Platform", "Engineering").await;
     cfg.extra = "[teams]\n\"Engineering\" = [\"Product\", \"Platform\"]\n".into();
     let plan = run(&env, &cfg, &["plan"]).await;
     assert!(

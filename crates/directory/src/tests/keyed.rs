@@ -147,8 +147,21 @@ fn write(dir: &Path, doc: &Value) -> std::path::PathBuf {
 /// them.
 fn pushed_and_stamped(setup: &Setup, dir: &Path, doc: &Value) -> HashMap<String, TestLink> {
     let path = write(dir, doc);
-    let first = setup.full(&path, &HashMap::new());
-    let mut links: HashMap<String, TestLink> = first
+    let mut links = links_of(&setup.full(&path, &HashMap::new()));
+    let (second, recognised) = setup.keyed(&path, &links);
+    assert_eq!(recognised, 0, "nothing is stamped yet");
+    assert!(second.unchanged.iter().all(|u| *u));
+    for (at, stamp) in &second.stamps {
+        let id = second.desired[*at].source_id.as_str();
+        links.get_mut(id).unwrap().stamp = Some(*stamp);
+    }
+    assert_eq!(second.stamps.len(), second.desired.len());
+    links
+}
+
+/// The links a cycle leaves for what it mapped, not stamped yet.
+fn links_of(first: &Mapped) -> HashMap<String, TestLink> {
+    first
         .desired
         .iter()
         .map(|u| {
@@ -160,16 +173,7 @@ fn pushed_and_stamped(setup: &Setup, dir: &Path, doc: &Value) -> HashMap<String,
             };
             (u.source_id.as_str().to_owned(), link)
         })
-        .collect();
-    let (second, recognised) = setup.keyed(&path, &links);
-    assert_eq!(recognised, 0, "nothing is stamped yet");
-    assert!(second.unchanged.iter().all(|u| *u));
-    for (at, stamp) in &second.stamps {
-        let id = second.desired[*at].source_id.as_str();
-        links.get_mut(id).unwrap().stamp = Some(*stamp);
-    }
-    assert_eq!(second.stamps.len(), second.desired.len());
-    links
+        .collect()
 }
 
 /// The base directory written to `dir`, and its links as stamped.
@@ -362,20 +366,7 @@ fn joining_or_leaving_an_admin_role_group_is_not_hidden_by_a_recognised_record()
     let role = scimsync_model::paths::admin_role("User Admin");
     for (before, after) in [(vec![], vec!["u5"]), (vec!["u5"], vec![])] {
         let dir = tempfile::tempdir().unwrap();
-        let first = setup.full(&write(dir.path(), &doc(&before)), &HashMap::new());
-        let mut links: HashMap<String, TestLink> = first
-            .desired
-            .iter()
-            .map(|u| {
-                let link = TestLink {
-                    hash: u.fingerprint(),
-                    user_name: u.user_name.clone(),
-                    active: u.active,
-                    stamp: None,
-                };
-                (u.source_id.as_str().to_owned(), link)
-            })
-            .collect();
+        let mut links = links_of(&setup.full(&write(dir.path(), &doc(&before)), &HashMap::new()));
         let (second, _) = setup.keyed(&write(dir.path(), &doc(&before)), &links);
         assert_eq!(
             second.stamps.len(),
