@@ -81,7 +81,7 @@ pub fn rest_client(config: &Config) -> Result<Option<RestClient>, String> {
             base_url: rest.url.clone(),
             org_id: rest.org_id.clone(),
             timeout: config.target.timeout,
-            credits_per_minute: rest.credits_per_minute,
+            budget: scimsync_scim::Budgets::miro_rest(rest.credits_per_minute),
             user_agent: format!("scimsync/{}", env!("CARGO_PKG_VERSION")),
         },
         token,

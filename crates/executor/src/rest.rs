@@ -40,8 +40,9 @@ pub struct RestConfig {
     /// The organization's id (`/v2/orgs/{org_id}`).
     pub org_id: String,
     pub timeout: Duration,
-    /// The REST budget in credits per minute (Miro: 100 000 per user and app).
-    pub credits_per_minute: u32,
+    /// The REST budget: `Budgets::miro_rest(credits per minute)` (Miro: 100 000 per user and
+    /// app, 50 a level-1 call), or a shorter window in tests.
+    pub budget: Budgets,
     pub user_agent: String,
 }
 
@@ -104,11 +105,7 @@ impl RestClient {
         }
         bearer(&token)?;
         let http = http_client(cfg.timeout, cfg.user_agent)?;
-        let pacer = Pacer::new(
-            &Budgets::miro_rest(cfg.credits_per_minute),
-            DEFAULT_HEADROOM,
-            TokioClock::new(),
-        )?;
+        let pacer = Pacer::new(&cfg.budget, DEFAULT_HEADROOM, TokioClock::new())?;
         Ok(RestClient {
             inner: Arc::new(Inner {
                 http,
@@ -342,7 +339,7 @@ impl RestClient {
         match &result {
             Err(ScimError::RateLimited { retry_after }) => {
                 inner.tally.rate_limited.fetch_add(1, Ordering::Relaxed);
-                let pause = retry_after.unwrap_or(Duration::from_secs(30));
+                let pause = retry_after.unwrap_or_else(|| inner.pacer.window() / 2);
                 tracing::warn!(?pause, "429 from Miro's REST API: pausing its bucket");
                 inner.pacer.pause(bucket, pause);
             }
@@ -442,7 +439,7 @@ mod tests {
             base_url: url.into(),
             org_id: org.into(),
             timeout: Duration::from_secs(5),
-            credits_per_minute: 100_000,
+            budget: Budgets::miro_rest(100_000),
             user_agent: "test".into(),
         }
     }

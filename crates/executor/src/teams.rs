@@ -150,6 +150,10 @@ impl TeamRun<'_> {
 
 /// A failed REST request, as an event says it (a refusal names the credential at fault).
 fn describe(e: &ScimError) -> String {
+    if matches!(e, ScimError::Halted) {
+        return "not sent: Miro's REST API refused the [target.rest] token earlier in this cycle"
+            .into();
+    }
     match e.class() {
         ErrorClass::Halt => format!(
             "Miro's REST API refused the [target.rest] token ({e}); it needs a Company \

@@ -4,6 +4,7 @@
 
 mod emulator;
 mod mock;
+mod rest;
 
 use scimsync_executor::{
     ClientConfig, ExecContext, OpOutcome, Recorder, RetryPolicy, ScimClient, Tuning,
