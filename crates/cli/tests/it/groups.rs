@@ -4,7 +4,6 @@
 use crate::kit::{Env, Run, TOKEN, members, names, user};
 use scimsync_emulator::{EmulatorConfig, GroupModel, RateLimits, Seed, Stats};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// A short window on both sides, so a test never waits for Miro's 30 s.
