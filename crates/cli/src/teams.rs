@@ -98,8 +98,6 @@ pub struct TeamSide {
     pub view: TeamView,
     /// `Err(why)`: team assignments cannot be made this cycle; every one is a skip saying why.
     pub access: Result<(), String>,
-    /// REST requests spent reading.
-    pub reads: u64,
     pub rest: Option<RestClient>,
 }
 
@@ -131,7 +129,6 @@ pub async fn read(
         links,
         view: TeamView::default(),
         access: Ok(()),
-        reads: 0,
         rest: None,
     };
     if side.wanted.is_empty() && side.links.is_empty() {
@@ -180,7 +177,6 @@ pub async fn read(
             side.access = Err(format!("reading Miro's teams failed: {e}"));
         }
     }
-    side.reads = rest.requests();
     side.rest = Some(rest);
     Ok(side)
 }

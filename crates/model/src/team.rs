@@ -90,7 +90,7 @@ impl fmt::Display for TeamSkipReason {
         match self {
             TeamSkipReason::NoRestAccess { why } => write!(
                 f,
-                "not assigned: team assignment goes through Miro's REST API, and {why}"
+                "nothing sent: team assignment goes through Miro's REST API, and {why}"
             ),
             TeamSkipReason::NoSuchTeam => f.write_str(
                 "no Miro team has this name (scimsync never creates teams: create it in Miro, \
