@@ -15,10 +15,13 @@ BIN=target/debug
 
 # A throwaway token for the emulator; a real one goes in an env var or a 0600 file, never in sync.toml.
 export MIRO_SCIM_TOKEN="demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+# Miro's REST API (team assignment) has a credential of its own.
+export MIRO_REST_TOKEN="demo-rest-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 rm -f scimsync.db scimsync.db-wal scimsync.db-shm scimsync.lock
 
 LOG=$(mktemp)
-"$BIN/scimsync-emulator" --port "$PORT" --token "$MIRO_SCIM_TOKEN" --seed examples/emulator-seed.json >"$LOG" 2>&1 &
+"$BIN/scimsync-emulator" --port "$PORT" --token "$MIRO_SCIM_TOKEN" --rest-token "$MIRO_REST_TOKEN" \
+  --group-model user-group --seed examples/emulator-seed.json >"$LOG" 2>&1 &
 EMU=$!
 trap 'kill $EMU 2>/dev/null || true; wait $EMU 2>/dev/null || true; rm -f "$LOG"' EXIT
 for _ in $(seq 1 100); do
@@ -27,7 +30,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q "listening on" "$LOG" || { echo "the emulator did not start in 10 s" >&2; exit 1; }
-echo "==> emulator: $(head -1 "$LOG") (seeded with an unmanaged admin, two guests, a differently-cased Priya Shah, a deactivated ex-employee)"
+echo "==> emulator: $(head -1 "$LOG") (Miro in 2026: user groups, teams over REST; seeded with an unmanaged admin, two guests, a differently-cased Priya Shah, a deactivated ex-employee, the Engineering and Design user groups, the Product and Platform teams)"
 
 echo; echo "==> scimsync check"
 "$BIN/scimsync" check
@@ -45,6 +48,8 @@ echo; echo "==> scimsync status"
 "$BIN/scimsync" status
 echo; echo "==> scimsync events --failed   (what needs a human)"
 "$BIN/scimsync" events --failed
-echo; echo "==> what the emulator saw"
+echo; echo "==> Miro's teams and the user groups assigned to them (REST API)"
+curl -s "http://127.0.0.1:$PORT/_emulator/teams" 2>/dev/null | head -c 2000 || true
+echo; echo; echo "==> what the emulator saw"
 curl -s "http://127.0.0.1:$PORT/_emulator/stats" 2>/dev/null | head -c 2000 || true
 echo

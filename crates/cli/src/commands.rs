@@ -557,7 +557,8 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
         &config.roles,
         &config.groups,
     );
-    let code = if findings.unmatched.is_empty() {
+    let miro = crate::teams::check(config, &client, &snapshot).await;
+    let code = if findings.unmatched.is_empty() && miro.errors.is_empty() {
         exit::OK
     } else {
         exit::ERROR
@@ -584,6 +585,7 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
                     "errors": findings.unmatched.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "warnings": findings.unresolved.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 },
+                "miro": miro,
             }))?
         )?,
         Output::Text => {
@@ -637,6 +639,9 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
             }
             for member in &findings.unresolved {
                 outln!("warning: {member}")?;
+            }
+            for line in miro.lines() {
+                outln!("{line}")?;
             }
         }
     }

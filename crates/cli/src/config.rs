@@ -27,6 +27,10 @@ pub struct Config {
     pub groups: scimsync_directory::GroupsConfig,
     #[serde(default)]
     pub mapping: MappingConfig,
+    /// `[teams]`: a synced directory group's name → the Miro teams its user group is assigned
+    /// to (Miro's REST API, `[target.rest]`).
+    #[serde(default)]
+    pub teams: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub policy: PolicyConfig,
     #[serde(default)]
@@ -76,8 +80,13 @@ pub struct TargetConfig {
     token: Option<toml::Value>,
     #[serde(default)]
     pub profile: ProfileKind,
+    /// Miro's group model. Absent: `user_group` for a new install, `team` for a store whose
+    /// group links were made under the legacy model (`crate::teams::group_model`).
     #[serde(default)]
-    pub group_model: GroupModel,
+    pub group_model: Option<GroupModel>,
+    /// `[target.rest]`: Miro's REST API, for assigning user groups to teams (`[teams]`).
+    #[serde(default)]
+    pub rest: Option<RestConfig>,
     #[serde(default = "default_timeout", with = "humantime_serde_compat")]
     pub timeout: Duration,
     #[serde(default)]
@@ -94,6 +103,33 @@ pub struct TargetConfig {
     /// Larger responses are not read and fail the attempt: a byte count or `"16MiB"`.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: ByteSize,
+}
+
+/// `[target.rest]`: where Miro's REST API is and the OAuth token for it (a Company Admin's,
+/// with `organizations:teams:write` and `organizations:groups:read`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestConfig {
+    #[serde(default = "default_rest_url")]
+    pub url: String,
+    /// The organization's id (the number in Miro's admin console URLs).
+    pub org_id: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// Present only so we can refuse it with a clear message.
+    token: Option<toml::Value>,
+    /// The REST budget, in credits per minute (Miro: 100 000 per user and app; a call made
+    /// here costs 50).
+    #[serde(default = "default_rest_credits")]
+    pub credits_per_minute: u32,
+}
+
+fn default_rest_url() -> String {
+    scimsync_executor::MIRO_REST_URL.to_owned()
+}
+
+fn default_rest_credits() -> u32 {
+    scimsync_scim::MIRO_REST_CREDITS_PER_MINUTE
 }
 
 fn default_max_response_bytes() -> ByteSize {
@@ -422,18 +458,8 @@ impl Config {
         if self.target.token_env.is_none() && self.target.token_file.is_none() {
             bail!("{at}: [target]: set token_env or token_file");
         }
-        let url = url::Url::parse(&self.target.url)
-            .map_err(|e| anyhow!("{at}: [target] url {:?}: {e}", self.target.url))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback(&url) || self.target.allow_insecure_http => {}
-            "http" => bail!(
-                "{at}: [target] url {:?}: plain http would send the token in clear; use https, \
-                 or set allow_insecure_http = true if you really mean it",
-                self.target.url
-            ),
-            other => bail!("{at}: [target] url: unsupported scheme {other:?}"),
-        }
+        self.check_url("[target] url", &self.target.url)?;
+        self.validate_miro_2026()?;
         match self.source.kind {
             SourceKind::Json | SourceKind::Csv => {
                 if self.source.path.is_none() {
@@ -482,6 +508,94 @@ impl Config {
         }
         scimsync_directory::Mapping::compile(&self.mapping)
             .map_err(|e| anyhow!("{at}: [mapping] {e}"))?;
+        Ok(())
+    }
+
+    /// An http(s) URL the token may travel to: https, or plain http to loopback (or with
+    /// `allow_insecure_http`).
+    fn check_url(&self, key: &str, text: &str) -> Result<()> {
+        let at = self.origin.display();
+        let url = url::Url::parse(text).map_err(|e| anyhow!("{at}: {key} {text:?}: {e}"))?;
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if is_loopback(&url) || self.target.allow_insecure_http => Ok(()),
+            "http" => bail!(
+                "{at}: {key} {text:?}: plain http would send the token in clear; use https, \
+                 or set allow_insecure_http = true if you really mean it"
+            ),
+            other => bail!("{at}: {key}: unsupported scheme {other:?}"),
+        }
+    }
+
+    /// `[target.rest]`, `[teams]` and `[roles.admin_roles]`: Miro's, and consistent.
+    fn validate_miro_2026(&self) -> Result<()> {
+        let at = self.origin.display();
+        let miro = self.target.profile == ProfileKind::Miro;
+        if let Some(rest) = &self.target.rest {
+            if rest.token.is_some() {
+                bail!(
+                    "{at}: [target.rest] token: a token must never be written in sync.toml; \
+                     set token_env or token_file"
+                );
+            }
+            if rest.token_env.is_none() && rest.token_file.is_none() {
+                bail!("{at}: [target.rest]: set token_env or token_file (Miro's REST OAuth token)");
+            }
+            if rest.org_id.trim().is_empty() {
+                bail!("{at}: [target.rest] org_id is empty");
+            }
+            if rest.credits_per_minute < scimsync_scim::REST_LEVEL_1_CREDITS {
+                bail!(
+                    "{at}: [target.rest] credits_per_minute must be at least {} (one call)",
+                    scimsync_scim::REST_LEVEL_1_CREDITS
+                );
+            }
+            self.check_url("[target.rest] url", &rest.url)?;
+        }
+        if !self.teams.is_empty() {
+            if !miro {
+                bail!(
+                    "{at}: [teams] assigns Miro user groups to Miro teams: profile = \"miro\" only"
+                );
+            }
+            if self.target.group_model == Some(GroupModel::Team) {
+                bail!(
+                    "{at}: [teams] assigns user groups to teams, but group_model = \"team\" syncs \
+                     directory groups to teams themselves; remove [teams], or set group_model = \
+                     \"user_group\" once Miro has migrated the org"
+                );
+            }
+            for (group, teams) in &self.teams {
+                if teams.iter().any(|t| t.trim().is_empty()) {
+                    bail!("{at}: [teams] {group:?}: a team name is empty");
+                }
+            }
+        }
+        if !self.roles.admin_roles.is_empty() {
+            if !miro {
+                bail!(
+                    "{at}: [roles.admin_roles] maps Miro's organization_admin_role: profile = \"miro\" only"
+                );
+            }
+            for (group, roles) in &self.roles.admin_roles {
+                for role in roles {
+                    if role.trim().is_empty() {
+                        bail!("{at}: [roles.admin_roles] {group:?}: a role name is empty");
+                    }
+                    if [
+                        scimsync_model::paths::ADMIN_ROLE,
+                        scimsync_model::paths::USER_ROLE,
+                    ]
+                    .contains(&role.as_str())
+                    {
+                        bail!(
+                            "{at}: [roles.admin_roles] {group:?}: {role} is the primary role; \
+                             [roles] admin_groups sets it"
+                        );
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

@@ -40,10 +40,23 @@ pub fn profile(config: &Config) -> Profile {
     for (bucket, n) in config.target.rate_limits.buckets() {
         profile.budgets.buckets.insert(bucket, n);
     }
+    // Miro's REST API (team assignment), over the SCIM window, so `plan` can say what its
+    // requests cost; the REST client paces itself on its own budget.
+    if let Some(rest) = &config.target.rest {
+        let per_minute = f64::from(rest.credits_per_minute / scimsync_scim::REST_LEVEL_1_CREDITS);
+        let per_window = (per_minute * profile.budgets.window.as_secs_f64() / 60.0).floor();
+        profile.budgets.buckets.insert(
+            scimsync_scim::Bucket::RestLevel1,
+            (per_window as u32).max(1),
+        );
+    }
     profile.capabilities = config.target.capabilities;
-    // Miro's group model is the org's (sync.toml); an RFC SP creates and deletes groups.
-    if profile.fixed_capabilities.is_some() {
-        profile.group_model = config.target.group_model;
+    // Miro's group model is the org's (sync.toml, else `crate::teams::group_model` with the
+    // store); an RFC SP creates and deletes groups.
+    if profile.fixed_capabilities.is_some()
+        && let Some(model) = config.target.group_model
+    {
+        profile.group_model = model;
     }
     profile
 }
@@ -87,6 +100,13 @@ pub fn policy(config: &Config) -> Policy {
             .collect(),
         frozen_while_inactive: profile.frozen_while_inactive.clone(),
         deactivate_first: config.policy.delete_after.is_some(),
+        licence: profile
+            .licence
+            .as_ref()
+            .map(|rule| scimsync_plan::LicencePolicy {
+                path: rule.path.clone(),
+                upgrades_to: rule.upgrades_to.clone(),
+            }),
     }
 }
 
@@ -112,6 +132,12 @@ pub struct Prepared {
     pub findings: scimsync_directory::Findings,
     /// The uncertain users and groups read before planning, and what was found.
     pub verification: crate::verify::Verification,
+    /// The group model this cycle runs under, and why when sync.toml does not say.
+    pub model: crate::teams::ModelChoice,
+    /// `[teams]` and what Miro's REST API said of the teams (crates/cli/src/teams.rs).
+    pub teams: crate::teams::TeamSide,
+    /// `[teams]` entries naming no synced directory group, as written.
+    pub unmatched_teams: Vec<String>,
 }
 
 impl Prepared {
@@ -253,18 +279,33 @@ pub async fn prepare(
         grace_expired: &grace_expired(config, store, &links)?,
         unchanged: unchanged.as_ref(),
     };
+    let model = crate::teams::group_model(config, store)?;
+    if let Some(warning) = &model.warning {
+        tracing::warn!("{warning}");
+    }
     let groups =
         crate::groups::read(store, client, desired_groups, group_links, config, full).await?;
+    let teams = crate::teams::read(config, store, &groups.desired, model.model, full).await?;
+    let unmatched_teams: Vec<String> = config
+        .teams
+        .keys()
+        .filter(|name| !groups.desired.iter().any(|g| &g.display_name == *name))
+        .map(|name| format!("{name:?}"))
+        .collect();
+    let can_create = crate::groups::can_create(config, model.model);
     let group_input = scimsync_plan::GroupPlanInput {
         desired: &groups.desired,
         links: &groups.links,
         target: &groups.view,
         user_links: &links,
         held: &held,
-        can_create: crate::groups::can_create(config),
+        can_create,
         members_on_create: fit.members_on_create,
         name_match: config.groups.name_match,
         directory_groups: &directory_groups,
+        // Miro truncates a user group's name: a longer one would never match again.
+        max_name_chars: client.profile().group_name_max_chars.filter(|_| can_create),
+        teams: teams.input(),
     };
     let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy(config));
     Ok(Prepared {
@@ -281,6 +322,9 @@ pub async fn prepare(
         fit,
         findings,
         verification,
+        model,
+        teams,
+        unmatched_teams,
     })
 }
 
@@ -626,7 +670,8 @@ async fn cycle_body(
         .with_known_users(known)
         .with_creates_checked(creates_checked)
         .with_group_links(crate::groups::executor_links(&prepared.groups, &plan))
-        .with_confirmed_links(confirmed_later);
+        .with_confirmed_links(confirmed_later)
+        .with_rest(prepared.teams.rest.clone());
     let progress = crate::progress::Progress::new(plan.writes() as u64);
     let mut recorder = StoreRecorder::new(store, emitter, ctx, progress);
     let mut tracking = guard::Tracking::new(&mut recorder);
@@ -643,6 +688,7 @@ async fn cycle_body(
     guard::settle_approval(store, &rules, &plan, &succeeded, &decision)?;
     crate::groups::remember_missing_teams(store, &plan)?;
     crate::lookups::remember(store, &plan)?;
+    crate::teams::remember_model(store, prepared.model.model)?;
     // Only a hint for the next cycle's read (each applies only while its link is as proved):
     // failing to store them costs that read time, not correctness.
     match store.stamp_records(&prepared.stamps) {
@@ -662,6 +708,8 @@ async fn cycle_body(
         "group_reads": prepared.groups.reads,
         "uncertain_verified": prepared.verification.verified.len(),
         "verification_reads": prepared.verification.reads,
+        "group_model": prepared.model.model.as_str(),
+        "rest_requests": prepared.teams.rest.as_ref().map_or(0, |r| r.requests()),
         "planned": counts,
         "held_deprovisions": held,
         "held": decision.held_counts(),

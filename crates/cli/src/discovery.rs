@@ -51,7 +51,12 @@ pub fn base_mapping(config: &Config) -> Result<Mapping> {
     };
     Ok(Mapping::compile(&config.mapping)?
         .with_roles(roles)
-        .with_work_email(profile.manages_emails()))
+        .with_work_email(profile.manages_emails())
+        .with_target_rules(profile.limits.clone(), profile.licence.clone())
+        .with_admin_roles(
+            profile.admin_role_type.as_deref(),
+            config.roles.admin_roles.values().flatten().cloned(),
+        ))
 }
 
 /// The discovery this cycle uses, handed to the client (capabilities and schema): read from

@@ -19,9 +19,14 @@ pub struct GroupSide {
     pub reads: usize,
 }
 
-/// Whether the target creates and deletes groups: Miro's user-group model, or any RFC SP.
-pub fn can_create(config: &Config) -> bool {
-    crate::cycle::profile(config).can_create_groups()
+/// Whether the target creates and deletes groups: Miro's user-group model (`model`, as
+/// `crate::teams::group_model` settled it), or any RFC SP.
+pub fn can_create(config: &Config, model: scimsync_model::GroupModel) -> bool {
+    let mut profile = crate::cycle::profile(config);
+    if profile.fixed_capabilities.is_some() {
+        profile.group_model = model;
+    }
+    profile.can_create_groups()
 }
 
 /// Reads what the cycle needs of the target's groups, and nothing more:

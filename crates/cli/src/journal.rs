@@ -69,7 +69,7 @@ fn event_type(op: &Op) -> EventType {
         OpKind::Update | OpKind::Reactivate => EventType::UserUpdateProvision,
         OpKind::Deactivate => EventType::UserDeprovision,
         OpKind::Delete => EventType::UserDeleteProvision,
-        OpKind::Members => EventType::GroupUpdateProvision,
+        OpKind::Members | OpKind::Assign | OpKind::Unassign => EventType::GroupUpdateProvision,
     }
 }
 

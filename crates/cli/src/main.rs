@@ -31,6 +31,7 @@ mod render;
 mod saved;
 mod secret;
 mod source;
+mod teams;
 mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};

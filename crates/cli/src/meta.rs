@@ -5,6 +5,9 @@ pub const INTEGRATION: &str = "integration";
 pub const CONFIG_HASH: &str = "config_hash";
 pub const TOKEN_SALT: &str = "token_salt";
 pub const TOKEN_FINGERPRINT: &str = "token_fingerprint";
+/// The group model the last cycle ran under (`team` | `user_group`): what a sync.toml without
+/// `[target] group_model` keeps.
+pub const GROUP_MODEL: &str = "group_model";
 
 /// When a managed user was deactivated (for `policy.delete_after`).
 pub fn deactivated_key(source_id: &scimsync_model::SourceId) -> String {

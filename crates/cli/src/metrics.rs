@@ -50,7 +50,7 @@ fn describe() {
     metrics::describe_counter!(
         HELD,
         "Access-removing changes held by the deletion guard, by kind (deactivate, delete, \
-         member_remove, group_delete, admin_demotion, licence_change)"
+         member_remove, group_delete, admin_demotion, licence_change, team_unassign)"
     );
     metrics::describe_counter!(QUARANTINED, "Cycles that put the integration in quarantine");
     metrics::describe_gauge!(

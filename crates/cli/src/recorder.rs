@@ -278,6 +278,22 @@ impl Recorder for StoreRecorder<'_> {
             .map_err(anyhow::Error::from);
         self.keep(result);
     }
+
+    fn team_link(&mut self, link: scimsync_model::TeamLink) {
+        let result = self
+            .store
+            .upsert_team_link(&link)
+            .map_err(anyhow::Error::from);
+        self.keep(result);
+    }
+
+    fn team_unlink(&mut self, group: &SourceId, team: &scimsync_model::TeamId) {
+        let result = self
+            .store
+            .remove_team_link(group, team)
+            .map_err(anyhow::Error::from);
+        self.keep(result);
+    }
 }
 
 impl StoreRecorder<'_> {

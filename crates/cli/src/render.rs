@@ -3,7 +3,7 @@
 
 use crate::cycle::Prepared;
 use scimsync_executor::ExecutionReport;
-use scimsync_model::{AttrValue, Member, Op, Plan, ScimId, paths};
+use scimsync_model::{AttrValue, Member, Op, Plan, ScimId, TeamAction, paths};
 use scimsync_scim::{Bucket, Budgets, Profile};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -22,6 +22,9 @@ fn requests(op: &Op) -> &'static [Bucket] {
         Op::GroupCreate { .. } | Op::GroupDelete { .. } => &[Bucket::GroupsPostDelete],
         Op::GroupRename { .. } => &[Bucket::GroupsPatchSmall],
         Op::GroupMembers { .. } | Op::GroupAdopt { .. } | Op::GroupSkip { .. } => &[],
+        // Miro's REST API, not SCIM.
+        Op::TeamAssignment { .. } if op.is_write() => &[Bucket::RestLevel1],
+        Op::TeamAssignment { .. } => &[],
     }
 }
 
@@ -255,6 +258,25 @@ pub fn op_line(op: &Op) -> String {
         Op::GroupSkip { reason, .. } => {
             let _ = write!(line, ": {reason}");
         }
+        Op::TeamAssignment {
+            group_id,
+            team,
+            action,
+            ..
+        } => {
+            if let Some(id) = group_id {
+                let _ = write!(line, " ({id})");
+            }
+            let _ = match action {
+                TeamAction::Assign if group_id.is_none() => {
+                    write!(line, " -> {team} (created in this plan)")
+                }
+                TeamAction::Assign => write!(line, " -> {team}"),
+                TeamAction::Unassign => write!(line, " off {team}"),
+                TeamAction::Adopt => write!(line, " -> {team}: already assigned in Miro"),
+                TeamAction::Skip { reason } => write!(line, ": {team}: {reason}"),
+            };
+        }
         Op::GroupMembers {
             target_id,
             add,
@@ -333,6 +355,16 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
     for name in &prepared.findings.unmatched {
         let _ = writeln!(out, "  warning: {name}");
     }
+    if let Some(warning) = &prepared.model.warning {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
+    for name in &prepared.unmatched_teams {
+        let _ = writeln!(
+            out,
+            "  warning: [teams] entry {name} names no synced directory group; its teams are \
+             left as they are"
+        );
+    }
     for d in &prepared.output.diagnostics {
         let _ = writeln!(
             out,
@@ -373,9 +405,17 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
         let _ = writeln!(out, "No changes. The target matches the directory.");
     }
     let c = plan.counts();
+    let teams = if c.assign + c.unassign > 0 {
+        format!(
+            "; {} team assignments, {} unassignments",
+            c.assign, c.unassign
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "\nPlan: {} to create, {} to adopt, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} skipped.",
+        "\nPlan: {} to create, {} to adopt, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} skipped{teams}.",
         c.create, c.adopt, c.update, c.reactivate, c.deactivate, c.delete, c.skip
     );
     let eta = lower_bound(plan, profile);
@@ -443,6 +483,8 @@ pub fn plan_json(
             "held": crate::verify::summary(&prepared.verification).into_iter().skip(1).collect::<Vec<_>>(),
         },
         "counts": plan.counts(),
+        "group_model": prepared.model.model.as_str(),
+        "warnings": prepared.model.warning.iter().cloned().chain(prepared.unmatched_teams.iter().map(|n| format!("[teams] entry {n} names no synced directory group"))).collect::<Vec<_>>(),
         "writes": plan.writes(),
         "estimate_seconds": lower_bound(plan, profile).as_secs_f64(),
         "requests": bucket_totals(plan, profile)

@@ -11,21 +11,46 @@ pub fn digest(bytes: &[u8]) -> String {
 }
 
 pub fn load_token(config: &Config) -> Result<SecretString> {
-    if let Some(var) = &config.target.token_env {
+    load_secret(
+        config,
+        "[target]",
+        config.target.token_env.as_deref(),
+        config.target.token_file.as_deref(),
+    )
+}
+
+/// The token of `[target.rest]` (Miro's REST API), read like the SCIM one.
+pub fn load_rest_token(config: &Config, rest: &crate::config::RestConfig) -> Result<SecretString> {
+    load_secret(
+        config,
+        "[target.rest]",
+        rest.token_env.as_deref(),
+        rest.token_file.as_deref(),
+    )
+}
+
+/// A token from an environment variable (first, when set) or a file.
+fn load_secret(
+    config: &Config,
+    section: &str,
+    token_env: Option<&str>,
+    token_file: Option<&std::path::Path>,
+) -> Result<SecretString> {
+    if let Some(var) = token_env {
         match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => return Ok(SecretString::from(v.trim().to_owned())),
-            Ok(_) => bail!("the environment variable {var} (token_env) is empty"),
-            Err(_) if config.target.token_file.is_some() => {}
-            Err(_) => bail!("the environment variable {var} (token_env) is not set"),
+            Ok(_) => bail!("the environment variable {var} ({section} token_env) is empty"),
+            Err(_) if token_file.is_some() => {}
+            Err(_) => bail!("the environment variable {var} ({section} token_env) is not set"),
         }
     }
-    let Some(file) = &config.target.token_file else {
-        bail!("set [target] token_env or token_file");
+    let Some(file) = token_file else {
+        bail!("set {section} token_env or token_file");
     };
     let path = config.resolve(file);
     warn_if_readable_by_others(&path);
     let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read token_file {}", path.display()))?;
+        .with_context(|| format!("cannot read {section} token_file {}", path.display()))?;
     let token = text.trim();
     if token.is_empty() {
         bail!("token_file {} is empty", path.display());

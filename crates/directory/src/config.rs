@@ -35,6 +35,12 @@ pub struct RolesConfig {
     /// The role value of everyone else (default: Miro's `ORGANIZATION_INTERNAL_USER`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_role: Option<String>,
+    /// `[roles.admin_roles]`: directory group name → the admin roles its members hold besides
+    /// their primary role (Miro's `organization_admin_role`: "Content Admin", "User Admin",
+    /// "Security Admin", or a custom admin role's name). Only these role values are managed:
+    /// one given by hand in the target, or no longer listed here, is left alone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub admin_roles: BTreeMap<String, Vec<String>>,
 }
 
 impl RolesConfig {
@@ -93,8 +99,11 @@ pub struct MappingConfig {
 pub enum Override {
     /// `"source attribute"`, `"=literal"`, or `""` to stop sending the path.
     Plain(String),
-    /// `{ expr = "…", apply = "always" | "on_create", default = "…" }`.
+    /// `{ expr = "…", apply = "always" | "on_create", default = "…", truncate = true }`.
     Expr(ExprOverride),
+    /// `{ truncate = true }`: the path keeps its source (the preset's), and a value longer
+    /// than the target keeps is cut to its limit.
+    Truncate,
 }
 
 impl From<&str> for Override {
@@ -119,6 +128,9 @@ pub struct ExprOverride {
     /// Sent when the expression's value is null or empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
+    /// A value longer than the target keeps is cut to its limit (else the record is invalid).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncate: bool,
 }
 
 impl ExprOverride {
@@ -127,6 +139,7 @@ impl ExprOverride {
             expr: expr.into(),
             apply: Apply::Always,
             default: None,
+            truncate: false,
         }
     }
 }
@@ -184,12 +197,14 @@ impl<'de> Visitor<'de> for MappingVisitor {
 
 /// The keys of an expression entry. No supported SCIM path has a segment of these names, so a
 /// table holding one is an expression entry, never a dotted path.
-const EXPR_KEYS: &[&str] = &["expr", "apply", "default"];
+const EXPR_KEYS: &[&str] = &["expr", "apply", "default", "truncate"];
 
 /// A mapping value, or a table of them when TOML split a dotted key.
 enum Entry {
     Text(String),
+    Bool(bool),
     Expr(ExprOverride),
+    Truncate,
     Table(Vec<(String, Entry)>),
 }
 
@@ -201,7 +216,13 @@ impl Entry {
     ) -> Result<(), E> {
         let value = match self {
             Entry::Text(text) => Override::Plain(text),
+            Entry::Bool(b) => {
+                return Err(E::custom(format!(
+                    "\"{path}\" = {b}: a mapping value is a source attribute name, \"=constant\" or a table"
+                )));
+            }
             Entry::Expr(expr) => Override::Expr(expr),
+            Entry::Truncate => Override::Truncate,
             Entry::Table(entries) => {
                 for (key, entry) in entries {
                     entry.flatten_into(format!("{path}.{key}"), out)?;
@@ -222,7 +243,15 @@ impl Entry {
         let mut expr = None;
         let mut apply = Apply::Always;
         let mut default = None;
+        let mut truncate = false;
         for (key, entry) in entries {
+            if key == "truncate" {
+                let Entry::Bool(b) = entry else {
+                    return Err(E::custom("truncate must be true or false"));
+                };
+                truncate = b;
+                continue;
+            }
             let Entry::Text(text) = entry else {
                 return Err(E::custom(format!(
                     "an expression entry's {key:?} must be a string"
@@ -244,10 +273,14 @@ impl Entry {
                 }
                 other => {
                     return Err(E::custom(format!(
-                        "unknown key {other:?} in an expression entry; expected expr, apply, default"
+                        "unknown key {other:?} in an expression entry; expected expr, apply, default, truncate"
                     )));
                 }
             }
+        }
+        if expr.is_none() && default.is_none() && apply == Apply::Always && truncate {
+            // `{ truncate = true }` alone: the path's own source, cut to the target's limit.
+            return Ok(Entry::Truncate);
         }
         let Some(expr) = expr else {
             return Err(E::custom(
@@ -260,6 +293,7 @@ impl Entry {
             expr,
             apply,
             default,
+            truncate,
         }))
     }
 }
@@ -283,6 +317,10 @@ impl<'de> Visitor<'de> for EntryVisitor {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry, E> {
         Ok(Entry::Text(v.to_owned()))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Entry, E> {
+        Ok(Entry::Bool(v))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Entry, E> {

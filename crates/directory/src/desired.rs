@@ -130,7 +130,10 @@ fn map_records(
     mapping: &Mapping,
     pushed: Option<&dyn PushedHashes>,
 ) -> Mapped {
-    let admins = members_of(groups, &roles.admin_groups);
+    let admins = Memberships {
+        admins: members_of(groups, &roles.admin_groups),
+        grants: admin_role_grants(groups, &roles.admin_roles),
+    };
     let keyed = records.len() == users.len() && pushed.is_some();
     // Each record maps on its own: spread them over the cores (order kept). The scope's
     // members (every assigned user) are gathered meanwhile.
@@ -275,6 +278,41 @@ fn name_prefix(name: &str) -> u128 {
     u128::from_be_bytes(bytes)
 }
 
+/// Who holds a role through the groups: the admins (`[roles] admin_groups`) and each user's
+/// admin roles (`[roles.admin_roles]`).
+pub(crate) struct Memberships<'a> {
+    pub(crate) admins: HashSet<&'a str>,
+    /// Source id → the role values its groups give, sorted and unique.
+    pub(crate) grants: foldhash::HashMap<&'a str, Vec<&'a str>>,
+}
+
+/// Each member of a `[roles.admin_roles]` group → the roles its groups give.
+pub(crate) fn admin_role_grants<'a>(
+    groups: &'a [SourceGroup],
+    roles: &'a std::collections::BTreeMap<String, Vec<String>>,
+) -> foldhash::HashMap<&'a str, Vec<&'a str>> {
+    let mut grants: foldhash::HashMap<&'a str, Vec<&'a str>> = Default::default();
+    if roles.is_empty() {
+        return grants;
+    }
+    for group in groups {
+        let Some(values) = roles.get(&group.name) else {
+            continue;
+        };
+        for member in &group.members {
+            grants
+                .entry(member.as_str())
+                .or_default()
+                .extend(values.iter().map(String::as_str));
+        }
+    }
+    for held in grants.values_mut() {
+        held.sort_unstable();
+        held.dedup();
+    }
+    grants
+}
+
 pub(crate) fn members_of<'a>(groups: &'a [SourceGroup], names: &[String]) -> HashSet<&'a str> {
     let named = || groups.iter().filter(|group| names.contains(&group.name));
     // Sized up front: grown by doubling, a million members would be rehashed over and over.
@@ -365,7 +403,7 @@ fn evaluate(
     user: SourceUser,
     record: Option<UserRecord>,
     mapping: &Mapping,
-    admins: &HashSet<&str>,
+    admins: &Memberships<'_>,
     filters: &[crate::ScopeFilter],
     pushed: Option<&dyn PushedHashes>,
 ) -> Evaluated {
@@ -457,7 +495,10 @@ fn evaluate(
     };
 
     let outcome = state(&user, preset).and_then(|state| {
-        let pairs = attributes(&user, &user_name, mapping, admins)?;
+        let mut pairs = attributes(&user, &user_name, mapping, admins)?;
+        mapping
+            .fit(&mut pairs)
+            .map_err(|(field, message)| invalid(&user, &field, message))?;
         // A reference is sent as the referenced user's target id, which only the planner
         // knows: such a user is left to its comparison.
         let pushed = pushed.and_then(|pushed| pushed.pushed_link(user.id.as_str()));
@@ -495,14 +536,17 @@ fn evaluate(
     let stamp = match (&outcome, key) {
         // Only a record that maps to a desired user: a DELETED one can have an inactive
         // user's fingerprint, but must never come back as a suspended user.
+        // Nor a holder of an admin role: the stamp keeps the admin flag only, so a change of
+        // their role groups would go unseen (`ScannedJson::resolve` parses them every time).
         (Ok(candidate), Some(key))
             if candidate.unchanged
                 && candidate.state != UserState::Deleted
-                && excluded_by.is_none() =>
+                && excluded_by.is_none()
+                && !admins.grants.contains_key(user.id.as_str()) =>
         {
             Some(RecordStamp {
                 key,
-                admin: admins.contains(user.id.as_str()),
+                admin: admins.admins.contains(user.id.as_str()),
             })
         }
         _ => None,
@@ -568,7 +612,7 @@ fn attributes<'m>(
     user: &SourceUser,
     user_name: &str,
     mapping: &'m Mapping,
-    admins: &HashSet<&str>,
+    admins: &Memberships<'_>,
 ) -> Result<Vec<(&'m AttrKey, AttrValue)>, InvalidRecord> {
     let mut attrs = Vec::with_capacity(mapping.entries().len() + 2);
     for (path, source) in mapping.entries() {
@@ -609,12 +653,20 @@ fn attributes<'m>(
         attrs.insert(at, (path, value));
     };
     if let Some(role) = mapping.role() {
-        let value = if admins.contains(user.id.as_str()) {
+        let value = if admins.admins.contains(user.id.as_str()) {
             &role.admin
         } else {
             &role.user
         };
         insert(role.path(), AttrValue::text(value.as_str()));
+    }
+    if let (Some(roles), Some(held)) = (mapping.admin_roles(), admins.grants.get(user.id.as_str()))
+    {
+        for role in held {
+            if let Some((path, kind)) = roles.entry(role) {
+                insert(path, AttrValue::text(kind));
+            }
+        }
     }
     if let Some(path) = mapping.work_email() {
         insert(path, AttrValue::text(user_name));

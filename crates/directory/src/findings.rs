@@ -16,6 +16,8 @@ pub enum ConfigKey {
     ScopeGroups,
     #[serde(rename = "roles.admin_groups")]
     AdminGroups,
+    #[serde(rename = "roles.admin_roles")]
+    AdminRoles,
     #[serde(rename = "groups.sync")]
     GroupsSync,
 }
@@ -25,6 +27,7 @@ impl ConfigKey {
         match self {
             ConfigKey::ScopeGroups => "[scope] groups",
             ConfigKey::AdminGroups => "[roles] admin_groups",
+            ConfigKey::AdminRoles => "[roles.admin_roles]",
             ConfigKey::GroupsSync => "[groups] sync",
         }
     }
@@ -123,6 +126,8 @@ pub fn findings(
         scope.groups.as_deref().unwrap_or_default(),
     ));
     unmatched.extend(by_name(ConfigKey::AdminGroups, &roles.admin_groups));
+    let role_groups: Vec<String> = roles.admin_roles.keys().cloned().collect();
+    unmatched.extend(by_name(ConfigKey::AdminRoles, &role_groups));
     for selector in sync.sync.iter().flatten() {
         let (found, near) = match selector {
             GroupSelector::Name(name) => (names.contains(name.as_str()), near(name)),
@@ -141,6 +146,7 @@ pub fn findings(
     let used = |g: &SourceGroup| {
         scope.groups.iter().flatten().any(|n| n == &g.name)
             || roles.admin_groups.iter().any(|n| n == &g.name)
+            || roles.admin_roles.contains_key(&g.name)
             || match &sync.sync {
                 Some(selectors) => selectors.iter().any(|s| s.selects(g)),
                 None => false,

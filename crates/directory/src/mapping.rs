@@ -2,7 +2,8 @@
 
 use crate::config::{Apply, MappingConfig, Override, Preset, ScopeConfig};
 use crate::expr::{Expr, ExprError};
-use scimsync_model::{AttrKey, RecordContext, paths};
+use scimsync_model::{AttrKey, AttrValue, RecordContext, paths};
+use scimsync_scim::{LicenceRule, ValueLimit};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Values above this many bytes are refused: no directory attribute is legitimately this long,
@@ -77,6 +78,26 @@ pub enum MappingError {
     /// A `default` longer than any target accepts.
     #[error("\"{key}\": the default is {len} bytes, over the {MAX_VALUE_BYTES}-byte limit")]
     DefaultTooLong { key: String, len: usize },
+    /// `{ truncate = true }` alone on a path nothing maps.
+    #[error(
+        "\"{key}\" = {{ truncate = true }}: nothing maps this path; give it expr = \"[attribute]\" too"
+    )]
+    TruncateUnmapped { key: String },
+}
+
+/// The admin roles `[roles.admin_roles]` maps, as the target writes them: one path per role
+/// value (`scimsync_model::paths::admin_role`), whose value is the entry's `type`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AdminRoles {
+    kind: String,
+    paths: BTreeMap<String, AttrKey>,
+}
+
+impl AdminRoles {
+    /// The path and value a user holding `role` gets.
+    pub(crate) fn entry(&self, role: &str) -> Option<(&AttrKey, &str)> {
+        self.paths.get(role).map(|path| (path, self.kind.as_str()))
+    }
 }
 
 /// Where one SCIM path's value comes from.
@@ -154,6 +175,14 @@ pub struct Mapping {
     read_attrs: Vec<(String, &'static str)>,
     /// Paths with `apply = "on_create"`: sent on create, never compared afterwards.
     on_create: BTreeSet<String>,
+    /// Paths whose values are cut to the target's limit rather than refused (`truncate`).
+    truncate: BTreeSet<String>,
+    /// The longest values the target keeps (its profile's).
+    limits: Vec<ValueLimit>,
+    /// The licence attribute and the values the target accepts (its profile's).
+    licence: Option<LicenceRule>,
+    /// `[roles.admin_roles]`, where the target has admin roles.
+    admin_roles: Option<AdminRoles>,
 }
 
 impl Mapping {
@@ -162,6 +191,7 @@ impl Mapping {
         let mut entries = preset_entries(cfg.preset);
         let mut set_by: BTreeMap<String, &str> = BTreeMap::new();
         let mut on_create = BTreeSet::new();
+        let mut truncate = BTreeSet::new();
         for (key, value) in &cfg.overrides {
             let path = canonical_path(key)?;
             if let Some(first) = set_by.insert(path.clone(), key) {
@@ -172,6 +202,13 @@ impl Mapping {
             }
             let value = match value {
                 Override::Plain(value) => value,
+                Override::Truncate => {
+                    if !entries.contains_key(&path) {
+                        return Err(MappingError::TruncateUnmapped { key: key.clone() });
+                    }
+                    truncate.insert(path);
+                    continue;
+                }
                 Override::Expr(entry) => {
                     if path == paths::MANAGER {
                         return Err(MappingError::ManagerExpression { key: key.clone() });
@@ -193,6 +230,9 @@ impl Mapping {
                     }
                     if entry.apply == Apply::OnCreate {
                         on_create.insert(path.clone());
+                    }
+                    if entry.truncate {
+                        truncate.insert(path.clone());
                     }
                     entries.insert(path, Source::Expr { expr, default });
                     continue;
@@ -246,7 +286,129 @@ impl Mapping {
             work_email: None,
             read_attrs,
             on_create,
+            truncate,
+            limits: Vec::new(),
+            licence: None,
+            admin_roles: None,
         })
+    }
+
+    /// The same mapping checked against what the target keeps: values over its `limits` are
+    /// refused (the record is invalid, naming the attribute and the limit) or cut where the
+    /// mapping says `truncate = true`; the licence must be one the target accepts (and is
+    /// sent in its spelling).
+    pub fn with_target_rules(
+        mut self,
+        limits: Vec<ValueLimit>,
+        licence: Option<LicenceRule>,
+    ) -> Mapping {
+        self.limits = limits;
+        self.licence = licence;
+        self
+    }
+
+    /// The same mapping with `[roles.admin_roles]`'s role values managed, as entries of type
+    /// `kind` (`None`: the target has no admin roles, and none are managed).
+    pub fn with_admin_roles(
+        mut self,
+        kind: Option<&str>,
+        values: impl IntoIterator<Item = String>,
+    ) -> Mapping {
+        self.admin_roles = kind.map(|kind| AdminRoles {
+            kind: kind.to_owned(),
+            paths: values
+                .into_iter()
+                .map(|v| {
+                    let path = AttrKey::from(paths::admin_role(&v));
+                    (v, path)
+                })
+                .collect(),
+        });
+        self
+    }
+
+    pub(crate) fn admin_roles(&self) -> Option<&AdminRoles> {
+        self.admin_roles.as_ref().filter(|r| !r.paths.is_empty())
+    }
+
+    /// Fits a user's mapped values (in path order) to the target: the licence in its
+    /// spelling, and each value within its limit, cut where the mapping says `truncate`.
+    /// `Err((field, message))` names the attribute at fault and the limit.
+    pub(crate) fn fit(
+        &self,
+        attrs: &mut Vec<(&AttrKey, AttrValue)>,
+    ) -> Result<(), (String, String)> {
+        if let Some(rule) = &self.licence
+            && let Some((_, value)) = attrs.iter_mut().find(|(p, _)| p.as_str() == rule.path)
+            && let AttrValue::Text(text) = value
+        {
+            match rule.canonical(text) {
+                Some(canonical) => *text = canonical.into(),
+                None => {
+                    return Err((
+                        rule.path.clone(),
+                        format!(
+                            "{:?} is not a licence the target accepts (one of: {})",
+                            text.as_str(),
+                            rule.values.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        for limit in &self.limits {
+            let at: Vec<usize> = limit
+                .paths
+                .iter()
+                .filter_map(|p| {
+                    attrs
+                        .iter()
+                        .position(|(path, v)| path.as_str() == p && v.as_text().is_some())
+                })
+                .collect();
+            let chars = |attrs: &Vec<(&AttrKey, AttrValue)>| -> usize {
+                let total: usize = at
+                    .iter()
+                    .filter_map(|&i| attrs.get(i)?.1.as_text().map(|t| t.chars().count()))
+                    .sum();
+                total + at.len().saturating_sub(1)
+            };
+            let before = chars(attrs);
+            if before <= limit.max_chars {
+                continue;
+            }
+            if !limit.paths.iter().any(|p| self.truncate.contains(p)) {
+                let (field, what) = match limit.paths.as_slice() {
+                    [one] => (one.clone(), "is".to_owned()),
+                    many => (many.join(" + "), "together are".to_owned()),
+                };
+                return Err((
+                    field,
+                    format!(
+                        "{what} {before} characters, over the target's limit of {}; shorten it in \
+                         the directory, or set truncate = true on its [mapping] entry",
+                        limit.max_chars
+                    ),
+                ));
+            }
+            // Cut from the last value back (a family name before a given name).
+            let mut excess = before - limit.max_chars;
+            for &i in at.iter().rev() {
+                let Some((_, AttrValue::Text(text))) = attrs.get_mut(i) else {
+                    continue;
+                };
+                let len = text.chars().count();
+                let keep = len.saturating_sub(excess);
+                excess -= len - keep;
+                let cut: String = text.chars().take(keep).collect();
+                *text = cut.trim_end().into();
+                if excess == 0 {
+                    break;
+                }
+            }
+        }
+        attrs.retain(|(_, v)| v.as_text() != Some(""));
+        Ok(())
     }
 
     /// Paths mapped with `apply = "on_create"`: sent when the user is created and never
@@ -279,6 +441,11 @@ impl Mapping {
             .map(AttrKey::as_str)
             .chain(self.role.as_ref().map(|r| r.path.as_str()))
             .chain(self.work_email.as_ref().map(AttrKey::as_str))
+            .chain(
+                self.admin_roles
+                    .iter()
+                    .flat_map(|r| r.paths.values().map(AttrKey::as_str)),
+            )
     }
 
     /// The same mapping with roles managed with these values (`None`: roles not managed, never
@@ -307,6 +474,13 @@ impl Mapping {
         if self.work_email.as_ref().is_some_and(|p| p.as_str() == path) {
             self.work_email = None;
             return true;
+        }
+        if let Some(roles) = &mut self.admin_roles {
+            let before = roles.paths.len();
+            roles.paths.retain(|_, p| p.as_str() != path);
+            if roles.paths.len() != before {
+                return true;
+            }
         }
         mapped
     }

@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::{Emulator, Faults, GroupRecord, RequestRecord, Seed, SeedReport, Stats, UserRecord};
+use crate::{
+    Emulator, Faults, GroupRecord, RequestRecord, Seed, SeedReport, Stats, TeamRecord, UserRecord,
+};
 
 pub async fn stats(State(emu): State<Emulator>) -> Json<Stats> {
     Json(emu.stats())
@@ -26,6 +28,10 @@ pub async fn users(State(emu): State<Emulator>) -> Json<Vec<UserRecord>> {
 
 pub async fn groups(State(emu): State<Emulator>) -> Json<Vec<GroupRecord>> {
     Json(emu.groups())
+}
+
+pub async fn teams(State(emu): State<Emulator>) -> Json<Vec<TeamRecord>> {
+    Json(emu.teams())
 }
 
 pub async fn faults(State(emu): State<Emulator>) -> Json<Faults> {

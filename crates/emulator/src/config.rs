@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum GroupModel {
     /// Legacy model: a SCIM Group is a Miro team; no POST/PUT/DELETE on /Groups.
-    #[default]
     Team,
-    /// Migrated orgs: a SCIM Group is a user group that can be created and deleted.
+    /// Migrated orgs (Miro since 2026): a SCIM Group is a user group that can be created and
+    /// deleted, and assigned to teams over the REST API.
+    #[default]
     UserGroup,
 }
 
@@ -36,14 +37,41 @@ pub struct EmulatorConfig {
     /// Keep a log of every SCIM request and how it was answered (`Emulator::requests`,
     /// `/_emulator/requests`), for tests that account for every request the target saw.
     pub record_requests: bool,
+    /// Bearer token Miro's REST API (`/v2/...`) requires: a credential of its own, apart from
+    /// the SCIM token. Empty: the REST API answers 401 to everything.
+    pub rest_token: String,
+    /// The organization's id in REST paths (`/v2/orgs/{org_id}/...`).
+    pub org_id: String,
+    /// The licences (`userType`) the org accepts.
+    pub licences: Vec<String>,
+    /// The admin roles (`organization_admin_role`) the org has: Miro's three and its custom
+    /// ones.
+    pub admin_roles: Vec<String>,
 }
+
+/// Miro's licences (its 2026 reference).
+pub const MIRO_LICENCES: [&str; 7] = [
+    "Full",
+    "Free",
+    "Free Restricted",
+    "Full (Trial)",
+    "Basic",
+    "Standard",
+    "Advanced",
+];
+
+/// Miro's built-in admin roles.
+pub const MIRO_ADMIN_ROLES: [&str; 3] = ["Content Admin", "User Admin", "Security Admin"];
+
+/// The org id the emulator answers to unless told otherwise.
+pub const DEFAULT_ORG_ID: &str = "3074457350000000001";
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
         Self {
             token: String::new(),
             base_path: "/api/v1/scim".to_owned(),
-            group_model: GroupModel::Team,
+            group_model: GroupModel::UserGroup,
             limits: None,
             faults: Faults::default(),
             page_cap: 100,
@@ -52,6 +80,10 @@ impl Default for EmulatorConfig {
             seed: Seed::default(),
             rng_seed: 0,
             record_requests: false,
+            rest_token: String::new(),
+            org_id: DEFAULT_ORG_ID.to_owned(),
+            licences: MIRO_LICENCES.map(String::from).into(),
+            admin_roles: MIRO_ADMIN_ROLES.map(String::from).into(),
         }
     }
 }
@@ -72,6 +104,9 @@ pub struct RateLimits {
     pub groups_patch_large: u32,
     /// Not published by Miro; a guess so user-group creates and deletes are bounded too.
     pub groups_post_delete: u32,
+    /// Miro's REST API, level-1 calls (50 of 100 000 credits a minute: 2000 a minute, 1000
+    /// per 30 s window).
+    pub rest_level1: u32,
     /// Miro does not document Retry-After on SCIM 429s, so it is off unless asked for.
     pub retry_after: bool,
     /// Retry-After as an HTTP-date (RFC 9110's other form) instead of seconds.
@@ -103,6 +138,7 @@ impl RateLimits {
             groups_patch_small: 100,
             groups_patch_large: 5,
             groups_post_delete: 20,
+            rest_level1: 1000,
             retry_after: false,
             retry_after_http_date: false,
             rate_limit_headers: false,
@@ -175,12 +211,24 @@ mod millis {
     }
 }
 
-/// Users and groups present before the first request.
+/// Users, groups and teams present before the first request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Seed {
     pub users: Vec<SeedUser>,
     pub groups: Vec<SeedGroup>,
+    /// Miro teams (the user-group model: teams apart from SCIM groups; the team model's teams
+    /// are its SCIM groups).
+    pub teams: Vec<SeedTeam>,
+}
+
+/// A Miro team and the user groups (by displayName) assigned to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedTeam {
+    pub name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,6 +247,12 @@ pub struct SeedUser {
     pub admin: bool,
     #[serde(default)]
     pub department: Option<String>,
+    /// The licence; Full when absent.
+    #[serde(default)]
+    pub user_type: Option<String>,
+    /// Admin roles (`organization_admin_role`) the user holds.
+    #[serde(default)]
+    pub admin_roles: Vec<String>,
 }
 
 impl SeedUser {
@@ -210,6 +264,8 @@ impl SeedUser {
             guest: false,
             admin: false,
             department: None,
+            user_type: None,
+            admin_roles: Vec::new(),
         }
     }
 }

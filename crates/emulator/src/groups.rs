@@ -119,7 +119,7 @@ pub fn create(dir: &mut Directory, body: &Value) -> Result<String, ScimError> {
         return Err(too_many_members(members.len()));
     }
     check_members_exist(dir, &members)?;
-    reactivate(dir, &members);
+    on_add(dir, GroupModel::UserGroup, &members);
     let (seq, id) = dir.new_group_id();
     let mut unique = Vec::with_capacity(members.len());
     for m in members {
@@ -168,11 +168,12 @@ fn member_ids(v: &Value) -> Result<Vec<String>, ScimError> {
         .collect()
 }
 
-/// Unknown (and guest) ids fail the whole request with Miro's 404 wording.
+/// Unknown ids fail the whole request with Miro's 404 wording. A guest's id is known to Miro
+/// (an add turns them into a member: see `on_add`), though SCIM never shows it.
 fn check_members_exist(dir: &Directory, ids: &[String]) -> Result<(), ScimError> {
     let missing: Vec<String> = ids
         .iter()
-        .filter(|id| dir.member(id).is_none())
+        .filter(|id| dir.user(id).is_none())
         .map(|id| format!("{{memberId={id}, display=null}}"))
         .collect();
     if missing.is_empty() {
@@ -185,12 +186,23 @@ fn check_members_exist(dir: &Directory, ids: &[String]) -> Result<(), ScimError>
     }
 }
 
-/// Adding a deactivated user to a team reactivates them (Miro, both group models).
-fn reactivate(dir: &mut Directory, ids: &[String]) {
+/// What adding users to a group does to them (miro-scim.md §4): a deactivated user is
+/// reactivated (both models); a guest or external user becomes an internal user with a Full
+/// licence; in the user-group model every added user's licence becomes Full.
+fn on_add(dir: &mut Directory, model: GroupModel, ids: &[String]) {
     for id in ids {
-        if let Some(u) = dir.member(id).filter(|u| !u.active) {
-            let mut u = u.clone();
-            u.active = true;
+        let Some(before) = dir.user(id) else { continue };
+        let mut u = before.clone();
+        u.active = true;
+        if u.guest {
+            u.guest = false;
+            u.role = crate::store::ROLE_USER.to_owned();
+            u.user_type = "Full".to_owned();
+        }
+        if model == GroupModel::UserGroup {
+            u.user_type = "Full".to_owned();
+        }
+        if &u != before {
             dir.update_user(u);
         }
     }
@@ -270,7 +282,7 @@ pub fn patch(
     }
     for c in changes {
         if let GroupChange::Add(ids) | GroupChange::ReplaceMembers(ids) = &c {
-            reactivate(dir, ids);
+            on_add(dir, model, ids);
         }
         let Some(g) = dir.group_mut(id) else {
             return Err(not_found(id));

@@ -21,6 +21,7 @@ mod filter;
 mod groups;
 mod limits;
 mod resource;
+mod rest;
 mod scim;
 mod stats;
 mod store;
@@ -31,16 +32,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{EmulatorConfig, Faults, GroupModel, RateLimits, Seed, SeedGroup, SeedUser};
+pub use config::{
+    DEFAULT_ORG_ID, EmulatorConfig, Faults, GroupModel, MIRO_ADMIN_ROLES, MIRO_LICENCES,
+    RateLimits, Seed, SeedGroup, SeedTeam, SeedUser,
+};
 pub use filter::{Filter, FilterError, parse as parse_filter};
 pub use stats::{RequestRecord, Stats};
-pub use store::{GroupRecord, ROLE_ADMIN, ROLE_USER, UserRecord};
+pub use store::{GroupRecord, ROLE_ADMIN, ROLE_USER, TeamRecord, UserRecord};
 
 use limits::Limiter;
 use store::Directory;
@@ -74,6 +78,8 @@ struct Shared {
 pub struct SeedReport {
     pub users_added: usize,
     pub groups_added: usize,
+    #[serde(default)]
+    pub teams_added: usize,
     pub skipped: Vec<String>,
 }
 
@@ -122,6 +128,8 @@ impl Emulator {
             .route("/_emulator/requests", get(admin::requests))
             .route("/_emulator/users", get(admin::users))
             .route("/_emulator/groups", get(admin::groups))
+            .route("/_emulator/teams", get(admin::teams))
+            .route("/v2/{*rest}", any(rest::handle))
             .route(
                 "/_emulator/faults",
                 put(admin::set_faults).get(admin::faults),
@@ -239,7 +247,8 @@ impl Emulator {
                     active: su.active,
                     guest: su.guest,
                     role: if su.admin { ROLE_ADMIN } else { ROLE_USER }.to_owned(),
-                    user_type: "Full".to_owned(),
+                    user_type: su.user_type.clone().unwrap_or_else(|| "Full".to_owned()),
+                    admin_roles: su.admin_roles.clone(),
                     preferred_language: None,
                     attributes,
                 },
@@ -281,7 +290,32 @@ impl Emulator {
                 }
             }
         }
+        for st in &seed.teams {
+            let mut groups = Vec::new();
+            for name in &st.groups {
+                match dir.group_by_name(name) {
+                    Some(g) => groups.push(g.id.clone()),
+                    None => report.skipped.push(format!(
+                        "group '{name}' of team '{}': no such group",
+                        st.name
+                    )),
+                }
+            }
+            let id = dir.new_team_id();
+            dir.add_team(TeamRecord {
+                id,
+                name: st.name.clone(),
+                groups,
+            });
+            report.teams_added += 1;
+        }
         report
+    }
+
+    /// Every team (REST API) with its user groups, in creation order. In the team model the
+    /// teams are the SCIM groups, and none is listed here.
+    pub fn teams(&self) -> Vec<TeamRecord> {
+        self.lock().dir.teams().to_vec()
     }
 }
 

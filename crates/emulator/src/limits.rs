@@ -26,6 +26,8 @@ pub enum Bucket {
     GroupsPatchSmall,
     GroupsPatchLarge,
     GroupsPostDelete,
+    /// Miro's REST API, rate level 1 (every REST route the emulator serves).
+    RestLevel1,
 }
 
 /// What a SCIM path addresses, for bucketing and dispatch.
@@ -51,6 +53,7 @@ impl Bucket {
             Bucket::GroupsPatchSmall => "groups_patch_small",
             Bucket::GroupsPatchLarge => "groups_patch_large",
             Bucket::GroupsPostDelete => "groups_post_delete",
+            Bucket::RestLevel1 => "rest_level1",
         }
     }
 
@@ -65,6 +68,7 @@ impl Bucket {
             Bucket::GroupsPatchSmall => l.groups_patch_small,
             Bucket::GroupsPatchLarge => l.groups_patch_large,
             Bucket::GroupsPostDelete => l.groups_post_delete,
+            Bucket::RestLevel1 => l.rest_level1,
         }
     }
 

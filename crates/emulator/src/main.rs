@@ -40,10 +40,23 @@ struct Args {
         hide_env_values = true
     )]
     token: String,
-    /// JSON seed file: {"users": [{"userName": …}], "groups": [{"displayName": …, "members": […]}]}.
+    /// Bearer token Miro's REST API (`/v2/...`, team assignment) requires; its own credential.
+    #[arg(
+        long,
+        env = "SCIMSYNC_EMULATOR_REST_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
+    rest_token: String,
+    /// The organization id REST paths carry (`/v2/orgs/{org_id}/...`).
+    #[arg(long, default_value = scimsync_emulator::DEFAULT_ORG_ID)]
+    org_id: String,
+    /// JSON seed file: {"users": [{"userName": …}], "groups": [{"displayName": …, "members": […]}],
+    /// "teams": [{"name": …, "groups": […]}]}.
     #[arg(long)]
     seed: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "team")]
+    /// Miro's group model: user groups (2026), or legacy teams.
+    #[arg(long, value_enum, default_value = "user-group")]
     group_model: ModelArg,
     #[arg(long, value_enum, default_value = "miro")]
     limits: LimitsArg,
@@ -116,6 +129,8 @@ async fn main() -> anyhow::Result<()> {
         page_cap: args.page_cap,
         seed,
         rng_seed: args.rng_seed,
+        rest_token: args.rest_token,
+        org_id: args.org_id,
         ..EmulatorConfig::default()
     };
     let running = Emulator::new(config)
@@ -124,6 +139,15 @@ async fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {}", running.base_url)?;
     out.flush()?;
+    // A reader may take the first line and hang up: the second is only a courtesy (EPIPE is
+    // not a reason to stop serving).
+    let _ = writeln!(
+        out,
+        "REST API on http://{}/v2/orgs/{}",
+        running.addr,
+        running.emulator.config().org_id
+    );
+    let _ = out.flush();
     drop(out);
     shutdown_signal().await;
     running.shutdown().await;

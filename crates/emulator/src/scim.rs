@@ -316,17 +316,21 @@ fn authorize(emu: &Emulator, headers: &HeaderMap) -> Result<(), ScimError> {
     if token.is_empty() {
         return Ok(());
     }
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
-    if presented == Some(token.as_str()) {
+    if bearer_of(headers) == Some(token.as_str()) {
         Ok(())
     } else {
         Err(ScimError::unauthorized())
     }
+}
+
+/// The bearer token of a request's Authorization header.
+pub(crate) fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
 }
 
 /// POST/PUT/PATCH bodies must be SCIM or plain JSON.

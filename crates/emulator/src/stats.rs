@@ -32,6 +32,9 @@ pub struct Stats {
     /// Requests answered with a slow body (`Faults::slow_body_rate`).
     #[serde(default)]
     pub injected_slow: u64,
+    /// Requests to Miro's REST API (`/v2/...`), not counted in `requests`.
+    #[serde(default)]
+    pub rest_requests: u64,
 }
 
 /// One SCIM request as the emulator saw it (`EmulatorConfig::record_requests`).

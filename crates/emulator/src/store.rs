@@ -22,6 +22,9 @@ pub struct UserRecord {
     /// ORGANIZATION_INTERNAL_USER or ORGANIZATION_INTERNAL_ADMIN.
     pub role: String,
     pub user_type: String,
+    /// Admin roles (`organization_admin_role`) besides the primary role.
+    #[serde(default)]
+    pub admin_roles: Vec<String>,
     pub preferred_language: Option<String>,
     /// Stored extension attributes keyed by schema URN; today only the enterprise extension
     /// `{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {...}}`.
@@ -36,9 +39,19 @@ pub struct GroupRecord {
     pub members: Vec<String>,
 }
 
+/// A Miro team (REST API) and the user groups assigned to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamRecord {
+    pub id: String,
+    pub name: String,
+    /// User group ids, in the order they were assigned.
+    pub groups: Vec<String>,
+}
+
 #[derive(Debug, Default)]
 pub struct Directory {
     users: BTreeMap<u64, UserRecord>,
+    teams: Vec<TeamRecord>,
     user_seq: HashMap<String, u64>,
     by_name: HashMap<String, u64>,
     groups: BTreeMap<u64, GroupRecord>,
@@ -59,6 +72,22 @@ impl Directory {
 
     pub fn new_group_id(&mut self) -> (u64, String) {
         self.next_id("3458764577")
+    }
+
+    pub fn new_team_id(&mut self) -> String {
+        self.next_id("3074457349").1
+    }
+
+    pub fn add_team(&mut self, team: TeamRecord) {
+        self.teams.push(team);
+    }
+
+    pub fn teams(&self) -> &[TeamRecord] {
+        &self.teams
+    }
+
+    pub fn team_mut(&mut self, id: &str) -> Option<&mut TeamRecord> {
+        self.teams.iter_mut().find(|t| t.id == id)
     }
 
     pub fn insert_user(&mut self, seq: u64, user: UserRecord) {
@@ -136,7 +165,12 @@ impl Directory {
         self.groups.values().find(|g| g.display_name == name)
     }
 
+    /// Removes a group, and with it its team assignments (a deleted user group leaves its
+    /// teams).
     pub fn remove_group(&mut self, id: &str) -> Option<GroupRecord> {
+        for team in &mut self.teams {
+            team.groups.retain(|g| g != id);
+        }
         self.group_seq
             .remove(id)
             .and_then(|s| self.groups.remove(&s))

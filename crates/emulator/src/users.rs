@@ -49,7 +49,7 @@ pub fn to_json(dir: &Directory, u: &UserRecord, base_url: &str) -> Value {
         "active": u.active,
         "userType": u.user_type,
         "emails": [{"value": u.user_name, "primary": true, "type": "work"}],
-        "roles": [{"value": u.role, "type": "organization_user_role", "primary": true}],
+        "roles": roles_json(u),
         "groups": groups,
     });
     if let Some(lang) = &u.preferred_language {
@@ -62,6 +62,79 @@ pub fn to_json(dir: &Directory, u: &UserRecord, base_url: &str) -> Value {
     obj
 }
 
+/// The primary role, then the admin roles (miro-scim.md §3 "roles").
+fn roles_json(u: &UserRecord) -> Value {
+    let mut roles =
+        vec![json!({"value": u.role, "type": "organization_user_role", "primary": true})];
+    roles.extend(
+        u.admin_roles
+            .iter()
+            .map(|r| json!({"value": r, "display": r, "type": ADMIN_ROLE_TYPE, "primary": false})),
+    );
+    Value::Array(roles)
+}
+
+/// The `type` of an admin role entry.
+const ADMIN_ROLE_TYPE: &str = "organization_admin_role";
+
+/// Miro's limits on attribute lengths (miro-scim.md §3), in characters.
+const LIMITS: [(&str, usize); 5] = [
+    ("employeeNumber", 20),
+    ("organization", 120),
+    ("department", 120),
+    ("costCenter", 120),
+    ("division", 120),
+];
+const MAX_DISPLAY_NAME: usize = 60;
+
+/// What Miro answers a value over its limit with: a 400 naming the attribute.
+fn check_limits(u: &UserRecord) -> Result<(), ScimError> {
+    let over = |name: &str, value: &str, max: usize| {
+        (value.chars().count() > max).then(|| {
+            ScimError::invalid_value(format!(
+                "Attribute '{name}' is too long: at most {max} characters"
+            ))
+        })
+    };
+    if let Some(e) = over("displayName", &u.display_name, MAX_DISPLAY_NAME) {
+        return Err(e);
+    }
+    if let Some(ext) = u.attributes.get(ENTERPRISE_URN).and_then(Value::as_object) {
+        for (field, max) in LIMITS {
+            if let Some(e) = ext
+                .get(field)
+                .and_then(Value::as_str)
+                .and_then(|v| over(field, v, max))
+            {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A licence the org has, or Miro's 400.
+fn check_licence(cfg: &EmulatorConfig, t: &str) -> Result<(), ScimError> {
+    if cfg.licences.iter().any(|l| l == t) {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_value(format!(
+            "userType '{t}' is not a license type of the organization"
+        )))
+    }
+}
+
+/// An admin role the org has, or Miro's 400.
+fn check_admin_role(cfg: &EmulatorConfig, role: &str) -> Result<(), ScimError> {
+    if cfg.admin_roles.iter().any(|r| r == role) {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_value(format!(
+            "Role '{role}' is not an admin role of the organization"
+        )))
+    }
+}
+
 /// Values at a lower-cased attribute path, for filter evaluation.
 fn resolve(dir: &Directory, u: &UserRecord, attr: &str) -> Vec<Value> {
     let ent = format!("{}:", ENTERPRISE_URN.to_ascii_lowercase());
@@ -72,7 +145,9 @@ fn resolve(dir: &Directory, u: &UserRecord, attr: &str) -> Vec<Value> {
         "displayname" => one(json!(u.display_name)),
         "active" => one(json!(u.active)),
         "usertype" => one(json!(u.user_type)),
-        "roles" | "roles.value" => one(json!(u.role)),
+        "roles" | "roles.value" => std::iter::once(json!(u.role))
+            .chain(u.admin_roles.iter().map(|r| json!(r)))
+            .collect(),
         "preferredlanguage" => u.preferred_language.iter().map(|l| json!(l)).collect(),
         "groups" | "groups.value" => dir.groups_of(&u.id).map(|g| json!(g.id)).collect(),
         "groups.display" => dir
@@ -138,28 +213,37 @@ pub fn list(
     Ok(list_response(rendered, &page))
 }
 
-/// The role from a `roles` array: the organization_user_role Miro knows; other role types
-/// (e.g. Content Admin) are not modelled and are ignored.
-fn parse_role(v: &Value) -> Result<Option<String>, ScimError> {
+/// The roles of a `roles` array: the one organization_user_role, and the admin roles
+/// (`organization_admin_role`, each one the org has).
+fn parse_roles(
+    cfg: &EmulatorConfig,
+    v: &Value,
+) -> Result<(Option<String>, Vec<String>), ScimError> {
     let Some(roles) = v.as_array() else {
         return Err(ScimError::invalid_value(
             "Attribute 'roles' must be an array",
         ));
     };
     let mut found = None;
+    let mut admin = Vec::new();
     for r in roles {
         let Some(obj) = r.as_object() else { continue };
         let value = opt_string(obj, "value")?.unwrap_or_default();
         let kind = opt_string(obj, "type")?.unwrap_or_default();
-        if value == ROLE_USER || value == ROLE_ADMIN {
+        if kind == ADMIN_ROLE_TYPE {
+            check_admin_role(cfg, &value)?;
+            if !admin.contains(&value) {
+                admin.push(value);
+            }
+        } else if value == ROLE_USER || value == ROLE_ADMIN {
             found = Some(value);
-        } else if kind.is_empty() || kind == "organization_user_role" {
+        } else {
             return Err(ScimError::invalid_value(format!(
                 "Role '{value}' is not supported"
             )));
         }
     }
-    Ok(found)
+    Ok((found, admin))
 }
 
 fn check_role(value: &Value) -> Result<String, ScimError> {
@@ -314,11 +398,22 @@ pub fn create(
             "Full users limit reached for organization",
         ));
     }
-    let role = get_ci(obj, "roles")
+    let (role, admin_roles) = get_ci(obj, "roles")
         .filter(|v| !v.is_null())
-        .map(parse_role)
+        .map(|v| parse_roles(cfg, v))
         .transpose()?
-        .flatten();
+        .unwrap_or_default();
+    let user_type = opt_string(obj, "userType")?.unwrap_or_else(|| "Full".to_owned());
+    check_licence(cfg, &user_type)?;
+    if let Some(name) = get_ci(obj, "name").and_then(Value::as_object) {
+        let given = opt_string(name, "givenName")?.unwrap_or_default();
+        let family = opt_string(name, "familyName")?.unwrap_or_default();
+        if given.chars().count() + family.chars().count() > MAX_DISPLAY_NAME {
+            return Err(ScimError::invalid_value(format!(
+                "Attributes 'name.givenName' and 'name.familyName' are too long together: at most {MAX_DISPLAY_NAME} characters"
+            )));
+        }
+    }
     let mut attributes = json!({});
     if let Some(e) = get_ci(obj, ENTERPRISE_URN).filter(|v| !v.is_null()) {
         attributes[ENTERPRISE_URN] = Value::Object(parse_enterprise(e)?);
@@ -331,10 +426,12 @@ pub fn create(
         active,
         guest: false,
         role: role.unwrap_or_else(|| ROLE_USER.to_owned()),
-        user_type: opt_string(obj, "userType")?.unwrap_or_else(|| "Full".to_owned()),
+        user_type,
+        admin_roles,
         preferred_language: opt_string(obj, "preferredLanguage")?,
         attributes,
     };
+    check_limits(&user)?;
     dir.insert_user(seq, user);
     Ok(id)
 }
@@ -357,15 +454,21 @@ pub fn replace(
     new.display_name = display_name(obj, &user_name)?;
     new.user_name = user_name;
     if let Some(t) = opt_string(obj, "userType")? {
+        check_licence(cfg, &t)?;
+        if !upgrade_or_same(&old.user_type, &t) {
+            return Err(downgrade(&old.user_type, &t));
+        }
         new.user_type = t;
     }
-    if let Some(r) = get_ci(obj, "roles")
+    if let Some((role, admin)) = get_ci(obj, "roles")
         .filter(|v| !v.is_null())
-        .map(parse_role)
+        .map(|v| parse_roles(cfg, v))
         .transpose()?
-        .flatten()
     {
-        new.role = r;
+        if let Some(r) = role {
+            new.role = r;
+        }
+        new.admin_roles = admin;
     }
     new.preferred_language = opt_string(obj, "preferredLanguage")?;
     new.attributes = json!({});
@@ -380,7 +483,22 @@ pub fn replace(
 }
 
 fn frozen_changed(old: &UserRecord, new: &UserRecord) -> bool {
-    old.user_name != new.user_name || old.user_type != new.user_type || old.role != new.role
+    old.user_name != new.user_name
+        || old.user_type != new.user_type
+        || old.role != new.role
+        || old.admin_roles != new.admin_roles
+}
+
+/// A licence change a PATCH or PUT may make: "userType (license) cannot be downgraded using
+/// this operation"; the only way is up, to Full.
+fn upgrade_or_same(old: &str, new: &str) -> bool {
+    old == new || new == "Full"
+}
+
+fn downgrade(old: &str, new: &str) -> ScimError {
+    ScimError::invalid_value(format!(
+        "userType (license) cannot be downgraded using this operation: {old} -> {new}"
+    ))
 }
 
 /// Checks that need the whole directory, then stores the new version.
@@ -408,6 +526,7 @@ fn commit(
     {
         return Err(last_admin());
     }
+    check_limits(&new)?;
     dir.update_user(new);
     Ok(())
 }
@@ -495,12 +614,19 @@ pub fn patch(
                 "Operation 'path' is required for Users",
             ));
         };
-        apply_user_op(&mut u, kind, &path, value)?;
+        apply_user_op(cfg, &mut u, kind, &path, value)?;
+    }
+    // Miro documents that userName, userType and roles cannot change while a user is
+    // deactivated, and not that a PATCH reactivating them applies that first: the emulator
+    // holds the stricter reading, so a client must reactivate, then update.
+    if !old.active && frozen_changed(&old, &u) {
+        return Err(deactivated(id));
     }
     commit(dir, cfg, &old, u)
 }
 
 fn apply_user_op(
+    cfg: &EmulatorConfig,
     u: &mut UserRecord,
     kind: Op,
     path: &str,
@@ -565,7 +691,49 @@ fn apply_user_op(
             if !u.active && t != u.user_type {
                 return Err(deactivated(&u.id));
             }
+            check_licence(cfg, &t)?;
+            if !upgrade_or_same(&u.user_type, &t) {
+                return Err(downgrade(&u.user_type, &t));
+            }
             u.user_type = t;
+        }
+        // `Add` of admin role entries (Miro documents `Add` on `roles` for them).
+        "roles" if kind == Op::Add => {
+            let (primary, admin) = parse_roles(cfg, need()?)?;
+            let changes = primary.as_ref().is_some_and(|p| p != &u.role)
+                || admin.iter().any(|r| !u.admin_roles.contains(r));
+            if !u.active && changes {
+                return Err(deactivated(&u.id));
+            }
+            if let Some(p) = primary {
+                u.role = p;
+            }
+            for role in admin {
+                if !u.admin_roles.contains(&role) {
+                    u.admin_roles.push(role);
+                }
+            }
+        }
+        p if kind == Op::Remove && p.starts_with("roles[valueeq") && p.ends_with(']') => {
+            // `roles[value eq "Content Admin"]`: the quotes and spaces are gone from `p`; the
+            // value is read from the path as sent.
+            let role = path
+                .split_once("eq")
+                .map(|(_, v)| v.trim().trim_end_matches(']').trim().trim_matches('"'))
+                .unwrap_or_default()
+                .replace("\\\"", "\"");
+            if role == ROLE_ADMIN || role == ROLE_USER {
+                return Err(ScimError::bad_request(
+                    "mutability",
+                    "The organization_user_role cannot be removed",
+                ));
+            }
+            if u.admin_roles.contains(&role) {
+                if !u.active {
+                    return Err(deactivated(&u.id));
+                }
+                u.admin_roles.retain(|r| r != &role);
+            }
         }
         "preferredlanguage" => {
             u.preferred_language = if kind == Op::Remove {

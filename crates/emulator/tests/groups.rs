@@ -19,6 +19,7 @@ fn org(model: GroupModel) -> Harness {
                 display_name: "Design".into(),
                 members: vec!["a@example.com".into()],
             }],
+            teams: vec![],
         },
         ..EmulatorConfig::default()
     })
@@ -233,6 +234,7 @@ async fn list_filter_and_projection() {
             display_name: "Product Team".into(),
             members: vec![],
         }],
+        teams: vec![],
     });
     let all = h.get("/Groups").await;
     assert_eq!(all.body["totalResults"], 2);

@@ -196,6 +196,7 @@ async fn group_patch_size_selects_bucket_and_miro_sends_no_retry_after() {
                 display_name: "T".into(),
                 members: vec![],
             }],
+            teams: vec![],
         },
         ..EmulatorConfig::default()
     });

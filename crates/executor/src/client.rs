@@ -115,7 +115,7 @@ impl Tally {
         }
     }
 
-    fn sent(&self, bucket: Bucket, window: Duration) {
+    pub(crate) fn sent(&self, bucket: Bucket, window: Duration) {
         let at = self.start.elapsed();
         let in_window = self.recent.lock().map_or(0, |mut recent| {
             let times = recent.entry(bucket).or_default();
@@ -148,6 +148,11 @@ impl Tally {
 
     pub(crate) fn is_halted(&self) -> bool {
         self.halted.load(Ordering::SeqCst)
+    }
+
+    /// Nothing more of this tally is sent (its target refused access).
+    pub(crate) fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
     }
 }
 
@@ -389,25 +394,9 @@ impl ScimClient {
         budgets: Budgets,
         tuning: Tuning,
     ) -> Result<Self, ClientError> {
-        let base_url = cfg.base_url.trim_end_matches('/').to_owned();
-        let parsed = url::Url::parse(&base_url).map_err(|e| ClientError::InvalidBaseUrl {
-            url: base_url.clone(),
-            reason: e.to_string(),
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ClientError::InvalidBaseUrl {
-                url: base_url,
-                reason: "the scheme must be http or https".into(),
-            });
-        }
+        let base_url = checked_base_url(&cfg.base_url)?;
         bearer(&token)?;
-        let http = reqwest::Client::builder()
-            // Miro redirects http to https, and a redirected POST loses or mangles its body.
-            .redirect(redirect::Policy::none())
-            .timeout(cfg.timeout)
-            .user_agent(cfg.user_agent)
-            .build()
-            .map_err(ClientError::Build)?;
+        let http = http_client(cfg.timeout, cfg.user_agent)?;
         let pacer = Pacer::new(&budgets, tuning.margin)?;
         let rng = match tuning.retry.jitter_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
@@ -1128,6 +1117,36 @@ impl ScimClient {
     }
 }
 
+/// A base URL as a client takes it: without a trailing `/`, http or https.
+pub(crate) fn checked_base_url(url: &str) -> Result<String, ClientError> {
+    let base_url = url.trim_end_matches('/').to_owned();
+    let parsed = url::Url::parse(&base_url).map_err(|e| ClientError::InvalidBaseUrl {
+        url: base_url.clone(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ClientError::InvalidBaseUrl {
+            url: base_url,
+            reason: "the scheme must be http or https".into(),
+        });
+    }
+    Ok(base_url)
+}
+
+/// The HTTP client of one target: a timeout per request, and no redirect followed (Miro
+/// redirects http to https, and a redirected POST loses or mangles its body).
+pub(crate) fn http_client(
+    timeout: Duration,
+    user_agent: String,
+) -> Result<reqwest::Client, ClientError> {
+    reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .timeout(timeout)
+        .user_agent(user_agent)
+        .build()
+        .map_err(ClientError::Build)
+}
+
 /// `body` with every occurrence of the token replaced: whatever the target echoes of it (an
 /// error detail, a debug dump in a resource) is gone before anything parses, logs or stores
 /// the body.
@@ -1299,8 +1318,12 @@ const UNLIMITED_MAX_PAUSE: Duration = Duration::from_secs(60);
 /// An id as one path segment. Ids are opaque; Miro's are numeric, but escape anyway so an id
 /// cannot change the path.
 pub(crate) fn path_segment(id: &ScimId) -> String {
-    id.as_str()
-        .bytes()
+    segment(id.as_str())
+}
+
+/// Any opaque id (a team's, an org's) as one path segment.
+pub(crate) fn segment(id: &str) -> String {
+    id.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 (b as char).to_string()
@@ -1315,14 +1338,14 @@ pub(crate) fn user_path(id: &ScimId) -> String {
 }
 
 /// The Authorization header; the token leaves its `SecretString` only here.
-fn bearer(token: &SecretString) -> Result<HeaderValue, ClientError> {
+pub(crate) fn bearer(token: &SecretString) -> Result<HeaderValue, ClientError> {
     let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
         .map_err(|_| ClientError::InvalidToken)?;
     value.set_sensitive(true);
     Ok(value)
 }
 
-fn transport(e: reqwest::Error) -> ScimError {
+pub(crate) fn transport(e: reqwest::Error) -> ScimError {
     let connect = e.is_connect() && !e.is_timeout();
     let kind = if e.is_timeout() {
         "timed out"

@@ -48,6 +48,10 @@ pub trait Recorder {
     /// before the op's `after_write`. A later `link`/`unlink` (or `group_link`/`group_unlink`)
     /// of the same object means its state is known again.
     fn uncertain(&mut self, _mark: &Uncertain) {}
+    /// A team assignment to store: made, or found made (Miro's REST API).
+    fn team_link(&mut self, _link: scimsync_model::TeamLink) {}
+    /// The group's user group is off the team.
+    fn team_unlink(&mut self, _group: &SourceId, _team: &scimsync_model::TeamId) {}
 }
 
 /// The request a write op sends (after its lookups), as `METHOD /path`: what its journal
@@ -68,9 +72,34 @@ pub fn planned_request(op: &Op, put: bool) -> String {
             None => "PATCH /Groups/(created in this run)".into(),
         },
         Op::GroupDelete { target_id, .. } => format!("DELETE {}", group(target_id)),
-        Op::Adopt { .. } | Op::Skip { .. } | Op::GroupAdopt { .. } | Op::GroupSkip { .. } => {
-            String::new()
-        }
+        // Miro's REST API, under `/v2/orgs/{org_id}`.
+        Op::TeamAssignment {
+            team,
+            group_id,
+            action: scimsync_model::TeamAction::Assign,
+            ..
+        } => format!(
+            "POST /teams/{}/groups ({})",
+            team.id.as_ref().map_or("?", |t| t.as_str()),
+            group_id
+                .as_ref()
+                .map_or("group created in this run", |g| g.as_str())
+        ),
+        Op::TeamAssignment {
+            team,
+            group_id,
+            action: scimsync_model::TeamAction::Unassign,
+            ..
+        } => format!(
+            "DELETE /teams/{}/groups/{}",
+            team.id.as_ref().map_or("?", |t| t.as_str()),
+            group_id.as_ref().map_or("?", |g| g.as_str())
+        ),
+        Op::Adopt { .. }
+        | Op::Skip { .. }
+        | Op::GroupAdopt { .. }
+        | Op::GroupSkip { .. }
+        | Op::TeamAssignment { .. } => String::new(),
     }
 }
 
@@ -138,6 +167,8 @@ pub struct ExecutionReport {
 #[derive(Clone, Debug)]
 pub struct Executor {
     client: ScimClient,
+    /// Miro's REST API, for team assignments (`None`: none configured).
+    rest: Option<crate::rest::RestClient>,
     known: HashMap<ScimId, TargetUser>,
     group_links: Vec<GroupLink>,
     /// Every target user by folded userName, read (paged) when a create needs a
@@ -198,14 +229,18 @@ enum Done {
     },
     /// An adopt op; `None` when the user's attributes could not be read (with why).
     Linked(Result<TargetUser, String>),
-    /// The changes the target took; the refused ones left out.
+    /// The changes the target took; the refused ones left out. `failed`: what failed after
+    /// them (a reactivation went, the update after it did not): the link takes what went, the
+    /// op fails, and the next cycle sends the rest.
     Patched {
         changes: Vec<Change>,
         dropped: Vec<Dropped>,
+        failed: Option<String>,
     },
     /// Every change was refused as an attribute the target does not take: nothing sent
     /// applies, and the attributes are remembered as unsupported.
     Refused(Vec<Dropped>),
+
     Deleted {
         already_gone: bool,
     },
@@ -223,6 +258,7 @@ impl Executor {
     pub fn new(client: ScimClient) -> Self {
         Executor {
             client,
+            rest: None,
             known: HashMap::new(),
             group_links: Vec::new(),
             case_index: Arc::new(tokio::sync::Mutex::new(None)),
@@ -272,6 +308,12 @@ impl Executor {
         &self.client
     }
 
+    /// Team assignments go through this client (Miro's REST API).
+    pub fn with_rest(mut self, rest: Option<crate::rest::RestClient>) -> Self {
+        self.rest = rest;
+        self
+    }
+
     pub async fn execute(
         &self,
         plan: &Plan,
@@ -284,8 +326,8 @@ impl Executor {
         let mut run = Run {
             ctx,
             recorder,
-            manages_emails: self.client.profile().manages_emails(),
             confirmed: &self.confirmed,
+            profile: self.client.profile(),
             links: links
                 .into_iter()
                 .map(|l| (l.source_id.clone(), l))
@@ -314,6 +356,12 @@ impl Executor {
             initiated_by: ctx.initiated_by,
             max_in_flight: ctx.max_in_flight,
         };
+        let team_run = crate::teams::TeamRun {
+            rest: self.rest.as_ref(),
+            integration: &ctx.integration,
+            run_id: ctx.run_id,
+            initiated_by: ctx.initiated_by,
+        };
         for phase in [
             Phase::Provision,
             Phase::Update,
@@ -322,12 +370,16 @@ impl Executor {
             Phase::Delete,
             Phase::Report,
         ] {
-            // Group ops of a phase run after its user ops: a membership needs its users.
+            // Group ops of a phase run after its user ops: a membership needs its users; team
+            // assignments after the group ops: an assignment needs its group.
             let (group_ops, ops): (Vec<usize>, Vec<usize>) = (0..plan.ops.len())
                 .filter(|&i| plan.ops[i].phase() == phase)
                 .partition(|&i| plan.ops[i].is_group());
+            let (team_ops, group_ops): (Vec<usize>, Vec<usize>) =
+                group_ops.into_iter().partition(|&i| plan.ops[i].is_team());
             if phase == Phase::Report {
-                // Only group skips are reported by the executor (their events say why).
+                // Only group and team skips are reported by the executor (their events say
+                // why).
                 group_run
                     .run(
                         &plan.ops,
@@ -337,6 +389,9 @@ impl Executor {
                         &mut run.report,
                         run.recorder,
                     )
+                    .await;
+                team_run
+                    .run(&plan.ops, &team_ops, &groups, &mut run.report, run.recorder)
                     .await;
                 continue;
             }
@@ -361,6 +416,11 @@ impl Executor {
                         &mut run.report,
                         run.recorder,
                     )
+                    .await;
+            }
+            if run.report.halted.is_none() && !team_ops.is_empty() {
+                processed += team_run
+                    .run(&plan.ops, &team_ops, &groups, &mut run.report, run.recorder)
                     .await;
             }
         }
@@ -658,6 +718,65 @@ impl Executor {
         tally: &Tally,
         trace: &mut Trace,
     ) -> Done {
+        // A reactivation with what the target freezes while a user is deactivated goes as
+        // two writes where the profile says so: the reactivation, then the rest.
+        let reactivation = changes.iter().position(|c| {
+            c.path == paths::ACTIVE && c.new.as_ref().and_then(AttrValue::as_text) == Some("true")
+        });
+        let profile = self.client.profile();
+        if let Some(at) = reactivation
+            && profile.reactivate_apart
+            && changes.iter().any(|c| profile.is_frozen(&c.path))
+        {
+            let first = [changes[at].clone()];
+            let rest: Vec<Change> = changes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != at)
+                .map(|(_, c)| c.clone())
+                .collect();
+            return match self
+                .client
+                .update_user(target_id, &first, tally, trace)
+                .await
+            {
+                Ok(reactivated) if !reactivated.changes.is_empty() => {
+                    match Box::pin(self.patch(target_id, &rest, tally, trace)).await {
+                        Done::Patched {
+                            mut changes,
+                            dropped,
+                            failed,
+                        } => {
+                            changes.splice(0..0, reactivated.changes);
+                            Done::Patched {
+                                changes,
+                                dropped,
+                                failed,
+                            }
+                        }
+                        Done::Refused(dropped) => Done::Patched {
+                            changes: reactivated.changes,
+                            dropped,
+                            failed: None,
+                        },
+                        Done::Failed(why) => Done::Patched {
+                            changes: reactivated.changes,
+                            dropped: Vec::new(),
+                            failed: Some(format!(
+                                "reactivated, but the update after it failed: {why}"
+                            )),
+                        },
+                        other => other,
+                    }
+                }
+                Ok(refused) => Done::Failed(format!(
+                    "the target refused the reactivation: {}",
+                    describe_dropped(&refused.dropped)
+                )),
+                Err(ScimError::NotFound { detail }) => gone(target_id, detail),
+                Err(e) => done_from(e),
+            };
+        }
         // PATCH, or GET + PUT where the target has no PATCH; If-Match and 412 handled there.
         match self
             .client
@@ -677,14 +796,9 @@ impl Executor {
             Ok(applied) => Done::Patched {
                 changes: applied.changes,
                 dropped: applied.dropped,
+                failed: None,
             },
-            Err(ScimError::NotFound { detail }) => Done::Skipped {
-                reason: format!(
-                    "target user {target_id} not found (deleted in the target, or a guest){}",
-                    detail.map(|d| format!(": {d}")).unwrap_or_default()
-                ),
-                unlink: true,
-            },
+            Err(ScimError::NotFound { detail }) => gone(target_id, detail),
             Err(e) => done_from(e),
         }
     }
@@ -698,6 +812,17 @@ impl Executor {
             Err(ScimError::NotFound { .. }) => Done::Deleted { already_gone: true },
             Err(e) => done_from(e),
         }
+    }
+}
+
+/// A write to a user the target no longer has: skipped, and the link dropped.
+fn gone(target_id: &ScimId, detail: Option<String>) -> Done {
+    Done::Skipped {
+        reason: format!(
+            "target user {target_id} not found (deleted in the target, or a guest){}",
+            detail.map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        unlink: true,
     }
 }
 
@@ -801,9 +926,8 @@ fn provision_waves(plan: &Plan, ops: &[usize]) -> Vec<Vec<usize>> {
 struct Run<'a> {
     ctx: &'a ExecContext,
     recorder: &'a mut dyn Recorder,
-    /// Whether the target stores emails (else they are derived, and never sent).
-    manages_emails: bool,
     confirmed: &'a HashMap<SourceId, Link>,
+    profile: &'a scimsync_scim::Profile,
     links: HashMap<SourceId, Link>,
     report: ExecutionReport,
     halt_reported: bool,
@@ -845,14 +969,33 @@ impl Run<'_> {
                 target_id: target_id.clone(),
             },
             Op::Update {
-                target_id, changes, ..
+                source_id,
+                target_id,
+                changes,
+                ..
             } => {
                 let mut sendable = Vec::new();
                 let mut deferred = Vec::new();
+                // The target refuses to change what it freezes while the user is deactivated
+                // (Miro: userName, userType, roles): never sent to a deactivated user this op
+                // does not reactivate (`patch` reactivates first when it does).
+                let reactivates = changes.iter().any(|c| {
+                    c.path == paths::ACTIVE
+                        && c.new.as_ref().and_then(AttrValue::as_text) == Some("true")
+                });
+                let frozen = !reactivates
+                    && self
+                        .links
+                        .get(source_id)
+                        .is_some_and(|l| &l.target_id == target_id && !l.active);
                 for change in changes {
+                    if frozen && self.profile.is_frozen(&change.path) {
+                        deferred.push(change.path.clone());
+                        continue;
+                    }
                     // A target that derives emails ignores writes to them; recording them as
                     // pushed would be a lie.
-                    if !self.manages_emails && change.path.starts_with("emails") {
+                    if !self.profile.manages_emails() && change.path.starts_with("emails") {
                         deferred.push(change.path.clone());
                         continue;
                     }
@@ -907,7 +1050,8 @@ impl Run<'_> {
             | Op::GroupRename { .. }
             | Op::GroupMembers { .. }
             | Op::GroupDelete { .. }
-            | Op::GroupSkip { .. } => Job::Nothing {
+            | Op::GroupSkip { .. }
+            | Op::TeamAssignment { .. } => Job::Nothing {
                 reason: "a group op".into(),
                 deferred: Vec::new(),
             },
@@ -1006,7 +1150,11 @@ impl Run<'_> {
                 self.link(link);
                 OpOutcome::Succeeded
             }
-            Done::Patched { changes, dropped } => {
+            Done::Patched {
+                changes,
+                dropped,
+                failed,
+            } => {
                 let Job::Patch { target_id, .. } = job else {
                     return self.bug(index, op, "patch result for another job");
                 };
@@ -1020,10 +1168,9 @@ impl Run<'_> {
                         )
                     })
                     .collect();
-                let confirmed = self
-                    .confirmed
-                    .get(&source_id)
-                    .filter(|l| l.target_id == target_id && deferred.is_empty());
+                let confirmed = self.confirmed.get(&source_id).filter(|l| {
+                    l.target_id == target_id && deferred.is_empty() && failed.is_none()
+                });
                 let link = match confirmed {
                     Some(confirmed) => confirmed.clone(),
                     None => self
@@ -1037,7 +1184,15 @@ impl Run<'_> {
                         .with_changes(&changes),
                 };
                 self.link(link);
-                OpOutcome::Succeeded
+                match failed {
+                    None => OpOutcome::Succeeded,
+                    Some(message) => {
+                        event.success = false;
+                        event.error = Some(message.clone());
+                        self.report.failures.push((source_id, message.clone()));
+                        OpOutcome::Failed(message)
+                    }
+                }
             }
             Done::Refused(dropped) => {
                 // Not this user's failure: the target does not take these attributes at all.
@@ -1199,7 +1354,9 @@ impl Run<'_> {
             Op::GroupAdopt { .. } | Op::GroupCreate { .. } | Op::GroupSkip { .. } => {
                 EventType::GroupCreateProvision
             }
-            Op::GroupRename { .. } | Op::GroupMembers { .. } => EventType::GroupUpdateProvision,
+            Op::GroupRename { .. } | Op::GroupMembers { .. } | Op::TeamAssignment { .. } => {
+                EventType::GroupUpdateProvision
+            }
             Op::GroupDelete { .. } => EventType::GroupDeleteProvision,
         };
         Event {

@@ -96,7 +96,9 @@ impl ScimClient {
 }
 
 /// The target ids of members to add: their own, or (created this cycle) their link's; the
-/// userNames of those not provisioned yet are deferred to the next cycle.
+/// userNames of those not provisioned yet are deferred to the next cycle. So are those whose
+/// user is deactivated as this run found it (a reactivation that failed): adding a
+/// deactivated user to a Miro team or user group reactivates them behind the plan's back.
 fn resolve_members(
     members: &[scimsync_model::Member],
     user_links: &HashMap<SourceId, Link>,
@@ -105,12 +107,15 @@ fn resolve_members(
     let ids = members
         .iter()
         .filter_map(|m| {
+            let link = user_links.get(&m.source_id);
             let id = m
                 .target_id
                 .clone()
-                .or_else(|| user_links.get(&m.source_id).map(|l| l.target_id.clone()));
-            if id.is_none() {
+                .or_else(|| link.map(|l| l.target_id.clone()));
+            let inactive = link.is_some_and(|l| Some(&l.target_id) == id.as_ref() && !l.active);
+            if id.is_none() || inactive {
                 deferred.push(m.user_name.clone());
+                return None;
             }
             id
         })
@@ -146,6 +151,35 @@ async fn find_group_with(
         .filter_map(|r| decode_group(r).ok())
         .find(|g| g.display_name == display_name)
         .map(|g| g.id))
+}
+
+/// An event of a run about group op `op` (of `event_type`, on the target group `target_id`).
+pub(crate) fn group_event(
+    integration: &str,
+    run_id: scimsync_model::RunId,
+    initiated_by: scimsync_model::InitiatedBy,
+    (op, event_type, target_id): (&Op, EventType, Option<ScimId>),
+    trace: &Trace,
+) -> Event {
+    Event {
+        ts: String::new(),
+        event_type,
+        success: true,
+        run_id: Some(run_id),
+        initiated_by: Some(initiated_by),
+        integration: integration.to_owned(),
+        resource: Some(EventResource {
+            kind: "group".into(),
+            source_id: Some(op.source_id().clone()),
+            user_name: None,
+            display_name: Some(op.user_name().to_owned()),
+            target_id,
+        }),
+        changes: BTreeMap::new(),
+        http: trace.http(false),
+        error: None,
+        detail: Value::Null,
+    }
 }
 
 /// One request of a group op and how it went.
@@ -496,25 +530,13 @@ impl GroupRun<'_> {
         target_id: Option<ScimId>,
         trace: &Trace,
     ) -> Event {
-        Event {
-            ts: String::new(),
-            event_type,
-            success: true,
-            run_id: Some(self.run_id),
-            initiated_by: Some(self.initiated_by),
-            integration: self.integration.to_owned(),
-            resource: Some(EventResource {
-                kind: "group".into(),
-                source_id: Some(op.source_id().clone()),
-                user_name: None,
-                display_name: Some(op.user_name().to_owned()),
-                target_id,
-            }),
-            changes: BTreeMap::new(),
-            http: trace.http(false),
-            error: None,
-            detail: Value::Null,
-        }
+        group_event(
+            self.integration,
+            self.run_id,
+            self.initiated_by,
+            (op, event_type, target_id),
+            trace,
+        )
     }
 
     /// Turns a group op's steps into events, group links and counts.

@@ -27,7 +27,9 @@ mod execute;
 mod groups;
 mod pacing;
 mod rate_headers;
+mod rest;
 mod retry;
+mod teams;
 mod update;
 
 pub use client::{
@@ -37,5 +39,6 @@ pub use error::{ClientError, ErrorClass, MAX_UNTRUSTED_CHARS, ScimError, untrust
 pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder, planned_request};
 pub use pacing::DEFAULT_MARGIN_DIVISOR;
 pub use rate_headers::MAX_SERVER_WAIT;
+pub use rest::{MIRO_REST_URL, RestClient, RestConfig};
 pub use retry::RetryPolicy;
 pub use update::Dropped;

@@ -42,6 +42,68 @@ pub mod paths {
 
     pub const ADMIN_ROLE: &str = "ORGANIZATION_INTERNAL_ADMIN";
     pub const USER_ROLE: &str = "ORGANIZATION_INTERNAL_USER";
+
+    /// How every admin-role path starts: `roles[value eq "Content Admin"]`.
+    const ADMIN_ROLE_PREFIX: &str = "roles[value eq ";
+
+    /// The path of one extra role entry (Miro: an `organization_admin_role` such as "Content
+    /// Admin"), keyed by its value: exactly the path Miro documents for removing it. A user
+    /// holds the entry when their attributes have this path (its value is the entry's `type`).
+    /// One path per role keeps the diff a map comparison: a role gained is a path added, a role
+    /// lost a path removed.
+    pub fn admin_role(value: &str) -> String {
+        let mut path = String::with_capacity(ADMIN_ROLE_PREFIX.len() + value.len() + 3);
+        path.push_str(ADMIN_ROLE_PREFIX);
+        path.push('"');
+        for c in value.chars() {
+            if matches!(c, '"' | '\\') {
+                path.push('\\');
+            }
+            path.push(c);
+        }
+        path.push_str("\"]");
+        path
+    }
+
+    /// The role value an [`admin_role`] path names, or `None` for any other path.
+    pub fn admin_role_value(path: &str) -> Option<String> {
+        let quoted = path.strip_prefix(ADMIN_ROLE_PREFIX)?.strip_suffix(']')?;
+        let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+        let mut value = String::with_capacity(inner.len());
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => value.push(chars.next()?),
+                '"' => return None,
+                c => value.push(c),
+            }
+        }
+        Some(value)
+    }
+
+    /// Whether `path` is an [`admin_role`] path.
+    pub fn is_admin_role(path: &str) -> bool {
+        admin_role_value(path).is_some()
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::paths::*;
+
+    #[test]
+    fn admin_role_paths_round_trip_with_escapes() {
+        assert_eq!(
+            admin_role("Content Admin"),
+            r#"roles[value eq "Content Admin"]"#
+        );
+        for value in ["Content Admin", r#"Say "hi""#, r"back\slash", "é"] {
+            assert_eq!(admin_role_value(&admin_role(value)).as_deref(), Some(value));
+        }
+        assert_eq!(admin_role_value(ROLE), None);
+        assert_eq!(admin_role_value(r#"roles[value eq "a"b"]"#), None);
+        assert!(!is_admin_role("roles"));
+    }
 }
 
 /// One attribute value as the directory wants it.

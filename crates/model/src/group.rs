@@ -10,10 +10,11 @@ use std::fmt;
 #[serde(rename_all = "snake_case")]
 pub enum GroupModel {
     /// Miro's legacy model: a group is a team; listed, read and PATCHed, never created or
-    /// deleted through SCIM.
-    #[default]
+    /// deleted through SCIM. For orgs Miro has not migrated yet.
     Team,
-    /// Migrated Miro orgs (and any RFC 7644 SP): groups are created and deleted too.
+    /// Miro since 2026 (and any RFC 7644 SP): a group is a user group, created and deleted
+    /// too, and assigned to teams through Miro's REST API (`[teams]`).
+    #[default]
     UserGroup,
 }
 
@@ -23,6 +24,12 @@ impl GroupModel {
             GroupModel::Team => "team",
             GroupModel::UserGroup => "user_group",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<GroupModel> {
+        [GroupModel::Team, GroupModel::UserGroup]
+            .into_iter()
+            .find(|m| m.as_str() == s)
     }
 }
 
@@ -111,6 +118,9 @@ pub enum GroupSkipReason {
     /// (`[groups] sync`), and teams cannot be deleted over SCIM; the link is dropped and the
     /// team left as it is.
     TeamNoLongerSynced,
+    /// The name is longer than the target keeps (Miro truncates a user group's name at 60
+    /// characters, so it would never match again): not created, linked or renamed.
+    NameTooLong { chars: usize, max: usize },
 }
 
 impl fmt::Display for GroupSkipReason {
@@ -139,6 +149,11 @@ impl fmt::Display for GroupSkipReason {
             GroupSkipReason::TeamNoLongerSynced => f.write_str(
                 "no longer synced ([groups] sync does not select it), but group_model = \"team\" \
                  cannot delete a team; the team is left as it is and no longer managed",
+            ),
+            GroupSkipReason::NameTooLong { chars, max } => write!(
+                f,
+                "the name is {chars} characters, over the target's limit of {max} (it would be \
+                 truncated and never match again); rename the directory group"
             ),
         }
     }

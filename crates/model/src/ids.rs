@@ -41,6 +41,11 @@ string_id!(
     /// The id the target (SCIM service provider) assigned to a resource. Opaque.
     ScimId
 );
+string_id!(
+    /// The id of a Miro team in its REST API (`/v2/orgs/{org_id}/teams/{team_id}`). Opaque;
+    /// a type of its own so a team is never passed where a user group's id is expected.
+    TeamId
+);
 
 /// One cycle's row in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ mod plan;
 mod record;
 mod snapshot;
 mod source_attrs;
+mod team;
 mod uncertain;
 mod user;
 
@@ -23,12 +24,13 @@ pub use group::{
     DesiredGroup, GroupDeleteReason, GroupLink, GroupModel, GroupSkipReason, GroupView, Member,
     NameMatch, TargetGroup,
 };
-pub use ids::{RunId, ScimId, SourceId};
+pub use ids::{RunId, ScimId, SourceId, TeamId};
 pub use loss::{Approval, HeldSet, Loss, LossCounts, LossId, LossKind, LossRules, loss_digest};
 pub use plan::{Change, DeprovisionReason, Op, OpKind, Phase, Plan, PlanCounts, SkipReason};
 pub use record::{RecordContext, RecordKey, RecordStamp};
 pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};
 pub use source_attrs::SourceAttrs;
+pub use team::{Team, TeamAction, TeamLink, TeamRef, TeamSkipReason, TeamView};
 pub use uncertain::{ResourceKind, Uncertain};
 pub use user::{
     DesiredUser, Link, OutOfScope, OutOfScopeReason, PushedHashes, TargetUser, TargetView,

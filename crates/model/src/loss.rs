@@ -6,7 +6,7 @@
 //! Each loss has an identity ([`LossId`]) that an approval names: an approval is a set of
 //! identities, and a later cycle applies a loss only if its identity is in the set.
 
-use crate::{AttrValue, Change, Op, Plan, RunId, ScimId, SourceId, paths};
+use crate::{AttrValue, Change, Op, Plan, RunId, ScimId, SourceId, TeamAction, paths};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -28,16 +28,19 @@ pub enum LossKind {
     AdminDemotion,
     /// A user's licence (`userType`) changed to anything but an upgrade.
     LicenceChange,
+    /// A group's user group taken off a Miro team: every member loses the team.
+    TeamUnassign,
 }
 
 impl LossKind {
-    pub const ALL: [LossKind; 6] = [
+    pub const ALL: [LossKind; 7] = [
         LossKind::Deactivate,
         LossKind::Delete,
         LossKind::MemberRemove,
         LossKind::GroupDelete,
         LossKind::AdminDemotion,
         LossKind::LicenceChange,
+        LossKind::TeamUnassign,
     ];
 
     /// The stored and printed name (same as the serde form).
@@ -49,6 +52,7 @@ impl LossKind {
             LossKind::GroupDelete => "group_delete",
             LossKind::AdminDemotion => "admin_demotion",
             LossKind::LicenceChange => "licence_change",
+            LossKind::TeamUnassign => "team_unassign",
         }
     }
 
@@ -61,6 +65,7 @@ impl LossKind {
             LossKind::GroupDelete => ("group delete", "group deletes"),
             LossKind::AdminDemotion => ("admin demotion", "admin demotions"),
             LossKind::LicenceChange => ("licence change", "licence changes"),
+            LossKind::TeamUnassign => ("team unassignment", "team unassignments"),
         };
         format!("{n} {}", if n == 1 { one } else { many })
     }
@@ -82,7 +87,7 @@ pub struct LossId {
     /// The group a membership removal is from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<SourceId>,
-    /// The target user (or group) the change is sent to.
+    /// The target user (or group) the change is sent to; for a team unassignment, the team.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_id: Option<ScimId>,
 }
@@ -246,6 +251,11 @@ impl LossRules {
             let stays_admin = text(&change.new) == Some(paths::ADMIN_ROLE);
             return (was_admin && !stays_admin).then_some(LossKind::AdminDemotion);
         }
+        if paths::is_admin_role(&change.path) {
+            // An admin role (Content Admin, User Admin, …) the user holds and loses.
+            return (change.old.is_some() && change.new.is_none())
+                .then_some(LossKind::AdminDemotion);
+        }
         if self.licence_path.as_deref() == Some(change.path.as_str()) {
             let old = text(&change.old)?;
             let new = text(&change.new);
@@ -405,6 +415,20 @@ fn deprovision_id(op: &Op) -> Option<LossId> {
     })
 }
 
+/// A loss that is a whole op (a group delete, a team unassignment), governing itself.
+fn whole_op(id: LossId, name: &str, detail: String) -> Governed {
+    Governed {
+        part: Part::Op,
+        governor: id.clone(),
+        own: Some(Loss {
+            id,
+            name: name.to_owned(),
+            group_name: None,
+            detail,
+        }),
+    }
+}
+
 /// The loss-carrying parts of `op`.
 fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>) -> Vec<Governed> {
     let mut out = Vec::new();
@@ -445,16 +469,7 @@ fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>
                 group: None,
                 target_id: Some(target_id.clone()),
             };
-            out.push(Governed {
-                part: Part::Op,
-                governor: id.clone(),
-                own: Some(Loss {
-                    id,
-                    name: display_name.clone(),
-                    group_name: None,
-                    detail: reason.to_string(),
-                }),
-            });
+            out.push(whole_op(id, display_name, reason.to_string()));
         }
         Op::GroupMembers {
             source_id,
@@ -521,13 +536,32 @@ fn governed(op: &Op, rules: &LossRules, deprovisions: &HashMap<SourceId, LossId>
                 });
             }
         }
+        Op::TeamAssignment {
+            source_id,
+            display_name,
+            team,
+            action: TeamAction::Unassign,
+            ..
+        } => {
+            // The directory group and the team: an approval names the assignment, whichever
+            // user group the group is linked to.
+            let id = LossId {
+                kind: LossKind::TeamUnassign,
+                source_id: source_id.clone(),
+                group: None,
+                target_id: team.id.as_ref().map(|t| ScimId::new(t.as_str())),
+            };
+            let detail = format!("taken off {team}: its members lose the team");
+            out.push(whole_op(id, display_name, detail));
+        }
         Op::Create { .. }
         | Op::Adopt { .. }
         | Op::Skip { .. }
         | Op::GroupAdopt { .. }
         | Op::GroupCreate { .. }
         | Op::GroupRename { .. }
-        | Op::GroupSkip { .. } => {}
+        | Op::GroupSkip { .. }
+        | Op::TeamAssignment { .. } => {}
     }
     out
 }
@@ -723,6 +757,59 @@ mod tests {
             matches!(&plan.ops[..], [Op::GroupMembers { add, remove, renamed_from: Some(_), .. }] if add.is_empty() && remove.is_empty()),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_team_unassignment_and_an_admin_role_removed_are_losses() {
+        use crate::{TeamId, TeamRef};
+        let team_op = |action| Op::TeamAssignment {
+            source_id: SourceId::new("g1"),
+            group_id: Some(ScimId::new("tg1")),
+            display_name: "Engineering".into(),
+            team: TeamRef {
+                id: Some(TeamId::new("t9")),
+                name: "Product".into(),
+            },
+            action,
+        };
+        let content = paths::admin_role("Content Admin");
+        let plan = Plan {
+            ops: vec![
+                team_op(TeamAction::Assign),
+                team_op(TeamAction::Unassign),
+                update(
+                    "u1",
+                    vec![
+                        change(&content, Some("organization_admin_role"), None),
+                        change(
+                            &paths::admin_role("User Admin"),
+                            None,
+                            Some("organization_admin_role"),
+                        ),
+                    ],
+                ),
+            ],
+        };
+        let losses = plan.losses(&LossRules::miro());
+        assert_eq!(
+            kinds(&losses),
+            vec![
+                (LossKind::TeamUnassign, "g1".into()),
+                (LossKind::AdminDemotion, "u1".into()),
+            ]
+        );
+        assert_eq!(losses[0].id.target_id, Some(ScimId::new("t9")));
+        // Held, the unassignment goes and the role grant stays.
+        let mut held = plan.clone();
+        held.retain_losses(&LossRules::miro(), |_| false);
+        assert_eq!(held.ops.len(), 2, "{held:?}");
+        assert!(
+            matches!(&held.ops[1], Op::Update { changes, .. } if changes.len() == 1 && changes[0].new.is_some())
+        );
+        // The ops survive a saved plan.
+        let json = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
     }
 
     #[test]

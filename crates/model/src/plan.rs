@@ -2,7 +2,8 @@
 //! executed by `scimsync-executor`.
 
 use crate::{
-    AttrValue, Attrs, GroupDeleteReason, GroupSkipReason, Member, ScimId, SourceId, paths,
+    AttrValue, Attrs, GroupDeleteReason, GroupSkipReason, Member, ScimId, SourceId, TeamAction,
+    TeamRef, paths,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -64,6 +65,20 @@ pub enum SkipReason {
     /// The target answered 404 to a create of this userName: a guest or external user holds it
     /// (Miro hides those from SCIM). Never retried until the user becomes visible in the target.
     TargetGuest,
+    /// A guest or external user of the target is a member of a synced group: adding them
+    /// would make them an internal user with a paid licence (Miro: Full), so they are not.
+    GuestNotAdded { group: String },
+    /// The licence (`userType`) would change in a way the target refuses over SCIM (Miro: a
+    /// PATCH only upgrades, to Full): not sent; the rest of the user's update still goes.
+    LicenceNotUpgrade {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        /// `None`: the licence would be removed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        /// The licence a change may go to.
+        upgrades_to: String,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -86,6 +101,28 @@ impl fmt::Display for SkipReason {
             SkipReason::TargetGuest => f.write_str(
                 "a guest or external user of the target holds this email (404 on create); not retried",
             ),
+            SkipReason::GuestNotAdded { group } => write!(
+                f,
+                "a guest or external user of the target: adding them to {group} would make them \
+                 an internal user with a paid licence; not added"
+            ),
+            SkipReason::LicenceNotUpgrade {
+                from,
+                to,
+                upgrades_to,
+            } => {
+                let show = |v: &Option<String>, none: &str| {
+                    v.as_deref()
+                        .map_or_else(|| none.to_owned(), |v| format!("{v:?}"))
+                };
+                write!(
+                    f,
+                    "userType {} -> {} not sent: the target only upgrades a licence (to \
+                     {upgrades_to:?}) over SCIM; change it in its admin console",
+                    show(from, "(unknown)"),
+                    show(to, "(none)")
+                )
+            }
         }
     }
 }
@@ -185,6 +222,18 @@ pub enum Op {
         target_id: Option<ScimId>,
         reason: GroupSkipReason,
     },
+    /// A group's user group assigned to a Miro team, taken off one, adopted as assigned, or
+    /// why not (`[teams]`; Miro's REST API, not SCIM).
+    TeamAssignment {
+        /// The directory group.
+        source_id: SourceId,
+        /// The group's user group; `None` when it is created in the same plan.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<ScimId>,
+        display_name: String,
+        team: TeamRef,
+        action: TeamAction,
+    },
 }
 
 /// The kind of an operation, as counted and printed.
@@ -200,6 +249,10 @@ pub enum OpKind {
     Skip,
     /// A group membership change.
     Members,
+    /// A group's user group assigned to a team.
+    Assign,
+    /// A group's user group taken off a team.
+    Unassign,
 }
 
 impl OpKind {
@@ -213,6 +266,8 @@ impl OpKind {
             OpKind::Delete => 'x',
             OpKind::Skip => '!',
             OpKind::Members => '~',
+            OpKind::Assign => '+',
+            OpKind::Unassign => '-',
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -225,6 +280,8 @@ impl OpKind {
             OpKind::Delete => "delete",
             OpKind::Skip => "skip",
             OpKind::Members => "members",
+            OpKind::Assign => "assign",
+            OpKind::Unassign => "unassign",
         }
     }
 
@@ -280,6 +337,12 @@ impl Op {
             Op::GroupCreate { .. } => OpKind::Create,
             Op::GroupRename { .. } => OpKind::Update,
             Op::GroupMembers { .. } => OpKind::Members,
+            Op::TeamAssignment { action, .. } => match action {
+                TeamAction::Assign => OpKind::Assign,
+                TeamAction::Unassign => OpKind::Unassign,
+                TeamAction::Adopt => OpKind::Adopt,
+                TeamAction::Skip { .. } => OpKind::Skip,
+            },
         }
     }
 
@@ -292,6 +355,13 @@ impl Op {
             Op::Deactivate { .. } => Phase::Deprovision,
             Op::Delete { .. } | Op::GroupDelete { .. } => Phase::Delete,
             Op::Skip { .. } | Op::GroupSkip { .. } => Phase::Report,
+            // After the group is created and filled; an unassignment takes access away, so
+            // it goes with the other removals.
+            Op::TeamAssignment { action, .. } => match action {
+                TeamAction::Assign | TeamAction::Adopt => Phase::Membership,
+                TeamAction::Unassign => Phase::Deprovision,
+                TeamAction::Skip { .. } => Phase::Report,
+            },
         }
     }
 
@@ -308,7 +378,8 @@ impl Op {
             | Op::GroupRename { source_id, .. }
             | Op::GroupMembers { source_id, .. }
             | Op::GroupDelete { source_id, .. }
-            | Op::GroupSkip { source_id, .. } => source_id,
+            | Op::GroupSkip { source_id, .. }
+            | Op::TeamAssignment { source_id, .. } => source_id,
         }
     }
 
@@ -320,7 +391,8 @@ impl Op {
             | Op::GroupRename { display_name, .. }
             | Op::GroupMembers { display_name, .. }
             | Op::GroupDelete { display_name, .. }
-            | Op::GroupSkip { display_name, .. } => display_name,
+            | Op::GroupSkip { display_name, .. }
+            | Op::TeamAssignment { display_name, .. } => display_name,
             Op::Create { user_name, .. }
             | Op::Adopt { user_name, .. }
             | Op::Update { user_name, .. }
@@ -342,6 +414,7 @@ impl Op {
             Op::GroupMembers { target_id, .. } | Op::GroupSkip { target_id, .. } => {
                 target_id.as_ref()
             }
+            Op::TeamAssignment { group_id, .. } => group_id.as_ref(),
             Op::Create { .. } | Op::Skip { .. } | Op::GroupCreate { .. } => None,
         }
     }
@@ -358,10 +431,14 @@ impl Op {
                 | Op::GroupRename { .. }
                 | Op::GroupMembers { .. }
                 | Op::GroupDelete { .. }
+                | Op::TeamAssignment {
+                    action: TeamAction::Assign | TeamAction::Unassign,
+                    ..
+                }
         )
     }
 
-    /// Whether this op is about a group rather than a user.
+    /// Whether this op is about a group rather than a user (team assignments included).
     pub fn is_group(&self) -> bool {
         matches!(
             self,
@@ -371,6 +448,22 @@ impl Op {
                 | Op::GroupMembers { .. }
                 | Op::GroupDelete { .. }
                 | Op::GroupSkip { .. }
+                | Op::TeamAssignment { .. }
+        )
+    }
+
+    /// Whether this op assigns a group to a team (Miro's REST API rather than SCIM).
+    pub fn is_team(&self) -> bool {
+        matches!(self, Op::TeamAssignment { .. })
+    }
+
+    fn is_team_skip(&self) -> bool {
+        matches!(
+            self,
+            Op::TeamAssignment {
+                action: TeamAction::Skip { .. },
+                ..
+            }
         )
     }
 
@@ -397,6 +490,11 @@ pub struct PlanCounts {
     /// Group membership changes (one per group).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub members: usize,
+    /// Team assignments (one per group and team).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub assign: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unassign: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -414,6 +512,8 @@ impl PlanCounts {
             OpKind::Delete => &mut self.delete,
             OpKind::Skip => &mut self.skip,
             OpKind::Members => &mut self.members,
+            OpKind::Assign => &mut self.assign,
+            OpKind::Unassign => &mut self.unassign,
         };
         *slot += 1;
     }
@@ -439,7 +539,7 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.ops
             .iter()
-            .all(|op| matches!(op, Op::Skip { .. } | Op::GroupSkip { .. }))
+            .all(|op| matches!(op, Op::Skip { .. } | Op::GroupSkip { .. }) || op.is_team_skip())
     }
 
     pub fn writes(&self) -> usize {

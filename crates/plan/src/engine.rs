@@ -275,7 +275,14 @@ pub fn plan_with_groups(
             || UserTargets::new(groups.user_links),
         ),
     };
-    let group_ops = crate::groups::plan_groups_with(groups, targets, &output.plan);
+    // Suspended desired users are never added to a group, whatever it lists.
+    let inactive: HashSet<&SourceId> = input
+        .desired
+        .iter()
+        .filter(|u| !u.active)
+        .map(|u| &u.source_id)
+        .collect();
+    let group_ops = crate::groups::plan_groups_with(groups, targets, &output.plan, &inactive);
     let ops = std::mem::take(&mut output.plan.ops);
     output.plan.ops = crate::order::merge_groups(ops, group_ops);
     output
@@ -343,6 +350,7 @@ impl Reconciler<'_, '_> {
             pushed,
             &self.policy.create_only,
         ));
+        self.hold_back_licence(user, &mut changes);
         if !changes.is_empty() {
             self.ops.push(Op::Update {
                 source_id: user.source_id.clone(),
@@ -351,6 +359,34 @@ impl Reconciler<'_, '_> {
                 changes,
             });
         }
+    }
+
+    /// Takes out of `changes` a licence change the target refuses over SCIM (Miro: anything
+    /// but an upgrade to Full), reported as a skip: the rest of the update still goes.
+    fn hold_back_licence(&mut self, user: &DesiredUser, changes: &mut Vec<Change>) {
+        let Some(licence) = &self.policy.licence else {
+            return;
+        };
+        let Some(at) = changes.iter().position(|c| c.path == licence.path) else {
+            return;
+        };
+        let text =
+            |v: &Option<AttrValue>| v.as_ref().and_then(AttrValue::as_text).map(str::to_owned);
+        let change = &changes[at];
+        let (from, to) = (text(&change.old), text(&change.new));
+        if licence.allows(from.as_deref(), to.as_deref()) {
+            return;
+        }
+        changes.remove(at);
+        self.ops.push(Op::Skip {
+            source_id: user.source_id.clone(),
+            user_name: user.user_name.clone(),
+            reason: SkipReason::LicenceNotUpgrade {
+                from,
+                to,
+                upgrades_to: licence.upgrades_to.clone(),
+            },
+        });
     }
 
     /// Whether the email change of `user` can be sent: the target would answer 400 "not

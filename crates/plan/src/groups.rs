@@ -6,8 +6,8 @@ use crate::links::{LinkIndex, Linked};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rayon::prelude::*;
 use scimsync_model::{
-    DesiredGroup, GroupDeleteReason, GroupLink, GroupSkipReason, GroupView, Link, Member,
-    NameMatch, Op, Plan, ScimId, SourceId, TargetGroup,
+    AttrValue, DesiredGroup, GroupDeleteReason, GroupLink, GroupSkipReason, GroupView, Link,
+    Member, NameMatch, Op, Plan, ScimId, SkipReason, SourceId, TargetGroup, paths,
 };
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +31,11 @@ pub struct GroupPlanInput<'a> {
     /// The ids of every directory group, synced or not, sorted: a linked group no longer
     /// desired but still among them is "no longer synced", not "gone from the directory".
     pub directory_groups: &'a [SourceId],
+    /// The longest group name the target keeps (Miro truncates a user group's at 60, and a
+    /// truncated name never matches again): a longer one is skipped, saying so.
+    pub max_name_chars: Option<usize>,
+    /// `[teams]`: the Miro teams each group's user group is assigned to (`None`: not used).
+    pub teams: Option<crate::teams::TeamPlanInput<'a>>,
 }
 
 /// Who each linked user is on the target, and the reverse: what group planning knows before
@@ -64,6 +69,19 @@ impl<'a> UserTargets<'a> {
 
     fn linked(&self) -> Linked<'_> {
         Linked::built_over(self.links, &self.index)
+    }
+
+    /// Whether `source`'s linked target user is deactivated (as last pushed or read). A user
+    /// the plan adopts or creates is not known here: the caller knows whether it stays
+    /// inactive.
+    fn linked_inactive(&self, source: &SourceId) -> bool {
+        if !self.moved.is_empty() && self.moved.contains_key(source) {
+            return false;
+        }
+        self.linked()
+            .live(source.as_str())
+            .and_then(|at| self.links.get(at))
+            .is_some_and(|link| !link.active)
     }
 
     /// `source`'s target user (`None` while it is only to be created) and userName.
@@ -110,20 +128,33 @@ impl<'a> UserTargets<'a> {
     }
 }
 
-/// The group ops for `input`, given the user plan they follow.
+/// The group ops for `input`, given the user plan they follow. The desired groups' members
+/// are taken to be active directory users (as mapping builds them); [`crate::plan_with_groups`]
+/// also knows which desired users are suspended.
 pub fn plan_groups(input: &GroupPlanInput<'_>, users: &Plan) -> Vec<Op> {
-    plan_groups_with(input, UserTargets::new(input.user_links), users)
+    plan_groups_with(
+        input,
+        UserTargets::new(input.user_links),
+        users,
+        &HashSet::new(),
+    )
 }
 
-/// [`plan_groups`], with the user links already indexed.
+/// [`plan_groups`], with the user links already indexed, and the desired users that are
+/// suspended (`inactive`): never added to a group, whatever a group lists.
 pub(crate) fn plan_groups_with<'a>(
     input: &GroupPlanInput<'a>,
     mut targets: UserTargets<'a>,
     users: &'a Plan,
+    inactive: &HashSet<&'a SourceId>,
 ) -> Vec<Op> {
     let mut ops = Vec::new();
-    // Who is (or will be, after this plan's provision phase) which target user.
+    // Who is (or will be, after this plan's provision phase) which target user; who the plan
+    // deactivates or deletes (never added to a group: adding a deactivated or deleted user
+    // to a Miro team or user group reactivates or recreates them); who it reactivates.
     let mut leaving: HashSet<&SourceId> = HashSet::new();
+    let mut reactivated: HashSet<&SourceId> = HashSet::new();
+    let mut guests: HashMap<&SourceId, &str> = HashMap::new();
     for op in &users.ops {
         match op {
             Op::Adopt {
@@ -136,12 +167,30 @@ pub(crate) fn plan_groups_with<'a>(
                 user_name,
                 ..
             } => targets.becomes(source_id, None, user_name),
-            Op::Delete { source_id, .. } => {
+            Op::Delete { source_id, .. } | Op::Deactivate { source_id, .. } => {
                 leaving.insert(source_id);
+            }
+            Op::Update {
+                source_id, changes, ..
+            } if changes.iter().any(|c| {
+                c.path == paths::ACTIVE
+                    && c.new.as_ref().and_then(AttrValue::as_text) == Some("true")
+            }) =>
+            {
+                reactivated.insert(source_id);
+            }
+            Op::Skip {
+                source_id,
+                user_name,
+                reason: SkipReason::TargetGuest,
+            } => {
+                guests.insert(source_id, user_name);
             }
             _ => {}
         }
     }
+    let mut blocked: HashSet<&SourceId> = inactive.clone();
+    blocked.extend(guests.keys().copied());
     let held: HashSet<&SourceId> = input.held.iter().collect();
     let by_id: HashMap<&ScimId, &TargetGroup> =
         input.target.groups.iter().map(|g| (&g.id, g)).collect();
@@ -172,6 +221,30 @@ pub(crate) fn plan_groups_with<'a>(
             target_id: None,
             reason,
         };
+        if let Some(max) = input.max_name_chars {
+            let chars = group.display_name.chars().count();
+            if chars > max {
+                ops.push(skip(GroupSkipReason::NameTooLong { chars, max }));
+                continue;
+            }
+        }
+        // A guest or external user of the target is never added (Miro would make them an
+        // internal user with a Full licence): said once per group.
+        if !guests.is_empty() {
+            for (member, user_name) in group
+                .members
+                .iter()
+                .filter_map(|m| guests.get(m).map(|name| (m, *name)))
+            {
+                ops.push(Op::Skip {
+                    source_id: member.clone(),
+                    user_name: user_name.to_owned(),
+                    reason: SkipReason::GuestNotAdded {
+                        group: group.display_name.clone(),
+                    },
+                });
+            }
+        }
         let key = input.name_match.key(&group.display_name);
         if let Some(other) = seen_names.insert(key.clone(), &group.source_id) {
             ops.push(skip(GroupSkipReason::DuplicateName {
@@ -279,6 +352,8 @@ pub(crate) fn plan_groups_with<'a>(
                 targets: &targets,
                 held: &held,
                 leaving: &leaving,
+                blocked: &blocked,
+                reactivated: &reactivated,
             };
             let op = membership(group, target_id, current, &users);
             (at, op)
@@ -328,6 +403,10 @@ pub(crate) fn plan_groups_with<'a>(
                 },
             });
         }
+    }
+    if let Some(teams) = &input.teams {
+        let team_ops = crate::teams::plan_teams(teams, input.desired, input.links, &ops);
+        ops.extend(team_ops);
     }
     ops
 }
@@ -413,7 +492,23 @@ fn membership(
 struct Users<'u, 'a> {
     targets: &'u UserTargets<'a>,
     held: &'u HashSet<&'a SourceId>,
+    /// Deactivated or deleted by the user plan.
     leaving: &'u HashSet<&'a SourceId>,
+    /// Never added: suspended in the directory, or a guest of the target.
+    blocked: &'u HashSet<&'a SourceId>,
+    /// Reactivated by the user plan (before the membership phase).
+    reactivated: &'u HashSet<&'a SourceId>,
+}
+
+impl Users<'_, '_> {
+    /// Whether adding `source` to a group may be sent this cycle: not deactivated, being
+    /// deactivated or deleted (the add would reactivate or recreate them), not a guest.
+    fn can_add(&self, source: &SourceId) -> bool {
+        !self.held.contains(source)
+            && !self.leaving.contains(source)
+            && !self.blocked.contains(source)
+            && (!self.targets.linked_inactive(source) || self.reactivated.contains(source))
+    }
 }
 
 /// `membership` worked out in full.
@@ -427,6 +522,7 @@ fn membership_diff(
         targets,
         held,
         leaving,
+        ..
     } = users;
     let want: BTreeSet<&SourceId> = group
         .members
@@ -439,7 +535,7 @@ fn membership_diff(
         .collect();
     let add: Vec<Member> = want
         .iter()
-        .filter(|s| !have.contains_key(*s) && !held.contains(*s))
+        .filter(|s| !have.contains_key(*s) && users.can_add(s))
         .filter_map(|s| {
             targets.target_of(s).map(|(t, name)| Member {
                 source_id: (*s).clone(),
@@ -558,6 +654,8 @@ mod tests {
                 members_on_create,
                 name_match: NameMatch::Exact,
                 directory_groups: &[],
+                max_name_chars: None,
+                teams: None,
             },
             users,
         )
@@ -753,6 +851,47 @@ mod tests {
         ));
     }
 
+    /// Miro truncates a user group's name at 60 characters: a longer one would be created
+    /// truncated and never match again (a new group every cycle), so it is a skip.
+    #[test]
+    fn a_name_over_the_targets_limit_is_skipped_saying_so() {
+        let long = "N".repeat(61);
+        let desired = [group("g1", &long, &["u1"]), group("g2", "Short", &["u1"])];
+        let view = GroupView {
+            groups: vec![],
+            complete: true,
+        };
+        let user_links = [link("u1")];
+        let ops = plan_groups(
+            &GroupPlanInput {
+                desired: &desired,
+                links: &[],
+                target: &view,
+                user_links: &user_links,
+                held: &[],
+                can_create: true,
+                members_on_create: true,
+                name_match: NameMatch::Exact,
+                directory_groups: &[],
+                max_name_chars: Some(60),
+                teams: None,
+            },
+            &Plan::default(),
+        );
+        assert!(
+            matches!(
+                &ops[0],
+                Op::GroupSkip {
+                    reason: GroupSkipReason::NameTooLong { chars: 61, max: 60 },
+                    ..
+                }
+            ),
+            "{ops:?}"
+        );
+        assert!(matches!(&ops[1], Op::GroupCreate { display_name, .. } if display_name == "Short"));
+        assert_eq!(ops.len(), 2);
+    }
+
     /// A directory group renamed while `[groups] sync` still names the old name is not gone:
     /// the plan says it is no longer synced (and the guard treats its delete as a loss).
     #[test]
@@ -780,6 +919,8 @@ mod tests {
                     members_on_create: false,
                     name_match: NameMatch::Exact,
                     directory_groups: &in_directory,
+                    max_name_chars: None,
+                    teams: None,
                 },
                 &Plan::default(),
             )
@@ -859,10 +1000,13 @@ mod settled_tests {
                 leaving.iter().map(|l| SourceId::new(format!("s{l}"))).collect();
             let held: HashSet<&SourceId> = held_ids.iter().collect();
             let leaving: HashSet<&SourceId> = leaving_ids.iter().collect();
+            let none = HashSet::default();
             let users = Users {
                 targets: &targets,
                 held: &held,
                 leaving: &leaving,
+                blocked: &none,
+                reactivated: &none,
             };
             if settled(&group, &current, &users) {
                 let diff = membership_diff(&group, None, &current, &users);
@@ -891,6 +1035,8 @@ mod settled_tests {
             targets: &targets,
             held: &none,
             leaving,
+            blocked: &none,
+            reactivated: &none,
         };
         assert!(settled(&group, &current, &users(&none)));
         assert!(!settled(&group, &current, &users(&leaving)));
@@ -918,6 +1064,8 @@ mod settled_tests {
             targets: &targets,
             held: &none,
             leaving: &none,
+            blocked: &none,
+            reactivated: &none,
         };
         assert!(!settled(&group, &current, &users));
         let Some(Op::GroupMembers { add, remove, .. }) =

@@ -20,12 +20,14 @@ mod links;
 mod order;
 mod policy;
 mod refs;
+mod teams;
 mod unchanged;
 
 pub use engine::{plan, plan_with_groups};
 pub use groups::{GroupPlanInput, plan_groups};
 pub use input::{Diagnostic, PlanInput, PlanOutput};
-pub use policy::{OnDelete, OnUnassign, Policy};
+pub use policy::{LicencePolicy, OnDelete, OnUnassign, Policy};
+pub use teams::TeamPlanInput;
 pub use unchanged::{LiveLinks, Unchanged, stamps_to_store, unchanged, unlinked};
 
 #[cfg(test)]

@@ -46,4 +46,29 @@ pub struct Policy {
     /// `policy.delete_after`: a user the policy deletes is deactivated first and deleted only
     /// once listed in `PlanInput::grace_expired` (the caller, who has a clock, decides).
     pub deactivate_first: bool,
+    /// The target's licence attribute, where a change may only go one way (Miro: `userType`,
+    /// upgraded to Full and never lowered over SCIM). `None`: no such rule.
+    pub licence: Option<LicencePolicy>,
+}
+
+/// What a licence change may be (see `Policy::licence`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LicencePolicy {
+    pub path: String,
+    /// The one value a change may go to (compared case-insensitively).
+    pub upgrades_to: String,
+}
+
+impl LicencePolicy {
+    /// Whether the change of the licence from `from` (unknown: `None`) to `to` (removed:
+    /// `None`) may be sent: only an upgrade, or no change at all.
+    pub(crate) fn allows(&self, from: Option<&str>, to: Option<&str>) -> bool {
+        match to {
+            Some(to) => {
+                to.trim().eq_ignore_ascii_case(&self.upgrades_to)
+                    || from.is_some_and(|from| from.trim().eq_ignore_ascii_case(to.trim()))
+            }
+            None => false,
+        }
+    }
 }

@@ -8,7 +8,7 @@ use scimsync_model::{
     AttrValue, Attrs, DesiredUser, Link, Op, OutOfScope, ScimId, SourceId, TargetView, fingerprint,
     paths,
 };
-use scimsync_plan::{OnDelete, OnUnassign, PlanInput, PlanOutput, Policy};
+use scimsync_plan::{LicencePolicy, OnDelete, OnUnassign, PlanInput, PlanOutput, Policy};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -53,6 +53,8 @@ struct PolicyInput {
     on_delete: OnDelete,
     create_only: BTreeSet<String>,
     frozen_while_inactive: BTreeSet<String>,
+    /// `[path, upgrades_to]`: the licence rule (Miro: `["userType", "Full"]`).
+    licence: Option<(String, String)>,
 }
 
 fn short_path(path: &str) -> String {
@@ -159,6 +161,10 @@ fn run_case(dir: &Path) -> String {
         create_only: input.policy.create_only,
         frozen_while_inactive: input.policy.frozen_while_inactive,
         deactivate_first: false,
+        licence: input
+            .policy
+            .licence
+            .map(|(path, upgrades_to)| LicencePolicy { path, upgrades_to }),
     };
     let output = scimsync_plan::plan(
         &PlanInput {

@@ -26,7 +26,17 @@ pub enum Bucket {
     GroupsPatchLarge,
     /// POST /Groups and DELETE /Groups/{id} (new group model only; Miro publishes no limit).
     GroupsPostDelete,
+    /// Miro's REST API (not SCIM), rate level 1: every call scimsync makes there (teams and
+    /// their user groups). Its budget is `[target.rest]`'s, never `[target.rate_limits]`'s.
+    #[serde(skip_deserializing)]
+    RestLevel1,
 }
+
+/// Credits one call of Miro's REST rate level 1 costs.
+pub const REST_LEVEL_1_CREDITS: u32 = 50;
+
+/// Miro's REST budget per user and app, in credits per minute.
+pub const MIRO_REST_CREDITS_PER_MINUTE: u32 = 100_000;
 
 /// Largest group PATCH body that still counts as small (Miro: "5 if body > 500 bytes").
 pub const SMALL_GROUP_PATCH_BYTES: usize = 500;
@@ -62,6 +72,7 @@ impl Endpoint {
 }
 
 impl Bucket {
+    /// The SCIM buckets (the REST one is not a SCIM request's).
     pub const ALL: [Bucket; 9] = [
         Bucket::UsersGet,
         Bucket::UsersPost,
@@ -85,6 +96,7 @@ impl Bucket {
             Bucket::GroupsPatchSmall => "groups_patch_small",
             Bucket::GroupsPatchLarge => "groups_patch_large",
             Bucket::GroupsPostDelete => "groups_post_delete",
+            Bucket::RestLevel1 => "rest_level1",
         }
     }
 
@@ -152,6 +164,19 @@ impl Budgets {
         Budgets {
             window,
             buckets: buckets.into_iter().collect(),
+        }
+    }
+
+    /// Miro's REST API: `credits_per_minute` (Miro: 100 000 per user and app), of which a
+    /// level-1 call costs 50 (developers.miro.com "Rate limiting").
+    pub fn miro_rest(credits_per_minute: u32) -> Budgets {
+        Budgets {
+            window: Duration::from_secs(60),
+            buckets: [(
+                Bucket::RestLevel1,
+                (credits_per_minute / REST_LEVEL_1_CREDITS).max(1),
+            )]
+            .into(),
         }
     }
 
@@ -224,6 +249,15 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", b.as_str()));
             assert_eq!(Bucket::parse(b.as_str()), Some(b));
         }
+    }
+
+    #[test]
+    fn the_rest_bucket_is_never_a_scim_one_nor_configured_with_them() {
+        assert!(!Bucket::ALL.contains(&Bucket::RestLevel1));
+        let rest = Budgets::miro_rest(MIRO_REST_CREDITS_PER_MINUTE);
+        assert_eq!(rest.limit(Bucket::RestLevel1), Some(2000));
+        assert_eq!(rest.window, Duration::from_secs(60));
+        assert!(serde_json::from_str::<Bucket>("\"rest_level1\"").is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod replace;
 mod resource;
 mod schemas;
 
-pub use budget::{Bucket, Budgets, Endpoint};
+pub use budget::{Bucket, Budgets, Endpoint, MIRO_REST_CREDITS_PER_MINUTE, REST_LEVEL_1_CREDITS};
 pub use capabilities::{Capabilities, CapabilityOverrides, CapabilitySource};
 pub use discovery::{Discovery, Support, TargetSchema};
 pub use filter::{filter_eq, json_string_literal};
@@ -34,7 +34,10 @@ pub use group::{
 };
 pub use message::{ListResponse, ScimErrorBody, parse_error_body};
 pub use patch::{new_entry, patch_body, patch_body_adding};
-pub use profile::{EmailRule, MIRO_USER_ROLE_TYPE, OpCase, Profile, ProfileKind, RoleRule};
+pub use profile::{
+    EmailRule, LicenceRule, MIRO_ADMIN_ROLE_TYPE, MIRO_LICENCES, MIRO_USER_ROLE_TYPE, OpCase,
+    Profile, ProfileKind, RoleRule, ValueLimit,
+};
 pub use replace::apply_changes;
 pub use resource::{WireError, target_user, user_resource};
 pub use schemas::{

@@ -29,6 +29,20 @@ pub fn patch_body_adding(
         if !profile.manages_emails() && change.path.starts_with("emails") {
             continue;
         }
+        if let Some(role) = paths::admin_role_value(&change.path) {
+            // Miro's documented paths: an entry added to `roles`, removed by its value.
+            let op = match &change.new {
+                Some(AttrValue::Text(kind)) => json!({
+                    "op": profile.op_case.op("add"),
+                    "path": "roles",
+                    "value": [crate::resource::admin_role_entry(&role, kind)],
+                }),
+                Some(AttrValue::Ref { .. }) => continue,
+                None => json!({"op": profile.op_case.op("remove"), "path": change.path}),
+            };
+            operations.push(op);
+            continue;
+        }
         let op = match &change.new {
             Some(AttrValue::Text(v)) if add_entries.contains(&change.path) => {
                 match new_entry(&change.path, v) {
@@ -119,6 +133,27 @@ mod tests {
             ]
         });
         assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn admin_roles_go_with_miros_documented_paths() {
+        let content = paths::admin_role("Content Admin");
+        let user_admin = paths::admin_role("User Admin");
+        let body = patch_body(
+            &[
+                change(&content, None, Some("organization_admin_role")),
+                change(&user_admin, Some("organization_admin_role"), None),
+            ],
+            &Profile::miro(),
+        );
+        // miro-scim.md §6.
+        assert_eq!(
+            body["Operations"],
+            json!([
+                {"op": "add", "path": "roles", "value": [{"value": "Content Admin", "type": "organization_admin_role", "primary": false}]},
+                {"op": "remove", "path": "roles[value eq \"User Admin\"]"}
+            ])
+        );
     }
 
     #[test]

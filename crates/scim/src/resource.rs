@@ -42,6 +42,16 @@ pub fn user_resource(user_name: &str, active: bool, attrs: &Attrs, profile: &Pro
         let Some(text) = value.as_text() else {
             continue;
         };
+        if let Some(role) = paths::admin_role_value(path) {
+            if profile.admin_role_type.is_some()
+                && let Value::Array(list) = entries
+                    .entry("roles".to_owned())
+                    .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                list.push(admin_role_entry(&role, text));
+            }
+            continue;
+        }
         if path.contains('[') {
             if path.starts_with("emails") && !profile.manages_emails() {
                 continue;
@@ -88,6 +98,11 @@ pub fn user_resource(user_name: &str, active: bool, attrs: &Attrs, profile: &Pro
         body.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
     }
     Value::Object(body)
+}
+
+/// One admin role entry of a `roles` array: `{value, type, primary: false}` (miro-scim.md §3).
+pub(crate) fn admin_role_entry(role: &str, kind: &str) -> Value {
+    json!({"value": role, "type": kind, "primary": false})
 }
 
 /// `a` → `{a: v}`, `a.b` → `{a: {b: v}}`. Deeper paths are not SCIM (RFC 7644 §3.10).
@@ -173,6 +188,11 @@ pub fn target_user(resource: &Value, profile: &Profile) -> Result<TargetUser, Wi
         paths::ROLE.to_owned(),
         primary_role(obj.get("roles"), profile),
     );
+    if let Some(kind) = &profile.admin_role_type {
+        for role in admin_roles(obj.get("roles"), kind) {
+            put(paths::admin_role(role), Some(&Value::String(kind.clone())));
+        }
+    }
     if profile.manages_emails() {
         put(paths::WORK_EMAIL.to_owned(), work_email(obj.get("emails")));
     }
@@ -215,6 +235,19 @@ fn work_email(emails: Option<&Value>) -> Option<&Value> {
                 .is_some_and(|t| t.eq_ignore_ascii_case("work"))
         })
         .and_then(|e| e.get("value"))
+}
+
+/// The values of the role entries of type `kind` (Miro's admin roles), never a primary one.
+fn admin_roles<'a>(roles: Option<&'a Value>, kind: &'a str) -> impl Iterator<Item = &'a str> {
+    roles
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(move |r| {
+            r.get("type").and_then(Value::as_str) == Some(kind)
+                && !matches!(r.get("primary"), Some(Value::Bool(true)))
+        })
+        .filter_map(|r| r.get("value").and_then(Value::as_str))
 }
 
 /// The value of the primary role. Miro marks admin roles `primary: false`, but prefer its
@@ -379,7 +412,9 @@ mod tests {
         assert_eq!(user.id.as_str(), "3074457345265951581");
         assert_eq!(user.user_name, "jane.doe@example.com");
         assert!(!user.active);
+        let content_admin = paths::admin_role("Content Admin");
         let expect: Attrs = [
+            (content_admin.as_str(), "organization_admin_role"),
             (paths::DISPLAY_NAME, "Jane Doe"),
             (paths::GIVEN_NAME, "Jane"),
             (paths::FAMILY_NAME, "Doe"),
@@ -401,6 +436,14 @@ mod tests {
         for profile in [Profile::miro(), Profile::generic()] {
             let mut attrs = jane_attrs();
             attrs.insert(paths::TITLE.into(), text("Boss"));
+            if profile.admin_role_type.is_some() {
+                for role in ["Content Admin", "User Admin"] {
+                    attrs.insert(
+                        paths::admin_role(role).into(),
+                        text("organization_admin_role"),
+                    );
+                }
+            }
             if profile.manages_emails() {
                 attrs.insert(paths::WORK_EMAIL.into(), text("jane@example.com"));
             }

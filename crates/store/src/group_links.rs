@@ -64,13 +64,24 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the link of a group, and the team assignments scimsync made for it: a group
+    /// deleted takes them with it, and one no longer managed is no longer scimsync's to undo.
     pub fn remove_group_link(&mut self, source_id: &SourceId) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "DELETE FROM group_links WHERE source_id = ?1",
-                [source_id.as_str()],
-            )
+        let tx = self
+            .conn
+            .transaction()
             .during(&self.path, "remove group link")?;
+        tx.execute(
+            "DELETE FROM group_links WHERE source_id = ?1",
+            [source_id.as_str()],
+        )
+        .during(&self.path, "remove group link")?;
+        tx.execute(
+            "DELETE FROM team_links WHERE group_id = ?1",
+            [source_id.as_str()],
+        )
+        .during(&self.path, "remove group link")?;
+        tx.commit().during(&self.path, "remove group link")?;
         Ok(())
     }
 }

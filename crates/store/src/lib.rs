@@ -32,6 +32,7 @@ mod links;
 mod meta;
 mod runs;
 mod schema;
+mod team_links;
 mod timestamp;
 mod uncertain;
 

@@ -152,6 +152,18 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE journal ADD COLUMN request TEXT;
     "#,
+    // 8 (issue 21): team assignments scimsync made (Miro's REST API): a directory group's user group
+    // assigned to a team. Only these are ever undone. No foreign key to group_links: a group
+    // link is rewritten whole on every change; removing one removes these in the same call.
+    r#"
+    CREATE TABLE team_links (
+        group_id   TEXT NOT NULL,      -- the directory group's source id
+        team_id    TEXT NOT NULL,
+        team_name  TEXT NOT NULL,      -- the name [teams] gave when it was made
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (group_id, team_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the database up to `SCHEMA_VERSION`, or refuses one that is newer.

@@ -1197,3 +1197,64 @@ fn a_million_links() {
     let rewritten = started.elapsed();
     eprintln!("1,000,000 links: upsert {written:?}, load {loaded:?}, upsert again {rewritten:?}");
 }
+
+#[test]
+fn team_links_round_trip_and_go_with_their_group() {
+    use scimsync_model::{GroupLink, TeamId, TeamLink};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&db(&dir)).unwrap();
+    let team = |group: &str, team: &str, name: &str| TeamLink {
+        group: SourceId::new(group),
+        team_id: TeamId::new(team),
+        team_name: name.into(),
+    };
+    store
+        .upsert_group_link(&GroupLink {
+            source_id: SourceId::new("g1"),
+            target_id: ScimId::new("ug1"),
+            display_name: "Eng".into(),
+            members: vec![],
+        })
+        .unwrap();
+    store
+        .upsert_team_link(&team("g1", "t2", "Platform"))
+        .unwrap();
+    store
+        .upsert_team_link(&team("g1", "t1", "Product"))
+        .unwrap();
+    store
+        .upsert_team_link(&team("g2", "t1", "Product"))
+        .unwrap();
+    // Written again with another name: one row.
+    store
+        .upsert_team_link(&team("g1", "t1", "Product \"X\""))
+        .unwrap();
+    drop(store);
+    let mut store = Store::open(&db(&dir)).unwrap();
+    assert_eq!(
+        store.team_links().unwrap(),
+        vec![
+            team("g1", "t1", "Product \"X\""),
+            team("g1", "t2", "Platform"),
+            team("g2", "t1", "Product"),
+        ]
+    );
+    store
+        .remove_team_link(&SourceId::new("g1"), &TeamId::new("t2"))
+        .unwrap();
+    // Rewriting the group link keeps its teams; removing it takes them.
+    store
+        .upsert_group_link(&GroupLink {
+            source_id: SourceId::new("g1"),
+            target_id: ScimId::new("ug1"),
+            display_name: "Engineering".into(),
+            members: vec![],
+        })
+        .unwrap();
+    assert_eq!(store.team_links().unwrap().len(), 2);
+    store.remove_group_link(&SourceId::new("g1")).unwrap();
+    assert_eq!(
+        store.team_links().unwrap(),
+        vec![team("g2", "t1", "Product")]
+    );
+}

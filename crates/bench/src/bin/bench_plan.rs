@@ -98,6 +98,7 @@ fn policy() -> Policy {
         create_only: profile.create_only,
         frozen_while_inactive: profile.frozen_while_inactive,
         deactivate_first: false,
+        licence: None,
     }
 }
 
@@ -409,6 +410,8 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         members_on_create: false,
         name_match: c.groups.name_match,
         directory_groups: &[],
+        max_name_chars: None,
+        teams: None,
     };
     let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy());
     let (plan, plan_cpu) = t.end();

@@ -9,7 +9,9 @@
 //! - **shrink**: the snapshot has more than `policy.max_shrink` fewer users than the last
 //!   snapshot a cycle acted on;
 //! - **unmatched names**: a `[scope] groups` entry matching no directory group (every loss),
-//!   an `[roles] admin_groups` entry (admin demotions), a `[groups] sync` entry (group deletes);
+//!   an `[roles] admin_groups` or `[roles.admin_roles]` entry (admin demotions), a `[groups]
+//!   sync` entry (group deletes), a `[teams]` entry naming no synced group (team
+//!   unassignments);
 //! - **max_deprovisions**: the plan's losses together exceed `policy.max_deprovisions`.
 //!
 //! An approval releases only losses it names. The first four kinds of rule judge the whole
@@ -46,6 +48,8 @@ pub struct Facts {
     pub unmatched_scope: Vec<String>,
     pub unmatched_admin: Vec<String>,
     pub unmatched_sync: Vec<String>,
+    /// `[teams]` entries naming no synced directory group.
+    pub unmatched_teams: Vec<String>,
 }
 
 /// A rule of the guard.
@@ -58,6 +62,7 @@ pub enum Rule {
     UnmatchedScope,
     UnmatchedAdmin,
     UnmatchedSync,
+    UnmatchedTeams,
     MaxDeprovisions,
 }
 
@@ -188,8 +193,8 @@ pub fn decide(
         whole.push((
             Rule::UnmatchedAdmin,
             format!(
-                "[roles] admin_groups entry {} matches no directory group, so its admins would \
-                 be demoted",
+                "[roles] entry {} matches no directory group, so its members would lose their \
+                 admin role",
                 names(&facts.unmatched_admin)
             ),
             of_kind(&all, LossKind::AdminDemotion),
@@ -204,6 +209,17 @@ pub fn decide(
                 names(&facts.unmatched_sync)
             ),
             of_kind(&all, LossKind::GroupDelete),
+        ));
+    }
+    if !facts.unmatched_teams.is_empty() {
+        whole.push((
+            Rule::UnmatchedTeams,
+            format!(
+                "[teams] entry {} names no synced directory group (a renamed group?), so its \
+                 user group would be taken off its teams",
+                names(&facts.unmatched_teams)
+            ),
+            of_kind(&all, LossKind::TeamUnassign),
         ));
     }
 
@@ -612,6 +628,7 @@ mod tests {
                 unmatched_scope: if unmatched.0 { vec!["x".into()] } else { vec![] },
                 unmatched_admin: if unmatched.1 { vec!["y".into()] } else { vec![] },
                 unmatched_sync: if unmatched.2 { vec!["z".into()] } else { vec![] },
+                unmatched_teams: vec![],
             };
             let approved: Vec<Loss> = losses
                 .iter()

@@ -68,8 +68,16 @@ pub fn facts(store: &Store, prepared: &Prepared) -> Result<Facts> {
             .meta(LAST_GOOD_USERS)?
             .and_then(|s| s.parse::<usize>().ok()),
         unmatched_scope: entries(ConfigKey::ScopeGroups),
-        unmatched_admin: entries(ConfigKey::AdminGroups),
+        unmatched_admin: [
+            entries(ConfigKey::AdminGroups),
+            entries(ConfigKey::AdminRoles)
+                .into_iter()
+                .map(|e| format!("{} {e}", ConfigKey::AdminRoles.as_str()))
+                .collect(),
+        ]
+        .concat(),
         unmatched_sync: entries(ConfigKey::GroupsSync),
+        unmatched_teams: prepared.unmatched_teams.clone(),
     })
 }
 
@@ -238,6 +246,12 @@ impl Recorder for Tracking<'_> {
     }
     fn uncertain(&mut self, mark: &scimsync_model::Uncertain) {
         self.inner.uncertain(mark);
+    }
+    fn team_link(&mut self, link: scimsync_model::TeamLink) {
+        self.inner.team_link(link);
+    }
+    fn team_unlink(&mut self, group: &SourceId, team: &scimsync_model::TeamId) {
+        self.inner.team_unlink(group, team);
     }
 }
 

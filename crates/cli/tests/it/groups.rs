@@ -1,10 +1,9 @@
 //! Groups end to end: directory groups ↔ Miro teams (and user groups), membership diffs within
 //! Miro's group budgets, both group models. The real binary against the emulator.
 
-use crate::kit::{Env, Run, TOKEN, user};
+use crate::kit::{Env, Run, TOKEN, members, names, user};
 use scimsync_emulator::{EmulatorConfig, GroupModel, RateLimits, Seed, Stats};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// A short window on both sides, so a test never waits for Miro's 30 s.
@@ -84,28 +83,6 @@ async fn events(env: &Env, event_type: &str) -> Vec<Value> {
 
 fn bucket(stats: &Stats, name: &str) -> u64 {
     stats.by_bucket.get(name).copied().unwrap_or(0)
-}
-
-/// userNames of the members of the emulator's group `name`.
-fn members(env: &Env, name: &str) -> BTreeSet<String> {
-    let users = env.emu.emulator.users();
-    let group = env
-        .emu
-        .emulator
-        .groups()
-        .into_iter()
-        .find(|g| g.display_name == name)
-        .unwrap_or_else(|| panic!("no group {name} in the target"));
-    group
-        .members
-        .iter()
-        .filter_map(|id| users.iter().find(|u| &u.id == id))
-        .map(|u| u.user_name.to_lowercase())
-        .collect()
-}
-
-fn names(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
 }
 
 fn directory(eng: &[&str], sales: &[&str]) -> Value {

@@ -123,6 +123,11 @@ groups = ["Miro Users"]
 [roles]
 admin_groups = ["Miro Admins"]
 
+# The user side only: with Miro's 2026 default (user groups), "Miro Users" would be synced as
+# a user group too. Groups have their own tests (groups.rs, miro2026.rs).
+[groups]
+sync = []
+
 [mapping]
 preset = "jumpcloud"
 
@@ -220,4 +225,26 @@ pub fn attr<'a>(user: &'a UserRecord, name: &str) -> Option<&'a str> {
         }
     }
     find(&user.attributes, name)
+}
+
+/// userNames of the members of the emulator's group `name`.
+pub fn members(env: &Env, name: &str) -> std::collections::BTreeSet<String> {
+    let users = env.emu.emulator.users();
+    let group = env
+        .emu
+        .emulator
+        .groups()
+        .into_iter()
+        .find(|g| g.display_name == name)
+        .unwrap_or_else(|| panic!("no group {name} in the target"));
+    group
+        .members
+        .iter()
+        .filter_map(|id| users.iter().find(|u| &u.id == id))
+        .map(|u| u.user_name.to_lowercase())
+        .collect()
+}
+
+pub fn names(list: &[&str]) -> std::collections::BTreeSet<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
 }

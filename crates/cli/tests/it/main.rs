@@ -11,6 +11,7 @@ mod groups;
 mod guard;
 mod kit;
 mod ldap;
+mod miro2026;
 mod pacing;
 mod pipeline;
 mod safety;

@@ -58,6 +58,7 @@ async fn a_no_change_incremental_cycle_sends_no_request() {
             display_name: "Eng".into(),
             members: vec![],
         }],
+        teams: vec![],
     })
     .await;
     env.extra_config = "\n[groups]\nsync = [\"Eng\", \"Sales\"]\n".into();
@@ -88,6 +89,7 @@ async fn a_no_change_incremental_cycle_sends_no_request() {
     env.emu.emulator.seed(&Seed {
         users: vec![SeedUser::new("cy@example.com")],
         groups: vec![],
+        teams: vec![],
     });
     let before = env.stats();
     env.sync().await;

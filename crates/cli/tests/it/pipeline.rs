@@ -225,6 +225,7 @@ async fn a_pre_existing_user_with_different_case_is_adopted_not_duplicated() {
     let env = Env::new(Seed {
         users: vec![seed_user("BOB@Example.COM")],
         groups: vec![],
+        teams: vec![],
     })
     .await;
     let pre = env.user("bob@example.com").unwrap();
@@ -250,6 +251,7 @@ async fn unmanaged_users_are_never_touched() {
     let env = Env::new(Seed {
         users: vec![seed_user("someone.else@example.com")],
         groups: vec![],
+        teams: vec![],
     })
     .await;
     let before = env.user("someone.else@example.com").unwrap();
@@ -301,6 +303,7 @@ async fn plan_sends_no_write_and_predicts_sync_operation_for_operation() {
     let env = Env::new(Seed {
         users: vec![seed_user("BOB@example.com")],
         groups: vec![],
+        teams: vec![],
     })
     .await;
     env.sync().await;

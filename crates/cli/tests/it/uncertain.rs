@@ -175,6 +175,7 @@ async fn an_html_200_is_never_a_success_and_everything_goes_through_later() {
             display_name: "Engineering".into(),
             members: Vec::new(),
         }],
+        teams: Vec::new(),
     })
     .await;
     // Two leavers and a team removal among five managed users: over the default share, which

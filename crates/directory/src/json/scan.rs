@@ -124,14 +124,19 @@ impl ScannedJson {
         known: impl Fn(&RecordKey) -> Option<StampedUser<'k>> + Sync,
     ) -> Result<Keyed, SourceError> {
         let admins = crate::desired::members_of(&self.groups, &roles.admin_groups);
+        // An admin role's holder is never stamped (its roles are not in the stamp); one who
+        // became a holder since is parsed too.
+        let holders = crate::desired::admin_role_grants(&self.groups, &roles.admin_roles);
         // A recognised record becomes its user at once; the others are placeholders (no
         // id), filled below by parsing them.
         let (mut users, records): (Vec<SourceUser>, Vec<UserRecord>) = self
             .users
             .par_iter()
             .map(|user| {
-                let known = known(&user.key)
-                    .filter(|stamped| stamped.admin == admins.contains(stamped.source_id));
+                let known = known(&user.key).filter(|stamped| {
+                    stamped.admin == admins.contains(stamped.source_id)
+                        && !holders.contains_key(stamped.source_id)
+                });
                 let id = SourceId::new(known.map_or("", |s| s.source_id));
                 let known = known.map(|stamped| KnownUser {
                     user_name: stamped.user_name.to_owned(),
@@ -152,6 +157,7 @@ impl ScannedJson {
             })
             .unzip();
         drop(admins);
+        drop(holders);
         let ScannedJson {
             mut file,
             origin,

@@ -245,6 +245,7 @@ name.givenName = { expr = "Trim([firstname])" }
             expr: "Join(\" \", [firstname], [lastname])".to_owned(),
             apply: Apply::Always,
             default: Some("Unknown".to_owned()),
+            truncate: false,
         })
     );
     assert_eq!(

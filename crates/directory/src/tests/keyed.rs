@@ -147,8 +147,21 @@ fn write(dir: &Path, doc: &Value) -> std::path::PathBuf {
 /// them.
 fn pushed_and_stamped(setup: &Setup, dir: &Path, doc: &Value) -> HashMap<String, TestLink> {
     let path = write(dir, doc);
-    let first = setup.full(&path, &HashMap::new());
-    let mut links: HashMap<String, TestLink> = first
+    let mut links = links_of(&setup.full(&path, &HashMap::new()));
+    let (second, recognised) = setup.keyed(&path, &links);
+    assert_eq!(recognised, 0, "nothing is stamped yet");
+    assert!(second.unchanged.iter().all(|u| *u));
+    for (at, stamp) in &second.stamps {
+        let id = second.desired[*at].source_id.as_str();
+        links.get_mut(id).unwrap().stamp = Some(*stamp);
+    }
+    assert_eq!(second.stamps.len(), second.desired.len());
+    links
+}
+
+/// The links a cycle leaves for what it mapped, not stamped yet.
+fn links_of(first: &Mapped) -> HashMap<String, TestLink> {
+    first
         .desired
         .iter()
         .map(|u| {
@@ -160,16 +173,7 @@ fn pushed_and_stamped(setup: &Setup, dir: &Path, doc: &Value) -> HashMap<String,
             };
             (u.source_id.as_str().to_owned(), link)
         })
-        .collect();
-    let (second, recognised) = setup.keyed(&path, &links);
-    assert_eq!(recognised, 0, "nothing is stamped yet");
-    assert!(second.unchanged.iter().all(|u| *u));
-    for (at, stamp) in &second.stamps {
-        let id = second.desired[*at].source_id.as_str();
-        links.get_mut(id).unwrap().stamp = Some(*stamp);
-    }
-    assert_eq!(second.stamps.len(), second.desired.len());
-    links
+        .collect()
 }
 
 /// The base directory written to `dir`, and its links as stamped.
@@ -340,4 +344,50 @@ fn a_file_changed_between_the_two_passes_is_read_whole_again() {
     std::fs::write(&path, &changed).unwrap();
     let keyed = scanned.resolve(&setup.roles, |_| None).unwrap();
     assert_eq!(keyed.snapshot, read_json(&path).unwrap());
+}
+
+/// `[roles.admin_roles]`: the stamp holds the admin flag only, so a role group's members are
+/// never stamped, and one who joins a role group is parsed whatever its stamp says.
+#[test]
+fn joining_or_leaving_an_admin_role_group_is_not_hidden_by_a_recognised_record() {
+    let mut setup = Setup::new();
+    setup.roles.admin_roles = [("Helpdesk".to_owned(), vec!["User Admin".to_owned()])].into();
+    setup.mapping =
+        jumpcloud().with_admin_roles(Some("organization_admin_role"), ["User Admin".to_owned()]);
+    let doc = |helpdesk: &[&str]| {
+        let (users, admins, members) = base();
+        let mut doc = directory(users, &admins, &members);
+        doc["groups"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": "g3", "name": "Helpdesk", "members": helpdesk}));
+        doc
+    };
+    let role = scimsync_model::paths::admin_role("User Admin");
+    for (before, after) in [(vec![], vec!["u5"]), (vec!["u5"], vec![])] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut links = links_of(&setup.full(&write(dir.path(), &doc(&before)), &HashMap::new()));
+        let (second, _) = setup.keyed(&write(dir.path(), &doc(&before)), &links);
+        assert_eq!(
+            second.stamps.len(),
+            10 - before.len(),
+            "holders are not stamped"
+        );
+        for (at, stamp) in &second.stamps {
+            let id = second.desired[*at].source_id.as_str();
+            links.get_mut(id).unwrap().stamp = Some(*stamp);
+        }
+        let path = write(dir.path(), &doc(&after));
+        let full = setup.full(&path, &links);
+        let (keyed, got) = setup.keyed(&path, &links);
+        assert_eq!(got, 9, "u5 is parsed");
+        let u5 = |m: &Mapped| {
+            m.desired
+                .iter()
+                .find(|u| u.source_id.as_str() == "u5")
+                .map(|u| u.attrs.contains_key(role.as_str()))
+        };
+        assert_eq!(u5(&full), Some(!after.is_empty()));
+        assert_eq!(without_stamps(keyed), without_stamps(full));
+    }
 }

@@ -800,6 +800,7 @@ fn roles_the_work_email_and_unmapped_paths_follow_the_target() {
         admin_groups: vec!["Admins".into()],
         admin_role: Some("admin".into()),
         user_role: Some("member".into()),
+        ..RolesConfig::default()
     };
     assert!(roles.is_mapped() && !RolesConfig::default().is_mapped());
     let mapping = jumpcloud().with_roles(Some(roles.values()));
@@ -813,4 +814,157 @@ fn roles_the_work_email_and_unmapped_paths_follow_the_target() {
     let mut mapping = mapping;
     assert!(mapping.unmap(paths::ROLE));
     assert!(!mapping.paths().any(|p| p == paths::ROLE));
+}
+
+fn miro_rules(mapping: Mapping) -> Mapping {
+    let profile = scimsync_scim::Profile::miro();
+    mapping.with_target_rules(profile.limits, profile.licence)
+}
+
+fn expr_config(entries: &str) -> MappingConfig {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        mapping: MappingConfig,
+    }
+    let doc: Doc = toml::from_str(&format!("[mapping]\n{entries}")).unwrap();
+    doc.mapping
+}
+
+#[test]
+fn a_value_over_the_targets_limit_is_an_error_naming_record_field_and_limit() {
+    let long = "A".repeat(61);
+    let snapshot = snapshot(json!({"users": [
+        {"id": "u1", "email": "a@x.com", "displayname": long, "firstname": "A", "lastname": "B"},
+        {"id": "u2", "email": "b@x.com", "firstname": "B", "lastname": "C",
+         "employeeidentifier": "E".repeat(21)},
+        {"id": "u3", "email": "c@x.com", "firstname": "Ann", "lastname": "Lee",
+         "department": "D".repeat(120)},
+    ]}));
+    let mapping = miro_rules(jumpcloud());
+    let mapped = map(&snapshot, &all(), &RolesConfig::default(), &mapping);
+    let u1 = invalid_of(&mapped, "u1");
+    assert_eq!(u1.field, paths::DISPLAY_NAME);
+    assert!(
+        u1.message.contains("61 characters") && u1.message.contains("limit of 60"),
+        "{u1}"
+    );
+    assert!(u1.message.contains("truncate = true"), "{u1}");
+    let u2 = invalid_of(&mapped, "u2");
+    assert_eq!(u2.field, paths::EMPLOYEE_NUMBER);
+    assert!(u2.message.contains("limit of 20"), "{u2}");
+    // Exactly at the limit is fine.
+    assert_eq!(mapped.desired.len(), 1);
+    assert_eq!(mapped.desired[0].source_id.as_str(), "u3");
+}
+
+#[test]
+fn truncate_cuts_a_value_to_the_targets_limit() {
+    let config = expr_config(
+        "displayName = { truncate = true }\n\
+         \"name.familyName\" = { expr = \"[lastname]\", truncate = true }\n",
+    );
+    let mapping = miro_rules(Mapping::compile(&config).unwrap());
+    let long = format!("{} tail", "A".repeat(59));
+    let snapshot = snapshot(json!({"users": [
+        {"id": "u1", "email": "a@x.com", "displayname": long,
+         "firstname": "F".repeat(40), "lastname": "L".repeat(40)},
+    ]}));
+    let mapped = map(&snapshot, &all(), &RolesConfig::default(), &mapping);
+    assert!(mapped.invalid.is_empty(), "{:?}", mapped.invalid);
+    let attrs = &mapped.desired[0].attrs;
+    // Cut at 60: 59 A's and the space, which is trimmed.
+    assert_eq!(attrs[paths::DISPLAY_NAME], text(&"A".repeat(59)));
+    // The given and family names share 60 characters: the family name gives way.
+    assert_eq!(attrs[paths::GIVEN_NAME], text(&"F".repeat(40)));
+    assert_eq!(attrs[paths::FAMILY_NAME], text(&"L".repeat(19)));
+    // `{ truncate = true }` on a path nothing maps is refused when the file is read.
+    let err = Mapping::compile(&expr_config("title = { truncate = true }\n")).unwrap_err();
+    assert!(
+        matches!(err, MappingError::TruncateUnmapped { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_licence_must_be_one_the_target_accepts_and_goes_in_its_spelling() {
+    let snapshot = snapshot(json!({"users": [
+        {"id": "u1", "email": "a@x.com", "licence": "free restricted"},
+        {"id": "u2", "email": "b@x.com", "licence": "Enterprise"},
+        {"id": "u3", "email": "c@x.com"},
+    ]}));
+    let mapping = miro_rules(compile(Preset::Jumpcloud, &[("userType", "licence")]).unwrap());
+    let mapped = map(&snapshot, &all(), &RolesConfig::default(), &mapping);
+    let u2 = invalid_of(&mapped, "u2");
+    assert_eq!(u2.field, paths::USER_TYPE);
+    assert!(u2.message.contains("Free Restricted"), "{u2}");
+    let licence = |id: &str| {
+        mapped
+            .desired
+            .iter()
+            .find(|u| u.source_id.as_str() == id)
+            .and_then(|u| u.attrs.get(paths::USER_TYPE).cloned())
+    };
+    assert_eq!(licence("u1"), Some(text("Free Restricted")));
+    assert_eq!(licence("u3"), None, "no value: the org's default");
+    // A preset value: every user gets it.
+    let full = miro_rules(compile(Preset::Jumpcloud, &[("userType", "=full")]).unwrap());
+    let mapped = map(&snapshot, &all(), &RolesConfig::default(), &full);
+    assert!(
+        mapped
+            .desired
+            .iter()
+            .all(|u| u.attrs[paths::USER_TYPE] == text("Full"))
+    );
+}
+
+#[test]
+fn admin_role_groups_give_their_members_miros_admin_roles() {
+    let snapshot = snapshot(json!({
+        "users": [{"id": "u1", "email": "a@x.com"}, {"id": "u2", "email": "b@x.com"},
+                  {"id": "u3", "email": "c@x.com"}],
+        "groups": [
+            {"id": "g1", "name": "Helpdesk", "members": ["u1", "u2"]},
+            {"id": "g2", "name": "SecOps", "members": ["u2"]},
+        ]
+    }));
+    let roles = RolesConfig {
+        admin_roles: [
+            ("Helpdesk".to_owned(), vec!["User Admin".to_owned()]),
+            (
+                "SecOps".to_owned(),
+                vec!["Security Admin".to_owned(), "User Admin".to_owned()],
+            ),
+        ]
+        .into(),
+        ..RolesConfig::default()
+    };
+    let mapping = jumpcloud().with_admin_roles(
+        Some("organization_admin_role"),
+        ["Security Admin".to_owned(), "User Admin".to_owned()],
+    );
+    let mapped = map(&snapshot, &all(), &roles, &mapping);
+    let held = |id: &str| -> Vec<String> {
+        let user = mapped
+            .desired
+            .iter()
+            .find(|u| u.source_id.as_str() == id)
+            .unwrap();
+        user.attrs
+            .iter()
+            .filter_map(|(p, v)| {
+                let role = paths::admin_role_value(p)?;
+                assert_eq!(v, &text("organization_admin_role"));
+                Some(role)
+            })
+            .collect()
+    };
+    assert_eq!(held("u1"), ["User Admin"]);
+    assert_eq!(held("u2"), ["Security Admin", "User Admin"]);
+    assert!(held("u3").is_empty());
+    // Every managed role is a managed path, so one taken away is removed.
+    assert!(
+        mapping
+            .paths()
+            .any(|p| p == paths::admin_role("Security Admin"))
+    );
 }

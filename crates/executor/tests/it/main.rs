@@ -5,6 +5,7 @@
 mod answers;
 mod emulator;
 mod mock;
+mod rest;
 
 use scimsync_executor::{
     ClientConfig, ExecContext, OpOutcome, Recorder, RetryPolicy, ScimClient, Tuning,

@@ -315,6 +315,7 @@ impl World {
                 create_only: [paths::GIVEN_NAME.to_owned()].into(),
                 frozen_while_inactive: BTreeSet::new(),
                 deactivate_first: false,
+                licence: None,
             },
         }
     }
@@ -871,6 +872,172 @@ proptest! {
                     "replan (complete = {}) is not empty: {:#?}\nfirst plan: {:#?}",
                     complete, again, output
                 );
+            }
+        }
+    }
+}
+
+/// Directory groups over the generated users, some linked to a target group (with members
+/// drawn from every target slot), the guests the target refused, and whether groups can be
+/// created.
+type RawGroups = (
+    Vec<(BTreeSet<usize>, Option<BTreeSet<usize>>)>,
+    BTreeSet<usize>,
+    bool,
+);
+
+fn raw_groups() -> impl Strategy<Value = RawGroups> {
+    (
+        vec(
+            (
+                proptest::collection::btree_set(0..SOURCES + 2, 0..=SOURCES),
+                proptest::option::of(proptest::collection::btree_set(0..TARGET_SLOTS, 0..5)),
+            ),
+            1..=3,
+        ),
+        proptest::collection::btree_set(0..NAMES.len(), 0..3),
+        any::<bool>(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Adding a deactivated or deleted user to a Miro team or user group reactivates or
+    /// recreates them, and adding a guest makes them a paid internal user: whatever the
+    /// directory groups list (suspended, departed, held, unknown users included), no plan
+    /// adds a user it deactivates or deletes, a held one, a guest, a suspended one, or one
+    /// whose target user is deactivated and not reactivated before the membership phase.
+    #[test]
+    fn no_plan_adds_to_a_group_a_user_it_deactivates_deletes_or_leaves_inactive(
+        raw in raw(),
+        (groups, guest_names, can_create) in raw_groups(),
+    ) {
+        use crate::GroupPlanInput;
+        use scimsync_model::{DesiredGroup, GroupLink, GroupView, NameMatch, TargetGroup};
+        let world = World::from_raw(&raw);
+        let guests: Vec<String> = guest_names.iter().map(|n| NAMES[*n].to_owned()).collect();
+        let desired_groups: Vec<DesiredGroup> = groups
+            .iter()
+            .enumerate()
+            .map(|(g, (members, _))| DesiredGroup {
+                source_id: SourceId::new(format!("g{g}")),
+                display_name: format!("Group {g}"),
+                members: members.iter().map(|m| source(*m)).collect(),
+            })
+            .collect();
+        let target_groups: Vec<TargetGroup> = groups
+            .iter()
+            .enumerate()
+            .filter_map(|(g, (_, current))| {
+                let current = current.as_ref()?;
+                Some(TargetGroup {
+                    id: ScimId::new(format!("tg{g}")),
+                    display_name: format!("Group {g}"),
+                    members: Some(current.iter().map(|t| ScimId::new(format!("t{t}"))).collect()),
+                })
+            })
+            .collect();
+        let group_links: Vec<GroupLink> = target_groups
+            .iter()
+            .enumerate()
+            .filter(|(g, _)| g % 2 == 0)
+            .map(|(g, t)| GroupLink {
+                source_id: SourceId::new(format!("g{g}")),
+                target_id: t.id.clone(),
+                display_name: t.display_name.clone(),
+                members: t.members.clone().unwrap_or_default(),
+            })
+            .collect();
+        let view = GroupView { groups: target_groups, complete: true };
+        let input = PlanInput {
+            desired: &world.desired,
+            out_of_scope: &world.out_of_scope,
+            held: &world.held,
+            links: &world.links,
+            target: &world.view,
+            guests: &guests,
+            grace_expired: &[],
+            unchanged: None,
+        };
+        let group_input = GroupPlanInput {
+            desired: &desired_groups,
+            links: &group_links,
+            target: &view,
+            user_links: &world.links,
+            held: &world.held,
+            can_create,
+            members_on_create: can_create,
+            name_match: NameMatch::Exact,
+            directory_groups: &[],
+            max_name_chars: None,
+            teams: None,
+        };
+        let output = crate::plan_with_groups(&input, &group_input, &world.policy);
+        let ops = &output.plan.ops;
+
+        let mut leaving = BTreeSet::new();
+        let mut reactivated = BTreeSet::new();
+        let mut guests = BTreeSet::new();
+        let mut adopted = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Deactivate { source_id, .. } | Op::Delete { source_id, .. } => {
+                    leaving.insert(source_id.clone());
+                }
+                Op::Update { source_id, changes, .. }
+                    if changes.iter().any(|c| c.path == paths::ACTIVE
+                        && c.new == Some(AttrValue::text("true"))) =>
+                {
+                    reactivated.insert(source_id.clone());
+                }
+                Op::Skip { source_id, reason: SkipReason::TargetGuest, .. } => {
+                    guests.insert(source_id.clone());
+                }
+                Op::Adopt { source_id, target_id, .. } => {
+                    adopted.insert(source_id.clone(), target_id.clone());
+                }
+                _ => {}
+            }
+        }
+        let held: BTreeSet<&SourceId> = world.held.iter().collect();
+        let active_in_target = |id: &ScimId| {
+            world.truth.iter().find(|u| &u.id == id).is_none_or(|u| u.active)
+        };
+        for op in ops {
+            let added: &[scimsync_model::Member] = match op {
+                Op::GroupMembers { add, .. } => add,
+                Op::GroupCreate { members, .. } => members,
+                _ => continue,
+            };
+            for m in added {
+                let s = &m.source_id;
+                prop_assert!(!leaving.contains(s), "{} added and deactivated or deleted: {:#?}", s, ops);
+                prop_assert!(!held.contains(s), "held {} added: {:#?}", s, ops);
+                prop_assert!(!guests.contains(s), "guest {} added: {:#?}", s, ops);
+                if let Some(d) = world.desired.iter().find(|d| &d.source_id == s) {
+                    prop_assert!(d.active, "suspended {} added: {:#?}", s, ops);
+                }
+                let target = adopted.get(s).cloned().or_else(|| {
+                    world.links.iter().find(|l| &l.source_id == s).map(|l| l.target_id.clone())
+                });
+                let link_inactive = world.links.iter().any(|l| &l.source_id == s && !l.active);
+                if let Some(t) = target {
+                    prop_assert!(
+                        (active_in_target(&t) && !link_inactive) || reactivated.contains(s),
+                        "{} added while its target user {} stays deactivated: {:#?}",
+                        s, t, ops
+                    );
+                }
+            }
+        }
+        // A guest in a synced group is a skip saying why, never an add.
+        for (g, group) in desired_groups.iter().enumerate() {
+            for m in group.members.iter().filter(|m| guests.contains(*m)) {
+                let said = ops.iter().any(|op| matches!(op,
+                    Op::Skip { source_id, reason: SkipReason::GuestNotAdded { group }, .. }
+                        if source_id == m && group == &format!("Group {g}")));
+                prop_assert!(said, "guest {} of Group {} not reported: {:#?}", m, g, ops);
             }
         }
     }

@@ -429,6 +429,8 @@ fn group_ops_are_the_same_with_the_proof() {
                 members_on_create: false,
                 name_match: NameMatch::Exact,
                 directory_groups: &[],
+                max_name_chars: None,
+                teams: None,
             },
             &case.policy,
         )
