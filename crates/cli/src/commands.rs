@@ -7,8 +7,7 @@ use crate::saved::SavedPlan;
 use crate::{Cli, Command, Output};
 use anyhow::{Context, Result, anyhow, bail};
 use scimsync_model::{EventType, InitiatedBy, RunId};
-use scimsync_store::{ApproveOutcome, EventQuery, Store};
-use std::fs::File;
+use scimsync_store::{ApproveOutcome, EventQuery, Setting, Store};
 use std::path::Path;
 
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -62,26 +61,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
 pub fn open_store(config: &Config) -> Result<Store> {
     let path = config.state_path();
     Store::open(&path).with_context(|| format!("cannot open the state store {}", path.display()))
-}
-
-/// A file lock beside the store, so a `sync --now` and a daemon never run cycles at once.
-pub fn cycle_lock(config: &Config) -> Result<File> {
-    let path = config.state_path().with_extension("lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow!(
-            "another scimsync cycle is running against {} (lock {}); not starting a second one",
-            config.state_path().display(),
-            path.display()
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(anyhow!("cannot lock {}: {e}", path.display())),
-    }
 }
 
 async fn plan(
@@ -225,8 +204,9 @@ pub async fn sync_now(
     full: bool,
     saved: Option<SavedPlan>,
 ) -> Result<i32> {
-    let _lock = cycle_lock(config)?;
     let mut store = open_store(config)?;
+    // The store's own cycle lock, so a `sync --now` and a daemon never run cycles at once.
+    let _lock = store.lock_cycles()?;
     let report = cycle::run_cycle(
         config,
         &mut store,
@@ -350,7 +330,7 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
     let guard = crate::guard::state_json(&store, false)?;
     let held = guard["held"]["total"].as_u64().unwrap_or(0);
     let approved = guard["approval"]["expired"] == serde_json::json!(false);
-    let last_full = store.meta(crate::meta::LAST_FULL_AT)?;
+    let last_full = store.setting(Setting::LastFullAt)?;
     let links = store.link_count()?;
     let quarantine = crate::quarantine::current(&store)?;
     // Writes journaled and never completed: in flight in a running cycle, or left by a crash

@@ -17,7 +17,7 @@ use scimsync_model::{
 };
 use scimsync_plan::{PlanInput, PlanOutput, Policy};
 use scimsync_scim::{Budgets, Profile};
-use scimsync_store::{RunOutcome, RunStatus, StampedLink, Store};
+use scimsync_store::{Mark, RunOutcome, RunStatus, Setting, StampedLink, Store};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Instant;
@@ -152,11 +152,12 @@ pub fn needs_full(config: &Config, store: &Store, requested: bool) -> Result<boo
     if requested {
         return Ok(true);
     }
-    let Some(last) = store.meta(crate::meta::LAST_FULL_AT)? else {
+    let Some(last) = store.setting(Setting::LastFullAt)? else {
         return Ok(true);
     };
-    let last = time::OffsetDateTime::parse(&last, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| anyhow!("corrupt {} in the store: {e}", crate::meta::LAST_FULL_AT))?;
+    let last =
+        time::OffsetDateTime::parse(&last, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| anyhow!("corrupt {} in the store: {e}", Setting::LastFullAt.as_str()))?;
     let age = time::OffsetDateTime::now_utc() - last;
     Ok(age.is_negative() || age.unsigned_abs() >= config.schedule.full_every)
 }
@@ -334,11 +335,12 @@ fn grace_expired(config: &Config, store: &Store, links: &[Link]) -> Result<Vec<S
         return Ok(Vec::new());
     };
     let cutoff = scimsync_store::rfc3339(time::OffsetDateTime::now_utc() - grace);
+    let deactivated = store.marks(Mark::Deactivated)?;
     let mut expired = Vec::new();
     for link in links.iter().filter(|l| !l.active) {
         // Same fixed-width RFC 3339 format on both sides, so strings compare as times.
-        let since = store.meta(&crate::meta::deactivated_key(&link.source_id))?;
-        if since.is_some_and(|since| since <= cutoff) {
+        let since = deactivated.get(&Mark::Deactivated.key(link.source_id.as_str()));
+        if since.is_some_and(|since| *since <= cutoff) {
             expired.push(link.source_id.clone());
         }
     }
@@ -347,16 +349,12 @@ fn grace_expired(config: &Config, store: &Store, links: &[Link]) -> Result<Vec<S
 
 /// userNames of unlinked desired users that the target refused as guests in an earlier cycle.
 fn known_guests(store: &Store, unlinked: &[&DesiredUser]) -> Result<Vec<String>> {
-    let mut guests = Vec::new();
-    for user in unlinked {
-        if store
-            .meta(&crate::meta::guest_key(&user.user_name))?
-            .is_some()
-        {
-            guests.push(user.user_name.clone());
-        }
-    }
-    Ok(guests)
+    let known = store.marks(Mark::TargetGuest)?;
+    Ok(unlinked
+        .iter()
+        .filter(|user| known.contains_key(&Mark::TargetGuest.key(&user.user_name)))
+        .map(|user| user.user_name.clone())
+        .collect())
 }
 
 /// A `userName eq` lookup for each desired user that has no link yet (to adopt rather than
@@ -514,7 +512,7 @@ pub async fn run_cycle(
             let verdict = crate::quarantine::Verdict::from_report(report.as_ref());
             crate::quarantine::after_cycle(config, store, emitter, &ctx, &verdict)?;
             if full && exit_code != exit::ERROR {
-                store.set_meta(crate::meta::LAST_FULL_AT, &scimsync_store::now_rfc3339())?;
+                store.set_setting(Setting::LastFullAt, Some(&scimsync_store::now_rfc3339()))?;
             }
             Ok(CycleReport {
                 run_id,

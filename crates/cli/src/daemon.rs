@@ -11,7 +11,7 @@
 //! exits 0. The next cycle re-plans from the directory and the target, looking up before any
 //! create, so nothing is duplicated or lost.
 
-use crate::commands::{cycle_lock, open_store, print_summary};
+use crate::commands::{open_store, print_summary};
 use crate::config::Config;
 use crate::cycle::{self, CycleOptions, EventContext, EventExt, exit};
 use crate::health::{Health, LastCycle};
@@ -147,7 +147,7 @@ async fn run_loop(
             );
             continue;
         }
-        let lock = match cycle_lock(config) {
+        let lock = match store.lock_cycles() {
             Ok(lock) => lock,
             Err(e) => {
                 tracing::warn!("skipping this tick: {e:#}");

@@ -11,13 +11,8 @@ use scimsync_directory::Mapping;
 use scimsync_executor::ScimClient;
 use scimsync_model::RunId;
 use scimsync_scim::{Discovery, Support, TargetSchema};
-use scimsync_store::Store;
+use scimsync_store::{Setting, Store};
 use std::collections::BTreeMap;
-
-/// Meta key of the attributes the target refused with 400 `invalidPath`/`mutability`: a JSON
-/// object, path → the target's words. Kept until the target's discovery documents change or
-/// `scimsync check` reads them again.
-pub const REFUSED_ATTRIBUTES: &str = "refused_attributes";
 
 /// A mapped attribute the target does not take, and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -94,7 +89,7 @@ pub fn remember(
         .discovery()?
         .is_none_or(|cached| cached.document != document);
     if changed || forget_refused {
-        store.remove_meta(REFUSED_ATTRIBUTES)?;
+        store.set_setting(Setting::RefusedAttributes, None)?;
     }
     store.save_discovery(run_id, &document)?;
     Ok(())
@@ -103,7 +98,7 @@ pub fn remember(
 /// The attributes the target refused in earlier cycles (path → its words).
 pub fn refused(store: &Store) -> Result<BTreeMap<String, String>> {
     Ok(store
-        .meta(REFUSED_ATTRIBUTES)?
+        .setting(Setting::RefusedAttributes)?
         .and_then(|v| serde_json::from_str(&v).ok())
         .unwrap_or_default())
 }
@@ -115,7 +110,10 @@ pub fn remember_refused(store: &mut Store, path: &str, detail: &str) -> Result<b
         return Ok(false);
     }
     known.insert(path.to_owned(), detail.to_owned());
-    store.set_meta(REFUSED_ATTRIBUTES, &serde_json::to_string(&known)?)?;
+    store.set_setting(
+        Setting::RefusedAttributes,
+        Some(&serde_json::to_string(&known)?),
+    )?;
     Ok(true)
 }
 

@@ -21,7 +21,6 @@ mod journal;
 mod ldap_source;
 mod lookups;
 mod manual;
-mod meta;
 mod metrics;
 mod progress;
 mod quarantine;

@@ -16,15 +16,11 @@ use crate::recorder::Emitter;
 use anyhow::Result;
 use scimsync_executor::{ExecutionReport, ScimError};
 use scimsync_model::EventType;
-use scimsync_store::Store;
+use scimsync_store::{QuarantineRecord, Store};
 use serde::Deserialize;
 use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-const UNTIL: &str = "quarantine_until";
-const REASON: &str = "quarantine_reason";
-const LEVEL: &str = "quarantine_level";
 
 /// The back-off steps; the last repeats.
 #[derive(Clone, Debug, PartialEq)]
@@ -128,14 +124,10 @@ impl Quarantine {
 }
 
 pub fn current(store: &Store) -> Result<Option<Quarantine>> {
-    let level: u32 = store.meta(LEVEL)?.and_then(|s| s.parse().ok()).unwrap_or(0);
-    if level == 0 {
-        return Ok(None);
-    }
-    Ok(Some(Quarantine {
-        until: store.meta(UNTIL)?.unwrap_or_default(),
-        reason: store.meta(REASON)?.unwrap_or_default(),
-        level,
+    Ok(store.quarantine()?.map(|q| Quarantine {
+        until: q.until,
+        reason: q.reason,
+        level: q.level,
     }))
 }
 
@@ -179,9 +171,11 @@ pub fn after_cycle(
             let level = previous.map(|q| q.level).unwrap_or(0).saturating_add(1);
             let backoff = config.policy.quarantine_backoff.step(level);
             let until = scimsync_store::rfc3339(OffsetDateTime::now_utc() + backoff);
-            store.set_meta(UNTIL, &until)?;
-            store.set_meta(REASON, &reason)?;
-            store.set_meta(LEVEL, &level.to_string())?;
+            store.set_quarantine(Some(&QuarantineRecord {
+                until: until.clone(),
+                reason: reason.clone(),
+                level,
+            }))?;
             emitter.emit(
                 store,
                 ctx.event(EventType::SyncQuarantined, false)
@@ -206,9 +200,7 @@ pub fn after_cycle(
         None => {
             if let Some(q) = previous {
                 tracing::info!("quarantine lifted (was: {})", q.reason);
-                store.remove_meta(UNTIL)?;
-                store.remove_meta(REASON)?;
-                store.remove_meta(LEVEL)?;
+                store.set_quarantine(None)?;
             }
         }
     }

@@ -8,7 +8,7 @@ use anyhow::Result;
 use scimsync_executor::{RestClient, RestConfig};
 use scimsync_model::{DesiredGroup, GroupModel, TeamLink, TeamView};
 use scimsync_scim::ProfileKind;
-use scimsync_store::Store;
+use scimsync_store::{Setting, Store};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The group model a cycle uses, and a warning when it was not sync.toml's choice.
@@ -36,7 +36,7 @@ pub fn group_model(config: &Config, store: &Store) -> Result<ModelChoice> {
         });
     }
     let recorded = store
-        .meta(crate::meta::GROUP_MODEL)?
+        .setting(Setting::GroupModel)?
         .and_then(|m| GroupModel::parse(&m));
     let legacy = match recorded {
         Some(model) => model == GroupModel::Team,
@@ -65,7 +65,7 @@ pub fn group_model(config: &Config, store: &Store) -> Result<ModelChoice> {
 
 /// Remembers the model a cycle ran under, so a later sync.toml without the key keeps it.
 pub fn remember_model(store: &mut Store, model: GroupModel) -> Result<()> {
-    store.set_meta(crate::meta::GROUP_MODEL, model.as_str())?;
+    store.set_setting(Setting::GroupModel, Some(model.as_str()))?;
     Ok(())
 }
 

@@ -23,12 +23,9 @@ use scimsync_model::{
     LossRules, Op, Plan, SourceId,
 };
 use scimsync_scim::ProfileKind;
-use scimsync_store::{ApprovalGrant, ApproveOutcome, Store};
+use scimsync_store::{ApprovalGrant, ApproveOutcome, Setting, Store};
 use std::collections::HashSet;
 use time::OffsetDateTime;
-
-/// The user count of the last snapshot a cycle acted on without holding anything.
-const LAST_GOOD_USERS: &str = "last_good_snapshot_users";
 
 /// How many losses `status` and `plan` print before summarising.
 const SHOWN: usize = 20;
@@ -65,7 +62,7 @@ pub fn facts(store: &Store, prepared: &Prepared) -> Result<Facts> {
         directory_users: prepared.directory_users,
         invalid: prepared.mapped.invalid.len(),
         last_good_users: store
-            .meta(LAST_GOOD_USERS)?
+            .setting(Setting::LastGoodUsers)?
             .and_then(|s| s.parse::<usize>().ok()),
         unmatched_scope: entries(ConfigKey::ScopeGroups),
         unmatched_admin: [
@@ -126,7 +123,10 @@ pub fn record(
     }
     if decision.held.is_empty() {
         store.clear_hold()?;
-        store.set_meta(LAST_GOOD_USERS, &prepared.directory_users.to_string())?;
+        store.set_setting(
+            Setting::LastGoodUsers,
+            Some(&prepared.directory_users.to_string()),
+        )?;
         return Ok(());
     }
     let held = HeldSet {
