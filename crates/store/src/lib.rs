@@ -31,6 +31,9 @@
 //!   be a lease (a row with a heartbeat, or an advisory lock held by the session).
 //! - **Bulk reads.** Per-user facts ([`Mark`]) come back as one map per kind, never a query
 //!   per user.
+//! - **Tuning stays inside the backend.** SQLite's PRAGMAs (page cache sizing around a bulk
+//!   stamp, handing the cache back after a whole-table scan) are the SQLite backend's own
+//!   business, inside its methods; nothing in the interface asks for them.
 //!
 //! The SQLite database is opened in WAL mode with a busy timeout, so `scimsync status` and
 //! `scimsync events` read while a daemon writes, and a second writer waits instead of failing.

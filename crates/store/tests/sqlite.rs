@@ -4,9 +4,10 @@
 
 mod conformance;
 
+use conformance::link;
+
 use scimsync_model::{
-    AttrValue, Attrs, HeldSet, InitiatedBy, Link, Loss, LossId, LossKind, Op, RunId, ScimId,
-    SourceId, fingerprint, paths,
+    HeldSet, InitiatedBy, Link, Loss, LossId, LossKind, Op, RunId, ScimId, SourceId,
 };
 use scimsync_store::{EventQuery, Mark, SCHEMA_VERSION, Setting, SqliteStore, Store, StoreError};
 use std::path::{Path, PathBuf};
@@ -63,23 +64,6 @@ mod in_memory {
 
 fn db(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("state.db")
-}
-
-fn link(source: &str, target: &str, user_name: &str) -> Link {
-    let mut attrs = Attrs::new();
-    attrs.insert(
-        paths::DISPLAY_NAME.into(),
-        AttrValue::text(format!("User {source}")),
-    );
-    let hash = fingerprint(user_name, true, &attrs);
-    Link {
-        source_id: SourceId::new(source),
-        target_id: ScimId::new(target),
-        user_name: user_name.into(),
-        active: true,
-        attrs,
-        hash,
-    }
 }
 
 fn journal_mode(path: &Path) -> String {

@@ -88,7 +88,8 @@ macro_rules! tests {
 
 pub(crate) use {suite, tests};
 
-fn link(source: &str, target: &str, user_name: &str) -> Link {
+/// A link with a text and a reference attribute, fingerprinted as the planner would.
+pub fn link(source: &str, target: &str, user_name: &str) -> Link {
     let mut attrs = Attrs::new();
     attrs.insert(
         paths::DISPLAY_NAME.into(),
