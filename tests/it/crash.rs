@@ -72,7 +72,7 @@ async fn kill_9_at_twenty_random_points_converges_without_duplicates_or_unaccoun
         if round == 0 {
             assert_eq!(env.run(&["status"]).await.code, 0);
         }
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+        let mut child = tokio::process::Command::new(crate::kit::bin())
             .arg("--config")
             .arg(env.path("sync.toml"))
             .args(["sync", "--now"])

@@ -41,7 +41,7 @@ impl Daemon {
     async fn start(env: &Env) -> Daemon {
         // `status` writes sync.toml (the kit writes it before every run) and creates the store.
         assert_eq!(env.run(&["status"]).await.code, 0);
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+        let mut child = tokio::process::Command::new(crate::kit::bin())
             .arg("--config")
             .arg(env.path("sync.toml"))
             .arg("daemon")

@@ -144,7 +144,7 @@ path = "state.db"
     /// Runs the real binary with a 120 s bound.
     pub(crate) async fn run(&self, args: &[&str]) -> Run {
         self.write_config();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
+        let mut cmd = tokio::process::Command::new(crate::kit::bin());
         cmd.arg("--config")
             .arg(self.path("sync.toml"))
             .args(args)

@@ -493,7 +493,7 @@ async fn an_approval_survives_a_kill_mid_apply() {
         "max_in_flight = 1\n[source]\nkind = \"json\"\npath = \"directory.json\"\n\
          [scope]\ngroups = [\"Miro Users\"]\n[policy]\nmax_deprovisions = \"10%\"\n",
     );
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+    let mut child = tokio::process::Command::new(crate::kit::bin())
         .arg("--config")
         .arg(&config)
         .args(["sync", "--now"])
@@ -534,7 +534,7 @@ async fn events_and_status_exit_quietly_on_a_closed_pipe() {
     let env = Env::new(Seed::default()).await;
     env.sync().await;
     for args in [&["events"][..], &["status"], &["approve-deletes", "--list"]] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+        let mut child = std::process::Command::new(crate::kit::bin())
             .arg("--config")
             .arg(env.path("sync.toml"))
             .args(args)

@@ -9,6 +9,52 @@ use std::time::Duration;
 
 pub const TOKEN: &str = "e2e-secret-token-7f3a9c";
 
+/// The `scimsync` binary under test: the workspace's own, built (once per test run) by the
+/// cargo that runs these tests, with the same profile, into the same target directory. This
+/// package is not the binary's, so cargo does not build it for us (`CARGO_BIN_EXE_*` exists only
+/// in the tests of the package that owns the binary); building it here means
+/// `cargo test -p scimsync-tests` never runs a stale binary. `SCIMSYNC_BIN` names another one.
+pub fn bin() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("SCIMSYNC_BIN") {
+            return PathBuf::from(path);
+        }
+        // This test binary is target/<profile dir>/deps/it-<hash>.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("the test binary lives in target/<profile>/deps");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(other) => other,
+            None => "dev",
+        };
+        let out = std::process::Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--locked",
+                "--package",
+                "scimsync",
+                "--bin",
+                "scimsync",
+            ])
+            .args(["--profile", profile])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("running cargo to build scimsync");
+        assert!(
+            out.status.success(),
+            "cargo build -p scimsync failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = profile_dir.join(format!("scimsync{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub emu: RunningEmulator,
@@ -136,7 +182,7 @@ path = "state.db"
 
     /// Runs the real binary on a config file the test wrote itself, with a 120 s bound.
     pub async fn run_with_config(&self, config: &std::path::Path, args: &[&str]) -> Run {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
+        let mut cmd = tokio::process::Command::new(crate::kit::bin());
         cmd.arg("--config")
             .arg(config)
             .args(args)

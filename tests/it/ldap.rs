@@ -148,7 +148,7 @@ path = "state.db"
     }
 
     async fn run(&self, env: &Env, args: &[&str]) -> Run {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
+        let mut cmd = tokio::process::Command::new(crate::kit::bin());
         cmd.arg("--config")
             .arg(env.path("ldap.toml"))
             .args(args)

@@ -2,7 +2,6 @@
 //! One test binary with modules (ripgrep's layout) keeps link times down.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod architecture;
 mod crash;
 mod daemon;
 mod faults;

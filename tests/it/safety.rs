@@ -103,7 +103,7 @@ async fn a_token_in_sync_toml_is_refused() {
         &format!("profile = \"miro\"\ntoken = \"{TOKEN}\""),
     );
     std::fs::write(env.path("bad.toml"), config).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+    let out = std::process::Command::new(crate::kit::bin())
         .args(["--config"])
         .arg(env.path("bad.toml"))
         .args(["plan"])
@@ -166,7 +166,7 @@ async fn plain_http_to_a_remote_host_is_refused() {
     let config = std::fs::read_to_string(env.path("sync.toml")).unwrap();
     let config = config.replace(&env.emu.base_url, "http://scim.example.com/api/v1/scim");
     std::fs::write(env.path("remote.toml"), config).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+    let out = std::process::Command::new(crate::kit::bin())
         .arg("--config")
         .arg(env.path("remote.toml"))
         .arg("status")
@@ -379,7 +379,7 @@ async fn config_and_token_changes_emit_integration_events_and_a_loose_token_file
     let config = std::fs::read_to_string(env.path("sync.toml")).unwrap();
     let config = config.replace("token_env = \"E2E_SCIM_TOKEN\"", "token_file = \"token\"");
     std::fs::write(env.path("file-token.toml"), config).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimsync"))
+    let out = std::process::Command::new(crate::kit::bin())
         .arg("--config")
         .arg(env.path("file-token.toml"))
         .args(["sync", "--now"])

@@ -108,7 +108,7 @@ path = "state.db"
     let run = |args: &'static [&'static str]| {
         let dir = dir.path().to_owned();
         async move {
-            let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
+            let mut cmd = tokio::process::Command::new(crate::kit::bin());
             cmd.arg("--config")
                 .arg(dir.join("sync.toml"))
                 .args(args)

@@ -19,9 +19,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
         _ => {}
     }
     let config = Config::load(&cli.config)?;
-    let emitter = Emitter {
-        format: cli.log_format,
-    };
+    let terminal = crate::progress::Terminal::default();
+    let emitter = Emitter::new()
+        .with_sink(crate::metrics::MetricsSink)
+        .with_sink(crate::log::LogSink {
+            format: cli.log_format,
+            terminal: terminal.clone(),
+        })
+        .with_progress(terminal);
     match cli.command {
         Command::Plan {
             full,
@@ -138,6 +143,14 @@ async fn plan(
     })
 }
 
+/// Who is running this: the effective OS user (from the passwd database), and the user who
+/// ran sudo, when there is one.
+fn operator() -> crate::guard::Operator {
+    let user = whoami::username().unwrap_or_else(|_| "unknown".to_owned());
+    let sudo = std::env::var("SUDO_USER").ok().filter(|s| !s.is_empty());
+    crate::guard::Operator { user, sudo }
+}
+
 /// `scimsync approve-deletes [--list] [--output json] [--digest HEX]`.
 fn approve_deletes(
     config: &Config,
@@ -165,7 +178,7 @@ fn approve_deletes(
         }
         return Ok(exit::OK);
     }
-    let outcome = crate::guard::approve(config, &mut store, emitter, digest)?;
+    let outcome = crate::guard::approve(config, &mut store, emitter, &operator(), digest)?;
     let (code, message) = match &outcome {
         ApproveOutcome::NothingHeld => (
             exit::ERROR,

@@ -12,75 +12,14 @@
 //! create, so nothing is duplicated or lost.
 
 use crate::commands::{cycle_lock, open_store, print_summary};
-use crate::config::Config;
+use crate::config::{Config, Listen};
 use crate::cycle::{self, CycleOptions, EventContext, EventExt, exit};
 use crate::health::{Health, LastCycle};
 use crate::recorder::Emitter;
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use scimsync_model::{EventType, InitiatedBy};
 use scimsync_store::{RunStatus, Store};
-use serde::Deserialize;
-use std::net::SocketAddr;
 use tokio::time::{Instant, MissedTickBehavior};
-
-/// `[daemon]` in sync.toml.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DaemonConfig {
-    /// Where to serve /healthz, /readyz and /metrics; `false` serves nothing.
-    #[serde(default)]
-    pub listen: Listen,
-    /// Allow a non-loopback `listen` address (the endpoints have no authentication).
-    #[serde(default)]
-    pub allow_remote: bool,
-}
-
-impl DaemonConfig {
-    pub fn validate(&self) -> Result<()> {
-        if let Listen::At(addr) = self.listen
-            && !addr.ip().is_loopback()
-            && !self.allow_remote
-        {
-            return Err(anyhow!(
-                "listen = \"{addr}\" is not a loopback address; /metrics and /healthz have no \
-                 authentication. Set allow_remote = true to serve them there anyway"
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listen {
-    Off,
-    At(SocketAddr),
-}
-
-impl Default for Listen {
-    fn default() -> Self {
-        Listen::At(SocketAddr::from(([127, 0, 0, 1], 9464)))
-    }
-}
-
-impl<'de> Deserialize<'de> for Listen {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Flag(bool),
-            Addr(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Flag(false) => Ok(Listen::Off),
-            Raw::Flag(true) => Ok(Listen::default()),
-            Raw::Addr(s) => s.trim().parse().map(Listen::At).map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "listen = {s:?}: {e}; expected an address such as \"127.0.0.1:9464\", or false"
-                ))
-            }),
-        }
-    }
-}
 
 pub async fn run(config: &Config, emitter: &Emitter) -> Result<i32> {
     let mut shutdown = shutdown_signal()?;

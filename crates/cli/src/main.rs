@@ -7,26 +7,17 @@
 #[macro_use]
 mod output;
 mod commands;
-mod config;
-mod cycle;
 mod daemon;
-mod discovery;
-mod groups;
-mod guard;
 mod health;
-mod integration;
-mod journal;
-mod ldap_source;
+mod log;
 mod manual;
-mod meta;
 mod metrics;
 mod progress;
-mod quarantine;
-mod recorder;
 mod render;
-mod saved;
-mod secret;
-mod source;
+
+use scimsync_engine::{
+    config, cycle, discovery, guard, journal, meta, quarantine, recorder, saved, source,
+};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -36,7 +27,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use recorder::LogFormat;
+use log::LogFormat;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,9 +2,8 @@
 //! arithmetic shown with it.
 
 use crate::cycle::Prepared;
-use scimsync_executor::ExecutionReport;
 use scimsync_model::{AttrValue, Member, Op, Plan, ScimId, paths};
-use scimsync_scim::{Bucket, Budgets, Profile};
+use scimsync_scim::{Bucket, Profile};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
@@ -114,31 +113,6 @@ fn bucket_totals(plan: &Plan, profile: &Profile) -> BTreeMap<Bucket, u64> {
         }
     }
     totals
-}
-
-/// Achieved requests per window per bucket, and their ratio to the budget.
-pub fn achieved_rates(report: &ExecutionReport, budgets: &Budgets) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for (bucket, b) in &report.buckets {
-        let span = match (b.first, b.last) {
-            (Some(first), Some(last)) if last > first => last - first,
-            _ => Duration::ZERO,
-        };
-        let budget = budgets.buckets.get(bucket).copied();
-        // n requests paced at the budget span (n-1) intervals of window/N.
-        let per_window = (b.requests > 1 && !span.is_zero())
-            .then(|| (b.requests - 1) as f64 * budgets.window.as_secs_f64() / span.as_secs_f64());
-        out.insert(
-            bucket.as_str().to_owned(),
-            serde_json::json!({
-                "requests": b.requests,
-                "per_window": per_window.map(|r| (r * 10.0).round() / 10.0),
-                "budget": budget,
-                "ratio": per_window.zip(budget).map(|(r, n)| ((r / n as f64) * 1000.0).round() / 1000.0),
-            }),
-        );
-    }
-    serde_json::Value::Object(out)
 }
 
 fn short_path(path: &str) -> String {

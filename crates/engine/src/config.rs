@@ -10,6 +10,7 @@ use scimsync_scim::{Bucket, ProfileKind};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ pub struct Config {
     #[serde(default)]
     pub state: StateConfig,
     #[serde(default)]
-    pub daemon: crate::daemon::DaemonConfig,
+    pub daemon: DaemonConfig,
     /// Where the file was read from; relative paths in it are relative to its directory.
     #[serde(skip)]
     pub origin: PathBuf,
@@ -277,6 +278,65 @@ impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
             path: default_state_path(),
+        }
+    }
+}
+
+/// `[daemon]` in sync.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Where to serve /healthz, /readyz and /metrics; `false` serves nothing.
+    #[serde(default)]
+    pub listen: Listen,
+    /// Allow a non-loopback `listen` address (the endpoints have no authentication).
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+impl DaemonConfig {
+    pub fn validate(&self) -> Result<()> {
+        if let Listen::At(addr) = self.listen
+            && !addr.ip().is_loopback()
+            && !self.allow_remote
+        {
+            return Err(anyhow!(
+                "listen = \"{addr}\" is not a loopback address; /metrics and /healthz have no \
+                 authentication. Set allow_remote = true to serve them there anyway"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listen {
+    Off,
+    At(SocketAddr),
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen::At(SocketAddr::from(([127, 0, 0, 1], 9464)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Addr(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Flag(false) => Ok(Listen::Off),
+            Raw::Flag(true) => Ok(Listen::default()),
+            Raw::Addr(s) => s.trim().parse().map(Listen::At).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "listen = {s:?}: {e}; expected an address such as \"127.0.0.1:9464\", or false"
+                ))
+            }),
         }
     }
 }

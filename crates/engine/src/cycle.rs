@@ -20,7 +20,7 @@ use scimsync_scim::{Budgets, Profile};
 use scimsync_store::{RunOutcome, RunStatus, StampedLink, Store};
 use secrecy::SecretString;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Exit codes (SPEC.md).
 pub mod exit {
@@ -534,8 +534,7 @@ async fn cycle_body(
     let executor = Executor::new((**client).clone())
         .with_known_users(known)
         .with_group_links(crate::groups::executor_links(&prepared.groups, &plan));
-    let progress = crate::progress::Progress::new(plan.writes() as u64);
-    let mut recorder = StoreRecorder::new(store, emitter, ctx, progress);
+    let mut recorder = StoreRecorder::new(store, emitter, ctx, plan.writes() as u64);
     let mut tracking = guard::Tracking::new(&mut recorder);
     let report = executor
         .execute(
@@ -578,7 +577,7 @@ async fn cycle_body(
         // the execution's requests: disjoint, so the cycle's total is their sum.
         "rate_limited": client.rate_limited() + report.rate_limited,
         "retries": report.retries,
-        "achieved": crate::render::achieved_rates(&report, &profile(config).budgets),
+        "achieved": achieved_rates(&report, &profile(config).budgets),
     });
     let (code, status) = if report.halted.is_some() {
         (exit::ERROR, RunStatus::Failed)
@@ -604,6 +603,31 @@ async fn cycle_body(
         (!why.is_empty()).then(|| why.join("; "))
     });
     Ok((code, status, summary, Some(report), note))
+}
+
+/// Achieved requests per window per bucket, and their ratio to the budget.
+pub fn achieved_rates(report: &ExecutionReport, budgets: &Budgets) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for (bucket, b) in &report.buckets {
+        let span = match (b.first, b.last) {
+            (Some(first), Some(last)) if last > first => last - first,
+            _ => Duration::ZERO,
+        };
+        let budget = budgets.buckets.get(bucket).copied();
+        // n requests paced at the budget span (n-1) intervals of window/N.
+        let per_window = (b.requests > 1 && !span.is_zero())
+            .then(|| (b.requests - 1) as f64 * budgets.window.as_secs_f64() / span.as_secs_f64());
+        out.insert(
+            bucket.as_str().to_owned(),
+            serde_json::json!({
+                "requests": b.requests,
+                "per_window": per_window.map(|r| (r * 10.0).round() / 10.0),
+                "budget": budget,
+                "ratio": per_window.zip(budget).map(|(r, n)| ((r / n as f64) * 1000.0).round() / 1000.0),
+            }),
+        );
+    }
+    serde_json::Value::Object(out)
 }
 
 /// Events beyond this many unresolved group members in one cycle are summarised in one log

@@ -1,34 +1,62 @@
-//! The one emit point for events (store row, log line, JSON line on stdout), and the executor's
-//! `Recorder` over the store: journal intents, links and events as operations complete.
+//! The one emit point for events, and the executor's `Recorder` over the store: journal
+//! intents, links and events as operations complete.
+//!
+//! Every event passes [`Emitter::emit`]: it stamps the time, writes the audit row, then hands the
+//! event to whatever the front end attached ([`EventSink`]: a log line, a JSON line, metrics).
+//! The row comes first, so a sink never reports an event the store does not hold.
 
-use crate::progress::Progress;
 use anyhow::Result;
 use scimsync_executor::{OpOutcome, Recorder};
 use scimsync_model::{Event, Link, Op, RunId, SourceId};
 use scimsync_store::{IntentId, IntentOutcome, Store};
 use std::collections::HashMap;
-use std::io::Write;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
+/// What a front end does with an event once the store holds it.
+pub trait EventSink: Send + Sync {
+    fn observe(&self, event: &Event);
 }
 
-/// Every event goes through `emit`: it stamps the time, writes the audit row, and logs it.
+/// Progress of a cycle's writes, for a front end that shows it (a terminal's progress bar).
+pub trait Progress: Send + Sync {
+    /// The executor is about to send this many writes.
+    fn start(&self, writes: u64);
+    /// One write finished (whatever its outcome).
+    fn advance(&self);
+    /// The run is over.
+    fn finish(&self);
+}
+
+/// Every event goes through `emit`: it stamps the time, writes the audit row, then tells the
+/// sinks, in the order they were attached.
+#[derive(Default)]
 pub struct Emitter {
-    pub format: LogFormat,
+    sinks: Vec<Box<dyn EventSink>>,
+    progress: Option<Box<dyn Progress>>,
 }
 
 impl Emitter {
+    pub fn new() -> Self {
+        Emitter::default()
+    }
+
+    /// Attaches a sink: it sees every event after the store holds it.
+    pub fn with_sink(mut self, sink: impl EventSink + 'static) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Attaches a display of the writes' progress.
+    pub fn with_progress(mut self, progress: impl Progress + 'static) -> Self {
+        self.progress = Some(Box::new(progress));
+        self
+    }
+
     pub fn emit(&self, store: &mut Store, mut event: Event) -> Result<()> {
         if event.ts.is_empty() {
             event.ts = scimsync_store::now_rfc3339();
         }
         store.record_event(&event)?;
-        // After the row is written: a metric never counts an event the store does not hold.
-        crate::metrics::observe(&event);
-        self.log(&event);
+        self.tell(&event);
         Ok(())
     }
 
@@ -43,40 +71,32 @@ impl Emitter {
         }
         store.record_events(&events)?;
         for event in &events {
-            crate::metrics::observe(event);
-            self.log(event);
+            self.tell(event);
         }
         Ok(())
     }
 
-    fn log(&self, event: &Event) {
-        match self.format {
-            LogFormat::Json => {
-                if let Ok(line) = serde_json::to_string(event) {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{line}");
-                }
-            }
-            LogFormat::Text => {
-                let who = event
-                    .resource
-                    .as_ref()
-                    .and_then(|r| r.user_name.clone().or_else(|| r.display_name.clone()))
-                    .unwrap_or_default();
-                let status = event.http.as_ref().and_then(|h| h.status);
-                if event.success {
-                    tracing::info!(target: "scimsync::event", event = %event.event_type, user = %who, status = ?status, "ok");
-                } else {
-                    tracing::warn!(
-                        target: "scimsync::event",
-                        event = %event.event_type,
-                        user = %who,
-                        status = ?status,
-                        error = event.error.as_deref().unwrap_or(""),
-                        "failed"
-                    );
-                }
-            }
+    fn tell(&self, event: &Event) {
+        for sink in &self.sinks {
+            sink.observe(event);
+        }
+    }
+
+    fn progress_start(&self, writes: u64) {
+        if let Some(p) = &self.progress {
+            p.start(writes);
+        }
+    }
+
+    fn progress_advance(&self) {
+        if let Some(p) = &self.progress {
+            p.advance();
+        }
+    }
+
+    fn progress_finish(&self) {
+        if let Some(p) = &self.progress {
+            p.finish();
         }
     }
 }
@@ -88,7 +108,6 @@ pub struct StoreRecorder<'a> {
     intents: HashMap<usize, IntentId>,
     /// userNames of the creates in flight, to remember guests the target refuses.
     creates: HashMap<usize, String>,
-    progress: Progress,
     /// The store failing mid-run cannot stop the executor from here; the first error is kept
     /// and returned by `finish`, and the cycle reports it.
     error: Option<anyhow::Error>,
@@ -102,15 +121,15 @@ impl<'a> StoreRecorder<'a> {
         store: &'a mut Store,
         emitter: &'a Emitter,
         ctx: &crate::cycle::EventContext,
-        progress: Progress,
+        writes: u64,
     ) -> Self {
+        emitter.progress_start(writes);
         StoreRecorder {
             store,
             emitter,
             run: ctx.run_id,
             intents: HashMap::new(),
             creates: HashMap::new(),
-            progress,
             error: None,
             initiated_by: ctx.initiated_by,
             integration: ctx.integration.clone(),
@@ -129,7 +148,7 @@ impl<'a> StoreRecorder<'a> {
     }
 
     pub fn finish(self) -> Result<()> {
-        self.progress.finish();
+        self.emitter.progress_finish();
         match self.error {
             Some(e) => {
                 Err(e.context("the state store failed during the run; the next cycle reconciles"))
@@ -152,7 +171,7 @@ impl Recorder for StoreRecorder<'_> {
     }
 
     fn after_write(&mut self, op_index: usize, outcome: &OpOutcome) {
-        self.progress.inc();
+        self.emitter.progress_advance();
         // A guest holds the email: remember it so later cycles do not knock on the same door
         // (SPEC: never retry). A full read that shows the user as a member adopts them instead.
         if let (Some(user_name), OpOutcome::TargetGuest(_)) =
@@ -216,9 +235,7 @@ impl Recorder for StoreRecorder<'_> {
     }
 
     fn event(&mut self, event: Event) {
-        let result = self
-            .progress
-            .suspend(|| self.emitter.emit(self.store, event));
+        let result = self.emitter.emit(self.store, event);
         self.keep(result);
     }
 

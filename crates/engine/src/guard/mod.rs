@@ -233,12 +233,12 @@ impl Recorder for Tracking<'_> {
     }
 }
 
-/// Who is running this: the effective OS user (from the passwd database), and the user who
-/// ran sudo, when there is one.
-fn operator() -> (String, Option<String>) {
-    let user = whoami::username().unwrap_or_else(|_| "unknown".to_owned());
-    let sudo = std::env::var("SUDO_USER").ok().filter(|s| !s.is_empty());
-    (user, sudo)
+/// Who approves: as the front end knows them (the `scimsync` binary: the effective OS user,
+/// and the user who ran sudo, when there is one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operator {
+    pub user: String,
+    pub sudo: Option<String>,
 }
 
 /// `scimsync approve-deletes`: approves exactly the held set (or, with `digest`, only if it is
@@ -247,6 +247,7 @@ pub fn approve(
     config: &Config,
     store: &mut Store,
     emitter: &Emitter,
+    operator: &Operator,
     digest: Option<&str>,
 ) -> Result<ApproveOutcome> {
     if let Some(d) = digest
@@ -257,7 +258,7 @@ pub fn approve(
         );
     }
     let now = OffsetDateTime::now_utc();
-    let (user, sudo) = operator();
+    let Operator { user, sudo } = operator.clone();
     let approved_by = match &sudo {
         Some(sudo) if sudo != &user => format!("{user} (sudo by {sudo})"),
         _ => user.clone(),

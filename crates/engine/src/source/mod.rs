@@ -4,6 +4,8 @@
 //! are loaded and indexed, and the synced groups are built while the changed users' pushed
 //! attributes are decoded and the group links loaded.
 
+mod ldap;
+
 use crate::config::{Config, SourceKind};
 use anyhow::{Result, anyhow, bail};
 use scimsync_directory::{Findings, Mapped, Mapping, Scan, ScannedJson, StampedUser};
@@ -68,7 +70,7 @@ fn read_file_snapshot(config: &Config) -> Result<Snapshot> {
 /// The whole snapshot as read, nothing mapped (`check`).
 pub async fn read_snapshot(config: &Config) -> Result<Snapshot> {
     match config.source.kind {
-        SourceKind::Ldap => crate::ldap_source::read(config).await,
+        SourceKind::Ldap => ldap::read(config).await,
         _ => {
             let config_path = config.origin.clone();
             let read = tokio::task::block_in_place(|| read_file_snapshot(config));
@@ -98,7 +100,7 @@ pub async fn read_and_map(
 ) -> Result<Directory> {
     // LDAP is read over the network first; a file is parsed on its own thread below.
     let ldap = match config.source.kind {
-        SourceKind::Ldap => Some(crate::ldap_source::read(config).await?),
+        SourceKind::Ldap => Some(ldap::read(config).await?),
         _ => None,
     };
     // A saved plan's digest needs every record parsed.
