@@ -2,7 +2,7 @@
 //! (`--log-format json`), attached to the engine's one emit point as a sink.
 
 use crate::progress::Terminal;
-use scimsync_engine::recorder::EventSink;
+use scimsync_engine::EventSink;
 use scimsync_model::Event;
 use std::io::Write;
 

@@ -67,7 +67,7 @@ fn describe() {
 /// The metrics, as a sink of the engine's emit point: every event once the store holds it.
 pub struct MetricsSink;
 
-impl scimsync_engine::recorder::EventSink for MetricsSink {
+impl scimsync_engine::EventSink for MetricsSink {
     fn observe(&self, event: &Event) {
         observe(event);
     }
@@ -111,7 +111,7 @@ fn observe(event: &Event) {
         | EventType::IdmIntegrationReauth
         | EventType::IdmIntegrationDelete => {}
         kind => {
-            let outcome = if crate::journal::is_abandoned(event) {
+            let outcome = if scimsync_engine::journal::is_abandoned(event) {
                 "abandoned"
             } else if event.success {
                 "succeeded"

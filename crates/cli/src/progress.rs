@@ -30,7 +30,7 @@ impl Terminal {
     }
 }
 
-impl scimsync_engine::recorder::Progress for Terminal {
+impl scimsync_engine::Progress for Terminal {
     fn start(&self, writes: u64) {
         if writes == 0 || !std::io::stderr().is_terminal() {
             return;

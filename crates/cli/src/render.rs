@@ -1,7 +1,7 @@
 //! What `plan` prints (terraform-style text, or JSON with a stable schema), and the rate-limit
 //! arithmetic shown with it.
 
-use crate::cycle::Prepared;
+use scimsync_engine::{CycleReport, Prepared};
 use scimsync_model::{AttrValue, Member, Op, Plan, ScimId, paths};
 use scimsync_scim::{Bucket, Profile};
 use std::collections::BTreeMap;
@@ -263,7 +263,7 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
         );
     }
     for u in &prepared.fit.unsupported {
-        let _ = writeln!(out, "  ! {}", crate::discovery::describe(u));
+        let _ = writeln!(out, "  ! {}", scimsync_engine::discovery::describe(u));
     }
     let _ = writeln!(out);
     for op in &plan.ops {
@@ -349,7 +349,7 @@ pub fn plan_json(
             "users": prepared.directory_users,
             "in_scope": prepared.mapped.desired.len(),
             "out_of_scope": prepared.mapped.out_of_scope.len(),
-            "invalid": crate::cycle::describe_invalid(&prepared.mapped.invalid),
+            "invalid": prepared.mapped.invalid.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "unresolved_members": prepared.findings.unresolved,
             "unmatched_config": prepared.findings.unmatched.iter().map(ToString::to_string).collect::<Vec<_>>(),
         },
@@ -366,4 +366,36 @@ pub fn plan_json(
         "unsupported": prepared.fit.unsupported,
         "ops": ops,
     })
+}
+
+/// What `sync --now` and the daemon print on stderr when a cycle ends: one line of counts, then
+/// the rate each bucket achieved against its budget.
+pub fn summary_lines(report: &CycleReport) -> String {
+    let summary = &report.summary;
+    let counts = summary.counts.as_ref();
+    let n = |f: fn(&scimsync_engine::report::CycleCounts) -> u64| counts.map_or(0, f);
+    let mut out = format!(
+        "run {}: {} succeeded, {} failed, {} skipped, {} held; {} rate-limited responses, {} retries; {} ms\n",
+        report.run_id,
+        n(|c| c.succeeded as u64),
+        n(|c| c.failed as u64),
+        n(|c| c.skipped as u64),
+        n(|c| c.held_deprovisions as u64),
+        n(|c| c.rate_limited),
+        n(|c| c.retries),
+        summary.elapsed_ms,
+    );
+    for (bucket, a) in counts.into_iter().flat_map(|c| &c.achieved) {
+        let _ = match (a.per_window, a.budget, a.ratio) {
+            (Some(per), Some(budget), Some(ratio)) => writeln!(
+                out,
+                "  {}: {} requests, {per:.1} per window against a budget of {budget} ({:.0}%)",
+                bucket.as_str(),
+                a.requests,
+                ratio * 100.0
+            ),
+            _ => writeln!(out, "  {}: {} requests", bucket.as_str(), a.requests),
+        };
+    }
+    out
 }

@@ -1,12 +1,16 @@
-//! sync.toml: parsing, defaults, validation, and the token.
+//! sync.toml, the engine's input: parsing, defaults, validation, and what follows from it (the
+//! target's profile with its overrides, the planner's policy, the token). Front ends find the
+//! file; the engine reads it.
 //!
-//! Each section's type lives with the crate that uses it (scope/roles/mapping in `directory`,
-//! policy in `plan`); this module composes them and resolves paths relative to the file.
+//! Each section's type lives with the code that uses it (scope/roles/mapping in `directory`,
+//! policy in `plan`, `[source]` in `source`); this module composes them and resolves paths
+//! relative to the file.
 
-use anyhow::{Context, Result, anyhow, bail};
-use scimsync_directory::{MappingConfig, RolesConfig, ScopeConfig};
-use scimsync_plan::{OnDelete, OnUnassign};
-use scimsync_scim::{Bucket, ProfileKind};
+use crate::secret::{SecretError, SecretRef, Trim};
+pub use crate::source::{SourceConfig, SourceKind};
+use scimsync_directory::{Mapping, MappingConfig, RolesConfig, ScopeConfig};
+use scimsync_plan::{OnDelete, OnUnassign, Policy};
+use scimsync_scim::{Bucket, Profile, ProfileKind};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -42,26 +46,6 @@ pub struct Config {
     /// Hash of the file's text, for idm_integration_update.
     #[serde(skip)]
     pub text_hash: String,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Json,
-    Csv,
-    Ldap,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    pub kind: SourceKind,
-    /// JSON snapshot, or the CSV users file.
-    pub path: Option<PathBuf>,
-    /// CSV groups file (`group_id,group_name,member_id`).
-    pub groups_path: Option<PathBuf>,
-    /// `[source.ldap]` for kind = "ldap".
-    pub ldap: Option<scimsync_directory::LdapConfig>,
 }
 
 /// `[target] group_model`: the model crate's type, so the planner and executor read it as is.
@@ -195,7 +179,7 @@ pub struct PolicyConfig {
     #[serde(default = "default_quarantine_min_failures")]
     pub quarantine_min_failures: usize,
     #[serde(default)]
-    pub quarantine_backoff: crate::quarantine::Backoff,
+    pub quarantine_backoff: Backoff,
     /// With a delete policy: deactivate first, delete only after this long deactivated.
     #[serde(default, with = "humantime_serde_compat::option")]
     pub delete_after: Option<Duration>,
@@ -235,6 +219,50 @@ impl Default for PolicyConfig {
             quarantine_backoff: Default::default(),
             delete_after: None,
         }
+    }
+}
+
+/// The back-off steps; the last repeats.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backoff(pub Vec<Duration>);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(vec![
+            Duration::from_secs(3600),
+            Duration::from_secs(6 * 3600),
+            Duration::from_secs(24 * 3600),
+        ])
+    }
+}
+
+impl<'de> Deserialize<'de> for Backoff {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Vec::<String>::deserialize(d)?;
+        if raw.is_empty() {
+            return Err(serde::de::Error::custom(
+                "quarantine_backoff needs at least one duration",
+            ));
+        }
+        raw.iter()
+            .map(|s| {
+                humantime::parse_duration(s.trim())
+                    .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Backoff)
+    }
+}
+
+impl Backoff {
+    /// The back-off for the `level`th consecutive quarantined cycle (1-based).
+    pub fn step(&self, level: u32) -> Duration {
+        let i = (level.max(1) - 1) as usize;
+        self.0
+            .get(i)
+            .or(self.0.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(3600))
     }
 }
 
@@ -295,12 +323,12 @@ pub struct DaemonConfig {
 }
 
 impl DaemonConfig {
-    pub fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<(), String> {
         if let Listen::At(addr) = self.listen
             && !addr.ip().is_loopback()
             && !self.allow_remote
         {
-            return Err(anyhow!(
+            return Err(format!(
                 "listen = \"{addr}\" is not a loopback address; /metrics and /healthz have no \
                  authentication. Set allow_remote = true to serve them there anyway"
             ));
@@ -371,67 +399,87 @@ mod humantime_serde_compat {
     }
 }
 
+/// Why sync.toml cannot be used; each message starts with the file's path.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the configuration {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML, or a key is unknown, misplaced or of the wrong type (the message is toml's,
+    /// with the line).
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    /// A key's value breaks a rule; the message names the table, the key and the rule.
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
 impl Config {
-    pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
-        let mut config: Config =
-            toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         config.origin = path.to_path_buf();
         config.text_hash = crate::secret::digest(text.as_bytes());
-        config.validate()?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<()> {
-        let at = self.origin.display();
+    fn validate(&self) -> Result<(), String> {
         if self.target.token.is_some() {
-            bail!(
-                "{at}: [target] token: a token must never be written in sync.toml; \
+            return Err(
+                "[target] token: a token must never be written in sync.toml; \
                  set token_env (an environment variable) or token_file (a file readable only by scimsync)"
+                    .into(),
             );
         }
         if self.target.token_env.is_none() && self.target.token_file.is_none() {
-            bail!("{at}: [target]: set token_env or token_file");
+            return Err("[target]: set token_env or token_file".into());
         }
         let url = url::Url::parse(&self.target.url)
-            .map_err(|e| anyhow!("{at}: [target] url {:?}: {e}", self.target.url))?;
+            .map_err(|e| format!("[target] url {:?}: {e}", self.target.url))?;
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&url) || self.target.allow_insecure_http => {}
-            "http" => bail!(
-                "{at}: [target] url {:?}: plain http would send the token in clear; use https, \
-                 or set allow_insecure_http = true if you really mean it",
-                self.target.url
-            ),
-            other => bail!("{at}: [target] url: unsupported scheme {other:?}"),
-        }
-        match self.source.kind {
-            SourceKind::Json | SourceKind::Csv => {
-                if self.source.path.is_none() {
-                    bail!(
-                        "{at}: [source] path is required for kind = {:?}",
-                        self.source.kind
-                    );
-                }
+            "http" => {
+                return Err(format!(
+                    "[target] url {:?}: plain http would send the token in clear; use https, \
+                     or set allow_insecure_http = true if you really mean it",
+                    self.target.url
+                ));
             }
-            SourceKind::Ldap => match &self.source.ldap {
-                Some(ldap) => ldap.validate().map_err(|e| anyhow!("{at}: {e}"))?,
-                None => bail!("{at}: [source] kind = \"ldap\" needs a [source.ldap] table"),
-            },
+            other => return Err(format!("[target] url: unsupported scheme {other:?}")),
         }
+        // Each kind of source checks the keys it needs.
+        crate::source::open(&self.source, self.base_dir()).map_err(|e| e.to_string())?;
         self.daemon
             .validate()
-            .map_err(|e| anyhow!("{at}: [daemon] {e}"))?;
+            .map_err(|e| format!("[daemon] {e}"))?;
         if !(0.0..=1.0).contains(&self.policy.quarantine_ratio) {
-            bail!("{at}: [policy] quarantine_ratio must be between 0 and 1");
+            return Err("[policy] quarantine_ratio must be between 0 and 1".into());
         }
         if self.target.max_in_flight == 0 {
-            bail!("{at}: [target] max_in_flight must be at least 1");
+            return Err("[target] max_in_flight must be at least 1".into());
         }
-        scimsync_directory::Mapping::compile(&self.mapping)
-            .map_err(|e| anyhow!("{at}: [mapping] {e}"))?;
+        Mapping::compile(&self.mapping).map_err(|e| format!("[mapping] {e}"))?;
         Ok(())
+    }
+
+    /// The directory of the file: relative paths in it are relative to this.
+    pub fn base_dir(&self) -> &Path {
+        self.origin.parent().unwrap_or(Path::new("."))
     }
 
     /// Resolves a path from the file against the file's directory.
@@ -439,7 +487,7 @@ impl Config {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
-            self.origin.parent().unwrap_or(Path::new(".")).join(p)
+            self.base_dir().join(p)
         }
     }
 
@@ -461,8 +509,57 @@ impl Config {
         format!("{}@{host}", profile_name(self.target.profile))
     }
 
-    pub fn token(&self) -> Result<SecretString> {
-        crate::secret::load_token(self)
+    /// The target's token, from `token_env` or `token_file`.
+    pub fn token(&self) -> Result<SecretString, SecretError> {
+        SecretRef {
+            section: "[target]",
+            env_key: "token_env",
+            env: self.target.token_env.clone(),
+            file_key: "token_file",
+            file: self.target.token_file.as_deref().map(|p| self.resolve(p)),
+            trim: Trim::Whitespace,
+        }
+        .load()
+    }
+
+    /// The target's profile with sync.toml's overrides applied.
+    pub fn profile(&self) -> Profile {
+        let mut profile = Profile::for_kind(self.target.profile);
+        if let Some(window) = self.target.rate_limits.window {
+            profile.budgets.window = window;
+        }
+        for (bucket, n) in &self.target.rate_limits.buckets {
+            profile.budgets.buckets.insert(*bucket, *n);
+        }
+        profile.capabilities = self.target.capabilities;
+        // Miro's group model is the org's (sync.toml); an RFC SP creates and deletes groups.
+        if profile.fixed_capabilities.is_some() {
+            profile.group_model = self.target.group_model;
+        }
+        profile
+    }
+
+    /// The planner's policy: `[policy]` and what the profile and the mapping add.
+    pub fn policy(&self) -> Policy {
+        let profile = self.profile();
+        Policy {
+            on_unassign: self.policy.on_unassign,
+            on_delete: self.policy.on_delete,
+            // `apply = "on_create"` mappings join the profile's create-only paths. The mapping
+            // was checked when the config was read, so compiling it again cannot fail here.
+            create_only: profile
+                .create_only
+                .iter()
+                .cloned()
+                .chain(
+                    Mapping::compile(&self.mapping)
+                        .iter()
+                        .flat_map(|m| m.on_create_paths().map(str::to_owned).collect::<Vec<_>>()),
+                )
+                .collect(),
+            frozen_while_inactive: profile.frozen_while_inactive.clone(),
+            deactivate_first: self.policy.delete_after.is_some(),
+        }
     }
 }
 
@@ -505,5 +602,43 @@ mod tests {
         );
         assert!(humantime_serde_compat::parse("0s").is_err());
         assert!(humantime_serde_compat::parse("soon").is_err());
+    }
+    #[test]
+    fn backoff_escalates_then_repeats_its_last_step() {
+        let b = Backoff::default();
+        assert_eq!(b.step(1), Duration::from_secs(3600));
+        assert_eq!(b.step(2), Duration::from_secs(6 * 3600));
+        assert_eq!(b.step(3), Duration::from_secs(24 * 3600));
+        assert_eq!(b.step(9), Duration::from_secs(24 * 3600));
+    }
+
+    #[test]
+    fn on_create_mappings_join_the_profiles_create_only_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.toml");
+        std::fs::write(
+            &path,
+            r#"
+[source]
+kind = "json"
+path = "directory.json"
+
+[target]
+url = "https://scim.example.com/scim/v2"
+token_env = "SCIM_TOKEN"
+profile = "miro"
+
+[mapping]
+userType = { expr = '"Employee"', apply = "on_create" }
+title = { expr = "Trim([jobTitle])" }
+"#,
+        )
+        .unwrap();
+        let config = crate::config::Config::load(&path).unwrap();
+        let policy = config.policy();
+        let profile = config.profile();
+        assert!(policy.create_only.contains("userType"), "{policy:?}");
+        assert!(!policy.create_only.contains("title"));
+        assert!(profile.create_only.is_subset(&policy.create_only));
     }
 }

@@ -1,375 +1,45 @@
-//! One cycle: read the directory, map it, read what the target holds, plan, guard, execute, and
-//! record. `plan` runs the same steps up to the plan and stops.
+//! One cycle: prepare (read the directory, map it, read what the target holds, plan), guard,
+//! execute, and record. Every step's events pass the one emit point; the run's row and its
+//! `sync_cycle_end` event carry the typed report's summary.
 
+use crate::EngineError;
 use crate::config::Config;
+use crate::emit::{Emitter, EventContext, EventExt};
 use crate::guard;
-use crate::recorder::{Emitter, StoreRecorder};
+use crate::prepare::{Prepared, needs_full, prepare};
+use crate::recorder::StoreRecorder;
+use crate::report::{CycleCounts, CycleReport, RunSummary, achieved_rates};
 use crate::saved::SavedPlan;
-use anyhow::{Context, Result, anyhow};
 use foldhash::HashSet;
-use scimsync_directory::{InvalidRecord, Mapped, Mapping};
-use scimsync_executor::{
-    ClientConfig, ExecContext, ExecutionReport, Executor, ScimClient, ScimError,
-};
-use scimsync_model::{
-    DesiredUser, Event, EventResource, EventType, InitiatedBy, Link, Op, Plan, RunId, ScimId,
-    SourceId, TargetView,
-};
-use scimsync_plan::{PlanInput, PlanOutput, Policy};
-use scimsync_scim::{Budgets, Profile};
-use scimsync_store::{RunOutcome, RunStatus, StampedLink, Store};
-use secrecy::SecretString;
+use scimsync_executor::{ExecContext, ExecutionReport, Executor, ScimClient};
+use scimsync_model::{Event, EventResource, EventType, InitiatedBy, Op, ScimId};
+use scimsync_store::{RunOutcome, RunStatus, Store};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Exit codes (SPEC.md).
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const ERROR: i32 = 1;
-    pub const FAILED_OPS: i32 = 3;
-    pub const HELD: i32 = 4;
-    pub const PLAN_NOT_EMPTY: i32 = 5;
-}
-
-/// The profile with sync.toml's overrides applied.
-pub fn profile(config: &Config) -> Profile {
-    let mut profile = Profile::for_kind(config.target.profile);
-    if let Some(window) = config.target.rate_limits.window {
-        profile.budgets.window = window;
-    }
-    for (bucket, n) in &config.target.rate_limits.buckets {
-        profile.budgets.buckets.insert(*bucket, *n);
-    }
-    profile.capabilities = config.target.capabilities;
-    // Miro's group model is the org's (sync.toml); an RFC SP creates and deletes groups.
-    if profile.fixed_capabilities.is_some() {
-        profile.group_model = config.target.group_model;
-    }
-    profile
-}
-
-pub fn client(config: &Config, token: SecretString) -> Result<Arc<ScimClient>> {
-    let profile = profile(config);
-    let budgets: Budgets = profile.budgets.clone();
-    let cfg = ClientConfig {
-        base_url: config.target.url.trim_end_matches('/').to_owned(),
-        profile,
-        timeout: config.target.timeout,
-        user_agent: format!("scimsync/{}", env!("CARGO_PKG_VERSION")),
-    };
-    Ok(Arc::new(
-        ScimClient::new(cfg, token, budgets).context("cannot build the SCIM client")?,
-    ))
-}
-
-pub fn policy(config: &Config) -> Policy {
-    let profile = profile(config);
-    Policy {
-        on_unassign: config.policy.on_unassign,
-        on_delete: config.policy.on_delete,
-        // `apply = "on_create"` mappings join the profile's create-only paths. The mapping
-        // was checked when the config was read, so compiling it again cannot fail here.
-        create_only: profile
-            .create_only
-            .iter()
-            .cloned()
-            .chain(
-                Mapping::compile(&config.mapping)
-                    .iter()
-                    .flat_map(|m| m.on_create_paths().map(str::to_owned).collect::<Vec<_>>()),
-            )
-            .collect(),
-        frozen_while_inactive: profile.frozen_while_inactive.clone(),
-        deactivate_first: config.policy.delete_after.is_some(),
-    }
-}
-
-/// Everything the planner saw and what it decided.
-pub struct Prepared {
-    /// A digest of the snapshot, when a saved plan needs one (`prepare`'s `digest`): it costs
-    /// a pass over the whole directory.
-    pub snapshot_hash: Option<String>,
-    pub directory_users: usize,
-    pub mapped: Mapped,
-    pub links: Vec<Link>,
-    pub target: TargetView,
-    pub full: bool,
-    pub output: PlanOutput,
-    pub lookups: usize,
-    /// Synced directory groups and what the target holds of them (crates/cli/src/groups.rs).
-    pub groups: crate::groups::GroupSide,
-    /// Record stamps a cycle stores once its writes are done (`source::Directory::stamps`).
-    pub stamps: Vec<StampedLink>,
-    /// What the target declares and what of the mapping it does not take.
-    pub fit: crate::discovery::Fit,
-    /// Config names that match no directory group; group members resolving to no user.
-    pub findings: scimsync_directory::Findings,
-}
-
-impl Prepared {
-    pub fn plan(&self) -> &Plan {
-        &self.output.plan
-    }
-}
-
-/// Whether this cycle reads the whole target: on request, on the first cycle, or when the last
-/// full read is older than `schedule.full_every`.
-pub fn needs_full(config: &Config, store: &Store, requested: bool) -> Result<bool> {
-    if requested {
-        return Ok(true);
-    }
-    let Some(last) = store.meta(crate::meta::LAST_FULL_AT)? else {
-        return Ok(true);
-    };
-    let last = time::OffsetDateTime::parse(&last, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| anyhow!("corrupt {} in the store: {e}", crate::meta::LAST_FULL_AT))?;
-    let age = time::OffsetDateTime::now_utc() - last;
-    Ok(age.is_negative() || age.unsigned_abs() >= config.schedule.full_every)
-}
-
-pub async fn prepare(
-    config: &Config,
-    store: &Store,
-    client: &Arc<ScimClient>,
-    full: bool,
-    digest: bool,
-) -> Result<Prepared> {
-    // What the target takes decides what is mapped: an attribute it does not declare is
-    // neither sent nor compared (crates/cli/src/discovery.rs).
-    let (discovery, fresh) = crate::discovery::discover(store, client, full).await?;
-    let schema = discovery.schema();
-    let (mapping, unsupported) = crate::discovery::fit(
-        crate::discovery::base_mapping(config)?,
-        &schema,
-        &crate::discovery::refused(store)?,
-    );
-    let fit = crate::discovery::Fit {
-        members_on_create: client.profile().group_members_on_create
-            && schema.group_members_writable() != Some(false),
-        discovery,
-        fresh,
-        unsupported,
-    };
-    let crate::source::Directory {
-        snapshot_hash,
-        directory_users,
-        mapped,
-        desired_groups,
-        directory_groups,
-        findings,
-        mut links,
-        group_links,
-        unchanged,
-        stamps,
-    } = crate::source::read_and_map(config, store, &mapping, full, digest).await?;
-    // scimsync manages the mapped attributes only: what else the target holds (set by hand,
-    // or by another tool, or by a mapping since removed) is neither compared, nor recorded in
-    // a link, nor ever removed.
-    let managed: HashSet<&str> = mapping.paths().collect();
-    for link in &mut links {
-        link.attrs.retain(|path, _| managed.contains(path.as_str()));
-    }
-    // Desired users without a link: the ones an incremental cycle looks up (unless the target
-    // refused them as guests before).
-    let unlinked = scimsync_plan::unlinked(&mapped.desired, &links, unchanged.as_ref());
-    let guests = known_guests(store, &unlinked)?;
-    let (mut target, lookups) = if full {
-        let users = client
-            .list_users()
-            .await
-            .context("full read of the target's users")?;
-        (
-            TargetView {
-                users,
-                complete: true,
-            },
-            0,
-        )
-    } else {
-        incremental_view(client, &unlinked, &links, &guests).await?
-    };
-    for user in &mut target.users {
-        user.attrs.retain(|path, _| managed.contains(path.as_str()));
-    }
-
-    let held: Vec<SourceId> = mapped.invalid.iter().map(|r| r.source_id.clone()).collect();
-    let input = PlanInput {
-        desired: &mapped.desired,
-        out_of_scope: &mapped.out_of_scope,
-        held: &held,
-        links: &links,
-        target: &target,
-        guests: &guests,
-        grace_expired: &grace_expired(config, store, &links)?,
-        unchanged: unchanged.as_ref(),
-    };
-    let groups =
-        crate::groups::read(store, client, desired_groups, group_links, config, full).await?;
-    let group_input = scimsync_plan::GroupPlanInput {
-        desired: &groups.desired,
-        links: &groups.links,
-        target: &groups.view,
-        user_links: &links,
-        held: &held,
-        can_create: crate::groups::can_create(config),
-        members_on_create: fit.members_on_create,
-        name_match: config.groups.name_match,
-        directory_groups: &directory_groups,
-    };
-    let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy(config));
-    Ok(Prepared {
-        snapshot_hash,
-        directory_users,
-        mapped,
-        links,
-        target,
-        full,
-        output,
-        lookups,
-        groups,
-        stamps,
-        fit,
-        findings,
-    })
-}
-
-/// Inactive linked users deactivated longer ago than `policy.delete_after` (none without it).
-fn grace_expired(config: &Config, store: &Store, links: &[Link]) -> Result<Vec<SourceId>> {
-    let Some(grace) = config.policy.delete_after else {
-        return Ok(Vec::new());
-    };
-    let cutoff = scimsync_store::rfc3339(time::OffsetDateTime::now_utc() - grace);
-    let mut expired = Vec::new();
-    for link in links.iter().filter(|l| !l.active) {
-        // Same fixed-width RFC 3339 format on both sides, so strings compare as times.
-        let since = store.meta(&crate::meta::deactivated_key(&link.source_id))?;
-        if since.is_some_and(|since| since <= cutoff) {
-            expired.push(link.source_id.clone());
-        }
-    }
-    Ok(expired)
-}
-
-/// userNames of unlinked desired users that the target refused as guests in an earlier cycle.
-fn known_guests(store: &Store, unlinked: &[&DesiredUser]) -> Result<Vec<String>> {
-    let mut guests = Vec::new();
-    for user in unlinked {
-        if store
-            .meta(&crate::meta::guest_key(&user.user_name))?
-            .is_some()
-        {
-            guests.push(user.user_name.clone());
-        }
-    }
-    Ok(guests)
-}
-
-/// A `userName eq` lookup for each desired user that has no link yet (to adopt rather than
-/// duplicate). The linked users are not copied in: the planner takes a linked user the view
-/// lacks to be as its link says. Known guests are not looked up again: the target hides them,
-/// and a full read finds one who has since become a member.
-async fn incremental_view(
-    client: &Arc<ScimClient>,
-    unlinked: &[&DesiredUser],
-    links: &[Link],
-    guests: &[String],
-) -> Result<(TargetView, usize)> {
-    let guests: HashSet<&str> = guests.iter().map(String::as_str).collect();
-    let unlinked: Vec<String> = unlinked
-        .iter()
-        .filter(|u| !guests.contains(u.user_name.as_str()))
-        .map(|u| u.user_name.clone())
-        .collect();
-    let lookups = unlinked.len();
-    if lookups == 0 {
-        return Ok((
-            TargetView {
-                users: Vec::new(),
-                complete: false,
-            },
-            0,
-        ));
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    // Bounded: the client paces requests per bucket; this only caps open sockets.
-    let gate = Arc::new(tokio::sync::Semaphore::new(16));
-    for user_name in unlinked {
-        let client = Arc::clone(client);
-        let gate = Arc::clone(&gate);
-        tasks.spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            client
-                .find_user(&user_name)
-                .await
-                .map_err(|e| (user_name, e))
-        });
-    }
-    let known: HashSet<&ScimId> = links.iter().map(|l| &l.target_id).collect();
-    let mut found = Vec::new();
-    // The first failure ends the read; the refusal behind a run of "not sent" lookups is the
-    // one to report (and the one quarantine looks for), so it is preferred.
-    let mut failure: Option<(String, ScimError)> = None;
-    while let Some(joined) = tasks.join_next().await {
-        match joined.context("lookup task")? {
-            Ok(Some(user)) if !known.contains(&user.id) => found.push(user),
-            Ok(_) => {}
-            Err((user_name, e)) => {
-                let better = match &failure {
-                    None => true,
-                    Some((_, ScimError::Halted)) => !matches!(e, ScimError::Halted),
-                    Some(_) => false,
-                };
-                if better {
-                    failure = Some((user_name, e));
-                }
-                if failure
-                    .as_ref()
-                    .is_some_and(|(_, e)| !matches!(e, ScimError::Halted))
-                {
-                    break;
-                }
-            }
-        }
-    }
-    if let Some((user_name, e)) = failure {
-        tasks.abort_all();
-        return Err(anyhow::Error::new(e).context(format!("lookup of {user_name}")));
-    }
-    // Task completion order is not deterministic; the plan must be.
-    found.sort_by(|a, b| a.id.cmp(&b.id));
-    found.dedup_by(|a, b| a.id == b.id);
-    Ok((
-        TargetView {
-            users: found,
-            complete: false,
-        },
-        lookups,
-    ))
-}
-
-/// What a cycle did, for the caller's exit code and summary line.
-pub struct CycleReport {
-    pub run_id: RunId,
-    pub exit_code: i32,
-    pub summary: serde_json::Value,
-}
+use std::time::Instant;
 
 pub struct CycleOptions {
+    /// Read every user from the target (otherwise only when `needs_full` says so).
     pub full: bool,
     pub initiated_by: InitiatedBy,
+    /// Apply exactly this plan (`sync --now --plan FILE`), if the directory and target still
+    /// give it.
     pub saved_plan: Option<SavedPlan>,
+    /// The exit code the front end gives a run that ends this way, recorded with the run
+    /// (`status` prints it). The front end decides exit codes; the engine only records them.
+    pub exit_code: fn(RunStatus) -> i32,
 }
 
-/// Runs one cycle and records it. Errors before the run starts (config, store) are returned;
-/// errors during the run are recorded as a failed run and returned too.
+/// Runs one cycle and records it. Errors before the run starts (config, token, store) are
+/// returned; errors during the run are recorded as a failed run (with its event, and the
+/// quarantine's verdict) and returned too.
 pub async fn run_cycle(
     config: &Config,
     store: &mut Store,
     emitter: &Emitter,
     opts: CycleOptions,
-) -> Result<CycleReport> {
+) -> Result<CycleReport, EngineError> {
     let token = config.token()?;
-    let client = client(config, token.clone())?;
+    let client = crate::target::client(config, token.clone())?;
     store.mark_interrupted_runs()?;
     let full = needs_full(config, store, opts.full)?;
     let run_id = store.begin_run(opts.initiated_by, full)?;
@@ -394,41 +64,52 @@ pub async fn run_cycle(
     crate::integration::announce(config, store, emitter, &ctx, &token)?;
 
     let result = cycle_body(config, store, emitter, &client, &ctx, full, opts.saved_plan).await;
-    let elapsed = started.elapsed();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
     match result {
-        Ok((exit_code, status, mut summary, report, note)) => {
-            summary["elapsed_ms"] = serde_json::json!(elapsed.as_millis() as u64);
-            summary["status"] = serde_json::json!(status.as_str());
+        Ok(Body {
+            status,
+            counts,
+            report,
+            note,
+        }) => {
+            let summary = RunSummary {
+                counts: Some(counts),
+                elapsed_ms,
+                status,
+            };
             let outcome = RunOutcome {
                 status,
-                summary: summary.clone(),
-                error: note,
-                exit_code,
+                summary: summary.to_json(),
+                error: note.clone(),
+                exit_code: (opts.exit_code)(status),
             };
             emitter.emit(
                 store,
-                ctx.event(EventType::SyncCycleEnd, exit_code == exit::OK)
-                    .with_detail(summary.clone())
+                ctx.event(EventType::SyncCycleEnd, status == RunStatus::Succeeded)
+                    .with_detail(outcome.summary.clone())
                     .with_error(outcome.error.clone()),
             )?;
             store.finish_run(run_id, &outcome)?;
-            let verdict = crate::quarantine::Verdict::from_report(report.as_ref());
+            let verdict = crate::quarantine::Verdict::from_report(Some(&report));
             crate::quarantine::after_cycle(config, store, emitter, &ctx, &verdict)?;
-            if full && exit_code != exit::ERROR {
+            if full && status != RunStatus::Failed {
                 store.set_meta(crate::meta::LAST_FULL_AT, &scimsync_store::now_rfc3339())?;
             }
             Ok(CycleReport {
                 run_id,
-                exit_code,
+                status,
                 summary,
+                note,
             })
         }
         Err(err) => {
-            let message = format!("{err:#}");
-            let summary = serde_json::json!({
-                "elapsed_ms": elapsed.as_millis() as u64,
-                "status": RunStatus::Failed.as_str(),
-            });
+            let message = crate::error::chain(&err);
+            let summary = RunSummary {
+                counts: None,
+                elapsed_ms,
+                status: RunStatus::Failed,
+            }
+            .to_json();
             emitter.emit(
                 store,
                 ctx.event(EventType::SyncCycleEnd, false)
@@ -441,27 +122,62 @@ pub async fn run_cycle(
                     status: RunStatus::Failed,
                     summary,
                     error: Some(message),
-                    exit_code: exit::ERROR,
+                    exit_code: (opts.exit_code)(RunStatus::Failed),
                 },
             )?;
             let verdict = crate::quarantine::Verdict::from_error(&err);
             if let Err(e) = crate::quarantine::after_cycle(config, store, emitter, &ctx, &verdict) {
-                tracing::error!("quarantine: {e:#}");
+                tracing::error!("quarantine: {e}");
             }
             Err(err)
         }
     }
 }
 
-/// Exit code, run status, summary, the execution's report, and why the run did not simply
-/// succeed (the run's `error`, shown by `status`).
-type BodyResult = (
-    i32,
-    RunStatus,
-    serde_json::Value,
-    Option<ExecutionReport>,
-    Option<String>,
-);
+/// A run that a signal (or any front end's shutdown) dropped mid-cycle: the writes it had in
+/// flight are closed in the journal as abandoned with an event each, the run is marked
+/// interrupted, and a `sync_cycle_end` event says so. Returns how many writes were abandoned.
+pub fn interrupted(
+    config: &Config,
+    store: &mut Store,
+    emitter: &Emitter,
+) -> Result<usize, EngineError> {
+    let integration = config.integration();
+    let abandoned = crate::journal::close_open_intents(
+        store,
+        emitter,
+        &integration,
+        crate::journal::Closing::OnShutdown,
+    )?;
+    let run = store.last_run()?.filter(|r| r.status == RunStatus::Running);
+    store.mark_interrupted_runs()?;
+    if let Some(run) = run {
+        let ctx = EventContext {
+            run_id: run.id,
+            initiated_by: run.initiated_by,
+            integration,
+        };
+        emitter.emit(
+            store,
+            ctx.event(EventType::SyncCycleEnd, false)
+                .with_detail(serde_json::json!({
+                    "status": RunStatus::Interrupted.as_str(),
+                    "abandoned_intents": abandoned,
+                }))
+                .with_error(Some("stopped by a signal mid-cycle".into())),
+        )?;
+    }
+    Ok(abandoned)
+}
+
+/// How the body of a cycle ended: the run's status, its counts, the execution's report, and
+/// why the run did not simply succeed (the run's `error`, shown by `status`).
+struct Body {
+    status: RunStatus,
+    counts: CycleCounts,
+    report: ExecutionReport,
+    note: Option<String>,
+}
 
 async fn cycle_body(
     config: &Config,
@@ -471,7 +187,7 @@ async fn cycle_body(
     ctx: &EventContext,
     full: bool,
     saved: Option<SavedPlan>,
-) -> Result<BodyResult> {
+) -> Result<Body, EngineError> {
     let mut prepared = prepare(config, store, client, full, saved.is_some()).await?;
     if prepared.fit.fresh {
         crate::discovery::remember(store, Some(ctx.run_id), &prepared.fit.discovery, false)?;
@@ -556,37 +272,41 @@ async fn cycle_body(
         Err(e) => tracing::warn!("record stamps not stored: {e}"),
     }
 
-    let counts = plan.counts();
-    let summary = serde_json::json!({
-        "full": full,
-        "directory_users": prepared.directory_users,
-        "desired": prepared.mapped.desired.len(),
-        "out_of_scope": prepared.mapped.out_of_scope.len(),
-        "invalid": prepared.mapped.invalid.len(),
-        "lookups": prepared.lookups,
-        "group_reads": prepared.groups.reads,
-        "planned": counts,
-        "held_deprovisions": held,
-        "held": decision.held_counts(),
-        "unmatched_config": prepared.findings.unmatched.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "unresolved_members": prepared.findings.unresolved.len(),
-        "succeeded": report.succeeded,
-        "failed": report.failed,
-        "skipped": report.skipped,
+    let counts = CycleCounts {
+        full,
+        directory_users: prepared.directory_users,
+        desired: prepared.mapped.desired.len(),
+        out_of_scope: prepared.mapped.out_of_scope.len(),
+        invalid: prepared.mapped.invalid.len(),
+        lookups: prepared.lookups,
+        group_reads: prepared.groups.reads,
+        planned: plan.counts(),
+        held_deprovisions: held,
+        held: decision.held_counts(),
+        unmatched_config: prepared
+            .findings
+            .unmatched
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        unresolved_members: prepared.findings.unresolved.len(),
+        succeeded: report.succeeded,
+        failed: report.failed,
+        skipped: report.skipped,
         // The client counts the reads before the plan (full read, lookups); the report counts
         // the execution's requests: disjoint, so the cycle's total is their sum.
-        "rate_limited": client.rate_limited() + report.rate_limited,
-        "retries": report.retries,
-        "achieved": achieved_rates(&report, &profile(config).budgets),
-    });
-    let (code, status) = if report.halted.is_some() {
-        (exit::ERROR, RunStatus::Failed)
+        rate_limited: client.rate_limited() + report.rate_limited,
+        retries: report.retries,
+        achieved: achieved_rates(&report, &config.profile().budgets),
+    };
+    let status = if report.halted.is_some() {
+        RunStatus::Failed
     } else if held > 0 {
-        (exit::HELD, RunStatus::Held)
+        RunStatus::Held
     } else if report.failed > 0 || decision.invalid_over.is_some() {
-        (exit::FAILED_OPS, RunStatus::Partial)
+        RunStatus::Partial
     } else {
-        (exit::OK, RunStatus::Succeeded)
+        RunStatus::Succeeded
     };
     // What `status` shows as the run's error: why it did not simply succeed.
     let note = report.halted.clone().or_else(|| {
@@ -602,32 +322,12 @@ async fn cycle_body(
         }
         (!why.is_empty()).then(|| why.join("; "))
     });
-    Ok((code, status, summary, Some(report), note))
-}
-
-/// Achieved requests per window per bucket, and their ratio to the budget.
-pub fn achieved_rates(report: &ExecutionReport, budgets: &Budgets) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for (bucket, b) in &report.buckets {
-        let span = match (b.first, b.last) {
-            (Some(first), Some(last)) if last > first => last - first,
-            _ => Duration::ZERO,
-        };
-        let budget = budgets.buckets.get(bucket).copied();
-        // n requests paced at the budget span (n-1) intervals of window/N.
-        let per_window = (b.requests > 1 && !span.is_zero())
-            .then(|| (b.requests - 1) as f64 * budgets.window.as_secs_f64() / span.as_secs_f64());
-        out.insert(
-            bucket.as_str().to_owned(),
-            serde_json::json!({
-                "requests": b.requests,
-                "per_window": per_window.map(|r| (r * 10.0).round() / 10.0),
-                "budget": budget,
-                "ratio": per_window.zip(budget).map(|(r, n)| ((r / n as f64) * 1000.0).round() / 1000.0),
-            }),
-        );
-    }
-    serde_json::Value::Object(out)
+    Ok(Body {
+        status,
+        counts,
+        report,
+        note,
+    })
 }
 
 /// Events beyond this many unresolved group members in one cycle are summarised in one log
@@ -644,7 +344,7 @@ fn report_directory(
     emitter: &Emitter,
     ctx: &EventContext,
     prepared: &Prepared,
-) -> Result<()> {
+) -> Result<(), EngineError> {
     // A failed lookup in the directory: the DI-style event for "this record could not be
     // resolved into a user".
     let lookup_failed = |resource: EventResource, detail: serde_json::Value, error: String| {
@@ -702,84 +402,4 @@ fn report_directory(
         tracing::warn!("{name}");
     }
     Ok(())
-}
-
-/// The fields every event of a run shares.
-pub struct EventContext {
-    pub run_id: RunId,
-    pub initiated_by: InitiatedBy,
-    pub integration: String,
-}
-
-impl EventContext {
-    pub fn event(&self, event_type: EventType, success: bool) -> Event {
-        Event {
-            ts: String::new(),
-            event_type,
-            success,
-            run_id: Some(self.run_id),
-            initiated_by: Some(self.initiated_by),
-            integration: self.integration.clone(),
-            resource: None,
-            changes: Default::default(),
-            http: None,
-            error: None,
-            detail: serde_json::Value::Null,
-        }
-    }
-}
-
-pub trait EventExt {
-    fn with_detail(self, detail: serde_json::Value) -> Self;
-    fn with_error(self, error: Option<String>) -> Self;
-}
-
-impl EventExt for Event {
-    fn with_detail(mut self, detail: serde_json::Value) -> Self {
-        self.detail = detail;
-        self
-    }
-    fn with_error(mut self, error: Option<String>) -> Self {
-        self.error = error;
-        self
-    }
-}
-
-pub fn describe_invalid(invalid: &[InvalidRecord]) -> Vec<String> {
-    invalid.iter().map(ToString::to_string).collect()
-}
-
-#[cfg(test)]
-mod mapping_tests {
-    #![allow(clippy::unwrap_used)]
-
-    #[test]
-    fn on_create_mappings_join_the_profiles_create_only_paths() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sync.toml");
-        std::fs::write(
-            &path,
-            r#"
-[source]
-kind = "json"
-path = "directory.json"
-
-[target]
-url = "https://scim.example.com/scim/v2"
-token_env = "SCIM_TOKEN"
-profile = "miro"
-
-[mapping]
-userType = { expr = '"Employee"', apply = "on_create" }
-title = { expr = "Trim([jobTitle])" }
-"#,
-        )
-        .unwrap();
-        let config = crate::config::Config::load(&path).unwrap();
-        let policy = super::policy(&config);
-        let profile = super::profile(&config);
-        assert!(policy.create_only.contains("userType"), "{policy:?}");
-        assert!(!policy.create_only.contains("title"));
-        assert!(profile.create_only.is_subset(&policy.create_only));
-    }
 }

@@ -5,13 +5,13 @@
 //! refused with 400 `invalidPath`, is left out of the mapping: never sent, never compared, shown
 //! once by `plan` and in one `target_attribute_unsupported` event, not a failure per user.
 
+use crate::EngineError;
 use crate::config::Config;
-use anyhow::{Context, Result};
-use scimsync_directory::Mapping;
+use scimsync_directory::{Mapping, MappingError};
 use scimsync_executor::ScimClient;
 use scimsync_model::RunId;
 use scimsync_scim::{Discovery, Support, TargetSchema};
-use scimsync_store::Store;
+use scimsync_store::{Store, StoreError};
 use std::collections::BTreeMap;
 
 /// Meta key of the attributes the target refused with 400 `invalidPath`/`mutability`: a JSON
@@ -41,8 +41,8 @@ pub struct Fit {
 
 /// The mapping as sync.toml and the profile define it: roles only where the profile always
 /// sends them or `[roles]` maps them, and the work email where the target stores emails.
-pub fn base_mapping(config: &Config) -> Result<Mapping> {
-    let profile = crate::cycle::profile(config);
+pub fn base_mapping(config: &Config) -> Result<Mapping, MappingError> {
+    let profile = config.profile();
     let roles = match profile.roles {
         scimsync_scim::RoleRule::Always { .. } => Some(config.roles.values()),
         scimsync_scim::RoleRule::WhenMapped => {
@@ -56,7 +56,11 @@ pub fn base_mapping(config: &Config) -> Result<Mapping> {
 
 /// The discovery this cycle uses, handed to the client (capabilities and schema): read from
 /// the target when `read` (a full cycle) or when the store has none; otherwise the store's.
-pub async fn discover(store: &Store, client: &ScimClient, read: bool) -> Result<(Discovery, bool)> {
+pub async fn discover(
+    store: &Store,
+    client: &ScimClient,
+    read: bool,
+) -> Result<(Discovery, bool), EngineError> {
     if client.profile().fixed_capabilities.is_some() {
         return Ok((Discovery::default(), false));
     }
@@ -66,9 +70,9 @@ pub async fn discover(store: &Store, client: &ScimClient, read: bool) -> Result<
     let (discovery, fresh) = match cached {
         Some(cached) if !read => (cached, false),
         _ => (
-            client.discover().await.context(
+            client.discover().await.map_err(EngineError::target(
                 "reading the target's /ServiceProviderConfig, /Schemas and /ResourceTypes",
-            )?,
+            ))?,
             true,
         ),
     };
@@ -83,8 +87,11 @@ pub fn remember(
     run_id: Option<RunId>,
     discovery: &Discovery,
     forget_refused: bool,
-) -> Result<()> {
-    let document = serde_json::to_string(discovery)?;
+) -> Result<(), EngineError> {
+    let document = serde_json::to_string(discovery).map_err(|source| EngineError::Encode {
+        what: "the target's discovery",
+        source,
+    })?;
     let changed = store
         .discovery()?
         .is_none_or(|cached| cached.document != document);
@@ -96,7 +103,7 @@ pub fn remember(
 }
 
 /// The attributes the target refused in earlier cycles (path → its words).
-pub fn refused(store: &Store) -> Result<BTreeMap<String, String>> {
+pub fn refused(store: &Store) -> Result<BTreeMap<String, String>, StoreError> {
     Ok(store
         .meta(REFUSED_ATTRIBUTES)?
         .and_then(|v| serde_json::from_str(&v).ok())
@@ -104,13 +111,17 @@ pub fn refused(store: &Store) -> Result<BTreeMap<String, String>> {
 }
 
 /// Remembers that the target refused `path`; `true` when it was not known yet.
-pub fn remember_refused(store: &mut Store, path: &str, detail: &str) -> Result<bool> {
+pub fn remember_refused(store: &mut Store, path: &str, detail: &str) -> Result<bool, EngineError> {
     let mut known = refused(store)?;
     if known.contains_key(path) {
         return Ok(false);
     }
     known.insert(path.to_owned(), detail.to_owned());
-    store.set_meta(REFUSED_ATTRIBUTES, &serde_json::to_string(&known)?)?;
+    let known = serde_json::to_string(&known).map_err(|source| EngineError::Encode {
+        what: "the refused attributes",
+        source,
+    })?;
+    store.set_meta(REFUSED_ATTRIBUTES, &known)?;
     Ok(true)
 }
 

@@ -1,11 +1,11 @@
 //! The group side of a cycle: which directory groups are synced, what the target holds of them
 //! (read within Miro's group budgets), and the group links handed to the executor.
 
+use crate::EngineError;
 use crate::config::Config;
-use anyhow::{Context, Result};
 use scimsync_executor::ScimClient;
 use scimsync_model::{DesiredGroup, GroupLink, GroupSkipReason, GroupView, Op, Plan, SourceId};
-use scimsync_store::Store;
+use scimsync_store::{Store, StoreError};
 use std::collections::{HashMap, HashSet};
 
 /// What the planner needs of groups, as read this cycle.
@@ -21,7 +21,7 @@ pub struct GroupSide {
 
 /// Whether the target creates and deletes groups: Miro's user-group model, or any RFC SP.
 pub fn can_create(config: &Config) -> bool {
-    crate::cycle::profile(config).can_create_groups()
+    config.profile().can_create_groups()
 }
 
 /// Reads what the cycle needs of the target's groups, and nothing more:
@@ -40,7 +40,7 @@ pub async fn read(
     mut links: Vec<GroupLink>,
     config: &Config,
     full: bool,
-) -> Result<GroupSide> {
+) -> Result<GroupSide, EngineError> {
     if !full {
         // A team known to be missing is looked for again on full cycles only: otherwise every
         // cycle would list the target's groups (5 a window) to report the same absence.
@@ -80,7 +80,7 @@ pub async fn read(
     let mut groups = client
         .list_groups()
         .await
-        .context("listing the target's groups")?;
+        .map_err(EngineError::target("listing the target's groups"))?;
     let rule = config.groups.name_match;
     let unlinked_names: HashSet<String> = desired
         .iter()
@@ -100,7 +100,10 @@ pub async fn read(
             if let Some(read) = client
                 .read_group(&group.id)
                 .await
-                .with_context(|| format!("reading group {} ({})", group.display_name, group.id))?
+                .map_err(EngineError::target(format!(
+                    "reading group {} ({})",
+                    group.display_name, group.id
+                )))?
             {
                 group.members = read.members;
             }
@@ -130,7 +133,7 @@ pub async fn read(
 }
 
 /// Remembers the synced groups this plan found no team for (see `read`), with the time.
-pub fn remember_missing_teams(store: &mut Store, plan: &Plan) -> Result<()> {
+pub fn remember_missing_teams(store: &mut Store, plan: &Plan) -> Result<(), StoreError> {
     for op in &plan.ops {
         if let Op::GroupSkip {
             source_id,

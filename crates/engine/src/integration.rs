@@ -2,12 +2,10 @@
 //! configuration (update), a changed token (reauth).
 
 use crate::config::Config;
-use crate::cycle::{EventContext, EventExt};
-use crate::recorder::Emitter;
-use anyhow::Result;
+use crate::emit::{Emitter, EventContext, EventExt};
 use rand::Rng;
 use scimsync_model::EventType;
-use scimsync_store::Store;
+use scimsync_store::{Store, StoreError};
 use secrecy::SecretString;
 
 pub fn announce(
@@ -16,7 +14,7 @@ pub fn announce(
     emitter: &Emitter,
     ctx: &EventContext,
     token: &SecretString,
-) -> Result<()> {
+) -> Result<(), StoreError> {
     use crate::meta::*;
     let integration = config.integration();
     let known = store.meta(INTEGRATION)?;

@@ -13,10 +13,9 @@
 //! did land is adopted, not duplicated), and an update, deactivate or delete whose link was not
 //! updated is re-derived and sent again (each is idempotent).
 
-use crate::recorder::Emitter;
-use anyhow::Result;
+use crate::emit::Emitter;
 use scimsync_model::{Event, EventResource, EventType, Op, OpKind};
-use scimsync_store::{IntentOutcome, Store};
+use scimsync_store::{IntentOutcome, Store, StoreError};
 
 /// Why open intents are being closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +76,7 @@ pub fn close_open_intents(
     emitter: &Emitter,
     integration: &str,
     closing: Closing,
-) -> Result<usize> {
+) -> Result<usize, StoreError> {
     let open = store.open_intents()?;
     for intent in &open {
         tracing::warn!(

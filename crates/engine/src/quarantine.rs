@@ -10,65 +10,18 @@
 //! that completes without crossing the threshold clears it. A manual `sync --now` always runs:
 //! it is how an admin checks a fix.
 
+use crate::EngineError;
 use crate::config::Config;
-use crate::cycle::{EventContext, EventExt};
-use crate::recorder::Emitter;
-use anyhow::Result;
+use crate::emit::{Emitter, EventContext, EventExt};
 use scimsync_executor::{ExecutionReport, ScimError};
 use scimsync_model::EventType;
-use scimsync_store::Store;
-use serde::Deserialize;
-use std::time::Duration;
+use scimsync_store::{Store, StoreError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 const UNTIL: &str = "quarantine_until";
 const REASON: &str = "quarantine_reason";
 const LEVEL: &str = "quarantine_level";
-
-/// The back-off steps; the last repeats.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Backoff(pub Vec<Duration>);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff(vec![
-            Duration::from_secs(3600),
-            Duration::from_secs(6 * 3600),
-            Duration::from_secs(24 * 3600),
-        ])
-    }
-}
-
-impl<'de> Deserialize<'de> for Backoff {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Vec::<String>::deserialize(d)?;
-        if raw.is_empty() {
-            return Err(serde::de::Error::custom(
-                "quarantine_backoff needs at least one duration",
-            ));
-        }
-        raw.iter()
-            .map(|s| {
-                humantime::parse_duration(s.trim())
-                    .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Backoff)
-    }
-}
-
-impl Backoff {
-    /// The back-off for the `level`th consecutive quarantined cycle (1-based).
-    pub fn step(&self, level: u32) -> Duration {
-        let i = (level.max(1) - 1) as usize;
-        self.0
-            .get(i)
-            .or(self.0.last())
-            .copied()
-            .unwrap_or(Duration::from_secs(3600))
-    }
-}
 
 /// What the quarantine decision needs to know about a finished cycle.
 #[derive(Clone, Debug, Default)]
@@ -95,12 +48,8 @@ impl Verdict {
         }
     }
 
-    pub fn from_error(err: &anyhow::Error) -> Verdict {
-        let refused = err
-            .chain()
-            .filter_map(|e| e.downcast_ref::<ScimError>())
-            .find(|e| e.refuses_access())
-            .map(ToString::to_string);
+    pub fn from_error(err: &EngineError) -> Verdict {
+        let refused = err.refusal().map(ScimError::to_string);
         Verdict {
             refused,
             hard_error: true,
@@ -127,7 +76,7 @@ impl Quarantine {
     }
 }
 
-pub fn current(store: &Store) -> Result<Option<Quarantine>> {
+pub fn current(store: &Store) -> Result<Option<Quarantine>, StoreError> {
     let level: u32 = store.meta(LEVEL)?.and_then(|s| s.parse().ok()).unwrap_or(0);
     if level == 0 {
         return Ok(None);
@@ -172,7 +121,7 @@ pub fn after_cycle(
     emitter: &Emitter,
     ctx: &EventContext,
     verdict: &Verdict,
-) -> Result<()> {
+) -> Result<(), StoreError> {
     let previous = current(store)?;
     match reason(config, verdict) {
         Some(reason) => {
@@ -213,18 +162,4 @@ pub fn after_cycle(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_escalates_then_repeats_its_last_step() {
-        let b = Backoff::default();
-        assert_eq!(b.step(1), Duration::from_secs(3600));
-        assert_eq!(b.step(2), Duration::from_secs(6 * 3600));
-        assert_eq!(b.step(3), Duration::from_secs(24 * 3600));
-        assert_eq!(b.step(9), Duration::from_secs(24 * 3600));
-    }
 }

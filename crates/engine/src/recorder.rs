@@ -1,105 +1,12 @@
-//! The one emit point for events, and the executor's `Recorder` over the store: journal
-//! intents, links and events as operations complete.
-//!
-//! Every event passes [`Emitter::emit`]: it stamps the time, writes the audit row, then hands the
-//! event to whatever the front end attached ([`EventSink`]: a log line, a JSON line, metrics).
-//! The row comes first, so a sink never reports an event the store does not hold.
+//! The executor's `Recorder` over the store: journal intents before writes, their completion
+//! after, links, guests, the grace period's start, and events through the emit point.
 
-use anyhow::Result;
+use crate::EngineError;
+use crate::emit::{Emitter, EventContext, EventExt};
 use scimsync_executor::{OpOutcome, Recorder};
 use scimsync_model::{Event, Link, Op, RunId, SourceId};
 use scimsync_store::{IntentId, IntentOutcome, Store};
 use std::collections::HashMap;
-
-/// What a front end does with an event once the store holds it.
-pub trait EventSink: Send + Sync {
-    fn observe(&self, event: &Event);
-}
-
-/// Progress of a cycle's writes, for a front end that shows it (a terminal's progress bar).
-pub trait Progress: Send + Sync {
-    /// The executor is about to send this many writes.
-    fn start(&self, writes: u64);
-    /// One write finished (whatever its outcome).
-    fn advance(&self);
-    /// The run is over.
-    fn finish(&self);
-}
-
-/// Every event goes through `emit`: it stamps the time, writes the audit row, then tells the
-/// sinks, in the order they were attached.
-#[derive(Default)]
-pub struct Emitter {
-    sinks: Vec<Box<dyn EventSink>>,
-    progress: Option<Box<dyn Progress>>,
-}
-
-impl Emitter {
-    pub fn new() -> Self {
-        Emitter::default()
-    }
-
-    /// Attaches a sink: it sees every event after the store holds it.
-    pub fn with_sink(mut self, sink: impl EventSink + 'static) -> Self {
-        self.sinks.push(Box::new(sink));
-        self
-    }
-
-    /// Attaches a display of the writes' progress.
-    pub fn with_progress(mut self, progress: impl Progress + 'static) -> Self {
-        self.progress = Some(Box::new(progress));
-        self
-    }
-
-    pub fn emit(&self, store: &mut Store, mut event: Event) -> Result<()> {
-        if event.ts.is_empty() {
-            event.ts = scimsync_store::now_rfc3339();
-        }
-        store.record_event(&event)?;
-        self.tell(&event);
-        Ok(())
-    }
-
-    /// `emit` for many events, stored in one transaction: a directory with ten thousand
-    /// invalid records costs one commit a cycle, not ten thousand.
-    pub fn emit_all(&self, store: &mut Store, mut events: Vec<Event>) -> Result<()> {
-        let now = scimsync_store::now_rfc3339();
-        for event in &mut events {
-            if event.ts.is_empty() {
-                event.ts.clone_from(&now);
-            }
-        }
-        store.record_events(&events)?;
-        for event in &events {
-            self.tell(event);
-        }
-        Ok(())
-    }
-
-    fn tell(&self, event: &Event) {
-        for sink in &self.sinks {
-            sink.observe(event);
-        }
-    }
-
-    fn progress_start(&self, writes: u64) {
-        if let Some(p) = &self.progress {
-            p.start(writes);
-        }
-    }
-
-    fn progress_advance(&self) {
-        if let Some(p) = &self.progress {
-            p.advance();
-        }
-    }
-
-    fn progress_finish(&self) {
-        if let Some(p) = &self.progress {
-            p.finish();
-        }
-    }
-}
 
 pub struct StoreRecorder<'a> {
     store: &'a mut Store,
@@ -110,7 +17,7 @@ pub struct StoreRecorder<'a> {
     creates: HashMap<usize, String>,
     /// The store failing mid-run cannot stop the executor from here; the first error is kept
     /// and returned by `finish`, and the cycle reports it.
-    error: Option<anyhow::Error>,
+    error: Option<EngineError>,
     /// Who started the run and against what, for the events this recorder makes itself.
     initiated_by: scimsync_model::InitiatedBy,
     integration: String,
@@ -120,7 +27,7 @@ impl<'a> StoreRecorder<'a> {
     pub fn new(
         store: &'a mut Store,
         emitter: &'a Emitter,
-        ctx: &crate::cycle::EventContext,
+        ctx: &EventContext,
         writes: u64,
     ) -> Self {
         emitter.progress_start(writes);
@@ -136,23 +43,23 @@ impl<'a> StoreRecorder<'a> {
         }
     }
 
-    fn keep<T>(&mut self, result: Result<T>) -> Option<T> {
+    fn keep<T>(&mut self, result: Result<T, impl Into<EngineError>>) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
-                tracing::error!("state store: {e:#}");
+                let e = e.into();
+                tracing::error!("state store: {e}");
                 self.error.get_or_insert(e);
                 None
             }
         }
     }
 
-    pub fn finish(self) -> Result<()> {
+    /// Ends the run's progress display; the first store failure of the run, if any.
+    pub fn finish(self) -> Result<(), EngineError> {
         self.emitter.progress_finish();
         match self.error {
-            Some(e) => {
-                Err(e.context("the state store failed during the run; the next cycle reconciles"))
-            }
+            Some(e) => Err(EngineError::StoreDuringRun(Box::new(e))),
             None => Ok(()),
         }
     }
@@ -164,7 +71,7 @@ impl Recorder for StoreRecorder<'_> {
             self.creates.insert(op_index, user_name.clone());
         }
         let run = self.run;
-        let result = self.store.open_intent(run, op).map_err(anyhow::Error::from);
+        let result = self.store.open_intent(run, op);
         if let Some(id) = self.keep(result) {
             self.intents.insert(op_index, id);
         }
@@ -178,10 +85,7 @@ impl Recorder for StoreRecorder<'_> {
             (self.creates.remove(&op_index), outcome)
         {
             let key = crate::meta::guest_key(&user_name);
-            let result = self
-                .store
-                .set_meta(&key, &scimsync_store::now_rfc3339())
-                .map_err(anyhow::Error::from);
+            let result = self.store.set_meta(&key, &scimsync_store::now_rfc3339());
             self.keep(result);
         }
         if let Some(id) = self.intents.remove(&op_index) {
@@ -194,10 +98,7 @@ impl Recorder for StoreRecorder<'_> {
                 | OpOutcome::Skipped(_)
                 | OpOutcome::TargetGuest(_) => IntentOutcome::Succeeded,
             };
-            let result = self
-                .store
-                .complete_intent(id, done)
-                .map_err(anyhow::Error::from);
+            let result = self.store.complete_intent(id, done);
             self.keep(result);
         }
     }
@@ -207,30 +108,24 @@ impl Recorder for StoreRecorder<'_> {
         // deactivated; a reactivation ends it.
         let key = crate::meta::deactivated_key(&link.source_id);
         let since = if link.active {
-            self.store.remove_meta(&key).map_err(anyhow::Error::from)
+            self.store.remove_meta(&key)
         } else {
             match self.store.meta(&key) {
                 Ok(Some(_)) => Ok(()),
-                Ok(None) => self
-                    .store
-                    .set_meta(&key, &scimsync_store::now_rfc3339())
-                    .map_err(anyhow::Error::from),
-                Err(e) => Err(e.into()),
+                Ok(None) => self.store.set_meta(&key, &scimsync_store::now_rfc3339()),
+                Err(e) => Err(e),
             }
         };
         self.keep(since);
-        let result = self.store.upsert_link(&link).map_err(anyhow::Error::from);
+        let result = self.store.upsert_link(&link);
         self.keep(result);
     }
 
     fn unlink(&mut self, source_id: &SourceId) {
         let key = crate::meta::deactivated_key(source_id);
-        let result = self.store.remove_meta(&key).map_err(anyhow::Error::from);
+        let result = self.store.remove_meta(&key);
         self.keep(result);
-        let result = self
-            .store
-            .remove_link(source_id)
-            .map_err(anyhow::Error::from);
+        let result = self.store.remove_link(source_id);
         self.keep(result);
     }
 
@@ -240,10 +135,7 @@ impl Recorder for StoreRecorder<'_> {
     }
 
     fn group_link(&mut self, link: scimsync_model::GroupLink) {
-        let result = self
-            .store
-            .upsert_group_link(&link)
-            .map_err(anyhow::Error::from);
+        let result = self.store.upsert_group_link(&link);
         self.keep(result);
     }
 
@@ -261,12 +153,11 @@ impl Recorder for StoreRecorder<'_> {
                 dropped.detail
             ),
         };
-        let ctx = crate::cycle::EventContext {
+        let ctx = EventContext {
             run_id: self.run,
             initiated_by: self.initiated_by,
             integration: self.integration.clone(),
         };
-        use crate::cycle::EventExt;
         let event = ctx
             .event(scimsync_model::EventType::TargetAttributeUnsupported, false)
             .with_detail(serde_json::json!({"path": u.path, "reason": u.reason}))
@@ -275,10 +166,7 @@ impl Recorder for StoreRecorder<'_> {
     }
 
     fn group_unlink(&mut self, source_id: &SourceId) {
-        let result = self
-            .store
-            .remove_group_link(source_id)
-            .map_err(anyhow::Error::from);
+        let result = self.store.remove_group_link(source_id);
         self.keep(result);
     }
 }

@@ -1,11 +1,47 @@
 //! Saved plans (`plan --out FILE`, `sync --now --plan FILE`): a plan applies only to the world it
 //! was computed from, so it carries what it was computed from and is refused when that changed.
 
-use crate::cycle::Prepared;
-use anyhow::{Context, Result, bail};
+use crate::prepare::Prepared;
 use scimsync_model::Plan;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a saved plan cannot be written, read, or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not JSON of a saved plan.
+    #[error("{} is not a plan saved by `scimsync plan --out`", path.display())]
+    NotAPlan {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Saved by a version of scimsync whose format this one does not read.
+    #[error("{}: plan format version {version} is not supported", path.display())]
+    Version { path: PathBuf, version: u32 },
+    /// The directory read now is not the one the plan was made from.
+    #[error(
+        "refusing the saved plan: the directory snapshot changed since it was made; run `scimsync plan` again"
+    )]
+    SnapshotChanged,
+    /// The plan made now differs: the target or the store moved under it.
+    #[error(
+        "refusing the saved plan: the target or the store changed since it was made; run `scimsync plan` again"
+    )]
+    PlanChanged,
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SavedPlan {
@@ -28,42 +64,42 @@ impl SavedPlan {
         }
     }
 
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self)?;
-        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
+    pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
+        let write = |source| SavedPlanError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(self).map_err(|e| write(e.into()))?;
+        std::fs::write(path, json).map_err(write)
     }
 
-    pub fn read(path: &Path) -> Result<SavedPlan> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let saved: SavedPlan = serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "{} is not a plan saved by `scimsync plan --out`",
-                path.display()
-            )
+    pub fn read(path: &Path) -> Result<SavedPlan, SavedPlanError> {
+        let bytes = std::fs::read(path).map_err(|source| SavedPlanError::Read {
+            path: path.to_path_buf(),
+            source,
         })?;
+        let saved: SavedPlan =
+            serde_json::from_slice(&bytes).map_err(|source| SavedPlanError::NotAPlan {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if saved.version != 1 {
-            bail!(
-                "{}: plan format version {} is not supported",
-                path.display(),
-                saved.version
-            );
+            return Err(SavedPlanError::Version {
+                path: path.to_path_buf(),
+                version: saved.version,
+            });
         }
         Ok(saved)
     }
 
     /// The plan recomputed now must be the saved one: otherwise the directory or the target
     /// moved under it, and applying it could undo or duplicate work.
-    pub fn check_still_valid(&self, now: &Prepared) -> Result<()> {
+    pub fn check_still_valid(&self, now: &Prepared) -> Result<(), SavedPlanError> {
         if now.snapshot_hash.as_deref() != Some(self.snapshot_hash.as_str()) {
-            bail!(
-                "refusing the saved plan: the directory snapshot changed since it was made; run `scimsync plan` again"
-            );
+            return Err(SavedPlanError::SnapshotChanged);
         }
         if &self.plan != now.plan() {
-            bail!(
-                "refusing the saved plan: the target or the store changed since it was made; run `scimsync plan` again"
-            );
+            return Err(SavedPlanError::PlanChanged);
         }
         Ok(())
     }

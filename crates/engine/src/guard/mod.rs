@@ -5,33 +5,30 @@
 //! `scimsync approve-deletes`, which approves exactly that set for `policy.approval_ttl`.
 //!
 //! This module is the store side: the facts the decision needs, the hold and the approval as
-//! stored, the `sync_held` and `sync_approved` events, and what `status`, `plan` and
-//! `approve-deletes --list` print. The decision itself is pure (`decide.rs`).
+//! stored, and the `sync_held` and `sync_approved` events. The decision itself is pure
+//! (`decide.rs`); what `status`, `plan` and `approve-deletes --list` print of it is the front
+//! end's.
 
 mod decide;
 
 pub use decide::{ApprovalUse, Decision, Facts, Limits, decide};
 
 use crate::config::Config;
-use crate::cycle::{EventContext, EventExt, Prepared};
-use crate::recorder::Emitter;
-use anyhow::Result;
+use crate::emit::{Emitter, EventContext, EventExt};
+use crate::prepare::Prepared;
 use scimsync_directory::ConfigKey;
-use scimsync_executor::{OpOutcome, Recorder};
+use scimsync_executor::{Dropped, OpOutcome, Recorder};
 use scimsync_model::{
-    Approval, Event, EventType, GroupLink, HeldSet, InitiatedBy, Link, Loss, LossCounts, LossId,
-    LossRules, Op, Plan, SourceId,
+    Event, EventType, GroupLink, HeldSet, InitiatedBy, Link, LossCounts, LossId, LossRules, Op,
+    Plan, SourceId,
 };
 use scimsync_scim::ProfileKind;
-use scimsync_store::{ApprovalGrant, ApproveOutcome, Store};
+use scimsync_store::{ApprovalGrant, ApproveOutcome, Store, StoreError};
 use std::collections::HashSet;
 use time::OffsetDateTime;
 
 /// The user count of the last snapshot a cycle acted on without holding anything.
 const LAST_GOOD_USERS: &str = "last_good_snapshot_users";
-
-/// How many losses `status` and `plan` print before summarising.
-const SHOWN: usize = 20;
 
 /// What counts as a loss on this target: Miro's licence is `userType`, which a mapping can set.
 pub fn loss_rules(config: &Config) -> LossRules {
@@ -50,7 +47,7 @@ pub fn limits(config: &Config) -> Limits {
 }
 
 /// What the decision needs to know besides the plan, from the snapshot and the store.
-pub fn facts(store: &Store, prepared: &Prepared) -> Result<Facts> {
+pub fn facts(store: &Store, prepared: &Prepared) -> Result<Facts, StoreError> {
     let entries = |key: ConfigKey| -> Vec<String> {
         prepared
             .findings
@@ -81,7 +78,7 @@ pub fn judge(
     prepared: &Prepared,
     plan: &Plan,
     now: OffsetDateTime,
-) -> Result<Decision> {
+) -> Result<Decision, StoreError> {
     let losses = plan.losses(&loss_rules(config));
     let facts = facts(store, prepared)?;
     let approval = store.approval()?;
@@ -103,7 +100,7 @@ pub fn record(
     ctx: &EventContext,
     prepared: &Prepared,
     decision: &Decision,
-) -> Result<()> {
+) -> Result<(), StoreError> {
     if decision.approval == ApprovalUse::Expired {
         if let Some(expired) = store.approval()? {
             tracing::warn!(
@@ -161,7 +158,7 @@ pub fn settle_approval(
     executed: &Plan,
     succeeded: &HashSet<usize>,
     decision: &Decision,
-) -> Result<()> {
+) -> Result<(), StoreError> {
     let Some(approval) = store.approval()? else {
         return Ok(());
     };
@@ -231,6 +228,9 @@ impl Recorder for Tracking<'_> {
     fn group_unlink(&mut self, source_id: &SourceId) {
         self.inner.group_unlink(source_id);
     }
+    fn attribute_refused(&mut self, dropped: &Dropped) {
+        self.inner.attribute_refused(dropped);
+    }
 }
 
 /// Who approves: as the front end knows them (the `scimsync` binary: the effective OS user,
@@ -242,21 +242,15 @@ pub struct Operator {
 }
 
 /// `scimsync approve-deletes`: approves exactly the held set (or, with `digest`, only if it is
-/// still the set with that digest). Nothing held: says so, exit 1, nothing changed.
+/// still the set with that digest: its first hex digits, at least 8). Nothing held: says so,
+/// nothing changed.
 pub fn approve(
     config: &Config,
     store: &mut Store,
     emitter: &Emitter,
     operator: &Operator,
     digest: Option<&str>,
-) -> Result<ApproveOutcome> {
-    if let Some(d) = digest
-        && (d.len() < 8 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        anyhow::bail!(
-            "--digest {d:?}: give at least the first 8 hex digits `approve-deletes --list` shows"
-        );
-    }
+) -> Result<ApproveOutcome, StoreError> {
     let now = OffsetDateTime::now_utc();
     let Operator { user, sudo } = operator.clone();
     let approved_by = match &sudo {
@@ -297,181 +291,4 @@ pub fn approve(
         )?;
     }
     Ok(outcome)
-}
-
-/// The held set and the approval, as `status --output json` and `approve-deletes --list
-/// --output json` show them (`losses` only when asked: a held purge can be large).
-pub fn state_json(store: &Store, with_losses: bool) -> Result<serde_json::Value> {
-    let now = OffsetDateTime::now_utc();
-    let held = store.hold()?;
-    let approval = store.approval()?;
-    let held = held.map(|h| {
-        let mut v = serde_json::json!({
-            "run_id": h.run_id,
-            "held_at": h.held_at,
-            "reasons": h.reasons,
-            "total": h.losses.len(),
-            "counts": h.counts(),
-            "digest": h.digest(),
-        });
-        if with_losses {
-            v["losses"] = serde_json::json!(h.losses);
-        }
-        v
-    });
-    let approval = approval.map(|a| {
-        let mut v = serde_json::json!({
-            "hold_run": a.hold_run,
-            "digest": a.digest,
-            "approved_at": a.approved_at,
-            "approved_by": a.approved_by,
-            "expires_at": a.expires_at,
-            "expired": expired(&a, now),
-            "remaining": a.losses.len(),
-            "counts": LossCounts::of(&a.losses),
-        });
-        if with_losses {
-            v["losses"] = serde_json::json!(a.losses);
-        }
-        v
-    });
-    Ok(serde_json::json!({"held": held, "approval": approval}))
-}
-
-fn expired(approval: &Approval, now: OffsetDateTime) -> bool {
-    OffsetDateTime::parse(
-        &approval.expires_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map(|at| at <= now)
-    .unwrap_or(true)
-}
-
-/// The held set and the approval in words, for `status` and `approve-deletes --list`. Empty
-/// when there is neither.
-pub fn state_text(store: &Store, all: bool) -> Result<String> {
-    use std::fmt::Write;
-    let now = OffsetDateTime::now_utc();
-    let mut out = String::new();
-    if let Some(held) = store.hold()? {
-        let run = held
-            .run_id
-            .map(|r| format!(" by run {r}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "HELD: {} access-removing changes held by the deletion guard{run} at {} ({}):",
-            held.losses.len(),
-            held.held_at,
-            held.counts()
-        );
-        for reason in &held.reasons {
-            let _ = writeln!(out, "  why: {reason}");
-        }
-        write_losses(&mut out, &held.losses, all);
-        let digest = held.digest();
-        let _ = writeln!(
-            out,
-            "  digest {}; `scimsync approve-deletes` approves exactly these (for policy.approval_ttl)",
-            short_digest(&digest)
-        );
-    }
-    if let Some(approval) = store.approval()? {
-        let state = if expired(&approval, now) {
-            "EXPIRED"
-        } else {
-            "valid"
-        };
-        let _ = writeln!(
-            out,
-            "APPROVED by {} at {}, {state} until {}: {} changes still to apply ({})",
-            approval.approved_by,
-            approval.approved_at,
-            approval.expires_at,
-            approval.losses.len(),
-            LossCounts::of(&approval.losses)
-        );
-    }
-    Ok(out)
-}
-
-/// The first 12 hex digits of a held set's digest, as printed (and accepted by `--digest`).
-pub fn short_digest(digest: &str) -> &str {
-    digest.get(..12).unwrap_or(digest)
-}
-
-fn write_losses(out: &mut String, losses: &[Loss], all: bool) {
-    use std::fmt::Write;
-    let shown = if all { losses.len() } else { SHOWN };
-    for loss in losses.iter().take(shown) {
-        let _ = writeln!(out, "    {loss}");
-    }
-    if losses.len() > shown {
-        let _ = writeln!(
-            out,
-            "    … and {} more (`scimsync approve-deletes --list` shows all)",
-            losses.len() - shown
-        );
-    }
-}
-
-/// What `plan` prints after the operations: what the guard would hold, and why.
-pub fn plan_text(decision: &Decision) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    match decision.approval {
-        ApprovalUse::Valid { released } if released > 0 => {
-            let _ = writeln!(
-                out,
-                "Deletion guard: {released} approved changes would be applied."
-            );
-        }
-        ApprovalUse::Expired => {
-            let _ = writeln!(
-                out,
-                "Deletion guard: the stored approval has expired and is ignored."
-            );
-        }
-        _ => {}
-    }
-    if let Some(invalid) = &decision.invalid_over {
-        let _ = writeln!(
-            out,
-            "WARNING: {invalid}; a sync would end with exit 3 at least."
-        );
-    }
-    if decision.held.is_empty() {
-        return out;
-    }
-    let _ = writeln!(
-        out,
-        "HELD: the deletion guard would hold {} access-removing changes ({}); sync would exit 4:",
-        decision.held.len(),
-        decision.held_counts()
-    );
-    for reason in &decision.reasons {
-        let _ = writeln!(out, "  why: {}", reason.message);
-    }
-    write_losses(&mut out, &decision.held, false);
-    let _ = writeln!(
-        out,
-        "  a sync records this hold; `scimsync approve-deletes` then approves exactly it"
-    );
-    out
-}
-
-/// What `plan --output json` adds about the guard.
-pub fn plan_json(decision: &Decision) -> serde_json::Value {
-    serde_json::json!({
-        "held": decision.held.len(),
-        "counts": decision.held_counts(),
-        "reasons": decision.reasons,
-        "losses": decision.held,
-        "approved_applied": match decision.approval {
-            ApprovalUse::Valid { released } => released,
-            _ => 0,
-        },
-        "approval_expired": decision.approval == ApprovalUse::Expired,
-        "invalid_over": decision.invalid_over,
-    })
 }

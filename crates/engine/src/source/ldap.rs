@@ -1,84 +1,72 @@
-//! `source.kind = "ldap"`: resolves the bind DN and password (environment or file, like the
-//! target's token) and reads the directory with `scimsync_directory::read_ldap`.
+//! `kind = "ldap"`: resolves the bind DN and password (the password through the same loader as
+//! the target's token: environment or file) and reads the directory with
+//! `scimsync_directory::read_ldap`.
 
-use crate::config::Config;
-use anyhow::{Context, Result, anyhow, bail};
+use super::{ReadError, Source};
+use crate::secret::{SecretRef, Trim};
 use scimsync_directory::{LdapBind, LdapConfig};
 use scimsync_model::Snapshot;
-use secrecy::SecretString;
+use std::path::{Path, PathBuf};
 
-pub async fn read(config: &Config) -> Result<Snapshot> {
-    let ldap = config
-        .source
-        .ldap
-        .as_ref()
-        .ok_or_else(|| anyhow!("[source] kind = \"ldap\" needs a [source.ldap] table"))?;
-    let bind = credentials(config, ldap)?;
-    let snapshot = scimsync_directory::read_ldap(ldap, bind.as_ref())
-        .await
-        .context("reading the LDAP directory")?;
-    tracing::info!(
-        users = snapshot.users.len(),
-        groups = snapshot.groups.len(),
-        "read the LDAP directory"
-    );
-    Ok(snapshot)
+pub struct Ldap {
+    config: LdapConfig,
+    /// sync.toml's directory: `password_file` is relative to it.
+    base: PathBuf,
 }
 
-fn credentials(config: &Config, ldap: &LdapConfig) -> Result<Option<LdapBind>> {
-    let dn = match (&ldap.bind_dn, &ldap.bind_dn_env) {
-        (Some(dn), _) => dn.clone(),
-        (None, Some(var)) => std::env::var(var)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| anyhow!("[source.ldap] bind_dn_env: {var} is not set or empty"))?,
-        (None, None) => return Ok(None),
-    };
-    if let Some(var) = &ldap.password_env {
-        match std::env::var(var) {
-            // Passwords are taken as they are: a space may be part of one.
-            Ok(v) if !v.is_empty() => {
-                return Ok(Some(LdapBind {
-                    dn,
-                    password: SecretString::from(v),
-                }));
-            }
-            Ok(_) => bail!("[source.ldap] password_env: {var} is empty"),
-            Err(_) if ldap.password_file.is_some() => {}
-            Err(_) => bail!("[source.ldap] password_env: {var} is not set"),
+impl Ldap {
+    pub fn new(config: LdapConfig, base: &Path) -> Ldap {
+        Ldap {
+            config,
+            base: base.to_path_buf(),
         }
     }
-    let Some(file) = &ldap.password_file else {
-        bail!("[source.ldap]: set password_env or password_file");
-    };
-    let path = config.resolve(file);
-    warn_if_readable_by_others(&path);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read [source.ldap] password_file {}", path.display()))?;
-    // A file's trailing newline is an editor's, not the password's.
-    let password = text.trim_end_matches(['\n', '\r']);
-    if password.is_empty() {
-        bail!("[source.ldap] password_file {} is empty", path.display());
+
+    fn credentials(&self) -> Result<Option<LdapBind>, ReadError> {
+        let ldap = &self.config;
+        let dn = match (&ldap.bind_dn, &ldap.bind_dn_env) {
+            (Some(dn), _) => dn.clone(),
+            // The DN is not a secret, but it may come from the environment too.
+            (None, Some(var)) => std::env::var(var)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| {
+                    ReadError::Config(format!(
+                        "[source.ldap] bind_dn_env: {var} is not set or empty"
+                    ))
+                })?,
+            (None, None) => return Ok(None),
+        };
+        let password = SecretRef {
+            section: "[source.ldap]",
+            env_key: "password_env",
+            env: ldap.password_env.clone(),
+            file_key: "password_file",
+            file: ldap.password_file.as_ref().map(|p| self.base.join(p)),
+            trim: Trim::LineEnd,
+        }
+        .load()?;
+        Ok(Some(LdapBind { dn, password }))
     }
-    Ok(Some(LdapBind {
-        dn,
-        password: SecretString::from(password.to_owned()),
-    }))
 }
 
-#[cfg(unix)]
-fn warn_if_readable_by_others(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            path = %path.display(),
-            mode = format!("{:o}", meta.permissions().mode() & 0o777),
-            "[source.ldap] password_file is readable by group or others; chmod 600 it"
+impl Source for Ldap {
+    /// Over the network, on a runtime of its own: the engine calls `read` on a plain thread
+    /// (beside the load of the store's links), and ldap3 needs tokio.
+    fn read(&self) -> Result<Snapshot, ReadError> {
+        let bind = self.credentials()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ReadError::Runtime)?;
+        let snapshot = runtime
+            .block_on(scimsync_directory::read_ldap(&self.config, bind.as_ref()))
+            .map_err(|e| ReadError::Ldap(Box::new(e)))?;
+        tracing::info!(
+            users = snapshot.users.len(),
+            groups = snapshot.groups.len(),
+            "read the LDAP directory"
         );
+        Ok(snapshot)
     }
 }
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &std::path::Path) {}

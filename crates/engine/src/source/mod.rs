@@ -1,266 +1,128 @@
-//! The directory side of a cycle: read the snapshot, map it against what was last pushed, and
-//! load the links the planner needs. On a million users each step is seconds of one core's
-//! work, so the independent ones run side by side: the snapshot is parsed while the link heads
-//! are loaded and indexed, and the synced groups are built while the changed users' pushed
-//! attributes are decoded and the group links loaded.
+//! Where a directory comes from. Each kind of source is a module here behind [`Source`]: read
+//! a snapshot, all or nothing; optionally, a keyed read whose records an incremental cycle can
+//! recognise by their bytes without parsing them.
+//!
+//! Adding a source is one module here plus one config variant: a [`SourceKind`] (with its keys
+//! in [`SourceConfig`]) and its arm in [`open`]. Its secrets go through
+//! [`SecretRef`](crate::secret::SecretRef), like the target's token.
 
+mod csv;
+mod json;
 mod ldap;
 
-use crate::config::{Config, SourceKind};
-use anyhow::{Result, anyhow, bail};
-use scimsync_directory::{Findings, Mapped, Mapping, Scan, ScannedJson, StampedUser};
-use scimsync_model::{
-    DesiredGroup, GroupLink, Link, PushedHashes, RecordContext, Snapshot, SourceId,
-};
-use scimsync_plan::{LiveLinks, Unchanged};
-use scimsync_store::{StampedLink, Store};
+use scimsync_directory::{LdapConfig, LdapSourceError, Scan, SourceError};
+use scimsync_model::{RecordContext, Snapshot};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
 
-/// What `prepare` plans from, on the directory side.
-pub struct Directory {
-    /// A digest of the snapshot, when asked for (a pass over the whole directory).
-    pub snapshot_hash: Option<String>,
-    pub directory_users: usize,
-    pub mapped: Mapped,
-    pub desired_groups: Vec<DesiredGroup>,
-    /// The id of every directory group, synced or not, sorted (a linked group no longer
-    /// synced but still here is not "gone from the directory").
-    pub directory_groups: Vec<SourceId>,
-    /// Config names that match no directory group, and group members that resolve to no user.
-    pub findings: Findings,
-    /// Every link; on an incremental cycle, with the pushed attributes of changed users only.
-    pub links: Vec<Link>,
-    /// Every group link (loaded while the synced groups are built).
-    pub group_links: Vec<GroupLink>,
-    /// On an incremental cycle, the users proved unchanged (their attributes are dropped).
-    pub unchanged: Option<Unchanged>,
-    /// Record stamps for the links of users proved unchanged from a parsed record: stored
-    /// after the cycle's writes (`Store::stamp_records`), they let the next cycle skip those
-    /// records.
-    pub stamps: Vec<StampedLink>,
-}
+/// A directory the engine can read.
+pub trait Source: Send + Sync {
+    /// Reads the whole directory, all or nothing: a partial snapshot would deprovision people.
+    /// Blocking: the engine calls it on a thread of its own, beside the load of the store's
+    /// links, never on an async runtime's.
+    fn read(&self) -> Result<Snapshot, ReadError>;
 
-/// The snapshot file `[source] path` names.
-fn source_path(config: &Config) -> Result<std::path::PathBuf> {
-    config
-        .source
-        .path
-        .as_ref()
-        .map(|p| config.resolve(p))
-        .ok_or_else(|| anyhow!("[source] path is not set"))
-}
+    /// Whether [`Source::scan`] keys the records rather than reading them whole.
+    fn keyed(&self) -> bool {
+        false
+    }
 
-/// A JSON or CSV snapshot (blocking: the caller picks the thread).
-fn read_file_snapshot(config: &Config) -> Result<Snapshot> {
-    let path = source_path(config)?;
-    let snapshot = match config.source.kind {
-        SourceKind::Json => scimsync_directory::read_json(&path)?,
-        SourceKind::Csv => {
-            let groups = config
-                .source
-                .groups_path
-                .as_ref()
-                .map(|p| config.resolve(p));
-            scimsync_directory::read_csv(&path, groups.as_deref())?
-        }
-        SourceKind::Ldap => bail!("an LDAP source is read over the network, not from a file"),
-    };
-    Ok(snapshot)
-}
-
-/// The whole snapshot as read, nothing mapped (`check`).
-pub async fn read_snapshot(config: &Config) -> Result<Snapshot> {
-    match config.source.kind {
-        SourceKind::Ldap => ldap::read(config).await,
-        _ => {
-            let config_path = config.origin.clone();
-            let read = tokio::task::block_in_place(|| read_file_snapshot(config));
-            read.map_err(|e| {
-                e.context(format!(
-                    "reading the directory of {}",
-                    config_path.display()
-                ))
-            })
-        }
+    /// A keyed read: every record delimited and keyed by a digest of its bytes under `context`,
+    /// none parsed yet (`Scan::Keyed`), where the source can; otherwise the whole snapshot
+    /// (`Scan::Whole`). Blocking, like `read`.
+    fn scan(&self, context: &RecordContext) -> Result<Scan, ReadError> {
+        let _ = context;
+        self.read().map(Scan::Whole)
     }
 }
 
-/// Reads and maps the directory and loads the links. A full cycle loads every link whole; an
-/// incremental one maps against the links' fingerprints, so a user whose fingerprint is its
-/// link's keeps no attributes (most of a large directory, most of a cycle's memory).
-///
-/// An incremental cycle over a JSON file reads it keyed (`scan_json`): a record whose bytes
-/// are the ones its link was stamped with is neither parsed nor mapped, and the users mapped
-/// unchanged from a parsed record come back as stamps to store (`Directory::stamps`).
-pub async fn read_and_map(
-    config: &Config,
-    store: &Store,
-    mapping: &Mapping,
-    full: bool,
-    digest: bool,
-) -> Result<Directory> {
-    // LDAP is read over the network first; a file is parsed on its own thread below.
-    let ldap = match config.source.kind {
-        SourceKind::Ldap => Some(ldap::read(config).await?),
-        _ => None,
-    };
-    // A saved plan's digest needs every record parsed.
-    let context = (!full && !digest && config.source.kind == SourceKind::Json)
-        .then(|| mapping.record_context(&config.scope));
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(move || match (ldap, context) {
-            (Some(snapshot), _) => Ok(Read::Whole(snapshot)),
-            (None, Some(context)) => scan_file_snapshot(config, &context),
-            (None, None) => read_file_snapshot(config).map(Read::Whole),
-        });
-        let join_reader = |reader: std::thread::ScopedJoinHandle<'_, Result<Read>>| {
-            reader
-                .join()
-                .map_err(|_| anyhow!("the snapshot reader panicked"))?
-        };
-        let heads = match (!full).then(|| store.link_heads()).transpose() {
-            Ok(heads) => heads,
-            Err(e) => {
-                // The snapshot's error first: a broken directory file is what to fix first.
-                join_reader(reader)?;
-                return Err(e.into());
-            }
-        };
-        let live = heads
-            .as_ref()
-            .map(|heads| LiveLinks::with_stamps(&heads.links, &heads.stamps));
-        let read = join_reader(reader)?;
+/// `[source] kind`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Json,
+    Csv,
+    Ldap,
+}
 
-        let (mut mapped, groups, directory_users, snapshot_hash) = match (read, &live) {
-            (Read::Scanned(scanned), Some(live)) => {
-                let keyed = scanned.resolve(&config.roles, |key| {
-                    live.stamped(key)
-                        .map(|(at, link, stamp)| StampedUser::of(at, link, stamp))
-                })?;
-                let directory_users = keyed.snapshot.users.len();
-                let (mapped, groups) = scimsync_directory::map_keyed(
-                    keyed,
-                    &config.scope,
-                    &config.roles,
-                    mapping,
-                    live,
-                );
-                (mapped, groups, directory_users, None)
-            }
-            (read, live) => {
-                let snapshot = match read {
-                    Read::Whole(snapshot) => snapshot,
-                    // Scanned only on an incremental cycle, which has its links.
-                    Read::Scanned(_) => bail!("a keyed read needs the links"),
-                };
-                let snapshot_hash = digest.then(|| snapshot_digest(&snapshot));
-                let directory_users = snapshot.users.len();
-                // Mapping consumes the users, record by record: the snapshot and the mapped
-                // directory are never both held whole. The groups stay for the group side.
-                let Snapshot { users, groups } = snapshot;
-                let mapped = scimsync_directory::map_users(
-                    users,
-                    &groups,
-                    &config.scope,
-                    &config.roles,
-                    mapping,
-                    live.as_ref().map(|live| live as &dyn PushedHashes),
-                );
-                (mapped, groups, directory_users, snapshot_hash)
-            }
-        };
-        let stamps = match (&live, &heads) {
-            (Some(live), Some(heads)) => {
-                scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, live, &heads.stamps)
-                    .into_iter()
-                    .map(|(at, stamp)| StampedLink::proved(&heads.links[at], stamp))
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        mapped.stamps = Vec::new();
-        let findings =
-            scimsync_directory::findings(&groups, &config.scope, &config.roles, &config.groups);
-        let mut directory_groups: Vec<SourceId> = groups.iter().map(|g| g.id.clone()).collect();
-        directory_groups.sort_unstable();
-        let groups = Snapshot {
-            users: Vec::new(),
-            groups,
-        };
-        // Which users changed: mapping found most of them unchanged and where their links
-        // are, so this is quick. The proof keeps the links' index for the planner.
-        let unchanged = live.map(|live| {
-            scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged, &mapped.links)
-        });
-        mapped.links = Vec::new();
-        // The synced groups on a second thread, while this one decodes what was pushed to
-        // the users that changed (the others' is not needed) and loads the group links.
-        let (desired_groups, links, group_links) = std::thread::scope(|inner| {
-            let desired = inner.spawn(|| {
-                scimsync_directory::desired_groups(&groups, &config.groups, &config.scope, &mapped)
-            });
-            let links = match (heads, &unchanged) {
-                (Some(heads), Some(unchanged)) => {
-                    let mut links = heads.links;
-                    store
-                        .fill_link_attrs(&mut links, |at, _| !unchanged.link(at))
-                        .map(|_| links)
-                }
-                _ => store.links(),
-            };
-            let group_links = links.is_ok().then(|| store.group_links());
-            let desired = desired
-                .join()
-                .map_err(|_| anyhow!("building the synced groups panicked"));
-            let group_links = group_links.transpose()?.unwrap_or_default();
-            anyhow::Ok((desired?, links?, group_links))
-        })?;
-        if let Some(unchanged) = &unchanged {
-            // Nor are the attributes of a user proved unchanged (the planner is told): the
-            // ones mapping could not drop, because they reference another user.
-            for (at, user) in mapped.desired.iter_mut().enumerate() {
-                if unchanged.desired(at) && !user.attrs.is_empty() {
-                    user.attrs = Default::default();
-                }
-            }
+/// `[source]` in sync.toml.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// JSON snapshot, or the CSV users file.
+    pub path: Option<PathBuf>,
+    /// CSV groups file (`group_id,group_name,member_id`).
+    pub groups_path: Option<PathBuf>,
+    /// `[source.ldap]` for kind = "ldap".
+    pub ldap: Option<LdapConfig>,
+}
+
+/// Why the directory cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// `[source]` as written cannot be read: a key its kind needs is missing or wrong (checked
+    /// when sync.toml is loaded).
+    #[error("{0}")]
+    Config(String),
+    /// A file snapshot cannot be read, or is not a directory as a whole; the message names
+    /// the file and, where one is at fault, the line, record and field.
+    #[error(transparent)]
+    File(Box<SourceError>),
+    /// The LDAP server cannot be reached, refuses the bind, or answers a search with an error.
+    #[error("reading the LDAP directory")]
+    Ldap(#[source] Box<LdapSourceError>),
+    /// The LDAP bind password cannot be loaded.
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+    /// The LDAP read's own async runtime cannot start.
+    #[error("cannot start the LDAP reader")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl From<SourceError> for ReadError {
+    fn from(e: SourceError) -> Self {
+        // Boxed: a file error names its file, line, record and field, and a cycle's every
+        // `Result` would otherwise carry its size.
+        ReadError::File(Box::new(e))
+    }
+}
+
+/// The source `[source]` describes, its relative paths resolved against `base` (sync.toml's
+/// directory). Checks the keys its kind needs; does no IO.
+pub fn open(config: &SourceConfig, base: &Path) -> Result<Box<dyn Source>, ReadError> {
+    let resolve = |p: &PathBuf| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(p)
         }
-        Ok(Directory {
-            snapshot_hash,
-            directory_users,
-            mapped,
-            desired_groups,
-            directory_groups,
-            findings,
-            links,
-            group_links,
-            unchanged,
-            stamps,
+    };
+    let path = || {
+        config.path.as_ref().map(resolve).ok_or_else(|| {
+            ReadError::Config(format!(
+                "[source] path is required for kind = {:?}",
+                config.kind
+            ))
         })
+    };
+    Ok(match config.kind {
+        SourceKind::Json => Box::new(json::JsonFile { path: path()? }),
+        SourceKind::Csv => Box::new(csv::CsvFiles {
+            users: path()?,
+            groups: config.groups_path.as_ref().map(resolve),
+        }),
+        SourceKind::Ldap => match &config.ldap {
+            Some(ldap) => {
+                ldap.validate()
+                    .map_err(|e| ReadError::Config(e.to_string()))?;
+                Box::new(ldap::Ldap::new(ldap.clone(), base))
+            }
+            None => {
+                return Err(ReadError::Config(
+                    "[source] kind = \"ldap\" needs a [source.ldap] table".into(),
+                ));
+            }
+        },
     })
-}
-
-/// A JSON file, keyed (blocking: the caller picks the thread).
-fn scan_file_snapshot(config: &Config, context: &RecordContext) -> Result<Read> {
-    let path = source_path(config)?;
-    Ok(match scimsync_directory::scan_json(&path, context)? {
-        Scan::Keyed(scanned) => Read::Scanned(scanned),
-        Scan::Whole(snapshot) => Read::Whole(snapshot),
-    })
-}
-
-/// The snapshot as the reader thread hands it over.
-enum Read {
-    Whole(Snapshot),
-    /// Keyed, its users not parsed yet: resolved against the links' stamps.
-    Scanned(ScannedJson),
-}
-
-/// A digest of the snapshot as read, to tell a saved plan's directory from today's. Streamed
-/// into the hash: a million-user snapshot is not rendered into a buffer first.
-fn snapshot_digest(snapshot: &Snapshot) -> String {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    match serde_json::to_writer(std::io::BufWriter::new(&mut hasher), snapshot) {
-        Ok(()) => hex::encode(hasher.finalize()),
-        Err(_) => String::new(),
-    }
 }
