@@ -32,6 +32,9 @@ pub mod secret;
 pub mod source;
 pub mod target;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::Config;
 pub use cycle::{CycleOptions, run_cycle};
 pub use emit::{Emitter, EventSink, Progress};

@@ -126,3 +126,77 @@ pub fn open(config: &SourceConfig, base: &Path) -> Result<Box<dyn Source>, ReadE
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn config(kind: SourceKind) -> SourceConfig {
+        SourceConfig {
+            kind,
+            path: None,
+            groups_path: None,
+            ldap: None,
+        }
+    }
+
+    fn refused(config: &SourceConfig) -> String {
+        match open(config, Path::new("/etc/scimsync")) {
+            Ok(_) => panic!("{config:?} opened"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn each_kind_checks_the_keys_it_needs() {
+        assert_eq!(
+            refused(&config(SourceKind::Json)),
+            "[source] path is required for kind = Json"
+        );
+        assert_eq!(
+            refused(&config(SourceKind::Csv)),
+            "[source] path is required for kind = Csv"
+        );
+        assert_eq!(
+            refused(&config(SourceKind::Ldap)),
+            "[source] kind = \"ldap\" needs a [source.ldap] table"
+        );
+        let ldap: LdapConfig = toml::from_str("url = \"http://dc\"\nbase_dn = \"dc=x\"").unwrap();
+        let bad = SourceConfig {
+            ldap: Some(ldap),
+            ..config(SourceKind::Ldap)
+        };
+        assert!(refused(&bad).contains("ldap://"), "{}", refused(&bad));
+    }
+
+    #[test]
+    fn only_the_json_file_reads_keyed_and_paths_are_relative_to_sync_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("d.json"),
+            r#"{"users": [{"id": "u1", "email": "ann@example.com"}], "groups": []}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("d.csv"), "id,email\nu1,ann@example.com\n").unwrap();
+        let json = SourceConfig {
+            path: Some("d.json".into()),
+            ..config(SourceKind::Json)
+        };
+        let csv = SourceConfig {
+            path: Some("d.csv".into()),
+            ..config(SourceKind::Csv)
+        };
+        let json = open(&json, dir.path()).unwrap();
+        let csv = open(&csv, dir.path()).unwrap();
+        assert!(json.keyed());
+        assert!(!csv.keyed());
+        assert_eq!(json.read().unwrap().users.len(), 1);
+        assert_eq!(csv.read().unwrap().users.len(), 1);
+        // A source without a keyed read hands the whole snapshot to `scan`.
+        let context = scimsync_directory::Mapping::compile(&Default::default())
+            .unwrap()
+            .record_context(&Default::default());
+        assert!(matches!(csv.scan(&context).unwrap(), Scan::Whole(_)));
+    }
+}

@@ -1,0 +1,115 @@
+//! Journal recovery: an intent still open marks a write that may have reached the target with
+//! no event saying so. The next cycle (or the shutdown that dropped it) closes it with that
+//! event, and re-plans the write by lookup instead of replaying it.
+
+use super::World;
+use crate::journal::is_abandoned;
+use scimsync_model::{EventType, InitiatedBy, Op};
+use scimsync_store::RunStatus;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_in_flight_at_a_crash_gets_its_event_and_is_adopted_not_repeated() {
+    let world = World::new().await;
+    let config = world.config("max_deprovisions = \"50%\"", "");
+    let mut store = world.store();
+    // The plan a first cycle would send, then a crash right after Bob's create was sent and
+    // applied: its intent stays open, no event says it happened, no link records it.
+    let client = crate::target::client(&config, config.token().unwrap()).unwrap();
+    let prepared = crate::prepare(&config, &store, &client, true, false)
+        .await
+        .unwrap();
+    let create = prepared
+        .plan()
+        .ops
+        .iter()
+        .find(|op| matches!(op, Op::Create { user_name, .. } if user_name == "bob@example.com"))
+        .unwrap()
+        .clone();
+    let crashed = store.begin_run(InitiatedBy::Schedule, true).unwrap();
+    store.open_intent(crashed, &create).unwrap();
+    world.emu.emulator.seed(&scimsync_emulator::Seed {
+        users: vec![scimsync_emulator::SeedUser::new("bob@example.com")],
+        groups: Vec::new(),
+    });
+
+    let report = world.cycle(&config, &mut store).await.unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    // The missing event, for the crashed run, before anything else of this cycle.
+    let abandoned: Vec<_> = world
+        .seen
+        .of(EventType::UserCreateProvision)
+        .into_iter()
+        .filter(is_abandoned)
+        .collect();
+    assert_eq!(abandoned.len(), 1, "{abandoned:?}");
+    let event = &abandoned[0];
+    assert!(!event.success);
+    assert_eq!(event.run_id, Some(crashed));
+    assert_eq!(event.detail["closed"], "after_crash");
+    assert_eq!(
+        event.resource.as_ref().unwrap().user_name.as_deref(),
+        Some("bob@example.com")
+    );
+    let start = &world.seen.of(EventType::SyncCycleStart)[0];
+    assert_eq!(start.detail["abandoned_intents"], 1);
+    assert!(store.open_intents().unwrap().is_empty());
+    // Bob is adopted by lookup, not created twice.
+    let counts = report.summary.counts.unwrap();
+    assert_eq!((counts.planned.create, counts.planned.adopt), (3, 1));
+    let bobs = world
+        .target_users()
+        .iter()
+        .filter(|(name, _)| name == "bob@example.com")
+        .count();
+    assert_eq!(bobs, 1);
+    assert_eq!(store.link_count().unwrap(), 4);
+    // The crashed run is marked as such.
+    let crashed_run = store
+        .runs(10)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == crashed);
+    assert_eq!(crashed_run.unwrap().status, RunStatus::Interrupted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_mid_cycle_closes_its_writes_and_marks_the_run() {
+    let world = World::new().await;
+    let config = world.config("max_deprovisions = \"50%\"", "");
+    let mut store = world.store();
+    let client = crate::target::client(&config, config.token().unwrap()).unwrap();
+    let prepared = crate::prepare(&config, &store, &client, true, false)
+        .await
+        .unwrap();
+    let run = store.begin_run(InitiatedBy::Schedule, true).unwrap();
+    for op in prepared.plan().ops.iter().take(2) {
+        store.open_intent(run, op).unwrap();
+    }
+
+    let abandoned = crate::cycle::interrupted(&config, &mut store, &world.emitter).unwrap();
+    assert_eq!(abandoned, 2);
+    assert!(store.open_intents().unwrap().is_empty());
+    let closed: Vec<_> = world
+        .seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| is_abandoned(e))
+        .map(|e| e.detail["closed"].clone())
+        .collect();
+    assert_eq!(closed, ["on_shutdown", "on_shutdown"]);
+    let end = &world.seen.of(EventType::SyncCycleEnd)[0];
+    assert_eq!(end.run_id, Some(run));
+    assert_eq!(end.detail["status"], "interrupted");
+    assert_eq!(end.detail["abandoned_intents"], 2);
+    assert_eq!(
+        store.last_run().unwrap().unwrap().status,
+        RunStatus::Interrupted
+    );
+    // Nothing open: closing again is a no-op.
+    assert_eq!(
+        crate::cycle::interrupted(&config, &mut store, &world.emitter).unwrap(),
+        0
+    );
+}
