@@ -1,108 +1,61 @@
-//! A tidy test: the Architecture Invariants of ARCHITECTURE.md, checked against `cargo metadata`.
+//! The workspace's tidy test: what keeps the code and its docs in step, checked on every run.
+//! - `deps`: the dependency rules of ARCHITECTURE.md, for every crate (`cargo metadata`);
+//! - `imports`: no import circle between the modules of a crate (a reading of its
+//!   `crate::`/`super::` paths);
+//! - `docs`: no dangling reference to a file of the repository in its docs and comments;
+//! - `files`: no runtime file (a state database, its lock, a profile) committed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::Value;
-use std::collections::BTreeSet;
+mod deps;
+mod docs;
+mod files;
+mod imports;
 
-fn normal_deps(meta: &Value, package: &str) -> BTreeSet<String> {
-    let pkg = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == package)
-        .unwrap_or_else(|| panic!("no package {package}"));
-    pkg["dependencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["kind"].is_null())
-        .map(|d| d["name"].as_str().unwrap().to_owned())
-        .collect()
+use std::path::{Path, PathBuf};
+
+/// The repository's root (this package is `tests/` in it).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
 }
 
-#[test]
-fn crate_dependencies_follow_the_architecture() {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let internal = |deps: &BTreeSet<String>| -> BTreeSet<String> {
-        deps.iter()
-            .filter(|d| d.starts_with("scimsync"))
-            .cloned()
-            .collect()
-    };
-
-    // model depends on no other scimsync crate.
-    assert!(internal(&normal_deps(&meta, "scimsync-model")).is_empty());
-    // plan depends on model alone, and on nothing that does IO.
-    let plan = normal_deps(&meta, "scimsync-plan");
-    assert_eq!(
-        internal(&plan),
-        BTreeSet::from(["scimsync-model".to_owned()])
-    );
-    for io in ["tokio", "reqwest", "rusqlite", "rand"] {
-        assert!(!plan.contains(io), "plan must not depend on {io}");
+/// The repository's files, as git tracks them (relative paths), or, outside a git checkout,
+/// every file under the root but `target/` and dot-directories.
+pub fn tracked_files() -> Vec<PathBuf> {
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root())
+        .output();
+    if let Ok(out) = out
+        && out.status.success()
+    {
+        return out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
+            .filter(|p| root().join(p).exists())
+            .collect();
     }
-    // scim is wire types and rules: no IO.
-    let scim = normal_deps(&meta, "scimsync-scim");
-    for io in ["tokio", "reqwest", "rusqlite"] {
-        assert!(!scim.contains(io), "scim must not depend on {io}");
+    let mut files = Vec::new();
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(root().join(&dir)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || (dir.as_os_str().is_empty() && name == "target") {
+                continue;
+            }
+            let path = dir.join(&*name);
+            if entry.file_type().unwrap().is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
     }
-    // Only the store knows SQL; only the executor knows reqwest; the emulator is never shipped
-    // inside the binary.
-    for pkg in [
-        "scimsync-model",
-        "scimsync-scim",
-        "scimsync-directory",
-        "scimsync-plan",
-        "scimsync-executor",
-        "scimsync",
-    ] {
-        assert!(
-            !normal_deps(&meta, pkg).contains("rusqlite"),
-            "{pkg} must not use rusqlite"
-        );
-    }
-    for pkg in [
-        "scimsync-model",
-        "scimsync-scim",
-        "scimsync-directory",
-        "scimsync-plan",
-        "scimsync-store",
-        "scimsync",
-    ] {
-        assert!(
-            !normal_deps(&meta, pkg).contains("reqwest"),
-            "{pkg} must not use reqwest"
-        );
-    }
-    assert!(!normal_deps(&meta, "scimsync").contains("scimsync-emulator"));
-    // anyhow only in the binary (and the emulator's binary).
-    for pkg in [
-        "scimsync-model",
-        "scimsync-scim",
-        "scimsync-directory",
-        "scimsync-plan",
-        "scimsync-executor",
-        "scimsync-store",
-    ] {
-        assert!(
-            !normal_deps(&meta, pkg).contains("anyhow"),
-            "{pkg} must use thiserror, not anyhow"
-        );
-    }
+    files.sort();
+    files
 }

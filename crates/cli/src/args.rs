@@ -1,4 +1,5 @@
-//! The command line (clap): what `scimsync` accepts. SPEC.md's names: never renamed.
+//! The command line (clap): what `scimsync` accepts. The names are a contract (README.md,
+//! "Commands"): scripts outside the project drive the binary through them; never rename one.
 
 use crate::log::LogFormat;
 use clap::{Parser, Subcommand, ValueEnum};

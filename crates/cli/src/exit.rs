@@ -1,4 +1,4 @@
-//! Exit codes (SPEC.md's contract, README's table): the binary's decision, from the engine's
+//! Exit codes (a contract: README.md, "Commands"): the binary's decision, from the engine's
 //! typed report.
 
 use scimsync_store::RunStatus;

@@ -6,7 +6,8 @@
 //! policy in `plan`, `[source]` in `source`); this module composes them and resolves paths
 //! relative to the file.
 
-use crate::secret::{SecretError, SecretRef, Trim};
+use crate::error::{ConfigError, SecretError};
+use crate::secret::{SecretRef, Trim};
 pub use crate::source::{SourceConfig, SourceKind};
 use scimsync_directory::{Mapping, MappingConfig, RolesConfig, ScopeConfig};
 use scimsync_plan::{OnDelete, OnUnassign, Policy};
@@ -397,25 +398,6 @@ mod humantime_serde_compat {
                 .transpose()
         }
     }
-}
-
-/// Why sync.toml cannot be used; each message starts with the file's path.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("cannot read the configuration {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Not TOML, or a key is unknown, misplaced or of the wrong type (the message is toml's,
-    /// with the line).
-    #[error("{}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
-    /// A key's value breaks a rule; the message names the table, the key and the rule.
-    #[error("{}: {message}", path.display())]
-    Invalid { path: PathBuf, message: String },
 }
 
 impl Config {

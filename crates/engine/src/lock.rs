@@ -1,35 +1,9 @@
 //! The state a cycle works on: the store, and the lock that keeps two cycles off it at once.
 
 use crate::config::Config;
+pub use crate::error::LockError;
 use scimsync_store::{Store, StoreError};
 use std::fs::File;
-use std::path::PathBuf;
-
-/// Why a cycle cannot take the lock.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    /// Another process (a daemon, a `sync --now`) runs a cycle against the same state.
-    #[error(
-        "another scimsync cycle is running against {} (lock {}); not starting a second one",
-        state.display(),
-        lock.display()
-    )]
-    Held { state: PathBuf, lock: PathBuf },
-    /// The lock file cannot be created or opened.
-    #[error("cannot open the lock file {}", path.display())]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The system refuses the lock for another reason.
-    #[error("cannot lock {}", path.display())]
-    Lock {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// Opens (or creates) the state store sync.toml's `[state] path` names.
 pub fn open_store(config: &Config) -> Result<Store, StoreError> {

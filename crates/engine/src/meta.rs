@@ -1,4 +1,4 @@
-//! Keys of the store's meta table that the binary uses.
+//! Keys of the store's meta table that the engine uses.
 
 pub const LAST_FULL_AT: &str = "last_full_at";
 pub const INTEGRATION: &str = "integration";

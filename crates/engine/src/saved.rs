@@ -1,47 +1,11 @@
 //! Saved plans (`plan --out FILE`, `sync --now --plan FILE`): a plan applies only to the world it
 //! was computed from, so it carries what it was computed from and is refused when that changed.
 
+pub use crate::error::SavedPlanError;
 use crate::prepare::Prepared;
 use scimsync_model::Plan;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-
-/// Why a saved plan cannot be written, read, or applied.
-#[derive(Debug, thiserror::Error)]
-pub enum SavedPlanError {
-    #[error("cannot write {}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot read {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not JSON of a saved plan.
-    #[error("{} is not a plan saved by `scimsync plan --out`", path.display())]
-    NotAPlan {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    /// Saved by a version of scimsync whose format this one does not read.
-    #[error("{}: plan format version {version} is not supported", path.display())]
-    Version { path: PathBuf, version: u32 },
-    /// The directory read now is not the one the plan was made from.
-    #[error(
-        "refusing the saved plan: the directory snapshot changed since it was made; run `scimsync plan` again"
-    )]
-    SnapshotChanged,
-    /// The plan made now differs: the target or the store moved under it.
-    #[error(
-        "refusing the saved plan: the target or the store changed since it was made; run `scimsync plan` again"
-    )]
-    PlanChanged,
-}
+use std::path::Path;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SavedPlan {

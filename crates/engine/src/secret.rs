@@ -3,6 +3,7 @@
 //! logs never show them. The store only ever sees a salted digest of the token, to notice a
 //! change (reauth).
 
+pub use crate::error::SecretError;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -35,48 +36,6 @@ pub struct SecretRef {
     pub file_key: &'static str,
     pub file: Option<PathBuf>,
     pub trim: Trim,
-}
-
-/// Why a secret cannot be loaded; each message names the table and key to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    /// Neither key is set.
-    #[error("{section}: set {env_key} or {file_key}")]
-    NotNamed {
-        section: &'static str,
-        env_key: &'static str,
-        file_key: &'static str,
-    },
-    /// The environment variable is not set, and no file is named.
-    #[error("{section} {key}: the environment variable {var} is not set")]
-    VarNotSet {
-        section: &'static str,
-        key: &'static str,
-        var: String,
-    },
-    /// The environment variable is set, to nothing.
-    #[error("{section} {key}: the environment variable {var} is empty")]
-    VarEmpty {
-        section: &'static str,
-        key: &'static str,
-        var: String,
-    },
-    /// The file cannot be read.
-    #[error("cannot read {section} {key} {}", path.display())]
-    Unreadable {
-        section: &'static str,
-        key: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file holds nothing but what is trimmed.
-    #[error("{section} {key} {} is empty", path.display())]
-    FileEmpty {
-        section: &'static str,
-        key: &'static str,
-        path: PathBuf,
-    },
 }
 
 impl SecretRef {

@@ -10,7 +10,8 @@ mod csv;
 mod json;
 mod ldap;
 
-use scimsync_directory::{LdapConfig, LdapSourceError, Scan, SourceError};
+pub use crate::error::ReadError;
+use scimsync_directory::{LdapConfig, Scan};
 use scimsync_model::{RecordContext, Snapshot};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -56,36 +57,6 @@ pub struct SourceConfig {
     pub groups_path: Option<PathBuf>,
     /// `[source.ldap]` for kind = "ldap".
     pub ldap: Option<LdapConfig>,
-}
-
-/// Why the directory cannot be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// `[source]` as written cannot be read: a key its kind needs is missing or wrong (checked
-    /// when sync.toml is loaded).
-    #[error("{0}")]
-    Config(String),
-    /// A file snapshot cannot be read, or is not a directory as a whole; the message names
-    /// the file and, where one is at fault, the line, record and field.
-    #[error(transparent)]
-    File(Box<SourceError>),
-    /// The LDAP server cannot be reached, refuses the bind, or answers a search with an error.
-    #[error("reading the LDAP directory")]
-    Ldap(#[source] Box<LdapSourceError>),
-    /// The LDAP bind password cannot be loaded.
-    #[error(transparent)]
-    Secret(#[from] crate::secret::SecretError),
-    /// The LDAP read's own async runtime cannot start.
-    #[error("cannot start the LDAP reader")]
-    Runtime(#[source] std::io::Error),
-}
-
-impl From<SourceError> for ReadError {
-    fn from(e: SourceError) -> Self {
-        // Boxed: a file error names its file, line, record and field, and a cycle's every
-        // `Result` would otherwise carry its size.
-        ReadError::File(Box::new(e))
-    }
 }
 
 /// The source `[source]` describes, its relative paths resolved against `base` (sync.toml's
