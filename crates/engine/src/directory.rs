@@ -6,6 +6,7 @@
 
 use crate::EngineError;
 use crate::config::Config;
+use crate::report::PHASE;
 use crate::source::ReadError;
 use scimsync_directory::{Findings, Mapped, Mapping, Scan, ScannedJson, StampedUser};
 use scimsync_model::{DesiredGroup, GroupLink, Link, PushedHashes, Snapshot, SourceId};
@@ -72,6 +73,8 @@ pub fn read_and_map(
     // A saved plan's digest needs every record parsed.
     let context =
         (!full && !digest && source.keyed()).then(|| mapping.record_context(&config.scope));
+    // The phases a benchmark times (`report::PHASE`): read, map, settle.
+    let phase = tracing::debug_span!(target: PHASE, "read").entered();
     std::thread::scope(|scope| {
         let source = &source;
         let reader = scope.spawn(move || match context {
@@ -98,6 +101,8 @@ pub fn read_and_map(
             .as_ref()
             .map(|heads| LiveLinks::with_stamps(&heads.links, &heads.stamps));
         let read = join_reader(reader)?;
+        drop(phase);
+        let phase = tracing::debug_span!(target: PHASE, "map").entered();
 
         let (mut mapped, groups, directory_users, snapshot_hash) = match (read, &live) {
             (Read::Scanned(scanned), Some(live)) => {
@@ -141,6 +146,8 @@ pub fn read_and_map(
                 (mapped, groups, directory_users, snapshot_hash)
             }
         };
+        drop(phase);
+        let _phase = tracing::debug_span!(target: PHASE, "settle").entered();
         let stamps = match (&live, &heads) {
             (Some(live), Some(heads)) => {
                 scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, live, &heads.stamps)

@@ -5,6 +5,7 @@
 
 use crate::EngineError;
 use crate::config::Config;
+use crate::report::PHASE;
 use foldhash::HashSet;
 use scimsync_directory::Mapped;
 use scimsync_executor::{ScimClient, ScimError};
@@ -12,6 +13,7 @@ use scimsync_model::{DesiredUser, Link, Plan, ScimId, SourceId, TargetView};
 use scimsync_plan::{PlanInput, PlanOutput};
 use scimsync_store::{StampedLink, Store, StoreError};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Everything the planner saw and what it decided.
 pub struct Prepared {
@@ -68,7 +70,9 @@ pub async fn prepare(
 ) -> Result<Prepared, EngineError> {
     // What the target takes decides what is mapped: an attribute it does not declare is
     // neither sent nor compared (`discovery.rs`).
-    let (discovery, fresh) = crate::discovery::discover(store, client, full).await?;
+    let (discovery, fresh) = crate::discovery::discover(store, client, full)
+        .instrument(tracing::debug_span!(target: PHASE, "discover"))
+        .await?;
     let schema = discovery.schema();
     let (mapping, unsupported) = crate::discovery::fit(
         crate::discovery::base_mapping(config)?,
@@ -94,6 +98,9 @@ pub async fn prepare(
         unchanged,
         stamps,
     } = crate::directory::read_and_map(config, store, &mapping, full, digest)?;
+    // What the target holds, and the plan: timed by the span's lifetime (to the end of
+    // `prepare`), never entered, since it spans the reads' awaits.
+    let _phase = tracing::debug_span!(target: PHASE, "plan");
     // scimsync manages the mapped attributes only: what else the target holds (set by hand,
     // or by another tool, or by a mapping since removed) is neither compared, nor recorded in
     // a link, nor ever removed.

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The `tracing` target of the spans around a cycle's phases (`discover`, `read`, `map`,
+/// `settle`, `plan`; debug level), each timed from its creation to its close: a benchmark's
+/// subscriber times them, so it measures the product's own path rather than a copy of it.
+pub const PHASE: &str = "scimsync_engine::phase";
+
 /// How a cycle that ran ended.
 #[derive(Clone, Debug)]
 pub struct CycleReport {
