@@ -323,7 +323,10 @@ fn no_crate_has_an_import_circle() {
         }
         if std::env::var_os("SCIMSYNC_TIDY_GRAPH").is_some() {
             for (from, to) in &graph {
-                eprintln!("  {from} -> {}", to.iter().cloned().collect::<Vec<_>>().join(", "));
+                eprintln!(
+                    "  {from} -> {}",
+                    to.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
             }
         }
     }

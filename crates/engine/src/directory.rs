@@ -1,8 +1,13 @@
 //! The directory side of a cycle: read the snapshot, map it against what was last pushed, and
 //! load the links the planner needs. On a million users each step is seconds of one core's
-//! work, so the independent ones run side by side: the snapshot is parsed while the link heads
-//! are loaded and indexed, and the synced groups are built while the changed users' pushed
-//! attributes are decoded and the group links loaded.
+//! work, so the independent ones run side by side: the snapshot is read (keyed, where the source
+//! can) on its own thread while the link heads are loaded and indexed (`LiveLinks`), and the
+//! synced groups are built while the changed users' pushed attributes are decoded and the
+//! group links loaded. Mapping hands over which users are unchanged and where their links are,
+//! so settling the rest (`scimsync_plan::unchanged`) looks nobody up again; the proof it builds
+//! is what the planner is handed. The costs of each step are documented where they are paid:
+//! `scimsync_directory` (reading, keying, mapping), `scimsync_plan` (the proof),
+//! `scimsync_store` (link heads, stamps).
 
 use crate::EngineError;
 use crate::config::Config;

@@ -172,8 +172,9 @@ fn setup(args: &Args, dir: &Path) -> Result<()> {
         // what the product's mapping gives) and stores a stamp per link after its writes.
         generate::write_json(&snapshot, std::fs::File::create(&path)?)?;
         let client = scimsync_engine::target::client(&config, config.token()?)?;
-        let prepared =
-            runtime.block_on(scimsync_engine::prepare(&config, &store, &client, false, false))?;
+        let prepared = runtime.block_on(scimsync_engine::prepare(
+            &config, &store, &client, false, false,
+        ))?;
         let writes = prepared.plan().writes();
         if writes > 0 {
             bail!("the unchanged directory plans {writes} writes: the links are not the product's");
@@ -210,8 +211,9 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
     let before = emu.emulator.stats().requests;
 
     let t = Phase::start();
-    let prepared =
-        runtime.block_on(scimsync_engine::prepare(&config, &store, &client, false, false))?;
+    let prepared = runtime.block_on(scimsync_engine::prepare(
+        &config, &store, &client, false, false,
+    ))?;
     let (total, total_cpu) = t.end();
     let requests = emu.emulator.stats().requests - before;
     let timed = phases.take();
