@@ -61,6 +61,12 @@ pub fn needs_full(config: &Config, store: &Store, requested: bool) -> Result<boo
     Ok(age.is_negative() || age.unsigned_abs() >= config.schedule.full_every)
 }
 
+/// Prepares a cycle up to its plan: what `scimsync plan` prints and what `sync` then guards and
+/// executes. `full` reads every user from the target (else the links stand for the linked users
+/// and only the unlinked ones are looked up; `needs_full` decides it for a cycle); `digest`
+/// computes the snapshot's digest a saved plan carries (a pass over the whole directory, and
+/// no keyed read). Reads only: nothing is written to the store or sent to the target but
+/// reads.
 pub async fn prepare(
     config: &Config,
     store: &Store,

@@ -53,49 +53,16 @@ struct Args {
     no_stamps: bool,
 }
 
-/// The benchmarks' sync.toml (scope "Miro Users", admins "Miro Admins", JumpCloud names, Miro's
-/// team model) with every generated team synced, against `base_url`; loaded as `scimsync`
-/// loads it.
+/// The benchmarks' sync.toml (`harness::write_config`: scope "Miro Users", admins "Miro
+/// Admins", JumpCloud names, Miro's team model) with every generated team synced, against
+/// `base_url`; loaded as `scimsync` loads it.
 fn config(dir: &Path, base_url: &str, groups: usize) -> Result<Config> {
     let teams: Vec<String> = (0..groups.saturating_sub(2))
         .map(|g| format!("\"Team {g}\""))
         .collect();
-    let text = format!(
-        r#"[source]
-kind = "json"
-path = "directory.json"
-
-[target]
-url = "{base_url}"
-token_file = "token"
-profile = "miro"
-group_model = "team"
-
-[scope]
-groups = ["{scope}"]
-
-[roles]
-admin_groups = ["{admins}"]
-
-[groups]
-sync = [{teams}]
-
-[mapping]
-preset = "jumpcloud"
-
-[state]
-path = "state.db"
-"#,
-        scope = generate::SCOPE_GROUP,
-        admins = generate::ADMIN_GROUP,
-        teams = teams.join(", "),
-    );
-    std::fs::write(dir.join("sync.toml"), text).context("writing sync.toml")?;
-    let token = dir.join("token");
-    std::fs::write(&token, harness::TOKEN).context("writing the token file")?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600))?;
-    Ok(Config::load(&dir.join("sync.toml"))?)
+    let synced = format!("\n[groups]\nsync = [{}]\n", teams.join(", "));
+    let path = harness::write_config_with(dir, base_url, None, &synced)?;
+    Ok(Config::load(&path)?)
 }
 
 /// An emulator on 127.0.0.1 and a runtime to drive the engine with.

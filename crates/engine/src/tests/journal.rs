@@ -14,17 +14,13 @@ async fn a_create_in_flight_at_a_crash_gets_its_event_and_is_adopted_not_repeate
     let mut store = world.store();
     // The plan a first cycle would send, then a crash right after Bob's create was sent and
     // applied: its intent stays open, no event says it happened, no link records it.
-    let client = crate::target::client(&config, config.token().unwrap()).unwrap();
-    let prepared = crate::prepare(&config, &store, &client, true, false)
+    let create = world
+        .first_plan(&config, &store)
         .await
-        .unwrap();
-    let create = prepared
-        .plan()
         .ops
-        .iter()
+        .into_iter()
         .find(|op| matches!(op, Op::Create { user_name, .. } if user_name == "bob@example.com"))
-        .unwrap()
-        .clone();
+        .unwrap();
     let crashed = store.begin_run(InitiatedBy::Schedule, true).unwrap();
     store.open_intent(crashed, &create).unwrap();
     world.emu.emulator.seed(&scimsync_emulator::Seed {
@@ -77,12 +73,9 @@ async fn a_shutdown_mid_cycle_closes_its_writes_and_marks_the_run() {
     let world = World::new().await;
     let config = world.config("max_deprovisions = \"50%\"", "");
     let mut store = world.store();
-    let client = crate::target::client(&config, config.token().unwrap()).unwrap();
-    let prepared = crate::prepare(&config, &store, &client, true, false)
-        .await
-        .unwrap();
+    let plan = world.first_plan(&config, &store).await;
     let run = store.begin_run(InitiatedBy::Schedule, true).unwrap();
-    for op in prepared.plan().ops.iter().take(2) {
+    for op in plan.ops.iter().take(2) {
         store.open_intent(run, op).unwrap();
     }
 

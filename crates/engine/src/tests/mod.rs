@@ -169,6 +169,16 @@ path = "state.db"
         .await
     }
 
+    /// The plan a first (full) cycle would send now.
+    pub async fn first_plan(&self, config: &Config, store: &Store) -> scimsync_model::Plan {
+        let client = crate::target::client(config, config.token().unwrap()).unwrap();
+        crate::prepare(config, store, &client, true, false)
+            .await
+            .unwrap()
+            .output
+            .plan
+    }
+
     /// userName → active, as the target holds them.
     pub fn target_users(&self) -> Vec<(String, bool)> {
         let mut users: Vec<(String, bool)> = self
