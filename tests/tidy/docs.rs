@@ -31,7 +31,7 @@ fn references(text: &str) -> Vec<String> {
             continue;
         }
         let anchored = ANCHORS.iter().any(|a| word.starts_with(a));
-        let markdown = word.ends_with(".md");
+        let markdown = word.len() > ".md".len() && word.ends_with(".md");
         if anchored || markdown {
             found.push(word.to_owned());
         }
@@ -94,6 +94,10 @@ fn every_file_the_docs_name_exists() {
         {
             continue;
         }
+        // This file's examples name files on purpose, existing or not.
+        if file == Path::new("tests/tidy/docs.rs") {
+            continue;
+        }
         let text = std::fs::read_to_string(super::root().join(&file)).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
             for reference in references(&without_urls(line)) {
@@ -118,7 +122,7 @@ fn every_file_the_docs_name_exists() {
 #[test]
 fn references_are_read_as_paths() {
     assert_eq!(
-        references("see crates/plan/tests/data/<case>/ and BENCHMARKS.md."),
+        references("see crates/plan/tests/data/<case>/ and BENCHMARKS.md, not `*.md`."),
         ["crates/plan/tests/data/", "BENCHMARKS.md"]
     );
     assert_eq!(
