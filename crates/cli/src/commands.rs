@@ -140,13 +140,6 @@ fn approve_deletes(
     output: Output,
     digest: Option<&str>,
 ) -> Result<i32> {
-    if let Some(d) = digest
-        && (d.len() < 8 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        bail!(
-            "--digest {d:?}: give at least the first 8 hex digits `approve-deletes --list` shows"
-        );
-    }
     let mut store = open_store(config)?;
     if list {
         match output {
@@ -165,6 +158,13 @@ fn approve_deletes(
             }
         }
         return Ok(exit::OK);
+    }
+    if let Some(d) = digest
+        && (d.len() < 8 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        bail!(
+            "--digest {d:?}: give at least the first 8 hex digits `approve-deletes --list` shows"
+        );
     }
     let outcome =
         scimsync_engine::guard::approve(config, &mut store, emitter, &operator(), digest)?;
