@@ -15,7 +15,34 @@
 //! `out_of_scope`, so the planner leaves its account alone.
 //!
 //! Architecture Invariant: this crate knows nothing of SCIM transport or the store; among
-//! scimsync crates it uses `scimsync-model` alone.
+//! scimsync crates it uses `scimsync-model` and `scimsync-scim` (attribute paths) alone.
+//!
+//! Architecture Invariant: recognising a record by its stamp never changes what mapping
+//! decides: [`map_keyed`] over a keyed read gives the [`Mapped`] that [`map_users`] gives over
+//! a full read against the same links (`tests/keyed.rs` holds the cases). Whatever mapping
+//! reads besides the record's bytes is in the key's context, in the stamp (admin flag), or
+//! decided per cycle from the groups (scope); a record referencing another user is never
+//! stamped. A change to how a record's bytes become a desired user bumps `RECORD_FORMAT`
+//! (`mapping.rs`).
+//!
+//! What a read costs on a large directory (BENCHMARKS.md has the figures):
+//! - A snapshot is read record by record: the JSON reader parses each user from a bounded
+//!   window of the file (a large users array on two threads, one from a record boundary
+//!   guessed near the middle that counts only if the in-order parse lands on it:
+//!   `json/split.rs`), and [`map_users`] consumes it record by record, so the directory is
+//!   never held twice.
+//! - A record's attributes are a `SourceAttrs`: one sorted vector of (`AttrKey`,
+//!   `CompactString`). Keys are `Arc<str>`s interned per read, so a million users share one
+//!   allocation per name; short values are inline. A record is one allocation, and a lookup
+//!   scans a dozen entries comparing lengths first.
+//! - On an incremental cycle a JSON file is read keyed ([`scan_json`], `json/scan.rs`): the
+//!   users array is only delimited, and each record keyed by a digest of its bytes
+//!   (`RecordContext::key`: SHA-256 under a context naming the compiled mapping, the scoping
+//!   filters and the code's version, `Mapping::record_context`) while the link heads load.
+//!   [`ScannedJson::resolve`] takes a record whose key is its live link's stamp (and whose
+//!   admin-group membership is unchanged) as that user without parsing it, and parses the
+//!   others from the file by offset; [`map_keyed`] maps a recognised user as its link
+//!   describes it and proposes stamps for the parsed users it maps unchanged.
 
 mod config;
 mod csv_source;

@@ -8,6 +8,26 @@
 //! matched by userName to a desired user.
 //! Architecture Invariant: linear in the number of users (hash joins, no nested scans), and on
 //! an incremental cycle an unchanged user costs one fingerprint.
+//!
+//! How an incremental cycle stays cheap (BENCHMARKS.md has the figures):
+//! - Mapping compares each user with its link's fingerprint ([`LiveLinks`], the links' index
+//!   built once while their heads load): a user mapped exactly as last pushed keeps no
+//!   attributes, and mapping says where its link is. [`unchanged`] settles the rest (users
+//!   whose manager reference it resolves through the links) into the proof, [`Unchanged`].
+//!   The proof keeps the links' index (`links.rs`, `LinkIndex`: positions, not borrows, so it
+//!   survives the attributes being filled) and each proved user's link by position: the
+//!   planner and the group side take their live links from it instead of indexing a million
+//!   links again, and a proved user (whose source id the proof guarantees is desired once) is
+//!   never looked up by source id or userName; the planner does not look at its attributes.
+//!   [`stamps_to_store`] keeps the record stamps proposed for users mapped unchanged whose
+//!   link has their userName and active flag.
+//! - A link's `attrs` may be partial: a missing attribute is unknown, so the planner re-sends
+//!   the desired value and never removes it, which reaches the same target state.
+//! - The target view of an incremental cycle holds lookups only: a linked user the view lacks
+//!   is taken to be as its link says, without a copy.
+//! - Per-user work (fates, reference resolution, membership diffs) runs on all cores (rayon,
+//!   order-preserving); independent indexes are built side by side (`rayon::join`); joins use
+//!   presized foldhash maps.
 
 mod classify;
 mod deprovision;
