@@ -5,10 +5,10 @@
 //! attributes are decoded and the group links loaded.
 
 use crate::config::{Config, SourceKind};
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use scimsync_directory::{Mapped, Mapping, Scan, ScannedJson, StampedUser};
-use scimsync_model::{DesiredGroup, GroupLink, Link, PushedHashes, RecordContext, Snapshot};
-use scimsync_plan::{LiveLinks, Unchanged};
+use scimsync_model::{DesiredGroup, GroupLink, Link, RecordContext, Snapshot};
+use scimsync_plan::{LiveLinks, Proof, Settled};
 use scimsync_store::{StampedLink, Store};
 
 /// What `prepare` plans from, on the directory side.
@@ -23,7 +23,7 @@ pub struct Directory {
     /// Every group link (loaded while the synced groups are built).
     pub group_links: Vec<GroupLink>,
     /// On an incremental cycle, the users proved unchanged (their attributes are dropped).
-    pub unchanged: Option<Unchanged>,
+    pub unchanged: Option<Proof>,
     /// Record stamps for the links of users proved unchanged from a parsed record: stored
     /// after the cycle's writes (`Store::stamp_records`), they let the next cycle skip those
     /// records.
@@ -59,8 +59,9 @@ fn read_file_snapshot(config: &Config) -> Result<Snapshot> {
 }
 
 /// Reads and maps the directory and loads the links. A full cycle loads every link whole; an
-/// incremental one maps against the links' fingerprints, so a user whose fingerprint is its
-/// link's keeps no attributes (most of a large directory, most of a cycle's memory).
+/// incremental one maps against the links, so a user they claim as last pushed keeps no
+/// attributes (most of a large directory, most of a cycle's memory), and settles the proof of
+/// unchanged users from those claims.
 ///
 /// An incremental cycle over a JSON file reads it keyed (`scan_json`): a record whose bytes
 /// are the ones its link was stamped with is neither parsed nor mapped, and the users mapped
@@ -104,21 +105,21 @@ pub async fn read_and_map(
             .map(|heads| LiveLinks::with_stamps(&heads.links, &heads.stamps));
         let read = join_reader(reader)?;
 
-        let (mut mapped, groups, directory_users, snapshot_hash) = match (read, &live) {
+        let (mut mapped, claims, groups, directory_users, snapshot_hash) = match (read, &live) {
             (Read::Scanned(scanned), Some(live)) => {
                 let keyed = scanned.resolve(&config.roles, |key| {
                     live.stamped(key)
-                        .map(|(at, link, stamp)| StampedUser::of(at, link, stamp))
+                        .map(|(handle, link, stamp)| StampedUser::of(handle, link, stamp))
                 })?;
                 let directory_users = keyed.snapshot.users.len();
-                let (mapped, groups) = scimsync_directory::map_keyed(
+                let (mapped, claims, groups) = scimsync_directory::map_keyed(
                     keyed,
                     &config.scope,
                     &config.roles,
                     mapping,
                     live,
                 );
-                (mapped, groups, directory_users, None)
+                (mapped, Some(claims), groups, directory_users, None)
             }
             (read, live) => {
                 let snapshot = match read {
@@ -131,37 +132,42 @@ pub async fn read_and_map(
                 // Mapping consumes the users, record by record: the snapshot and the mapped
                 // directory are never both held whole. The groups stay for the group side.
                 let Snapshot { users, groups } = snapshot;
-                let mapped = scimsync_directory::map_users(
-                    users,
-                    &groups,
-                    &config.scope,
-                    &config.roles,
-                    mapping,
-                    live.as_ref().map(|live| live as &dyn PushedHashes),
-                );
-                (mapped, groups, directory_users, snapshot_hash)
+                let (scope, roles) = (&config.scope, &config.roles);
+                let (mapped, claims) = match live {
+                    Some(live) => {
+                        let (mapped, claims) = scimsync_directory::map_users_against(
+                            users, &groups, scope, roles, mapping, live,
+                        );
+                        (mapped, Some(claims))
+                    }
+                    None => (
+                        scimsync_directory::map_users(users, &groups, scope, roles, mapping),
+                        None,
+                    ),
+                };
+                (mapped, claims, groups, directory_users, snapshot_hash)
             }
         };
-        let stamps = match (&live, &heads) {
-            (Some(live), Some(heads)) => {
-                scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, live, &heads.stamps)
-                    .into_iter()
-                    .map(|(at, stamp)| StampedLink::proved(&heads.links[at], stamp))
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        mapped.stamps = Vec::new();
         let groups = Snapshot {
             users: Vec::new(),
             groups,
         };
-        // Which users changed: mapping found most of them unchanged and where their links
-        // are, so this is quick. The proof keeps the links' index for the planner.
-        let unchanged = live.map(|live| {
-            scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged, &mapped.links)
-        });
-        mapped.links = Vec::new();
+        // Which users are unchanged: mapping claimed most of them against the links' index,
+        // so this is quick. The proof keeps that index for the planner, and says which record
+        // stamps to store.
+        let (unchanged, stamps) = match live.zip(claims) {
+            Some((live, claims)) => {
+                let Settled { proof, stamps } = live
+                    .settle(&mut mapped.desired, claims)
+                    .context("proving which users are unchanged")?;
+                let stamps = stamps
+                    .into_iter()
+                    .map(|(link, stamp)| StampedLink::proved(link, stamp))
+                    .collect();
+                (Some(proof), stamps)
+            }
+            None => (None, Vec::new()),
+        };
         // The synced groups on a second thread, while this one decodes what was pushed to
         // the users that changed (the others' is not needed) and loads the group links.
         let (desired_groups, links, group_links) = std::thread::scope(|inner| {
@@ -184,15 +190,6 @@ pub async fn read_and_map(
             let group_links = group_links.transpose()?.unwrap_or_default();
             anyhow::Ok((desired?, links?, group_links))
         })?;
-        if let Some(unchanged) = &unchanged {
-            // Nor are the attributes of a user proved unchanged (the planner is told): the
-            // ones mapping could not drop, because they reference another user.
-            for (at, user) in mapped.desired.iter_mut().enumerate() {
-                if unchanged.desired(at) && !user.attrs.is_empty() {
-                    user.attrs = Default::default();
-                }
-            }
-        }
         Ok(Directory {
             snapshot_hash,
             directory_users,

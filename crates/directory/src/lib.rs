@@ -37,7 +37,9 @@ mod tests;
 
 pub use config::{Apply, ExprOverride, MappingConfig, Override, Preset, RolesConfig, ScopeConfig};
 pub use csv_source::read_csv;
-pub use desired::{InvalidRecord, Mapped, map, map_keyed, map_users, unknown_groups};
+pub use desired::{
+    InvalidRecord, Mapped, map, map_keyed, map_users, map_users_against, unknown_groups,
+};
 pub use error::SourceError;
 pub use expr::{Expr, ExprError, FUNCTIONS, TooLong, normalize_diacritics};
 pub use groups::{GroupsConfig, desired_groups};

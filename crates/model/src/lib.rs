@@ -6,6 +6,7 @@
 //! ARCHITECTURE.md).
 
 mod attrs;
+mod claims;
 mod event;
 mod group;
 mod ids;
@@ -16,6 +17,7 @@ mod source_attrs;
 mod user;
 
 pub use attrs::{AttrKey, AttrValue, Attrs, CompactString, KeyInterner, paths};
+pub use claims::{Claims, LinkHandle, LinkIssuer, PushedLinks};
 pub use event::{Event, EventHttp, EventResource, EventType, InitiatedBy};
 pub use group::{
     DesiredGroup, GroupLink, GroupModel, GroupSkipReason, GroupView, Member, NameMatch, TargetGroup,
@@ -26,6 +28,6 @@ pub use record::{RecordContext, RecordKey, RecordStamp};
 pub use snapshot::{Snapshot, SourceGroup, SourceUser, UserState};
 pub use source_attrs::SourceAttrs;
 pub use user::{
-    DesiredUser, Link, OutOfScope, OutOfScopeReason, PushedHashes, TargetUser, TargetView,
-    fingerprint, fingerprint_matches, fingerprint_matches_sorted, fold_user_name,
+    DesiredUser, Link, OutOfScope, OutOfScopeReason, TargetUser, TargetView, fingerprint,
+    fingerprint_matches, fingerprint_matches_sorted, fold_user_name,
 };

@@ -19,14 +19,14 @@ mod input;
 mod links;
 mod order;
 mod policy;
+mod proof;
 mod refs;
-mod unchanged;
 
 pub use engine::{plan, plan_with_groups};
 pub use groups::{GroupPlanInput, plan_groups};
 pub use input::{Diagnostic, PlanInput, PlanOutput};
 pub use policy::{OnDelete, OnUnassign, Policy};
-pub use unchanged::{LiveLinks, Unchanged, stamps_to_store, unchanged, unlinked};
+pub use proof::{LiveLinks, Proof, ProofError, Settled, unlinked};
 
 #[cfg(test)]
 mod tests;

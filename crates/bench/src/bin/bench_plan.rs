@@ -23,9 +23,9 @@ use scimsync_directory::{
     GroupsConfig, Mapping, MappingConfig, RolesConfig, Scan, ScannedJson, ScopeConfig, StampedUser,
 };
 use scimsync_model::{
-    GroupLink, GroupView, Link, ScimId, Snapshot, SourceGroup, SourceId, TargetView,
+    Claims, GroupLink, GroupView, Link, ScimId, Snapshot, SourceGroup, SourceId, TargetView,
 };
-use scimsync_plan::{GroupPlanInput, LiveLinks, OnDelete, OnUnassign, PlanInput, Policy};
+use scimsync_plan::{GroupPlanInput, LiveLinks, OnDelete, OnUnassign, PlanInput, Policy, Settled};
 use scimsync_scim::Profile;
 use scimsync_store::{LinkHeads, StampedLink, Store};
 use std::collections::{HashMap, HashSet};
@@ -161,13 +161,12 @@ fn setup(args: &Args, dir: &Path) -> Result<()> {
         generate::write_json(&snapshot, std::fs::File::create(&path)?)?;
         let Loaded { scanned, heads, .. } = load(&store, &path, &c)?;
         let live = LiveLinks::with_stamps(&heads.links, &heads.stamps);
-        let (mapped, ..) = resolve_and_map(scanned, &live, &c)?;
-        let stamps: Vec<StampedLink> =
-            scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, &live, &heads.stamps)
-                .into_iter()
-                .map(|(at, stamp)| StampedLink::proved(&heads.links[at], stamp))
-                .collect();
-        drop(live);
+        let (mut mapped, claims, ..) = resolve_and_map(scanned, &live, &c)?;
+        let Settled { stamps, .. } = live.settle(&mut mapped.desired, claims)?;
+        let stamps: Vec<StampedLink> = stamps
+            .into_iter()
+            .map(|(link, stamp)| StampedLink::proved(link, stamp))
+            .collect();
         let started = Instant::now();
         stamped = store.stamp_records(&stamps)?;
         stamping = started.elapsed();
@@ -224,21 +223,27 @@ fn load(store: &Store, path: &Path, c: &Configs) -> Result<Loaded> {
 }
 
 /// Then only the records no stamp recognises parsed, and all mapped: the mapped users, the
-/// groups, how many users and how many were parsed.
+/// links' claims, the groups, how many users and how many were parsed.
 fn resolve_and_map(
     scanned: ScannedJson,
     live: &LiveLinks<'_>,
     c: &Configs,
-) -> Result<(scimsync_directory::Mapped, Vec<SourceGroup>, usize, usize)> {
+) -> Result<(
+    scimsync_directory::Mapped,
+    Claims,
+    Vec<SourceGroup>,
+    usize,
+    usize,
+)> {
     let keyed = scanned.resolve(&c.roles, |key| {
         live.stamped(key)
-            .map(|(at, link, stamp)| StampedUser::of(at, link, stamp))
+            .map(|(handle, link, stamp)| StampedUser::of(handle, link, stamp))
     })?;
     let users = keyed.snapshot.users.len();
     let parsed = keyed.records.iter().filter(|r| r.known.is_none()).count();
-    let (mapped, groups) =
+    let (mapped, claims, groups) =
         scimsync_directory::map_keyed(keyed, &c.scope, &c.roles, &c.mapping, live);
-    Ok((mapped, groups, users, parsed))
+    Ok((mapped, claims, groups, users, parsed))
 }
 
 fn now_mib() -> f64 {
@@ -256,7 +261,7 @@ struct Measured {
     mapped: scimsync_directory::Mapped,
     desired_groups: Vec<scimsync_model::DesiredGroup>,
     links: Vec<Link>,
-    unchanged: scimsync_plan::Unchanged,
+    unchanged: scimsync_plan::Proof,
     group_links: Vec<GroupLink>,
     filled: usize,
     parsed: usize,
@@ -291,23 +296,28 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         let rss_read = now_mib();
 
         let t = Phase::start();
-        let (mut mapped, source_groups, users, parsed) = resolve_and_map(scanned, &live, &c)?;
+        let (mut mapped, claims, source_groups, users, parsed) =
+            resolve_and_map(scanned, &live, &c)?;
         let map = t.end();
         let rss_map = now_mib();
 
         let t = Phase::start();
         let groups = source_groups.len();
-        // What `scimsync` would store after the cycle (`source::Directory::stamps`).
-        let stamped =
-            scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, &live, &stamps).len();
-        mapped.stamps = Vec::new();
         let rest = Snapshot {
             users: Vec::new(),
             groups: source_groups,
         };
-        let unchanged =
-            scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged, &mapped.links);
-        mapped.links = Vec::new();
+        // The proof, and the stamps `scimsync` would store after the cycle
+        // (`source::Directory::stamps`).
+        let Settled {
+            proof: unchanged,
+            stamps: to_stamp,
+        } = live.settle(&mut mapped.desired, claims)?;
+        let to_stamp: Vec<StampedLink> = to_stamp
+            .into_iter()
+            .map(|(link, stamp)| StampedLink::proved(link, stamp))
+            .collect();
+        let stamped = to_stamp.len();
         // Every synced team is linked: as in `scimsync`, the incremental group view is empty
         // and the planner takes each linked team as its link says (no request).
         let (desired_groups, filled, group_links) = std::thread::scope(|inner| {
@@ -322,11 +332,6 @@ fn measure(dir: &Path, groups: usize) -> Result<()> {
         })?;
         drop(rest);
         drop(stamps);
-        for (at, user) in mapped.desired.iter_mut().enumerate() {
-            if unchanged.desired(at) && !user.attrs.is_empty() {
-                user.attrs = Default::default();
-            }
-        }
         let load = t.end();
         let rss_load = now_mib();
         Measured {

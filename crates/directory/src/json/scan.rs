@@ -136,7 +136,7 @@ impl ScannedJson {
                 let known = known.map(|stamped| KnownUser {
                     user_name: stamped.user_name.to_owned(),
                     active: stamped.active,
-                    link: stamped.link,
+                    claim: stamped.link,
                 });
                 let source = SourceUser {
                     id,
