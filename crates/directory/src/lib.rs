@@ -18,6 +18,7 @@
 //! scimsync crates it uses `scimsync-model` alone.
 
 mod config;
+mod context;
 mod csv_source;
 mod desired;
 mod email;

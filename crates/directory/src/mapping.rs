@@ -1,6 +1,7 @@
 //! The compiled mapping: for each SCIM path, where its value comes from.
 
 use crate::config::{Apply, MappingConfig, Override, Preset, ScopeConfig};
+use crate::context::{Encode, Encoder};
 use crate::expr::{Expr, ExprError};
 use scimsync_model::{AttrKey, RecordContext, paths};
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,12 +105,6 @@ impl Source {
         }
     }
 }
-
-/// Names how a record's bytes become a desired user, beyond what `Mapping`'s and the filters'
-/// `Debug` forms show. Change it with any change to the JSON reader's record parsing or to
-/// mapping (`desired::evaluate`) that could map the same bytes differently: records stamped by
-/// the old code must not be recognised by the new.
-const RECORD_FORMAT: &str = "scimsync record format 1";
 
 /// A checked `[mapping]`: the preset's entries with the overrides applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,14 +225,14 @@ impl Mapping {
 
     /// The context record keys are computed under (see `scimsync_model::RecordStamp`): this
     /// mapping as compiled, the scoping filters, and the version of the code that reads and
-    /// maps a record. A change to any of them gives another context, so no record is
-    /// recognised and every one is parsed and mapped again once.
+    /// maps a record, in a stable encoding (`context.rs`). A change to any of them gives
+    /// another context, so no record is recognised and every one is parsed and mapped again
+    /// once.
     pub fn record_context(&self, scope: &ScopeConfig) -> RecordContext {
-        RecordContext::new(&format!(
-            "{RECORD_FORMAT}\n{}\n{self:?}\n{:?}",
-            env!("CARGO_PKG_VERSION"),
-            scope.filters
-        ))
+        let mut out = Encoder::new();
+        self.encode(&mut out);
+        out.tag("filters").all(scope.filters.iter());
+        out.finish()
     }
 
     /// Every path [`crate::map`] may set in `DesiredUser::attrs`, the role included. Paths not
@@ -259,6 +254,58 @@ impl Mapping {
 
     pub(crate) fn read_attrs(&self) -> impl Iterator<Item = (&str, &'static str)> {
         self.read_attrs.iter().map(|(n, why)| (n.as_str(), *why))
+    }
+}
+
+impl Encode for Mapping {
+    fn encode(&self, out: &mut Encoder) {
+        let Mapping {
+            preset,
+            entries,
+            role,
+            read_attrs,
+            on_create,
+        } = self;
+        out.tag("mapping");
+        preset.encode(out);
+        out.number(entries.len() as u64);
+        for (path, source) in entries {
+            out.str(path.as_str());
+            source.encode(out);
+        }
+        out.str(role.as_str());
+        out.number(read_attrs.len() as u64);
+        for (name, why) in read_attrs {
+            out.str(name).str(why);
+        }
+        out.all(on_create.iter());
+    }
+}
+
+impl Encode for Preset {
+    fn encode(&self, out: &mut Encoder) {
+        out.tag(match self {
+            Preset::Jumpcloud => "jumpcloud",
+            Preset::Entra => "entra",
+        });
+    }
+}
+
+impl Encode for Source {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Source::Attr(name) => out.tag("attr").str(name),
+            Source::Ref(name) => out.tag("ref").str(name),
+            Source::Literal(text) => out.tag("literal").str(text),
+            Source::NameOrParts { name, parts } => {
+                out.tag("name or parts").str(name).all(parts.iter())
+            }
+            Source::Expr { expr, default } => {
+                out.tag("expr");
+                expr.encode(out);
+                out.option(default.as_deref())
+            }
+        };
     }
 }
 
