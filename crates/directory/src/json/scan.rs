@@ -9,10 +9,10 @@
 //! between the two passes) sends it to the streaming parser over the whole file, as the fast
 //! path does: errors are reported exactly as by `read_json`.
 
-use super::extent::Extent;
-use super::split::At;
-use super::window::{GiveUp, ParseState, Stop, Window, parse_user, scan_users};
-use super::{finish, stream_read};
+use super::extent::{Extent, GiveUp};
+use super::split::{self, At, Split};
+use super::stream::{finish, stream_read};
+use super::window::{ParseState, Stop, Window, parse_user, read_document, users_array};
 use crate::SourceError;
 use crate::config::RolesConfig;
 use crate::keyed::{Keyed, KnownUser, StampedUser, UserRecord};
@@ -28,7 +28,7 @@ const CHUNK: usize = 1 << 20;
 
 /// One user record, delimited and keyed.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct ScannedUser {
+struct ScannedUser {
     offset: u64,
     len: usize,
     key: RecordKey,
@@ -36,11 +36,7 @@ pub(super) struct ScannedUser {
 
 /// The record that starts `text` (at file offset `at`): delimited, not parsed. Only an object
 /// is a record here; anything else is for the parser to judge.
-pub(super) fn scan_user(
-    text: &str,
-    context: &RecordContext,
-    at: u64,
-) -> Result<(ScannedUser, usize), Stop> {
+fn scan_user(text: &str, context: &RecordContext, at: u64) -> Result<(ScannedUser, usize), Stop> {
     let bytes = text.as_bytes();
     if bytes.first() != Some(&b'{') {
         return Err(Stop::Bad);
@@ -57,6 +53,20 @@ pub(super) fn scan_user(
         Ok(None) => Err(Stop::Cut),
         Err(GiveUp) => Err(Stop::Bad),
     }
+}
+
+/// The users array, each record delimited and keyed by its bytes but not parsed (see `scan`),
+/// on two threads when it is large.
+fn scan_users(
+    window: &mut Window<&File>,
+    split: Split,
+    context: &RecordContext,
+) -> Result<(Vec<ScannedUser>, Vec<SourceGroup>), GiveUp> {
+    read_document(window, |window| {
+        users_array(window, split, |text, _, at, _: &mut ()| {
+            scan_user(text, context, at)
+        })
+    })
 }
 
 /// A JSON snapshot as the keyed read's first pass leaves it.
@@ -79,7 +89,7 @@ pub struct ScannedJson {
 /// Reads a JSON snapshot's groups and keys its user records under `context`, without parsing
 /// the users (see [`ScannedJson::resolve`]).
 pub fn scan_json(path: &Path, context: &RecordContext) -> Result<Scan, SourceError> {
-    scan_json_split(path, context, super::split::MIN_SPLIT_BYTES)
+    scan_json_split(path, context, split::MIN_SPLIT_BYTES)
 }
 
 /// [`scan_json`], keying the users array on two threads from `min_split_bytes` on (tests split
@@ -89,7 +99,7 @@ pub(crate) fn scan_json_split(
     context: &RecordContext,
     min_split_bytes: u64,
 ) -> Result<Scan, SourceError> {
-    let (mut file, origin, split) = super::open(path, min_split_bytes)?;
+    let (mut file, origin, split) = split::open(path, min_split_bytes)?;
     // The records are parsed later by positioned reads (unix only).
     if let Some(split) = split.filter(|_| cfg!(unix)) {
         if let Ok((users, groups)) = scan_users(&mut Window::new(&file), split, context) {

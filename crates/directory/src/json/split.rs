@@ -8,14 +8,46 @@
 //! fell inside a value, or the array ended before it) its work is dropped and the first thread
 //! reads on. Either way the result is the sequential parse's, byte for byte.
 
+use crate::SourceError;
 use std::fs::File;
 use std::io::{self, Read};
+use std::path::Path;
 
 /// Below this many bytes of users array a second thread costs more than it saves.
 pub(super) const MIN_SPLIT_BYTES: u64 = 8 << 20;
 
 /// How far past the middle the boundary is looked for: records are far smaller than this.
 const SEARCH_BYTES: usize = 1 << 20;
+
+/// When the users array is parsed on two threads.
+#[derive(Clone, Copy)]
+pub(super) struct Split {
+    /// The file's length.
+    pub(super) len: u64,
+    /// The least size of the users array worth a second thread.
+    pub(super) min_bytes: u64,
+}
+
+/// Opens a snapshot file: the file, its name for messages, and how to split its users array
+/// if it is a regular file. Only a regular file can be rewound for the streaming parser should
+/// the fast path give up; a pipe or device goes to the streaming parser straight away.
+pub(super) fn open(
+    path: &Path,
+    min_split_bytes: u64,
+) -> Result<(File, String, Option<Split>), SourceError> {
+    let origin = path.display().to_string();
+    let io = |source| SourceError::Io {
+        origin: origin.clone(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let metadata = file.metadata().map_err(io)?;
+    let split = metadata.is_file().then_some(Split {
+        len: metadata.len(),
+        min_bytes: min_split_bytes,
+    });
+    Ok((file, origin, split))
+}
 
 /// Reads a file from a position with positioned reads: the file's own offset, which the first
 /// thread reads through, is never moved.

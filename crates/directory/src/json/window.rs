@@ -1,21 +1,18 @@
 //! The fast path: records cut out of a bounded window of the file and parsed from memory.
 
-use super::BOM;
-use super::extent::Extent;
+use super::extent::{Extent, GiveUp};
+use super::found::Found;
 use super::keys::{DocKey, Keys};
 use super::records::{GroupSeed, OptionalGroupsSeed, UserSeed};
-use super::split;
-use scimsync_model::{RecordContext, Snapshot, SourceGroup, SourceUser};
+use super::split::{self, Split};
+use super::stream::BOM;
+use scimsync_model::{Snapshot, SourceGroup, SourceUser};
 use serde::de::{DeserializeSeed, IgnoredAny};
 use std::fs::File;
 use std::io::Read;
 use std::io::{Seek, SeekFrom};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Why the fast path stopped. Never shown: the streaming parser finds and reports the problem.
-#[derive(Debug)]
-pub(super) struct GiveUp;
 
 /// Why a record in `Window::users` was not taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -342,19 +339,10 @@ fn skip_whitespace(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len())
 }
 
-/// When the users array is parsed on two threads (see `split`).
-#[derive(Clone, Copy)]
-pub(super) struct Split {
-    /// The file's length.
-    pub(super) len: u64,
-    /// The least size of the users array worth a second thread.
-    pub(super) min_bytes: u64,
-}
-
 /// What parsing a record in place needs, one per thread.
 #[derive(Default)]
 pub(super) struct ParseState {
-    found: Option<super::Found>,
+    found: Option<Found>,
     keys: Keys,
 }
 
@@ -380,7 +368,7 @@ pub(super) fn parse_user(
 /// The users array from `window` (at its `[`) to its end, each element taken by `take` (as
 /// `Window::users` calls it, with a state of its thread's), on two threads when it is large: a
 /// second one takes from a record boundary guessed near the middle (see `split`).
-fn users_array<T: Send, S: Default>(
+pub(super) fn users_array<T: Send, S: Default>(
     window: &mut Window<&File>,
     split: Split,
     take: impl Fn(&str, usize, u64, &mut S) -> Result<(T, usize), Stop> + Sync,
@@ -460,23 +448,9 @@ pub(super) fn fast_read(window: &mut Window<&File>, split: Split) -> Result<Snap
     Ok(Snapshot { users, groups })
 }
 
-/// The users array, each record delimited and keyed by its bytes but not parsed (see `scan`),
-/// on two threads when it is large.
-pub(super) fn scan_users(
-    window: &mut Window<&File>,
-    split: Split,
-    context: &RecordContext,
-) -> Result<(Vec<super::scan::ScannedUser>, Vec<SourceGroup>), GiveUp> {
-    read_document(window, |window| {
-        users_array(window, split, |text, _, at, _: &mut ()| {
-            super::scan::scan_user(text, context, at)
-        })
-    })
-}
-
 /// The document's grammar around the users array, which `read_users` reads (the window at its
 /// `[`); the groups are parsed.
-fn read_document<U>(
+pub(super) fn read_document<U>(
     window: &mut Window<&File>,
     mut read_users: impl FnMut(&mut Window<&File>) -> Result<U, GiveUp>,
 ) -> Result<(U, Vec<SourceGroup>), GiveUp> {
