@@ -2,8 +2,9 @@
 
 use crate::config::{Preset, RolesConfig, ScopeConfig};
 use crate::email;
+use crate::expr::MAX_VALUE_BYTES;
 use crate::keyed::{Keyed, UserRecord};
-use crate::mapping::{MAX_VALUE_BYTES, Mapping, Source};
+use crate::mapping::{Mapping, Source};
 use foldhash::HashSet;
 use rayon::prelude::*;
 use scimsync_model::{

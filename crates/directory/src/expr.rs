@@ -13,10 +13,14 @@
 //! exceeding [`crate::MAX_VALUE_BYTES`], which it checks before building each value.
 
 use crate::context::{Encode, Encoder};
-use crate::mapping::MAX_VALUE_BYTES;
 use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+
+/// Values above this many bytes are refused, whether read from the directory, set as a
+/// constant or computed here: no directory attribute is legitimately this long, and the target
+/// would reject it after we spent rate budget on it.
+pub const MAX_VALUE_BYTES: usize = 100_000;
 
 /// Nesting deeper than this is refused: no sensible mapping needs it, and the parser recurses.
 const MAX_DEPTH: usize = 32;

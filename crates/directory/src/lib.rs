@@ -42,7 +42,7 @@ pub use desired::{
     InvalidRecord, Mapped, map, map_keyed, map_users, map_users_against, unknown_groups,
 };
 pub use error::SourceError;
-pub use expr::{Expr, ExprError, FUNCTIONS, TooLong, normalize_diacritics};
+pub use expr::{Expr, ExprError, FUNCTIONS, MAX_VALUE_BYTES, TooLong, normalize_diacritics};
 pub use groups::{GroupsConfig, desired_groups};
 pub use json::{Scan, ScannedJson, parse_json, read_json, scan_json};
 pub use keyed::{Keyed, KnownUser, StampedUser, UserRecord};
@@ -50,7 +50,7 @@ pub use ldap::{
     LdapAttributes, LdapBind, LdapConfig, LdapSourceError, equality_filter, escape_filter_value,
     read_ldap,
 };
-pub use mapping::{MAX_VALUE_BYTES, Mapping, MappingError};
+pub use mapping::{Mapping, MappingError};
 pub use scope_filter::{Clause, OPERATORS, Operator, ScopeFilter};
 
 pub use scimsync_model::Snapshot;

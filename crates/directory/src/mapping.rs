@@ -2,13 +2,9 @@
 
 use crate::config::{Apply, MappingConfig, Override, Preset, ScopeConfig};
 use crate::context::{Encode, Encoder};
-use crate::expr::{Expr, ExprError};
+use crate::expr::{Expr, ExprError, MAX_VALUE_BYTES};
 use scimsync_model::{AttrKey, RecordContext, paths};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Values above this many bytes are refused: no directory attribute is legitimately this long,
-/// and the target would reject it after we spent rate budget on it.
-pub const MAX_VALUE_BYTES: usize = 100_000;
 
 const ENTERPRISE_PREFIX: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:";
 
