@@ -8,15 +8,14 @@
 //! byte stream. It never reports an error: whatever it does not accept sends the read back to the
 //! start of the file through the streaming parser, which alone decides what is wrong and where
 //! (line and column of the whole file, as before). A bad file is thus read twice; a good one once.
-//! On a large file the fast path parses the users array on two threads (`split`), with the same
-//! result as on one.
+//! On an incremental cycle the users array is only keyed, not parsed (`scan`).
 
 mod extent;
+mod file;
 mod found;
 mod keys;
 mod records;
 mod scan;
-mod split;
 mod stream;
 mod values;
 mod window;
@@ -28,22 +27,14 @@ use std::path::Path;
 use stream::{finish, stream_read};
 use window::{Window, fast_read};
 
-#[cfg(test)]
-pub(crate) use scan::scan_json_split;
 pub use scan::{Scan, ScannedJson, scan_json};
 pub use stream::parse_json;
 
 /// Reads a JSON snapshot file. All or nothing: any error means no snapshot.
 pub fn read_json(path: &Path) -> Result<Snapshot, SourceError> {
-    read_json_split(path, split::MIN_SPLIT_BYTES)
-}
-
-/// [`read_json`], with the users array parsed on two threads from `min_split_bytes` on (tests
-/// split small files).
-pub(crate) fn read_json_split(path: &Path, min_split_bytes: u64) -> Result<Snapshot, SourceError> {
-    let (mut file, origin, split) = split::open(path, min_split_bytes)?;
-    if let Some(split) = split {
-        if let Ok(snapshot) = fast_read(&mut Window::new(&file), split) {
+    let (mut file, origin, regular) = file::open(path)?;
+    if regular {
+        if let Ok(snapshot) = fast_read(&mut Window::new(&file)) {
             return finish(snapshot, origin);
         }
         file.rewind().map_err(|source| SourceError::Io {

@@ -10,9 +10,9 @@
 //! path does: errors are reported exactly as by `read_json`.
 
 use super::extent::{Extent, GiveUp};
-use super::split::{self, At, Split};
+use super::file::{self, At};
 use super::stream::{finish, stream_read};
-use super::window::{ParseState, Stop, Window, parse_user, read_document, users_array};
+use super::window::{ParseState, Stop, Window, parse_user, read_document};
 use crate::SourceError;
 use crate::config::RolesConfig;
 use crate::keyed::{Keyed, KnownUser, StampedUser, UserRecord};
@@ -55,17 +55,13 @@ fn scan_user(text: &str, context: &RecordContext, at: u64) -> Result<(ScannedUse
     }
 }
 
-/// The users array, each record delimited and keyed by its bytes but not parsed (see `scan`),
-/// on two threads when it is large.
+/// The document, its users array delimited and keyed record by record but not parsed.
 fn scan_users(
     window: &mut Window<&File>,
-    split: Split,
     context: &RecordContext,
 ) -> Result<(Vec<ScannedUser>, Vec<SourceGroup>), GiveUp> {
     read_document(window, |window| {
-        users_array(window, split, |text, _, at, _: &mut ()| {
-            scan_user(text, context, at)
-        })
+        window.users(|text, _, at| scan_user(text, context, at))
     })
 }
 
@@ -89,20 +85,10 @@ pub struct ScannedJson {
 /// Reads a JSON snapshot's groups and keys its user records under `context`, without parsing
 /// the users (see [`ScannedJson::resolve`]).
 pub fn scan_json(path: &Path, context: &RecordContext) -> Result<Scan, SourceError> {
-    scan_json_split(path, context, split::MIN_SPLIT_BYTES)
-}
-
-/// [`scan_json`], keying the users array on two threads from `min_split_bytes` on (tests split
-/// small files).
-pub(crate) fn scan_json_split(
-    path: &Path,
-    context: &RecordContext,
-    min_split_bytes: u64,
-) -> Result<Scan, SourceError> {
-    let (mut file, origin, split) = split::open(path, min_split_bytes)?;
+    let (mut file, origin, regular) = file::open(path)?;
     // The records are parsed later by positioned reads (unix only).
-    if let Some(split) = split.filter(|_| cfg!(unix)) {
-        if let Ok((users, groups)) = scan_users(&mut Window::new(&file), split, context) {
+    if regular && cfg!(unix) {
+        if let Ok((users, groups)) = scan_users(&mut Window::new(&file), context) {
             return Ok(Scan::Keyed(ScannedJson {
                 file,
                 origin,

@@ -4,10 +4,9 @@
 //! change with a full read and map of it against the same links.
 
 use super::{TestLinks, jumpcloud};
-use crate::json::scan_json_split;
 use crate::{
     Keyed, Mapped, Mapping, RolesConfig, Scan, ScopeConfig, ScopeFilter, StampedUser, map_keyed,
-    map_users_against, read_json,
+    map_users_against, read_json, scan_json,
 };
 use scimsync_model::{Claims, RecordKey, RecordStamp, Snapshot};
 use serde_json::{Value, json};
@@ -39,7 +38,7 @@ impl Setup {
         index: &TestLinks,
     ) -> Result<Keyed, crate::SourceError> {
         let context = self.mapping.record_context(&self.scope);
-        let scanned = match scan_json_split(path, &context, 0)? {
+        let scanned = match scan_json(path, &context)? {
             Scan::Keyed(scanned) => scanned,
             Scan::Whole(_) => panic!("a regular JSON file is keyed"),
         };
@@ -343,7 +342,7 @@ fn a_file_changed_between_the_two_passes_is_read_whole_again() {
     let (users, admins, members) = base();
     let path = write(dir.path(), &directory(users.clone(), &admins, &members));
     let context = setup.mapping.record_context(&setup.scope);
-    let Scan::Keyed(scanned) = scan_json_split(&path, &context, 0).unwrap() else {
+    let Scan::Keyed(scanned) = scan_json(&path, &context).unwrap() else {
         panic!("a regular JSON file is keyed");
     };
     // Rewritten in place between keying and parsing: same length, other values.
