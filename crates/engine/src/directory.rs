@@ -3,8 +3,8 @@
 //! work, so the independent ones run side by side: the snapshot is read (keyed, where the source
 //! can) on its own thread while the link heads are loaded and indexed (`LiveLinks`), and the
 //! synced groups are built while the changed users' pushed attributes are decoded and the
-//! group links loaded. Mapping hands over which users are unchanged and where their links are,
-//! so settling the rest (`scimsync_plan::unchanged`) looks nobody up again; the proof it builds
+//! group links loaded. Mapping hands over the users the links claim as last pushed, by their
+//! links' handles, so settling the proof (`LiveLinks::settle`) looks nobody up again; the proof
 //! is what the planner is handed. The costs of each step are documented where they are paid:
 //! `scimsync_directory` (reading, keying, mapping), `scimsync_plan` (the proof),
 //! `scimsync_store` (link heads, stamps).
@@ -14,8 +14,8 @@ use crate::config::Config;
 use crate::report::PHASE;
 use crate::source::ReadError;
 use scimsync_directory::{Findings, Mapped, Mapping, Scan, ScannedJson, StampedUser};
-use scimsync_model::{DesiredGroup, GroupLink, Link, PushedHashes, Snapshot, SourceId};
-use scimsync_plan::{LiveLinks, Unchanged};
+use scimsync_model::{DesiredGroup, GroupLink, Link, Snapshot, SourceId};
+use scimsync_plan::{LiveLinks, Proof, Settled};
 use scimsync_store::{StampedLink, Store};
 
 /// What `prepare` plans from, on the directory side.
@@ -35,7 +35,7 @@ pub struct Directory {
     /// Every group link (loaded while the synced groups are built).
     pub group_links: Vec<GroupLink>,
     /// On an incremental cycle, the users proved unchanged (their attributes are dropped).
-    pub unchanged: Option<Unchanged>,
+    pub unchanged: Option<Proof>,
     /// Record stamps for the links of users proved unchanged from a parsed record: stored
     /// after the cycle's writes (`Store::stamp_records`), they let the next cycle skip those
     /// records.
@@ -58,8 +58,9 @@ pub fn read_snapshot(config: &Config) -> Result<Snapshot, EngineError> {
 }
 
 /// Reads and maps the directory and loads the links. A full cycle loads every link whole; an
-/// incremental one maps against the links' fingerprints, so a user whose fingerprint is its
-/// link's keeps no attributes (most of a large directory, most of a cycle's memory).
+/// incremental one maps against the links, so a user they claim as last pushed keeps no
+/// attributes (most of a large directory, most of a cycle's memory), and settles the proof of
+/// unchanged users from those claims.
 ///
 /// An incremental cycle over a source with a keyed read (the JSON file: `scan_json`) reads it
 /// keyed: a record whose bytes are the ones its link was stamped with is neither parsed nor
@@ -118,23 +119,23 @@ pub fn read_and_map(
         drop(phase);
         let phase = tracing::debug_span!(target: PHASE, "map").entered();
 
-        let (mut mapped, groups, directory_users, snapshot_hash) = match (read, &live) {
+        let (mut mapped, claims, groups, directory_users, snapshot_hash) = match (read, &live) {
             (Read::Scanned(scanned), Some(live)) => {
                 let keyed = scanned
                     .resolve(&config.roles, |key| {
                         live.stamped(key)
-                            .map(|(at, link, stamp)| StampedUser::of(at, link, stamp))
+                            .map(|(handle, link, stamp)| StampedUser::of(handle, link, stamp))
                     })
                     .map_err(ReadError::from)?;
                 let directory_users = keyed.snapshot.users.len();
-                let (mapped, groups) = scimsync_directory::map_keyed(
+                let (mapped, claims, groups) = scimsync_directory::map_keyed(
                     keyed,
                     &config.scope,
                     &config.roles,
                     mapping,
                     live,
                 );
-                (mapped, groups, directory_users, None)
+                (mapped, Some(claims), groups, directory_users, None)
             }
             (read, live) => {
                 let snapshot = match read {
@@ -149,29 +150,24 @@ pub fn read_and_map(
                 // Mapping consumes the users, record by record: the snapshot and the mapped
                 // directory are never both held whole. The groups stay for the group side.
                 let Snapshot { users, groups } = snapshot;
-                let mapped = scimsync_directory::map_users(
-                    users,
-                    &groups,
-                    &config.scope,
-                    &config.roles,
-                    mapping,
-                    live.as_ref().map(|live| live as &dyn PushedHashes),
-                );
-                (mapped, groups, directory_users, snapshot_hash)
+                let (scope, roles) = (&config.scope, &config.roles);
+                let (mapped, claims) = match live {
+                    Some(live) => {
+                        let (mapped, claims) = scimsync_directory::map_users_against(
+                            users, &groups, scope, roles, mapping, live,
+                        );
+                        (mapped, Some(claims))
+                    }
+                    None => (
+                        scimsync_directory::map_users(users, &groups, scope, roles, mapping),
+                        None,
+                    ),
+                };
+                (mapped, claims, groups, directory_users, snapshot_hash)
             }
         };
         drop(phase);
         let _phase = tracing::debug_span!(target: PHASE, "settle").entered();
-        let stamps = match (&live, &heads) {
-            (Some(live), Some(heads)) => {
-                scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, live, &heads.stamps)
-                    .into_iter()
-                    .map(|(at, stamp)| StampedLink::proved(&heads.links[at], stamp))
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        mapped.stamps = Vec::new();
         let findings =
             scimsync_directory::findings(&groups, &config.scope, &config.roles, &config.groups);
         let mut directory_groups: Vec<SourceId> = groups.iter().map(|g| g.id.clone()).collect();
@@ -180,12 +176,22 @@ pub fn read_and_map(
             users: Vec::new(),
             groups,
         };
-        // Which users changed: mapping found most of them unchanged and where their links
-        // are, so this is quick. The proof keeps the links' index for the planner.
-        let unchanged = live.map(|live| {
-            scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged, &mapped.links)
-        });
-        mapped.links = Vec::new();
+        // Which users are unchanged: mapping claimed most of them against the links' index,
+        // so this is quick. The proof keeps that index for the planner, and says which record
+        // stamps to store.
+        let (unchanged, stamps) = match live.zip(claims) {
+            Some((live, claims)) => {
+                let Settled { proof, stamps } = live
+                    .settle(&mut mapped.desired, claims)
+                    .map_err(EngineError::Proof)?;
+                let stamps = stamps
+                    .into_iter()
+                    .map(|(link, stamp)| StampedLink::proved(link, stamp))
+                    .collect();
+                (Some(proof), stamps)
+            }
+            None => (None, Vec::new()),
+        };
         // The synced groups on a second thread, while this one decodes what was pushed to
         // the users that changed (the others' is not needed) and loads the group links.
         let (desired_groups, links, group_links) = std::thread::scope(|inner| {
@@ -211,15 +217,6 @@ pub fn read_and_map(
             let group_links = group_links.transpose()?.unwrap_or_default();
             Ok::<_, EngineError>((desired?, links?, group_links))
         })?;
-        if let Some(unchanged) = &unchanged {
-            // Nor are the attributes of a user proved unchanged (the planner is told): the
-            // ones mapping could not drop, because they reference another user.
-            for (at, user) in mapped.desired.iter_mut().enumerate() {
-                if unchanged.desired(at) && !user.attrs.is_empty() {
-                    user.attrs = Default::default();
-                }
-            }
-        }
         Ok(Directory {
             snapshot_hash,
             directory_users,

@@ -57,6 +57,10 @@ pub enum EngineError {
     /// built by hand gets here).
     #[error("[mapping] {0}")]
     Mapping(#[from] scimsync_directory::MappingError),
+    /// Mapping's claims of unchanged users cannot be proved against the links (a bug): the
+    /// cycle stops rather than plan users whose attributes were dropped.
+    #[error("proving which users are unchanged")]
+    Proof(#[source] scimsync_plan::ProofError),
     /// A state the engine's own logic rules out (a bug): the message says which.
     #[error("internal error: {0}")]
     Internal(&'static str),

@@ -1,16 +1,23 @@
-//! The incremental pre-pass (`unchanged`) and the planner's contract with links whose
-//! attributes were not loaded.
+//! The proof of unchanged users (`LiveLinks::settle`, `LiveLinks::prove`) and the planner's
+//! contract with links whose attributes were not loaded.
 
 use super::fixture::*;
-use crate::{LiveLinks, unchanged};
-use scimsync_model::{AttrValue, Change, DesiredUser, Link, Op, PushedHashes, ScimId, paths};
+use crate::{LiveLinks, Proof, ProofError};
+use scimsync_model::{
+    AttrValue, Change, Claims, DesiredUser, Link, Op, PushedLinks, ScimId, paths,
+};
 
 const DEPT: &str = paths::DEPARTMENT;
 const TITLE: &str = paths::TITLE;
 
+/// The proof for `desired` without mapping's claims: every linked user compared by it.
+fn prove(desired: &[DesiredUser], links: &[Link]) -> Proof {
+    LiveLinks::new(links).prove(&mut desired.to_vec())
+}
+
 /// The source ids flagged unchanged, checking that the link flags agree with them.
 fn ids(desired: &[DesiredUser], links: &[Link]) -> Vec<String> {
-    let found = unchanged(desired, LiveLinks::new(links), &[], &[]);
+    let found = prove(desired, links);
     let mut ids: Vec<String> = (0..desired.len())
         .filter(|&i| found.desired(i))
         .map(|i| desired[i].source_id.to_string())
@@ -112,14 +119,11 @@ fn the_planner_takes_proved_users_as_they_are_without_their_attributes() {
     ];
     let mut case = Case::incremental(vec![]).desire(same).desire(edited);
     case.links = links;
-    let proved = unchanged(&case.desired, LiveLinks::new(&case.links), &[], &[]);
     let expected = case.run();
-    // What a cycle does to save memory: drop the proved users' attributes.
-    for (at, user) in case.desired.iter_mut().enumerate() {
-        if proved.desired(at) {
-            user.attrs.clear();
-        }
-    }
+    // The proof drops the proved users' attributes, to save a cycle's memory.
+    let proved = LiveLinks::new(&case.links).prove(&mut case.desired);
+    assert!(proved.desired(0) && case.desired[0].attrs.is_empty());
+    assert!(!proved.desired(1) && !case.desired[1].attrs.is_empty());
     let with_proof = crate::plan(
         &crate::PlanInput {
             desired: &case.desired,
@@ -169,45 +173,92 @@ fn a_link_whose_attributes_were_not_loaded_gets_every_desired_value_and_loses_no
 }
 
 #[test]
-fn users_mapping_found_unchanged_are_taken_without_a_fingerprint() {
+fn mappings_claims_stand_for_users_without_a_reference() {
     let ann = desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]);
     let links = vec![pushed(&ann, "t1")];
-    // Mapping dropped ann's attributes after matching the `LiveLinks` hashes.
     let live = LiveLinks::new(&links);
-    assert_eq!(live.pushed_hash("u1"), Some(links[0].hash.as_str()));
+    fn pairs(user: &DesiredUser) -> Vec<(&scimsync_model::AttrKey, AttrValue)> {
+        user.attrs.iter().map(|(k, v)| (k, v.clone())).collect()
+    }
+    // The index claims exactly the state its link recorded, and nothing with a reference.
+    let claim = live.claim("u1", "ann@x.com", true, &pairs(&ann));
+    assert!(claim.is_some());
+    assert_eq!(live.claim("u1", "ann@x.com", false, &pairs(&ann)), None);
+    assert_eq!(live.claim("u2", "ann@x.com", true, &pairs(&ann)), None);
+    let managed = with_manager(ann.clone(), "u9");
+    assert_eq!(live.claim("u1", "ann@x.com", true, &pairs(&managed)), None);
+
+    // A claimed user is proved without its attributes: mapping dropped them.
     let mut dropped = ann.clone();
     dropped.attrs.clear();
-    // Where mapping found the link, if it says: taken as is when that link is live, looked
-    // up again otherwise.
-    for matched in [&[][..], &[Some(0)], &[Some(7)], &[None]] {
-        let found = unchanged(
-            std::slice::from_ref(&dropped),
-            LiveLinks::new(&links),
-            &[true],
-            matched,
-        );
-        assert!(found.desired(0) && found.link(0), "{matched:?}");
-    }
-    // Without the claim, the empty attributes do not match the link: not unchanged.
-    let found = unchanged(
-        std::slice::from_ref(&dropped),
-        LiveLinks::new(&links),
-        &[],
-        &[],
-    );
-    assert!(!found.desired(0));
+    let claims = Claims {
+        users: vec![claim],
+        stamps: Vec::new(),
+    };
+    let proof = live
+        .settle(std::slice::from_mut(&mut dropped), claims)
+        .unwrap()
+        .proof;
+    assert!(proof.desired(0) && proof.link(0));
     // Mapping's "changed" stands for a user without a reference: no second fingerprint.
-    let found = unchanged(
-        std::slice::from_ref(&ann),
-        LiveLinks::new(&links),
-        &[false],
-        &[],
+    let claims = Claims {
+        users: vec![None],
+        stamps: Vec::new(),
+    };
+    let settled = LiveLinks::new(&links)
+        .settle(&mut [ann.clone()], claims)
+        .unwrap();
+    assert!(!settled.proof.desired(0));
+    // Without claims, the proof compares every linked user itself.
+    assert!(prove(std::slice::from_ref(&ann), &links).desired(0));
+}
+
+/// A handle names a link of the index that issued it only: another index, even over the same
+/// links, proves nothing with it, and refuses the claim rather than plan a user whose
+/// attributes are gone.
+#[test]
+fn a_handle_from_one_index_is_refused_by_another() {
+    let ann = desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]);
+    let links = vec![pushed(&ann, "t1")];
+    let pairs: Vec<_> = ann.attrs.iter().map(|(k, v)| (k, v.clone())).collect();
+    let foreign = LiveLinks::new(&links).claim("u1", "ann@x.com", true, &pairs);
+    assert!(foreign.is_some());
+    let mut dropped = ann.clone();
+    dropped.attrs.clear();
+    let claims = Claims {
+        users: vec![foreign],
+        stamps: Vec::new(),
+    };
+    let refused = LiveLinks::new(&links).settle(std::slice::from_mut(&mut dropped), claims);
+    assert_eq!(
+        refused.err(),
+        Some(ProofError::Unproved {
+            source_id: "u1".into()
+        })
     );
-    assert!(!found.desired(0));
-    assert!(unchanged(std::slice::from_ref(&ann), LiveLinks::new(&links), &[], &[]).desired(0));
-    // A claim for a user the planner will not take as linked proves nothing.
-    let found = unchanged(&[dropped], LiveLinks::new(&[]), &[true], &[]);
-    assert!(!found.desired(0));
+    // Claims made for another list of users are refused: of another length, or naming
+    // another user's link.
+    let bob = desired("u2", "bob@x.com", true, &[(DEPT, "Ops")]);
+    let both = vec![pushed(&ann, "t1"), pushed(&bob, "t2")];
+    let live = LiveLinks::new(&both);
+    let mut users = vec![ann.clone(), bob];
+    let mut claims = claim_as_mapping(&live, &mut users);
+    assert!(claims.users.iter().all(Option::is_some));
+    claims.users.reverse();
+    assert_eq!(
+        live.settle(&mut users, claims).err(),
+        Some(ProofError::Unproved {
+            source_id: "u1".into()
+        })
+    );
+    let refused = LiveLinks::new(&links).settle(&mut [ann], Claims::default());
+    assert_eq!(
+        refused.err(),
+        Some(ProofError::Misaligned {
+            claims: 0,
+            desired: 1
+        })
+    );
 }
 
 #[test]
@@ -226,23 +277,46 @@ fn a_stamp_names_its_live_link_only_and_is_stored_only_when_it_fits_and_is_new()
     let links = vec![pushed(&ann, "t1"), stolen];
     let stamps = vec![Some(stamp("ann")), Some(stamp("bob"))];
     let live = LiveLinks::with_stamps(&links, &stamps);
-    let (at, found, got) = live.stamped(&stamp("ann").key).unwrap();
-    assert_eq!((at, found.source_id.as_str(), got), (0, "u1", stamp("ann")));
+    let (handle, found, got) = live.stamped(&stamp("ann").key).unwrap();
+    assert_eq!((found.source_id.as_str(), got), ("u1", stamp("ann")));
     assert!(live.stamped(&stamp("bob").key).is_none());
     assert!(live.stamped(&stamp("nobody").key).is_none());
 
-    // Mapping proposes stamps for users mapped unchanged: stored only for a live link that
-    // has the user's userName and active flag, and does not hold that stamp already.
-    let renamed = desired("u1", "ann.lee@x.com", true, &[(DEPT, "Eng")]);
-    let desired_users = vec![ann.clone(), bob.clone(), renamed];
-    let proposed = [
-        (0, stamp("ann")),
-        (0, stamp("ann v2")),
-        (1, stamp("bob")),
-        (2, stamp("x")),
+    // Mapping proposes stamps for users it claims from a parsed record: stored only for a
+    // proved user's link that has the user's userName (exactly: a recognised record is rebuilt
+    // from it) and active flag, and does not hold that stamp already.
+    let mut cy_link = pushed(&desired("u3", "cy@x.com", true, &[]), "t3");
+    cy_link.user_name = "Cy@x.com".to_owned();
+    let links = vec![links[0].clone(), links[1].clone(), cy_link];
+    let stamps = vec![Some(stamp("ann")), Some(stamp("bob")), None];
+    let live = LiveLinks::with_stamps(&links, &stamps);
+    let mut users = vec![ann, bob, desired("u3", "cy@x.com", true, &[])];
+    let mut claims = claim_as_mapping(&live, &mut users);
+    assert!(claims.users[0].is_some() && claims.users[1].is_none() && claims.users[2].is_some());
+    assert_eq!(
+        live.stamped(&stamp("ann").key).map(|s| s.0),
+        claims.users[0]
+    );
+    assert_ne!(
+        Some(handle),
+        claims.users[0],
+        "another index, another handle"
+    );
+    let (ann_link, cy_link) = (claims.users[0].unwrap(), claims.users[2].unwrap());
+    claims.stamps = vec![
+        (ann_link, stamp("ann")),
+        (ann_link, stamp("ann v2")),
+        (cy_link, stamp("cy")),
+        (handle, stamp("x")),
     ];
-    let stored = crate::stamps_to_store(&desired_users, &proposed, &live, &stamps);
-    assert_eq!(stored, [(0, stamp("ann v2"))]);
+    let settled = live.settle(&mut users, claims).unwrap();
+    assert!(settled.proof.desired(0) && settled.proof.desired(2));
+    let stored: Vec<(&str, _)> = settled
+        .stamps
+        .iter()
+        .map(|(link, stamp)| (link.source_id.as_str(), *stamp))
+        .collect();
+    assert_eq!(stored, [("u1", stamp("ann v2"))]);
 }
 
 /// With the proof, departed users are found among the links of users not proved unchanged:
@@ -271,10 +345,11 @@ fn a_departed_user_with_two_links_is_deprovisioned_once_with_the_proof() {
 fn with_and_without_proof(
     case: &Case,
     links: &[Link],
-) -> (crate::PlanOutput, crate::PlanOutput, crate::Unchanged) {
-    let proof = unchanged(&case.desired, LiveLinks::new(links), &[], &[]);
-    let input = |unchanged| crate::PlanInput {
-        desired: &case.desired,
+) -> (crate::PlanOutput, crate::PlanOutput, Proof) {
+    let mut proved = case.desired.clone();
+    let proof = LiveLinks::new(links).prove(&mut proved);
+    let input = |desired, unchanged| crate::PlanInput {
+        desired,
         out_of_scope: &case.out_of_scope,
         held: &case.held,
         links,
@@ -283,8 +358,8 @@ fn with_and_without_proof(
         grace_expired: &[],
         unchanged,
     };
-    let with = crate::plan(&input(Some(&proof)), &case.policy);
-    let without = crate::plan(&input(None), &case.policy);
+    let with = crate::plan(&input(&proved, Some(&proof)), &case.policy);
+    let without = crate::plan(&input(&case.desired, None), &case.policy);
     (with, without, proof)
 }
 
@@ -313,6 +388,21 @@ fn a_source_id_desired_twice_is_not_proved() {
             with.diagnostics
         );
     }
+    // Had mapping claimed one of the records (its attributes dropped), no plan could be made
+    // of it: the proof refuses the claims.
+    let mut users = vec![
+        desired("u1", "ann@x.com", true, &[(DEPT, "Eng")]),
+        desired("u1", "ann.other@x.com", true, &[(DEPT, "Ops")]),
+    ];
+    let live = LiveLinks::new(&links);
+    let claims = claim_as_mapping(&live, &mut users);
+    assert!(claims.users[0].is_some());
+    assert_eq!(
+        live.settle(&mut users, claims).err(),
+        Some(ProofError::Unproved {
+            source_id: "u1".into()
+        })
+    );
 }
 
 /// With the proof the planner takes its live links from the proof's index: a second link of
@@ -405,7 +495,7 @@ fn group_ops_are_the_same_with_the_proof() {
         groups: vec![],
         complete: false,
     };
-    let proof = unchanged(&case.desired, LiveLinks::new(&links), &[], &[]);
+    let proof = prove(&case.desired, &links);
     assert!(proof.desired(0) && proof.desired(2));
     let plan = |unchanged| {
         crate::plan_with_groups(
@@ -478,7 +568,7 @@ fn the_unlinked_users_are_the_same_with_the_proof() {
         .desire(desired("u2", "bea@x.com", true, &[]))
         .desire(desired("u3", "bob@x.com", true, &[(DEPT, "Ops")]))
         .desire(desired("u4", "dee@x.com", true, &[]));
-    let proof = unchanged(&case.desired, LiveLinks::new(&links), &[], &[]);
+    let proof = prove(&case.desired, &links);
     assert!(proof.desired(0) && !proof.desired(2));
     let ids = |users: Vec<&DesiredUser>| {
         users
