@@ -1,6 +1,6 @@
 //! The interface every backend implements: all the store's behaviour, in the model's types.
-//! The conformance suite (`tests/conformance/`) pins what each method must do; a backend that
-//! passes it can stand behind [`crate::Store`].
+//! The conformance suite (`crates/store/tests/conformance/`) pins what each method must do;
+//! a backend that passes it can stand behind [`crate::Store`].
 
 use crate::{
     ApprovalGrant, ApproveOutcome, CachedDiscovery, CycleLock, EventQuery, Intent, IntentId,

@@ -14,8 +14,8 @@
 //!   Nothing outside `sqlite.rs` and the table modules sees rusqlite.
 //! - **A trait object, not an enum or a generic.** The engine is written once against
 //!   `Store`; a backend is added by implementing [`Backend`] (and passing the conformance
-//!   suite, `tests/conformance/`), not by adding a `match` arm to every operation nor a type
-//!   parameter to every caller.
+//!   suite, `crates/store/tests/conformance/`), not by adding a `match` arm to every
+//!   operation nor a type parameter to every caller.
 //! - **Blocking, on purpose.** SQLite is a blocking library and every operation is one short
 //!   transaction, so the engine calls the store inline from its async code as it always has.
 //!   A networked backend keeps the same interface: it owns a client on a dedicated thread (the
@@ -50,6 +50,14 @@
 //!
 //! Architecture Invariant: every timestamp is written in one fixed-width format
 //! ([`now_rfc3339`]), so string comparison in SQL is time order.
+//!
+//! What an incremental cycle reads of the links: their heads (`Store::link_heads`: ids,
+//! userName, active, fingerprint and record stamp, no attributes, answered from the
+//! `links_heads` covering index), then the pushed attributes of the changed users only
+//! (`Store::fill_link_attrs`). A link stores the record stamp it was last proved equal to
+//! (`links.record`, migration 4); `Store::stamp_records` stores them after a cycle's writes,
+//! only while the link still has the fingerprint they were proved against, and any upsert of
+//! the link forgets its stamp.
 
 mod attrs_json;
 mod backend;
