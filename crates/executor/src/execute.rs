@@ -3,17 +3,17 @@
 //! `Recorder` from this one driving task.
 
 use crate::BucketReport;
-use crate::client::{Expect, Request, ScimClient, Tally, Trace, user_path};
-use crate::error::{ErrorClass, ScimError};
-use crate::update::{Dropped, named_path};
+use crate::client::{ScimClient, Tally, Trace, user_path};
+use crate::error::ScimError;
+use crate::machine::{Done, IfMatch, Input, Setup, Step, UserOp, describe_dropped};
+use crate::update::{Dropped, Writes};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use reqwest::Method;
 use scimsync_model::{
     AttrValue, Attrs, Change, Event, EventResource, EventType, GroupLink, InitiatedBy, Link, Op,
     Phase, Plan, ResourceKind, RunId, ScimId, SourceId, TargetUser, Uncertain, fingerprint,
     fold_user_name, paths,
 };
-use scimsync_scim::{Bucket, user_resource};
+use scimsync_scim::Bucket;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -183,9 +183,13 @@ pub struct Executor {
 /// One paged read of the target's users, by folded userName.
 #[derive(Debug)]
 struct CaseIndex {
-    read_at: tokio::time::Instant,
+    /// On the client's clock (`ScimClient::now`).
+    read_at: Duration,
     users: HashMap<String, TargetUser>,
 }
+
+/// Steps of one op's machine at most (see `Executor::drive`).
+const MAX_STEPS: usize = 10_000;
 
 /// The work of one op, prepared by the driver (references resolved through the working map).
 enum Job {
@@ -210,48 +214,6 @@ enum Job {
         reason: String,
         deferred: Vec<String>,
     },
-}
-
-/// How a job ended, before the driver turns it into links, events and counts.
-enum Done {
-    /// Created as `id` with `attrs` (what was sent: the refused ones left out).
-    Created {
-        id: ScimId,
-        attrs: Attrs,
-        dropped: Vec<Dropped>,
-    },
-    /// A create that found the user (lookup, or after "not unique").
-    AdoptedExisting(TargetUser),
-    /// A create that found the user and brought its attributes in line.
-    AdoptedAligned {
-        user: TargetUser,
-        applied: crate::update::Applied,
-    },
-    /// An adopt op; `None` when the user's attributes could not be read (with why).
-    Linked(Result<TargetUser, String>),
-    /// The changes the target took; the refused ones left out. `failed`: what failed after
-    /// them (a reactivation went, the update after it did not): the link takes what went, the
-    /// op fails, and the next cycle sends the rest.
-    Patched {
-        changes: Vec<Change>,
-        dropped: Vec<Dropped>,
-        failed: Option<String>,
-    },
-    /// Every change was refused as an attribute the target does not take: nothing sent
-    /// applies, and the attributes are remembered as unsupported.
-    Refused(Vec<Dropped>),
-
-    Deleted {
-        already_gone: bool,
-    },
-    Skipped {
-        reason: String,
-        unlink: bool,
-    },
-    Guest(String),
-    Failed(String),
-    Halted(String),
-    NotSent,
 }
 
 impl Executor {
@@ -472,192 +434,87 @@ impl Executor {
 
     async fn run_job(&self, index: usize, job: Job, tally: &Tally) -> (usize, Job, Done, Trace) {
         let mut trace = Trace::default();
-        let done = match &job {
+        let client = &self.client;
+        let caps = client.capabilities().await;
+        let (retry, seed) = client.retry_seed();
+        let setup = Setup {
+            profile: client.profile(),
+            writes: Writes {
+                patch: caps.patch,
+                etag: caps.etag,
+            },
+            case_exact: client.target_schema().user_name_case_exact() == Some(true),
+            creates_checked: self.creates_checked,
+            retry,
+            seed,
+        };
+        let now = client.now();
+        let machine = match &job {
             Job::Create {
                 user_name, attrs, ..
-            } => self.create(user_name, attrs, tally, &mut trace).await,
-            Job::Adopt { target_id } => self.adopt(target_id, tally, &mut trace).await,
+            } => UserOp::create(setup, now, user_name, attrs),
+            Job::Adopt { target_id } => {
+                UserOp::adopt(setup, target_id, self.known.get(target_id).cloned())
+            }
             Job::Patch {
                 target_id, changes, ..
-            } => self.patch(target_id, changes, tally, &mut trace).await,
-            Job::Delete { target_id } => self.delete(target_id, tally, &mut trace).await,
-            Job::Nothing { reason, .. } => Done::Skipped {
-                reason: reason.clone(),
-                unlink: false,
-            },
+            } => UserOp::patch(setup, target_id, changes),
+            Job::Delete { target_id } => UserOp::delete(setup, target_id),
+            Job::Nothing { reason, .. } => {
+                let done = Done::Skipped {
+                    reason: reason.clone(),
+                    unlink: false,
+                };
+                return (index, job, done, trace);
+            }
         };
+        let done = self.drive(machine, tally, &mut trace).await;
         (index, job, done, trace)
     }
 
-    /// Lookup, then POST only if nobody has the userName. A POST whose answer was lost
-    /// (5xx, dropped connection) may have been applied, so its retry starts with a lookup
-    /// again; a 429 was not applied and is retried as is. A POST refused as not unique is
-    /// resolved in this cycle: the filter again, then (a filter may compare case-sensitively)
-    /// a paged read compared case-insensitively; the user found is adopted, never POSTed
-    /// twice. A 400 naming one attribute drops it and posts the rest.
-    async fn create(
-        &self,
-        user_name: &str,
-        attrs: &Attrs,
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Done {
-        match self.create_or_find(user_name, attrs, tally, trace).await {
-            Done::AdoptedExisting(user) => self.align(user, attrs, tally, trace).await,
-            done => done,
-        }
-    }
-
-    /// A user found instead of created is brought in line in the same cycle, as an adoption
-    /// the planner saw would be (adopt, then update): the attributes this create would have
-    /// sent that the target holds otherwise. A deactivated user is left to the next plan,
-    /// which orders a reactivation with what the target freezes meanwhile.
-    async fn align(
-        &self,
-        user: TargetUser,
-        attrs: &Attrs,
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Done {
-        let create_only = &self.client.profile().create_only;
-        let changes: Vec<Change> = attrs
-            .iter()
-            .filter(|(path, _)| !create_only.contains(path.as_str()))
-            .filter(|(path, value)| user.attrs.get(path.as_str()) != Some(*value))
-            .map(|(path, value)| Change {
-                path: path.to_string(),
-                old: user.attrs.get(path.as_str()).cloned(),
-                new: Some(value.clone()),
-            })
-            .collect();
-        if changes.is_empty() || !user.active {
-            return Done::AdoptedExisting(user);
-        }
-        match self
-            .client
-            .update_user(&user.id, &changes, tally, trace)
-            .await
-        {
-            Ok(applied) => Done::AdoptedAligned { user, applied },
-            // Linked all the same: the next plan diffs it again.
-            Err(e) if e.class() != ErrorClass::Halt => {
-                tracing::warn!(user = %user.user_name, "adopted, but not brought in line yet: {e}");
-                Done::AdoptedExisting(user)
-            }
-            Err(e) => done_from(e),
-        }
-    }
-
-    async fn create_or_find(
-        &self,
-        user_name: &str,
-        attrs: &Attrs,
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Done {
+    /// The async shell around an op's decisions (`machine.rs`): sends what it asks for (each
+    /// attempt paced, counted and classified by the client), sleeps until it wants, searches
+    /// the case index, and hands every answer back with the time, until it is done.
+    async fn drive(&self, mut machine: UserOp<'_>, tally: &Tally, trace: &mut Trace) -> Done {
         let client = &self.client;
-        let mut attrs = attrs.clone();
-        let mut dropped: Vec<Dropped> = Vec::new();
-        // The target says userName is case-sensitive: its filter cannot find "Ann@x.com" for
-        // "ann@x.com", and a POST would make a second account. Look case-insensitively first.
-        let case_exact = client.target_schema().user_name_case_exact() == Some(true);
-        let mut retry = client.retry_state();
-        // A create this cycle's own read did not find goes straight to its POST where the
-        // target refuses a second account of a userName: its "not unique" is resolved below.
-        let mut look_first =
-            !(self.creates_checked && client.profile().refuses_duplicate_user_names);
-        // Bounded by the retry policy and the attributes that can be dropped; the range is a
-        // second guard.
-        for _ in 0..64 {
-            if look_first {
-                match client.find_user_with(user_name, tally, trace).await {
-                    Ok(Some(user)) => return Done::AdoptedExisting(user),
-                    Ok(None) => {}
-                    Err(e) => return done_from(e),
+        // Bounded by the machine (its retry policy, attributes to drop, one re-read); this
+        // is a second guard against a bug looping forever.
+        for _ in 0..MAX_STEPS {
+            let now = client.now();
+            let input = match machine.poll(now) {
+                Step::Done(done) => return done,
+                Step::Wait(until) => {
+                    tokio::time::sleep(until.saturating_sub(now)).await;
+                    continue;
                 }
-                if case_exact {
-                    match self.find_any_case(user_name, None, tally).await {
-                        Ok(Some(user)) => return Done::AdoptedExisting(user),
-                        Ok(None) => {}
-                        Err(e) => return done_from(e),
-                    }
-                }
-            }
-            let body = user_resource(user_name, true, &attrs, client.profile());
-            let post = Request::with_json(Method::POST, "/Users", &body, Expect::User(None));
-            let sent_at = tokio::time::Instant::now();
-            let sent = client
-                .send_once(&post, tally, trace)
-                .await
-                .and_then(|reply| created_id(&reply, user_name));
-            match sent {
-                Ok(id) => {
-                    return Done::Created { id, attrs, dropped };
-                }
-                Err(e @ ScimError::NotUnique { .. }) => {
-                    return match client.find_user_with(user_name, tally, trace).await {
-                        Ok(Some(user)) => Done::AdoptedExisting(user),
-                        Ok(None) => match self.find_any_case(user_name, Some(sent_at), tally).await
-                        {
-                            Ok(Some(user)) => Done::AdoptedExisting(user),
-                            // Nobody the target shows holds it: as with a guest (404), the
-                            // userName is remembered and not tried again until a full read
-                            // finds its holder, rather than refused anew every cycle.
-                            Ok(None) => Done::Guest(format!(
-                                "{e}; yet no user the target shows has this userName in any case \
-                                 (held by a guest, a hidden or another org's user?); not retried \
-                                 until a full read finds it"
-                            )),
-                            Err(e) => done_from(e),
-                        },
-                        Err(e) => done_from(e),
+                Step::Send(out) => {
+                    let if_match = match &out.if_match {
+                        Some(IfMatch::VersionOf(id)) => client.version_of(id),
+                        None => None,
                     };
+                    Input::Answer(
+                        client
+                            .send_once_if_match(&out.request, if_match.as_deref(), tally, trace)
+                            .await,
+                    )
                 }
-                Err(ScimError::NotFound { detail }) => {
-                    return Done::Guest(format!(
-                        "the target answered 404 to the create (a guest or external user holds this email){}",
-                        detail.map(|d| format!(": {d}")).unwrap_or_default()
-                    ));
+                Step::FindAnyCase {
+                    user_name,
+                    newer_than,
+                } => {
+                    let user_name = user_name.to_owned();
+                    Input::Found(self.find_any_case(&user_name, newer_than, tally).await)
                 }
-                Err(e @ ScimError::BadRequest { .. })
-                    if e.detail().is_some()
-                        && matches!(&e, ScimError::BadRequest { scim_type: Some(t), .. }
-                            if !t.eq_ignore_ascii_case("noTarget") && !t.eq_ignore_ascii_case("uniqueness")) =>
-                {
-                    // One attribute refused: post the rest (a 400 created nothing).
-                    let named = named_path(&e, attrs.keys().map(|k| k.as_str())).map(str::to_owned);
-                    let Some(path) = named else {
-                        return done_from(e);
-                    };
-                    tracing::info!(user = user_name, path = %path, "the target refused one attribute of a create; posting the rest");
-                    attrs.remove(path.as_str());
-                    dropped.push(Dropped {
-                        path,
-                        scim_type: match &e {
-                            ScimError::BadRequest { scim_type, .. } => scim_type.clone(),
-                            _ => None,
-                        },
-                        detail: e.detail().unwrap_or_default().to_owned(),
-                    });
-                    look_first = false;
-                }
-                Err(e) if e.class() == ErrorClass::Retryable => match retry.after(&e) {
-                    Some(delay) => {
-                        tally.retries.fetch_add(1, Ordering::Relaxed);
-                        look_first = !matches!(e, ScimError::RateLimited { .. });
-                        tracing::debug!(
-                            user = user_name,
-                            ?delay,
-                            "create will be retried after: {e}"
-                        );
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => return Done::Failed(e.to_string()),
-                },
-                Err(e) => return done_from(e),
+            };
+            machine.handle(client.now(), input);
+            for (id, version) in machine.take_learned() {
+                client.store_version(id, version);
             }
+            tally
+                .retries
+                .fetch_add(machine.take_retries(), Ordering::Relaxed);
         }
-        Done::Failed("gave up after too many attempts".into())
+        Done::Failed("internal error: the op took too many steps".into())
     }
 
     /// The target user whose userName equals `user_name` in any case, from one paged read of
@@ -666,7 +523,7 @@ impl Executor {
     async fn find_any_case(
         &self,
         user_name: &str,
-        newer_than: Option<tokio::time::Instant>,
+        newer_than: Option<Duration>,
         tally: &Tally,
     ) -> Result<Option<TargetUser>, ScimError> {
         let mut index = self.case_index.lock().await;
@@ -676,7 +533,7 @@ impl Executor {
             (Some(_), None) => false,
         };
         if stale {
-            let read_at = tokio::time::Instant::now();
+            let read_at = self.client.now();
             let users = self.client.list_users_with(tally).await?;
             *index = Some(CaseIndex {
                 read_at,
@@ -691,155 +548,6 @@ impl Executor {
             .and_then(|read| read.users.get(fold_user_name(user_name).as_ref()))
             .cloned())
     }
-
-    async fn adopt(&self, target_id: &ScimId, tally: &Tally, trace: &mut Trace) -> Done {
-        if let Some(user) = self.known.get(target_id) {
-            return Done::Linked(Ok(user.clone()));
-        }
-        match self.client.get_user_with(target_id, tally, trace).await {
-            Ok(user) => Done::Linked(Ok(user)),
-            Err(ScimError::NotFound { detail }) => Done::Skipped {
-                reason: format!(
-                    "target user {target_id} not found (gone, or a guest){}",
-                    detail.map(|d| format!(": {d}")).unwrap_or_default()
-                ),
-                unlink: false,
-            },
-            Err(e) if e.class() == ErrorClass::Halt => done_from(e),
-            // The match by userName stands; the next full read fills in the attributes.
-            Err(e) => Done::Linked(Err(e.to_string())),
-        }
-    }
-
-    async fn patch(
-        &self,
-        target_id: &ScimId,
-        changes: &[Change],
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Done {
-        // A reactivation with what the target freezes while a user is deactivated goes as
-        // two writes where the profile says so: the reactivation, then the rest.
-        let reactivation = changes.iter().position(|c| {
-            c.path == paths::ACTIVE && c.new.as_ref().and_then(AttrValue::as_text) == Some("true")
-        });
-        let profile = self.client.profile();
-        if let Some(at) = reactivation
-            && profile.reactivate_apart
-            && changes.iter().any(|c| profile.is_frozen(&c.path))
-        {
-            let first = [changes[at].clone()];
-            let rest: Vec<Change> = changes
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != at)
-                .map(|(_, c)| c.clone())
-                .collect();
-            return match self
-                .client
-                .update_user(target_id, &first, tally, trace)
-                .await
-            {
-                Ok(reactivated) if !reactivated.changes.is_empty() => {
-                    match Box::pin(self.patch(target_id, &rest, tally, trace)).await {
-                        Done::Patched {
-                            mut changes,
-                            dropped,
-                            failed,
-                        } => {
-                            changes.splice(0..0, reactivated.changes);
-                            Done::Patched {
-                                changes,
-                                dropped,
-                                failed,
-                            }
-                        }
-                        Done::Refused(dropped) => Done::Patched {
-                            changes: reactivated.changes,
-                            dropped,
-                            failed: None,
-                        },
-                        Done::Failed(why) => Done::Patched {
-                            changes: reactivated.changes,
-                            dropped: Vec::new(),
-                            failed: Some(format!(
-                                "reactivated, but the update after it failed: {why}"
-                            )),
-                        },
-                        other => other,
-                    }
-                }
-                Ok(refused) => Done::Failed(format!(
-                    "the target refused the reactivation: {}",
-                    describe_dropped(&refused.dropped)
-                )),
-                Err(ScimError::NotFound { detail }) => gone(target_id, detail),
-                Err(e) => done_from(e),
-            };
-        }
-        // PATCH, or GET + PUT where the target has no PATCH; If-Match and 412 handled there.
-        match self
-            .client
-            .update_user(target_id, changes, tally, trace)
-            .await
-        {
-            Ok(applied) if applied.changes.is_empty() => {
-                if applied.dropped.iter().all(Dropped::refuses_attribute) {
-                    Done::Refused(applied.dropped)
-                } else {
-                    Done::Failed(format!(
-                        "the target refused every change: {}",
-                        describe_dropped(&applied.dropped)
-                    ))
-                }
-            }
-            Ok(applied) => Done::Patched {
-                changes: applied.changes,
-                dropped: applied.dropped,
-                failed: None,
-            },
-            Err(ScimError::NotFound { detail }) => gone(target_id, detail),
-            Err(e) => done_from(e),
-        }
-    }
-
-    async fn delete(&self, target_id: &ScimId, tally: &Tally, trace: &mut Trace) -> Done {
-        let req = Request::delete(user_path(target_id));
-        match self.client.send(&req, tally, trace).await {
-            Ok(_) => Done::Deleted {
-                already_gone: false,
-            },
-            Err(ScimError::NotFound { .. }) => Done::Deleted { already_gone: true },
-            Err(e) => done_from(e),
-        }
-    }
-}
-
-/// A write to a user the target no longer has: skipped, and the link dropped.
-fn gone(target_id: &ScimId, detail: Option<String>) -> Done {
-    Done::Skipped {
-        reason: format!(
-            "target user {target_id} not found (deleted in the target, or a guest){}",
-            detail.map(|d| format!(": {d}")).unwrap_or_default()
-        ),
-        unlink: true,
-    }
-}
-
-/// `path (scimType): detail; …`, for an event's error.
-fn describe_dropped(dropped: &[Dropped]) -> String {
-    dropped
-        .iter()
-        .map(|d| {
-            format!(
-                "{} ({}): {}",
-                d.path,
-                d.scim_type.as_deref().unwrap_or("400"),
-                d.detail
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn dropped_json(dropped: &[Dropped]) -> Value {
@@ -849,36 +557,6 @@ fn dropped_json(dropped: &[Dropped]) -> Value {
             .map(|d| json!({"path": d.path, "scimType": d.scim_type, "detail": d.detail}))
             .collect(),
     )
-}
-
-/// The id of the user a POST created: the answer is a User resource (checked), and it must be
-/// the user sent, or the answer confirms nothing (a cached page, another user's resource).
-fn created_id(reply: &crate::client::Reply, user_name: &str) -> Result<ScimId, ScimError> {
-    let resource = reply.json.as_ref();
-    let field = |key: &str| resource.and_then(|r| r.get(key));
-    let id = match field("id") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    };
-    let same = field("userName")
-        .and_then(Value::as_str)
-        .is_some_and(|name| fold_user_name(name) == fold_user_name(user_name));
-    if id.is_empty() || !same {
-        return Err(ScimError::Unconfirmed {
-            status: reply.status,
-            what: "with a resource for another userName".into(),
-        });
-    }
-    Ok(ScimId::new(id))
-}
-
-fn done_from(e: ScimError) -> Done {
-    match e {
-        ScimError::Halted => Done::NotSent,
-        e if e.class() == ErrorClass::Halt => Done::Halted(e.to_string()),
-        e => Done::Failed(e.to_string()),
-    }
 }
 
 /// Provision ops in waves: a create whose attributes reference a user created or adopted in the

@@ -505,7 +505,7 @@ impl GroupRun<'_> {
                             Err(_) => return Err(e),
                         }
                     }
-                    match retry.after(&e) {
+                    match retry.after(client.now(), &e) {
                         Some(delay) => {
                             self.tally
                                 .retries

@@ -25,6 +25,7 @@ mod client;
 mod error;
 mod execute;
 mod groups;
+mod machine;
 mod pacing;
 mod rate_headers;
 mod rest;
