@@ -1136,6 +1136,180 @@ mod tests {
         assert_eq!(waves.iter().map(Vec::len).sum::<usize>(), 4);
     }
 
+    /// What the driver hands the recorder.
+    #[derive(Default)]
+    struct Seen {
+        links: Vec<Link>,
+        events: Vec<Event>,
+        refused: Vec<String>,
+        outcomes: Vec<OpOutcome>,
+    }
+
+    impl Recorder for Seen {
+        fn before_write(&mut self, _: usize, _: &Op, _: &str) {}
+        fn after_write(&mut self, _: usize, outcome: &OpOutcome) {
+            self.outcomes.push(outcome.clone());
+        }
+        fn link(&mut self, link: Link) {
+            self.links.push(link);
+        }
+        fn unlink(&mut self, _: &SourceId) {}
+        fn event(&mut self, event: Event) {
+            self.events.push(event);
+        }
+        fn attribute_refused(&mut self, dropped: &Dropped) {
+            self.refused.push(dropped.path.clone());
+        }
+    }
+
+    /// Runs the driver's bookkeeping for one op whose machine ended with `done`.
+    fn finish(op: &Op, done: Done) -> (Seen, ExecutionReport) {
+        let ctx = ExecContext::new(RunId(1), InitiatedBy::Manual, "test");
+        let profile = scimsync_scim::Profile::generic();
+        let confirmed = HashMap::new();
+        let mut seen = Seen::default();
+        let mut run = Run {
+            ctx: &ctx,
+            recorder: &mut seen,
+            confirmed: &confirmed,
+            profile: &profile,
+            links: HashMap::new(),
+            report: ExecutionReport::default(),
+            halt_reported: false,
+        };
+        let job = run.prepare(op);
+        let trace = Trace {
+            attempts: 1,
+            ..Trace::default()
+        };
+        run.finish(0, op, job, done, &trace);
+        let report = run.report;
+        (seen, report)
+    }
+
+    fn dropped(path: &str, scim_type: &str) -> Dropped {
+        Dropped {
+            path: path.into(),
+            scim_type: Some(scim_type.into()),
+            detail: format!("'{path}' refused"),
+        }
+    }
+
+    fn update(changes: &[(&str, &str)]) -> Op {
+        Op::Update {
+            source_id: SourceId::new("s1"),
+            target_id: ScimId::new("9"),
+            user_name: "s1@x.com".into(),
+            changes: changes
+                .iter()
+                .map(|(path, new)| Change {
+                    path: (*path).into(),
+                    old: None,
+                    new: Some(AttrValue::text(*new)),
+                })
+                .collect(),
+        }
+    }
+
+    /// An update that went without one refused attribute: succeeded, the link holds what
+    /// went (not the refused one), the event says what was dropped, and an attribute the
+    /// target refuses for everyone is handed to the recorder once.
+    #[test]
+    fn an_update_without_a_refused_attribute_links_what_went() {
+        let op = update(&[(paths::DISPLAY_NAME, "Ann Lee"), (paths::DEPARTMENT, "Eng")]);
+        let went = match &op {
+            Op::Update { changes, .. } => vec![changes[0].clone()],
+            _ => Vec::new(),
+        };
+        let (seen, report) = finish(
+            &op,
+            Done::Patched {
+                changes: went,
+                dropped: vec![dropped(paths::DEPARTMENT, "invalidPath")],
+                failed: None,
+            },
+        );
+        assert_eq!((report.succeeded, report.failed), (1, 0));
+        assert_eq!(seen.outcomes, [OpOutcome::Succeeded]);
+        let link = &seen.links[0];
+        assert_eq!(
+            link.attrs
+                .get(paths::DISPLAY_NAME)
+                .and_then(|v| v.as_text()),
+            Some("Ann Lee")
+        );
+        assert_eq!(
+            link.attrs.get(paths::DEPARTMENT),
+            None,
+            "not recorded as pushed"
+        );
+        assert!(seen.events[0].success);
+        assert_eq!(
+            seen.events[0].detail["dropped"][0]["path"],
+            paths::DEPARTMENT
+        );
+        assert_eq!(seen.refused, [paths::DEPARTMENT]);
+    }
+
+    /// When every change was refused as an attribute the target does not take, the user is
+    /// not failed (the target's limit, not the user's fault): skipped, the refusal recorded.
+    #[test]
+    fn a_write_of_only_refused_attributes_is_not_a_failure() {
+        let op = update(&[(paths::DEPARTMENT, "Eng")]);
+        let (seen, report) = finish(
+            &op,
+            Done::Refused(vec![dropped(paths::DEPARTMENT, "invalidPath")]),
+        );
+        assert_eq!((report.failed, report.skipped), (0, 1));
+        assert!(matches!(&seen.outcomes[0], OpOutcome::Skipped(m) if m.contains("refuses")));
+        assert_eq!(seen.refused, [paths::DEPARTMENT]);
+        assert!(seen.links.is_empty());
+    }
+
+    /// A create that went without a refused value: the link holds what was sent, and a
+    /// value refused for this user (invalidValue) is not remembered for everyone.
+    #[test]
+    fn a_create_without_a_refused_value_links_what_was_sent() {
+        let op = Op::Create {
+            source_id: SourceId::new("s1"),
+            user_name: "a@x.com".into(),
+            attrs: [
+                (paths::TITLE.into(), AttrValue::text("x".repeat(300))),
+                (paths::DISPLAY_NAME.into(), AttrValue::text("Ann")),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let mut sent = Attrs::new();
+        sent.insert(paths::DISPLAY_NAME.into(), AttrValue::text("Ann"));
+        let (seen, report) = finish(
+            &op,
+            Done::Created {
+                id: ScimId::new("42"),
+                attrs: sent,
+                dropped: vec![dropped(paths::TITLE, "invalidValue")],
+            },
+        );
+        assert_eq!((report.succeeded, report.failed), (1, 0));
+        let link = &seen.links[0];
+        assert_eq!(link.target_id.as_str(), "42");
+        assert!(!link.attrs.contains_key(paths::TITLE));
+        assert!(link.attrs.contains_key(paths::DISPLAY_NAME));
+        assert!(seen.refused.is_empty());
+        assert_eq!(seen.events[0].detail["dropped"][0]["path"], paths::TITLE);
+    }
+
+    /// A create the target refused for a business rule (409) fails that user only.
+    #[test]
+    fn a_failed_create_fails_that_user_only() {
+        let op = create("s1", None);
+        let (seen, report) = finish(&op, Done::Failed("conflict (409): Full users limit".into()));
+        assert_eq!((report.succeeded, report.failed), (0, 1));
+        assert_eq!(report.failures[0].0.as_str(), "s1");
+        assert!(seen.links.is_empty());
+        assert!(!seen.events[0].success);
+    }
+
     #[test]
     fn a_reference_cycle_still_runs_every_op_once() {
         let plan = Plan {
