@@ -188,8 +188,9 @@ struct CaseIndex {
     users: HashMap<String, TargetUser>,
 }
 
-/// Steps of one op's machine at most (see `Executor::drive`).
-const MAX_STEPS: usize = 10_000;
+/// Steps of one op's machine at most (see `Executor::drive`): far above what its own bounds
+/// allow (every round of an update riding out its 429s), only a guard against a bug.
+const MAX_STEPS: usize = 100_000;
 
 /// The work of one op, prepared by the driver (references resolved through the working map).
 enum Job {
@@ -443,7 +444,9 @@ impl Executor {
                 patch: caps.patch,
                 etag: caps.etag,
             },
-            case_exact: client.target_schema().user_name_case_exact() == Some(true),
+            // Only a create asks (the schema is copied out of its lock).
+            case_exact: matches!(job, Job::Create { .. })
+                && client.target_schema().user_name_case_exact() == Some(true),
             creates_checked: self.creates_checked,
             retry,
             seed,
