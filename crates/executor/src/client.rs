@@ -790,16 +790,6 @@ impl ScimClient {
         self.send_if_match(req, None, tally, trace).await
     }
 
-    /// One attempt: wait for the bucket, send, classify. Every attempt spends a token.
-    pub(crate) async fn send_once(
-        &self,
-        req: &Request,
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Result<Reply, ScimError> {
-        self.send_once_if_match(req, None, tally, trace).await
-    }
-
     /// `send` with an `If-Match` header (ETags): a 412 is permanent here, the caller re-reads.
     pub(crate) async fn send_if_match(
         &self,
@@ -827,6 +817,7 @@ impl ScimClient {
         }
     }
 
+    /// One attempt: wait for the bucket, send, classify. Every attempt spends a token.
     pub(crate) async fn send_once_if_match(
         &self,
         req: &Request,

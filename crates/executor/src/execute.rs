@@ -5,7 +5,9 @@
 use crate::BucketReport;
 use crate::client::{ScimClient, Tally, Trace, user_path};
 use crate::error::ScimError;
-use crate::machine::{Done, IfMatch, Input, Setup, Step, UserOp, describe_dropped};
+use crate::machine::{
+    Decide, Done, IfMatch, Input, Outcome, Setup, Step, UserOp, describe_dropped,
+};
 use crate::update::{Dropped, Writes};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use scimsync_model::{
@@ -171,9 +173,8 @@ pub struct Executor {
     rest: Option<crate::rest::RestClient>,
     known: HashMap<ScimId, TargetUser>,
     group_links: Vec<GroupLink>,
-    /// Every target user by folded userName, read (paged) when a create needs a
-    /// case-insensitive look-up the target's filter cannot give; shared by the run's creates.
-    case_index: Arc<tokio::sync::Mutex<Option<CaseIndex>>>,
+    /// The run's case-insensitive search of the target's users.
+    case_search: Arc<CaseSearch>,
     confirmed: HashMap<SourceId, Link>,
     /// The plans' creates are for userNames this cycle's reads did not find (see
     /// `with_creates_checked`).
@@ -224,7 +225,7 @@ impl Executor {
             rest: None,
             known: HashMap::new(),
             group_links: Vec::new(),
-            case_index: Arc::new(tokio::sync::Mutex::new(None)),
+            case_search: Arc::new(CaseSearch::default()),
             confirmed: HashMap::new(),
             creates_checked: false,
         }
@@ -471,73 +472,94 @@ impl Executor {
                 return (index, job, done, trace);
             }
         };
-        let done = self.drive(machine, tally, &mut trace).await;
+        let done = drive(client, Some(&self.case_search), machine, tally, &mut trace).await;
         (index, job, done, trace)
     }
+}
 
-    /// The async shell around an op's decisions (`machine.rs`): sends what it asks for (each
-    /// attempt paced, counted and classified by the client), sleeps until it wants, searches
-    /// the case index, and hands every answer back with the time, until it is done.
-    async fn drive(&self, mut machine: UserOp<'_>, tally: &Tally, trace: &mut Trace) -> Done {
-        let client = &self.client;
-        // Bounded by the machine (its retry policy, attributes to drop, one re-read); this
-        // is a second guard against a bug looping forever.
-        for _ in 0..MAX_STEPS {
-            let now = client.now();
-            let input = match machine.poll(now) {
-                Step::Done(done) => return done,
-                Step::Wait(until) => {
-                    tokio::time::sleep(until.saturating_sub(now)).await;
-                    continue;
-                }
-                Step::Send(out) => {
-                    let if_match = match &out.if_match {
-                        Some(IfMatch::VersionOf(id)) => client.version_of(id),
-                        None => None,
-                    };
-                    Input::Answer(
-                        client
-                            .send_once_if_match(&out.request, if_match.as_deref(), tally, trace)
-                            .await,
-                    )
-                }
-                Step::FindAnyCase {
-                    user_name,
-                    newer_than,
-                } => {
-                    let user_name = user_name.to_owned();
-                    Input::Found(self.find_any_case(&user_name, newer_than, tally).await)
-                }
-            };
-            machine.handle(client.now(), input);
-            for (id, version) in machine.take_learned() {
-                client.store_version(id, version);
+/// The async shell around an op's decisions (`machine.rs`): sends what it asks for (each
+/// attempt paced, counted and classified by the client), sleeps until it wants, searches the
+/// case index (`search`: the run's creates'), and hands every answer back with the time, until
+/// it is done.
+pub(crate) async fn drive<M: Decide>(
+    client: &ScimClient,
+    search: Option<&CaseSearch>,
+    mut machine: M,
+    tally: &Tally,
+    trace: &mut Trace,
+) -> M::Outcome {
+    // Bounded by the machine (its retry policy, attributes to drop, one re-read); this is a
+    // second guard against a bug looping forever.
+    for _ in 0..MAX_STEPS {
+        let now = client.now();
+        let input = match machine.poll(now) {
+            Step::Done(done) => return done,
+            Step::Wait(until) => {
+                tokio::time::sleep(until.saturating_sub(now)).await;
+                continue;
             }
-            tally
-                .retries
-                .fetch_add(machine.take_retries(), Ordering::Relaxed);
+            Step::Send(out) => {
+                let if_match = match &out.if_match {
+                    Some(IfMatch::VersionOf(id)) => client.version_of(id),
+                    None => None,
+                };
+                Input::Answer(
+                    client
+                        .send_once_if_match(&out.request, if_match.as_deref(), tally, trace)
+                        .await,
+                )
+            }
+            Step::FindAnyCase {
+                user_name,
+                newer_than,
+            } => {
+                let user_name = user_name.to_owned();
+                Input::Found(match search {
+                    Some(search) => search.find(client, &user_name, newer_than, tally).await,
+                    None => Err(ScimError::Decode {
+                        message: "internal error: a search with no case index".into(),
+                    }),
+                })
+            }
+        };
+        machine.handle(client.now(), input);
+        for (id, version) in machine.take_learned() {
+            client.store_version(id, version);
         }
-        Done::Failed("internal error: the op took too many steps".into())
+        tally
+            .retries
+            .fetch_add(machine.take_retries(), Ordering::Relaxed);
     }
+    M::Outcome::internal("the op took too many steps")
+}
 
+/// Every target user by folded userName, read (paged) when a create needs a case-insensitive
+/// look-up the target's filter cannot give; shared by the run's creates.
+#[derive(Debug, Default)]
+pub(crate) struct CaseSearch {
+    index: tokio::sync::Mutex<Option<CaseIndex>>,
+}
+
+impl CaseSearch {
     /// The target user whose userName equals `user_name` in any case, from one paged read of
-    /// every user shared by the run's creates; read again when the last read is older than
-    /// `newer_than` (the POST that was refused: its holder may be newer than the read).
-    async fn find_any_case(
+    /// every user; read again when the last read is older than `newer_than` (the POST that
+    /// was refused: its holder may be newer than the read).
+    async fn find(
         &self,
+        client: &ScimClient,
         user_name: &str,
         newer_than: Option<Duration>,
         tally: &Tally,
     ) -> Result<Option<TargetUser>, ScimError> {
-        let mut index = self.case_index.lock().await;
+        let mut index = self.index.lock().await;
         let stale = match (&*index, newer_than) {
             (None, _) => true,
             (Some(read), Some(at)) => read.read_at < at,
             (Some(_), None) => false,
         };
         if stale {
-            let read_at = self.client.now();
-            let users = self.client.list_users_with(tally).await?;
+            let read_at = client.now();
+            let users = client.list_users_with(tally).await?;
             *index = Some(CaseIndex {
                 read_at,
                 users: users

@@ -15,6 +15,11 @@
 //! - update and deactivate: `Update` (PATCH or GET + PUT, 412, 400 attribute), a reactivation
 //!   with what the target freezes while deactivated going first, apart.
 //! - delete: DELETE; a 404 means already gone.
+//! - a group's create (`GroupCreate`): POST; a duplicate name links the group found by name,
+//!   an unknown outcome looks the name up before any second POST.
+//!
+//! The other group writes (rename, member PATCHes, delete) are one retried request each, sent
+//! by `groups.rs` through the client's retry loop: they have nothing else to decide.
 
 use crate::client::{Expect, Reply, Request, user_path, version_in};
 use crate::error::{ErrorClass, ScimError};
@@ -53,9 +58,43 @@ pub(crate) enum IfMatch {
     VersionOf(ScimId),
 }
 
+/// An op's decisions as the shell drives them (`execute::drive`): `poll` for what to do at
+/// `now`, `handle` what came of it.
+pub(crate) trait Decide {
+    /// How the op ends.
+    type Outcome: Outcome;
+    /// What to do next at `now`. The outcome is handed out once.
+    fn poll(&mut self, now: Duration) -> Step<'_, Self::Outcome>;
+    /// Takes what came of the last `Step::Send` or `Step::FindAnyCase`, at `now`.
+    fn handle(&mut self, now: Duration, input: Input);
+    /// Attempts beyond a request's first since the last call.
+    fn take_retries(&mut self) -> u64;
+    /// Versions of users (for `If-Match`) learned since the last call.
+    fn take_learned(&mut self) -> Vec<(ScimId, String)>;
+}
+
+/// An outcome that can say a machine was misused (a bug, reported as that op's failure).
+pub(crate) trait Outcome {
+    fn internal(what: &str) -> Self;
+}
+
+impl Outcome for Done {
+    fn internal(what: &str) -> Self {
+        Done::Failed(format!("internal error: {what}"))
+    }
+}
+
+impl Outcome for Result<ScimId, ScimError> {
+    fn internal(what: &str) -> Self {
+        Err(ScimError::Decode {
+            message: format!("internal error: {what}"),
+        })
+    }
+}
+
 /// What the machine wants next.
 #[derive(Debug)]
-pub(crate) enum Step<'a> {
+pub(crate) enum Step<'a, O = Done> {
     /// Send this request (once a slot of its bucket is free) and `handle` what came of it.
     Send(&'a Outgoing),
     /// Nothing before this time (a retry's backoff); poll again then.
@@ -67,7 +106,7 @@ pub(crate) enum Step<'a> {
         newer_than: Option<Duration>,
     },
     /// The op's end.
-    Done(Done),
+    Done(O),
 }
 
 /// What the shell hands back.
@@ -139,23 +178,28 @@ pub(crate) struct Setup<'p> {
 
 /// One user op's decisions.
 pub(crate) struct UserOp<'p> {
-    io: Io<'p>,
+    io: Io<'p, Done>,
     flow: Flow,
 }
 
 /// What every flow shares: the setup, what is wanted next, and what the shell collects.
-struct Io<'p> {
+struct Io<'p, O> {
     setup: Setup<'p>,
-    want: Want,
+    want: Want<O>,
     /// Attempts beyond a request's first, not yet collected by the shell.
     retries: u64,
     /// Versions of users read or written, not yet collected by the shell.
     learned: Vec<(ScimId, String)>,
     /// Retry schedules started, for their seeds.
     schedules: u64,
+    /// When the last request was handed out (before its slot and its send).
+    sent_at: Duration,
 }
 
-enum Want {
+// One per op in flight, never in a collection: boxing the request would only add an
+// allocation per attempt.
+#[allow(clippy::large_enum_variant)]
+enum Want<O> {
     Send {
         out: Outgoing,
         retry: Retry,
@@ -165,7 +209,7 @@ enum Want {
         user_name: String,
         newer_than: Option<Duration>,
     },
-    Done(Done),
+    Done(O),
     Taken,
 }
 
@@ -269,96 +313,13 @@ impl<'p> UserOp<'p> {
         op
     }
 
-    /// What to do next at `now`. A `Done` is handed out once; polling after it is a bug,
-    /// answered with a failure.
-    pub(crate) fn poll(&mut self, now: Duration) -> Step<'_> {
-        let io = &mut self.io;
-        if let Want::Done(_) = io.want {
-            return match std::mem::replace(&mut io.want, Want::Taken) {
-                Want::Done(done) => Step::Done(done),
-                _ => Step::Done(Done::Failed("internal error: no outcome".into())),
-            };
-        }
-        match &mut io.want {
-            Want::Send { out, retry, until } => {
-                if let Some(at) = *until {
-                    if now < at {
-                        return Step::Wait(at);
-                    }
-                    *until = None;
-                }
-                if let Retry::Schedule(schedule @ None) = retry {
-                    let seed = io.setup.seed.map(|seed| seed.wrapping_add(io.schedules));
-                    io.schedules += 1;
-                    *schedule = Some(RetryState::new(io.setup.retry, seed, now));
-                }
-                if let Flow::Create(create) = &mut self.flow
-                    && matches!(create.stage, CreateStage::Post)
-                {
-                    create.sent_at = now;
-                }
-                Step::Send(out)
-            }
-            Want::Find {
-                user_name,
-                newer_than,
-            } => Step::FindAnyCase {
-                user_name,
-                newer_than: *newer_than,
-            },
-            Want::Done(_) | Want::Taken => {
-                Step::Done(Done::Failed("internal error: polled after its end".into()))
-            }
-        }
-    }
-
-    /// Takes what came of the last `Step::Send` or `Step::FindAnyCase`, at `now`.
-    pub(crate) fn handle(&mut self, now: Duration, input: Input) {
-        let want = std::mem::replace(&mut self.io.want, Want::Taken);
-        let then = match (want, input) {
-            (
-                Want::Send {
-                    out,
-                    retry: Retry::Schedule(Some(mut schedule)),
-                    ..
-                },
-                Input::Answer(Err(e)),
-            ) if e.class() == ErrorClass::Retryable => match schedule.after(now, &e) {
-                Some(delay) => {
-                    self.io.retries += 1;
-                    tracing::debug!(method = %out.request.method, path = %out.request.path, ?delay, "retrying after: {e}");
-                    self.io.want = Want::Send {
-                        out,
-                        retry: Retry::Schedule(Some(schedule)),
-                        until: Some(now + delay),
-                    };
-                    return;
-                }
-                None => self.answer(now, Err(e)),
-            },
-            (Want::Send { .. }, Input::Answer(answer)) => self.answer(now, answer),
-            (Want::Find { .. }, Input::Found(found)) => self.found(found),
-            (want, _) => {
-                self.io.want = want;
-                tracing::error!("internal error: an input the op did not ask for");
-                return;
-            }
-        };
-        self.apply(then);
-    }
-
-    /// Attempts beyond a request's first since the last call.
-    pub(crate) fn take_retries(&mut self) -> u64 {
-        std::mem::take(&mut self.io.retries)
-    }
-
-    /// Versions of users (for `If-Match`) learned since the last call.
-    pub(crate) fn take_learned(&mut self) -> Vec<(ScimId, String)> {
-        std::mem::take(&mut self.io.learned)
-    }
-
     fn answer(&mut self, now: Duration, answer: Result<Reply, ScimError>) -> Then {
         let io = &mut self.io;
+        if let Flow::Create(create) = &mut self.flow
+            && matches!(create.stage, CreateStage::Post)
+        {
+            create.sent_at = io.sent_at;
+        }
         match &mut self.flow {
             Flow::Create(create) => create.answer(io, now, answer),
             Flow::Align { update, .. } => {
@@ -476,7 +437,32 @@ impl<'p> UserOp<'p> {
     }
 }
 
-impl<'p> Io<'p> {
+impl Decide for UserOp<'_> {
+    type Outcome = Done;
+
+    fn poll(&mut self, now: Duration) -> Step<'_> {
+        self.io.poll(now)
+    }
+
+    fn handle(&mut self, now: Duration, input: Input) {
+        let then = match self.io.retried(now, input) {
+            None => return,
+            Some(Input::Answer(answer)) => self.answer(now, answer),
+            Some(Input::Found(found)) => self.found(found),
+        };
+        self.apply(then);
+    }
+
+    fn take_retries(&mut self) -> u64 {
+        std::mem::take(&mut self.io.retries)
+    }
+
+    fn take_learned(&mut self) -> Vec<(ScimId, String)> {
+        std::mem::take(&mut self.io.learned)
+    }
+}
+
+impl<'p, O: Outcome> Io<'p, O> {
     fn new(setup: Setup<'p>) -> Self {
         Io {
             setup,
@@ -484,6 +470,81 @@ impl<'p> Io<'p> {
             retries: 0,
             learned: Vec::new(),
             schedules: 0,
+            sent_at: Duration::ZERO,
+        }
+    }
+
+    /// What is wanted at `now`: the request (once its backoff is over; its retry schedule
+    /// starts with its first attempt), the search, or the outcome, handed out once.
+    fn poll(&mut self, now: Duration) -> Step<'_, O> {
+        if let Want::Done(_) = self.want {
+            return match std::mem::replace(&mut self.want, Want::Taken) {
+                Want::Done(done) => Step::Done(done),
+                _ => Step::Done(O::internal("no outcome")),
+            };
+        }
+        match &mut self.want {
+            Want::Send { out, retry, until } => {
+                if let Some(at) = *until {
+                    if now < at {
+                        return Step::Wait(at);
+                    }
+                    *until = None;
+                }
+                if let Retry::Schedule(schedule @ None) = retry {
+                    let seed = self
+                        .setup
+                        .seed
+                        .map(|seed| seed.wrapping_add(self.schedules));
+                    self.schedules += 1;
+                    *schedule = Some(RetryState::new(self.setup.retry, seed, now));
+                }
+                self.sent_at = now;
+                Step::Send(out)
+            }
+            Want::Find {
+                user_name,
+                newer_than,
+            } => Step::FindAnyCase {
+                user_name,
+                newer_than: *newer_than,
+            },
+            Want::Done(_) | Want::Taken => Step::Done(O::internal("polled after its end")),
+        }
+    }
+
+    /// A retryable failure of a request with its own schedule waits and goes again (`None`:
+    /// nothing for the flow to decide); anything else is the flow's.
+    fn retried(&mut self, now: Duration, input: Input) -> Option<Input> {
+        let want = std::mem::replace(&mut self.want, Want::Taken);
+        match (want, input) {
+            (
+                Want::Send {
+                    out,
+                    retry: Retry::Schedule(Some(mut schedule)),
+                    ..
+                },
+                Input::Answer(Err(e)),
+            ) if e.class() == ErrorClass::Retryable => match schedule.after(now, &e) {
+                Some(delay) => {
+                    self.retries += 1;
+                    tracing::debug!(method = %out.request.method, path = %out.request.path, ?delay, "retrying after: {e}");
+                    self.want = Want::Send {
+                        out,
+                        retry: Retry::Schedule(Some(schedule)),
+                        until: Some(now + delay),
+                    };
+                    None
+                }
+                None => Some(Input::Answer(Err(e))),
+            },
+            (Want::Send { .. }, input @ Input::Answer(_))
+            | (Want::Find { .. }, input @ Input::Found(_)) => Some(input),
+            (want, _) => {
+                self.want = want;
+                tracing::error!("internal error: an input the op did not ask for");
+                None
+            }
         }
     }
 
@@ -549,7 +610,7 @@ struct Create {
 
 impl Create {
     /// A round: the lookups (when due), then the POST; at `at` when after a backoff.
-    fn round(&mut self, io: &Io<'_>, at: Option<Duration>) -> Then {
+    fn round(&mut self, io: &Io<'_, Done>, at: Option<Duration>) -> Then {
         self.rounds += 1;
         if self.rounds > MAX_CREATE_ROUNDS {
             return Then::Done(Done::Failed("gave up after too many attempts".into()));
@@ -582,7 +643,12 @@ impl Create {
         Then::Send(self.post(profile), Retry::Once)
     }
 
-    fn answer(&mut self, io: &mut Io<'_>, now: Duration, answer: Result<Reply, ScimError>) -> Then {
+    fn answer(
+        &mut self,
+        io: &mut Io<'_, Done>,
+        now: Duration,
+        answer: Result<Reply, ScimError>,
+    ) -> Then {
         let profile = io.setup.profile;
         match std::mem::replace(&mut self.stage, CreateStage::Lookup) {
             CreateStage::Lookup => match matching_user(answer, &self.user_name, io) {
@@ -637,7 +703,12 @@ impl Create {
     }
 
     /// The POST's answer.
-    fn posted(&mut self, io: &mut Io<'_>, now: Duration, answer: Result<Reply, ScimError>) -> Then {
+    fn posted(
+        &mut self,
+        io: &mut Io<'_, Done>,
+        now: Duration,
+        answer: Result<Reply, ScimError>,
+    ) -> Then {
         let sent = answer.and_then(|reply| created_id(&reply, &self.user_name));
         let e = match sent {
             Ok(id) => {
@@ -707,7 +778,7 @@ fn lookup(user_name: &str) -> Outgoing {
 fn matching_user(
     answer: Result<Reply, ScimError>,
     user_name: &str,
-    io: &mut Io<'_>,
+    io: &mut Io<'_, Done>,
 ) -> Result<Option<TargetUser>, ScimError> {
     let list: ListResponse<Value> = answer?.decode()?;
     for resource in &list.resources {
@@ -724,7 +795,7 @@ fn matching_user(
 
 /// An adopt's read of the user. The match by userName stands whatever the read gives; the
 /// next full read fills in what it could not.
-fn adopted(target_id: &ScimId, io: &mut Io<'_>, answer: Result<Reply, ScimError>) -> Done {
+fn adopted(target_id: &ScimId, io: &mut Io<'_, Done>, answer: Result<Reply, ScimError>) -> Done {
     let user = answer.and_then(|reply| {
         let etag = reply.etag.clone();
         let value: Value = reply.decode()?;
@@ -793,7 +864,7 @@ impl Patch {
         )
     }
 
-    fn next(&mut self, io: &mut Io<'_>, next: UpNext) -> Then {
+    fn next(&mut self, io: &mut Io<'_, Done>, next: UpNext) -> Then {
         let result = match next {
             UpNext::Send(out) => return Then::Send(out, Retry::Schedule(None)),
             UpNext::Finished(result) => result,
@@ -864,6 +935,159 @@ impl Patch {
             },
             other => other,
         })
+    }
+}
+
+/// Which answer a group create waits for.
+enum GroupStage {
+    Post,
+    /// The lookup after a POST refused as a duplicate (the refusal kept for the outcome).
+    AfterRefusal(ScimError),
+    /// The lookup after a POST whose outcome is unknown (its failure kept).
+    AfterUnknown(ScimError),
+}
+
+/// A group's POST, once per attempt. A POST refused because the name exists (409, or not
+/// unique: an earlier create whose answer was lost) links the group found by name rather than
+/// fail; an attempt whose outcome is unknown (no answer, an answer that confirms nothing) may
+/// have created it, so the group is looked up by name before the next POST, as a user create
+/// is: never a second group of the same name. A lookup that cannot tell sends no second POST:
+/// the group stays uncertain and the next cycle looks it up.
+pub(crate) struct GroupCreate<'p> {
+    io: Io<'p, Result<ScimId, ScimError>>,
+    display_name: String,
+    post: Outgoing,
+    retry: RetryState,
+    posts: u32,
+    stage: GroupStage,
+}
+
+impl<'p> GroupCreate<'p> {
+    pub(crate) fn new(
+        setup: Setup<'p>,
+        now: Duration,
+        display_name: &str,
+        members: &[ScimId],
+    ) -> Self {
+        let mut io = Io::new(setup);
+        let retry = io.schedule(now);
+        let post = Outgoing::plain(Request::with_json(
+            Method::POST,
+            "/Groups",
+            &scimsync_scim::group_resource(display_name, members),
+            Expect::Group(None),
+        ));
+        io.want = Want::Send {
+            out: post.clone(),
+            retry: Retry::Once,
+            until: None,
+        };
+        GroupCreate {
+            io,
+            display_name: display_name.to_owned(),
+            post,
+            retry,
+            posts: 1,
+            stage: GroupStage::Post,
+        }
+    }
+
+    fn answer(
+        &mut self,
+        now: Duration,
+        answer: Result<Reply, ScimError>,
+    ) -> Want<Result<ScimId, ScimError>> {
+        let found = |answer: Result<Reply, ScimError>, name: &str| {
+            answer.and_then(|reply| crate::groups::group_named(reply, name))
+        };
+        match std::mem::replace(&mut self.stage, GroupStage::Post) {
+            GroupStage::Post => {
+                let e = match answer {
+                    Ok(reply) => match reply.json.as_ref().map(crate::groups::decode_group) {
+                        Some(Ok(group)) => return Want::Done(Ok(group.id)),
+                        _ => ScimError::Unconfirmed {
+                            status: reply.status,
+                            what: "without a group resource".into(),
+                        },
+                    },
+                    Err(e) => e,
+                };
+                match e {
+                    ScimError::Conflict { .. } | ScimError::NotUnique { .. } => {
+                        self.stage = GroupStage::AfterRefusal(e);
+                        self.lookup()
+                    }
+                    e if e.class() == ErrorClass::Retryable && e.outcome_unknown() => {
+                        self.stage = GroupStage::AfterUnknown(e);
+                        self.lookup()
+                    }
+                    e if e.class() == ErrorClass::Retryable => self.again(now, e),
+                    e => Want::Done(Err(e)),
+                }
+            }
+            GroupStage::AfterRefusal(refusal) => match found(answer, &self.display_name) {
+                Ok(Some(id)) => Want::Done(Ok(id)),
+                Ok(None) | Err(_) => Want::Done(Err(refusal)),
+            },
+            GroupStage::AfterUnknown(failure) => match found(answer, &self.display_name) {
+                Ok(Some(id)) => Want::Done(Ok(id)),
+                Ok(None) => self.again(now, failure),
+                Err(_) => Want::Done(Err(failure)),
+            },
+        }
+    }
+
+    fn lookup(&self) -> Want<Result<ScimId, ScimError>> {
+        Want::Send {
+            out: Outgoing::plain(crate::groups::find_group_request(&self.display_name)),
+            retry: Retry::Schedule(None),
+            until: None,
+        }
+    }
+
+    /// The POST again after the create's backoff, or the failure when its policy is spent.
+    fn again(&mut self, now: Duration, e: ScimError) -> Want<Result<ScimId, ScimError>> {
+        if self.posts >= MAX_CREATE_ROUNDS {
+            return Want::Done(Err(ScimError::Transport {
+                message: "gave up after too many attempts".into(),
+            }));
+        }
+        match self.retry.after(now, &e) {
+            Some(delay) => {
+                self.io.retries += 1;
+                self.posts += 1;
+                Want::Send {
+                    out: self.post.clone(),
+                    retry: Retry::Once,
+                    until: Some(now + delay),
+                }
+            }
+            None => Want::Done(Err(e)),
+        }
+    }
+}
+
+impl Decide for GroupCreate<'_> {
+    type Outcome = Result<ScimId, ScimError>;
+
+    fn poll(&mut self, now: Duration) -> Step<'_, Self::Outcome> {
+        self.io.poll(now)
+    }
+
+    fn handle(&mut self, now: Duration, input: Input) {
+        self.io.want = match self.io.retried(now, input) {
+            None => return,
+            Some(Input::Answer(answer)) => self.answer(now, answer),
+            Some(Input::Found(_)) => Want::Done(Self::Outcome::internal("a search result")),
+        };
+    }
+
+    fn take_retries(&mut self) -> u64 {
+        std::mem::take(&mut self.io.retries)
+    }
+
+    fn take_learned(&mut self) -> Vec<(ScimId, String)> {
+        std::mem::take(&mut self.io.learned)
     }
 }
 

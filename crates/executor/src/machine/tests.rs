@@ -70,26 +70,26 @@ fn target(id: &str, name: &str) -> TargetUser {
 
 /// What a run saw.
 #[derive(Debug)]
-struct Ran {
+struct Ran<O = Done> {
     /// `METHOD path` of each request asked for (`?filter` for a lookup), `FIND name` for a
     /// search.
     sent: Vec<String>,
     bodies: Vec<String>,
     if_match: Vec<Option<IfMatch>>,
-    done: Done,
+    done: O,
     elapsed: Duration,
     retries: u64,
     learned: Vec<(ScimId, String)>,
 }
 
-impl Ran {
+impl<O> Ran<O> {
     fn count(&self, line: &str) -> usize {
         self.sent.iter().filter(|s| *s == line).count()
     }
 }
 
 /// Drives `op` with the script, at most 1,000 steps; every answer must be used.
-fn run(mut op: UserOp<'_>, script: Vec<A>) -> Ran {
+fn run<M: Decide>(mut op: M, script: Vec<A>) -> Ran<M::Outcome> {
     let mut script: VecDeque<A> = script.into();
     let mut now = T0;
     let (mut sent, mut bodies, mut if_match) = (Vec::new(), Vec::new(), Vec::new());
@@ -891,4 +891,99 @@ fn a_burst_of_429s_is_ridden_out_without_waiting() {
     assert_eq!(ran.retries, 20);
     assert_eq!(ran.elapsed, LATENCY * 21, "no backoff of its own");
     assert!(matches!(ran.done, Done::Deleted { .. }));
+}
+
+/// A group's POST: a duplicate name links the group found, an unknown outcome looks the
+/// name up before any second POST, and a lookup that cannot tell sends none.
+#[test]
+fn group_create_decisions() {
+    const POST_GROUP: &str = "POST /Groups";
+    const FIND_GROUP: &str = "GET /Groups?filter";
+    let group = |id: &str| json!({"id": id, "displayName": "Eng"});
+    let groups = |found: &[Value]| {
+        A::Ok(
+            200,
+            json!({"totalResults": found.len(), "Resources": found}),
+        )
+    };
+    struct Case {
+        name: &'static str,
+        script: Vec<A>,
+        sent: &'static [&'static str],
+        done: fn(&Result<ScimId, ScimError>) -> bool,
+    }
+    let cases = vec![
+        Case {
+            name: "created",
+            script: vec![A::Ok(201, group("g1"))],
+            sent: &[POST_GROUP],
+            done: |d| matches!(d, Ok(id) if id.as_str() == "g1"),
+        },
+        Case {
+            name: "409: the group of that name is linked",
+            script: vec![
+                status(409, r#"{"status":"409","detail":"exists"}"#),
+                groups(&[group("g7")]),
+            ],
+            sent: &[POST_GROUP, FIND_GROUP],
+            done: |d| matches!(d, Ok(id) if id.as_str() == "g7"),
+        },
+        Case {
+            name: "409 and no such group: the refusal",
+            script: vec![
+                status(409, r#"{"status":"409","detail":"exists"}"#),
+                groups(&[]),
+            ],
+            sent: &[POST_GROUP, FIND_GROUP],
+            done: |d| matches!(d, Err(ScimError::Conflict { .. })),
+        },
+        Case {
+            name: "an answer lost: looked up, not there, posted again",
+            script: vec![
+                A::Err(ScimError::Transport {
+                    message: "reset".into(),
+                }),
+                groups(&[]),
+                A::Ok(201, group("g2")),
+            ],
+            sent: &[POST_GROUP, FIND_GROUP, POST_GROUP],
+            done: |d| matches!(d, Ok(id) if id.as_str() == "g2"),
+        },
+        Case {
+            name: "an answer lost, and the group is there: linked, no second POST",
+            script: vec![server_error(), groups(&[group("g3")])],
+            sent: &[POST_GROUP, FIND_GROUP],
+            done: |d| matches!(d, Ok(id) if id.as_str() == "g3"),
+        },
+        Case {
+            name: "an answer lost, and the lookup cannot tell: no second POST",
+            script: vec![
+                A::Ok(200, json!({"unexpected": true})),
+                status(400, r#"{"status":"400","detail":"no filter"}"#),
+            ],
+            sent: &[POST_GROUP, FIND_GROUP],
+            done: |d| matches!(d, Err(ScimError::Unconfirmed { .. })),
+        },
+        Case {
+            name: "a 429 was not applied: posted again without a lookup",
+            script: vec![
+                A::Err(ScimError::RateLimited { retry_after: None }),
+                A::Ok(201, group("g4")),
+            ],
+            sent: &[POST_GROUP, POST_GROUP],
+            done: |d| matches!(d, Ok(id) if id.as_str() == "g4"),
+        },
+    ];
+    let profile = Profile::generic();
+    for case in cases {
+        let op = GroupCreate::new(setup(&profile), T0, "Eng", &[ScimId::new("u1")]);
+        let ran = run(op, case.script);
+        assert_eq!(ran.sent, case.sent, "{}", case.name);
+        assert!(
+            ran.bodies[0].contains("u1"),
+            "{}: the members go with the POST",
+            case.name
+        );
+        assert!((case.done)(&ran.done), "{}: {:?}", case.name, ran.done);
+    }
 }
