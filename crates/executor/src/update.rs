@@ -152,13 +152,7 @@ impl Update {
         if self.writes.patch {
             self.stage = Stage::Write;
             let body = patch_body_adding(&self.changes, profile, &self.add_entries);
-            let req = Request::with_json(
-                Method::PATCH,
-                user_path(&self.id),
-                &body,
-                Expect::User(Some(self.id.clone())),
-            );
-            UpNext::Send(self.if_match(req))
+            UpNext::Send(self.write(Method::PATCH, &body))
         } else {
             self.stage = Stage::PutRead;
             UpNext::Send(Outgoing::plain(self.get()))
@@ -192,13 +186,7 @@ impl Update {
                 learned.extend(version_in(&resource, etag.as_deref()));
                 self.stage = Stage::Write;
                 let body = apply_changes(&resource, &self.changes, profile);
-                let req = Request::with_json(
-                    Method::PUT,
-                    user_path(&self.id),
-                    &body,
-                    Expect::User(Some(self.id.clone())),
-                );
-                UpNext::Send(self.if_match(req))
+                UpNext::Send(self.write(Method::PUT, &body))
             }
             (Stage::Reread, Ok(reply)) => {
                 let etag = reply.etag.clone();
@@ -278,8 +266,15 @@ impl Update {
         Request::get(user_path(&self.id), Expect::User(Some(self.id.clone())))
     }
 
-    /// `req` with `If-Match` carrying the user's version, where the target has ETags.
-    fn if_match(&self, request: Request) -> Outgoing {
+    /// A PATCH or PUT of the user, with `If-Match` carrying its version where the target has
+    /// ETags.
+    fn write(&self, method: Method, body: &serde_json::Value) -> Outgoing {
+        let request = Request::with_json(
+            method,
+            user_path(&self.id),
+            body,
+            Expect::User(Some(self.id.clone())),
+        );
         Outgoing {
             request,
             if_match: self

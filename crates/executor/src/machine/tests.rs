@@ -205,215 +205,205 @@ fn create_decisions() {
         sent: &'static [&'static str],
         done: fn(&Done) -> bool,
     }
+    fn case(
+        name: &'static str,
+        profile: Profile,
+        script: Vec<A>,
+        sent: &'static [&'static str],
+        done: fn(&Done) -> bool,
+    ) -> Case {
+        Case {
+            name,
+            profile,
+            case_exact: false,
+            creates_checked: false,
+            script,
+            sent,
+            done,
+        }
+    }
     let cases = vec![
-        Case {
-            name: "nobody has it: lookup, then POST",
-            profile: Profile::generic(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![list(&[]), A::Ok(201, user("42", "dup@x.com"))],
-            sent: &[LOOKUP, POST],
-            done: |d| matches!(d, Done::Created { id, .. } if id.as_str() == "42"),
-        },
-        Case {
-            name: "the lookup finds it (another case): adopted, no POST",
-            profile: Profile::generic(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![list(&[user("7", "Dup@X.com")])],
-            sent: &[LOOKUP],
-            done: |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "7"),
-        },
-        Case {
-            name: "a loose filter's other users are not the user",
-            profile: Profile::generic(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+        case(
+            "nobody has it: lookup, then POST",
+            Profile::generic(),
+            vec![list(&[]), A::Ok(201, user("42", "dup@x.com"))],
+            &[LOOKUP, POST],
+            |d| matches!(d, Done::Created { id, .. } if id.as_str() == "42"),
+        ),
+        case(
+            "the lookup finds it (another case): adopted, no POST",
+            Profile::generic(),
+            vec![list(&[user("7", "Dup@X.com")])],
+            &[LOOKUP],
+            |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "7"),
+        ),
+        case(
+            "a loose filter's other users are not the user",
+            Profile::generic(),
+            vec![
                 list(&[user("8", "dup@x.co")]),
                 A::Ok(201, user("42", "dup@x.com")),
             ],
-            sent: &[LOOKUP, POST],
-            done: |d| matches!(d, Done::Created { id, .. } if id.as_str() == "42"),
-        },
-        Case {
-            name: "Miro's 400 not unique: looked up again and adopted, one POST",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+            &[LOOKUP, POST],
+            |d| matches!(d, Done::Created { id, .. } if id.as_str() == "42"),
+        ),
+        case(
+            "Miro's 400 not unique: looked up again and adopted, one POST",
+            Profile::miro(),
+            vec![
                 list(&[]),
                 status(400, MIRO_NOT_UNIQUE),
                 list(&[user("77", "Dup@X.com")]),
             ],
-            sent: &[LOOKUP, POST, LOOKUP],
-            done: |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "77"),
-        },
-        Case {
-            name: "RFC 7644's 409 uniqueness: the same",
-            profile: Profile::generic(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+            &[LOOKUP, POST, LOOKUP],
+            |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "77"),
+        ),
+        case(
+            "RFC 7644's 409 uniqueness: the same",
+            Profile::generic(),
+            vec![
                 list(&[]),
                 status(409, RFC_UNIQUENESS),
                 list(&[user("77", "dup@x.com")]),
             ],
-            sent: &[LOOKUP, POST, LOOKUP],
-            done: |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "77"),
-        },
-        Case {
-            name: "not unique, and the filter still misses: the case-insensitive search finds it",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+            &[LOOKUP, POST, LOOKUP],
+            |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "77"),
+        ),
+        case(
+            "not unique, and the filter still misses: the case-insensitive search finds it",
+            Profile::miro(),
+            vec![
                 list(&[]),
                 status(400, MIRO_NOT_UNIQUE),
                 list(&[]),
                 A::Found(Some(target("78", "DUP@x.com"))),
             ],
-            sent: &[LOOKUP, POST, LOOKUP, "FIND dup@x.com"],
-            done: |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "78"),
-        },
-        Case {
-            name: "not unique, and nobody the target shows has it: a guest, not retried",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+            &[LOOKUP, POST, LOOKUP, "FIND dup@x.com"],
+            |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "78"),
+        ),
+        case(
+            "not unique, and nobody the target shows has it: a guest, not retried",
+            Profile::miro(),
+            vec![
                 list(&[]),
                 status(400, MIRO_NOT_UNIQUE),
                 list(&[]),
                 A::Found(None),
             ],
-            sent: &[LOOKUP, POST, LOOKUP, "FIND dup@x.com"],
-            done: |d| matches!(d, Done::Guest(m) if m.contains("not unique") && m.contains("guest")),
-        },
-        Case {
-            name: "a 404 to the POST: a guest holds the email",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![list(&[]), status(404, r#"{"status":"404"}"#)],
-            sent: &[LOOKUP, POST],
-            done: |d| matches!(d, Done::Guest(m) if m.contains("404")),
-        },
-        Case {
-            name: "a 409 for a business rule fails that user only, never retried",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+            &[LOOKUP, POST, LOOKUP, "FIND dup@x.com"],
+            |d| matches!(d, Done::Guest(m) if m.contains("not unique") && m.contains("guest")),
+        ),
+        case(
+            "a 404 to the POST: a guest holds the email",
+            Profile::miro(),
+            vec![list(&[]), status(404, r#"{"status":"404"}"#)],
+            &[LOOKUP, POST],
+            |d| matches!(d, Done::Guest(m) if m.contains("404")),
+        ),
+        case(
+            "a 409 for a business rule fails that user only, never retried",
+            Profile::miro(),
+            vec![
                 list(&[]),
                 status(
                     409,
                     r#"{"status":"409","detail":"Full users limit reached for organization"}"#,
                 ),
             ],
-            sent: &[LOOKUP, POST],
-            done: |d| matches!(d, Done::Failed(m) if m.contains("Full users limit")),
-        },
+            &[LOOKUP, POST],
+            |d| matches!(d, Done::Failed(m) if m.contains("Full users limit")),
+        ),
         Case {
-            name: "this cycle's read stands for the lookup where duplicates are refused",
-            profile: Profile::miro(),
-            case_exact: false,
             creates_checked: true,
-            script: vec![A::Ok(201, user("42", "dup@x.com"))],
-            sent: &[POST],
-            done: |d| matches!(d, Done::Created { .. }),
+            ..case(
+                "this cycle's read stands for the lookup where duplicates are refused",
+                Profile::miro(),
+                vec![A::Ok(201, user("42", "dup@x.com"))],
+                &[POST],
+                |d| matches!(d, Done::Created { .. }),
+            )
         },
         Case {
-            name: "but not where the target takes a second account of a userName",
-            profile: Profile::generic(),
-            case_exact: false,
             creates_checked: true,
-            script: vec![list(&[]), A::Ok(201, user("42", "dup@x.com"))],
-            sent: &[LOOKUP, POST],
-            done: |d| matches!(d, Done::Created { .. }),
+            ..case(
+                "but not where the target takes a second account of a userName",
+                Profile::generic(),
+                vec![list(&[]), A::Ok(201, user("42", "dup@x.com"))],
+                &[LOOKUP, POST],
+                |d| matches!(d, Done::Created { .. }),
+            )
         },
         Case {
-            name: "a caseExact userName: searched case-insensitively before the POST",
-            profile: Profile::generic(),
             case_exact: true,
-            creates_checked: false,
-            script: vec![list(&[]), A::Found(Some(target("9", "Dup@x.com")))],
-            sent: &[LOOKUP, "FIND dup@x.com"],
-            done: |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "9"),
+            ..case(
+                "a caseExact userName: searched case-insensitively before the POST",
+                Profile::generic(),
+                vec![list(&[]), A::Found(Some(target("9", "Dup@x.com")))],
+                &[LOOKUP, "FIND dup@x.com"],
+                |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "9"),
+            )
         },
-        Case {
-            name: "a POST whose answer is lost looks up before posting again",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+        case(
+            "a POST whose answer is lost looks up before posting again",
+            Profile::miro(),
+            vec![
                 list(&[]),
                 A::Err(ScimError::Transport {
                     message: "reset".into(),
                 }),
                 list(&[user("42", "dup@x.com")]),
             ],
-            sent: &[LOOKUP, POST, LOOKUP],
-            done: |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "42"),
-        },
-        Case {
-            name: "a 2xx confirming another user is no success: looked up again",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+            &[LOOKUP, POST, LOOKUP],
+            |d| matches!(d, Done::AdoptedExisting(u) if u.id.as_str() == "42"),
+        ),
+        case(
+            "a 2xx confirming another user is no success: looked up again",
+            Profile::miro(),
+            vec![
                 list(&[]),
                 A::Ok(201, user("5", "someone@else.com")),
                 list(&[]),
                 A::Ok(201, user("42", "dup@x.com")),
             ],
-            sent: &[LOOKUP, POST, LOOKUP, POST],
-            done: |d| matches!(d, Done::Created { id, .. } if id.as_str() == "42"),
-        },
-        Case {
-            name: "a 429 was not applied: the POST goes again, without a lookup",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+            &[LOOKUP, POST, LOOKUP, POST],
+            |d| matches!(d, Done::Created { id, .. } if id.as_str() == "42"),
+        ),
+        case(
+            "a 429 was not applied: the POST goes again, without a lookup",
+            Profile::miro(),
+            vec![
                 list(&[]),
                 A::Err(ScimError::RateLimited { retry_after: None }),
                 A::Ok(201, user("42", "dup@x.com")),
             ],
-            sent: &[LOOKUP, POST, POST],
-            done: |d| matches!(d, Done::Created { .. }),
-        },
-        Case {
-            name: "a lookup's 5xx is retried as a read",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![
+            &[LOOKUP, POST, POST],
+            |d| matches!(d, Done::Created { .. }),
+        ),
+        case(
+            "a lookup's 5xx is retried as a read",
+            Profile::miro(),
+            vec![
                 server_error(),
                 list(&[]),
                 A::Ok(201, user("42", "dup@x.com")),
             ],
-            sent: &[LOOKUP, LOOKUP, POST],
-            done: |d| matches!(d, Done::Created { .. }),
-        },
-        Case {
-            name: "a 401 halts",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![status(401, r#"{"status":"401"}"#)],
-            sent: &[LOOKUP],
-            done: |d| matches!(d, Done::Halted(m) if m.contains("401")),
-        },
-        Case {
-            name: "a run halted before the send: not sent",
-            profile: Profile::miro(),
-            case_exact: false,
-            creates_checked: false,
-            script: vec![A::Err(ScimError::Halted)],
-            sent: &[LOOKUP],
-            done: |d| *d == Done::NotSent,
-        },
+            &[LOOKUP, LOOKUP, POST],
+            |d| matches!(d, Done::Created { .. }),
+        ),
+        case(
+            "a 401 halts",
+            Profile::miro(),
+            vec![status(401, r#"{"status":"401"}"#)],
+            &[LOOKUP],
+            |d| matches!(d, Done::Halted(m) if m.contains("401")),
+        ),
+        case(
+            "a run halted before the send: not sent",
+            Profile::miro(),
+            vec![A::Err(ScimError::Halted)],
+            &[LOOKUP],
+            |d| *d == Done::NotSent,
+        ),
     ];
     for case in cases {
         let mut s = setup(&case.profile);
