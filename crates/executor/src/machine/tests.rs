@@ -76,6 +76,10 @@ struct Ran<O = Done> {
     sent: Vec<String>,
     bodies: Vec<String>,
     if_match: Vec<Option<IfMatch>>,
+    /// When each request was asked for, on the fake clock.
+    at: Vec<Duration>,
+    /// What each search asked to be newer than.
+    newer_than: Vec<Option<Duration>>,
     done: O,
     elapsed: Duration,
     retries: u64,
@@ -94,6 +98,7 @@ fn run<M: Decide>(mut op: M, script: Vec<A>) -> Ran<M::Outcome> {
     let mut now = T0;
     let (mut sent, mut bodies, mut if_match) = (Vec::new(), Vec::new(), Vec::new());
     let (mut retries, mut learned) = (0, Vec::new());
+    let (mut at, mut searches) = (Vec::new(), Vec::new());
     for _ in 0..1_000 {
         let input = match op.poll(now) {
             Step::Done(done) => {
@@ -102,6 +107,8 @@ fn run<M: Decide>(mut op: M, script: Vec<A>) -> Ran<M::Outcome> {
                     sent,
                     bodies,
                     if_match,
+                    at,
+                    newer_than: searches,
                     done,
                     elapsed: now - T0,
                     retries,
@@ -125,6 +132,7 @@ fn run<M: Decide>(mut op: M, script: Vec<A>) -> Ran<M::Outcome> {
                     String::from_utf8_lossy(req.body.as_deref().unwrap_or_default()).into_owned(),
                 );
                 if_match.push(out.if_match.clone());
+                at.push(now);
                 now += LATENCY;
                 match script.pop_front() {
                     Some(A::Ok(status, json)) => Input::Answer(Ok(Reply {
@@ -142,8 +150,12 @@ fn run<M: Decide>(mut op: M, script: Vec<A>) -> Ran<M::Outcome> {
                     None => panic!("no answer scripted for {sent:?}"),
                 }
             }
-            Step::FindAnyCase { user_name, .. } => {
+            Step::FindAnyCase {
+                user_name,
+                newer_than,
+            } => {
                 sent.push(format!("FIND {user_name}"));
+                searches.push(newer_than);
                 match script.pop_front() {
                     Some(A::Found(user)) => Input::Found(Ok(user)),
                     Some(A::Err(e)) => Input::Found(Err(e)),
@@ -976,4 +988,31 @@ fn group_create_decisions() {
         );
         assert!((case.done)(&ran.done), "{}: {:?}", case.name, ran.done);
     }
+}
+
+/// The search after a refused POST asks for a read newer than that POST (its holder may have
+/// appeared after the run's read); the search before a POST takes any read.
+#[test]
+fn the_search_after_not_unique_reads_past_the_post() {
+    let profile = Profile::miro();
+    let mut s = setup(&profile);
+    s.case_exact = true;
+    let op = UserOp::create(s, T0, "dup@x.com", &Attrs::new());
+    let ran = run(
+        op,
+        vec![
+            list(&[]),
+            A::Found(None),
+            status(400, MIRO_NOT_UNIQUE),
+            list(&[]),
+            A::Found(Some(target("78", "DUP@x.com"))),
+        ],
+    );
+    assert_eq!(
+        ran.sent,
+        [LOOKUP, "FIND dup@x.com", POST, LOOKUP, "FIND dup@x.com"]
+    );
+    let post_at = ran.at[1];
+    assert_eq!(ran.newer_than, [None, Some(post_at)]);
+    assert!(matches!(ran.done, Done::AdoptedExisting(_)));
 }
