@@ -1,40 +1,26 @@
 //! `scimsync`: plan, sync, daemon, events, status, check, approve-deletes.
 //!
-//! Architecture Invariant: this is the only crate that uses `anyhow`, reads the environment, or
-//! decides exit codes. It wires the pipeline crates together and adds nothing to their logic.
+//! Architecture Invariant: a front end of `scimsync-engine`: argument parsing, output (plan
+//! text and JSON, status, events, the log and metrics sinks, the progress bar), the daemon's
+//! schedule and HTTP endpoints, and exit codes. No step of a cycle is decided here, and this is
+//! the only crate that uses `anyhow`.
 
 // First: its macros are visible only to the modules declared after it.
 #[macro_use]
 mod output;
+mod args;
 mod commands;
-mod config;
-mod cycle;
 mod daemon;
-mod discovery;
-#[cfg(test)]
-mod doc_config;
-mod groups;
-mod guard;
+mod exit;
 mod health;
-mod integration;
-mod journal;
-mod ldap_source;
-mod lookups;
+mod held;
+mod log;
 mod manual;
-mod meta;
 mod metrics;
 mod progress;
-mod quarantine;
-mod recent;
-mod recorder;
 mod render;
-mod saved;
-mod secret;
-mod source;
-mod teams;
-mod verify;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 
 // A cycle allocates and frees millions of small strings (snapshot records, mapped attributes,
 // links); glibc's malloc keeps the freed memory fragmented and resident, mimalloc returns it
@@ -42,123 +28,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use recorder::LogFormat;
-use std::path::PathBuf;
+use args::Cli;
+use log::LogFormat;
 use std::process::ExitCode;
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "scimsync",
-    version,
-    about = "Provision users from a directory to Miro (or any SCIM 2.0 app)"
-)]
-pub struct Cli {
-    /// The configuration file.
-    #[arg(
-        long,
-        global = true,
-        default_value = "sync.toml",
-        env = "SCIMSYNC_CONFIG"
-    )]
-    pub config: PathBuf,
-    /// Log format on stderr; with json, events are also printed to stdout one JSON object a line.
-    #[arg(long, global = true, value_enum, default_value = "text")]
-    pub log_format: LogFormat,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Dry run: print every operation a sync would send. Sends no write request.
-    Plan {
-        /// Read every user from the target instead of trusting the store's links.
-        #[arg(long)]
-        full: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        output: Output,
-        /// Save the plan for `sync --now --plan FILE`.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Exit 4 when the deletion guard would hold part of the plan, else 5 when the plan is
-        /// not empty.
-        #[arg(long)]
-        detailed_exitcode: bool,
-    },
-    /// Run one cycle.
-    Sync {
-        /// Run now (the only mode; scheduled runs are `daemon`).
-        #[arg(long)]
-        now: bool,
-        #[arg(long)]
-        full: bool,
-        /// Apply exactly this saved plan; refused if the directory or target changed under it.
-        #[arg(long)]
-        plan: Option<PathBuf>,
-    },
-    /// Run a cycle every schedule.interval until SIGTERM or SIGINT.
-    Daemon,
-    /// Query the audit log.
-    Events {
-        /// Only events newer than this (e.g. 1h, 2d).
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long = "type")]
-        event_type: Option<String>,
-        #[arg(long)]
-        failed: bool,
-        #[arg(long)]
-        user: Option<String>,
-        #[arg(long)]
-        run: Option<i64>,
-        #[arg(long, default_value_t = 1000)]
-        limit: usize,
-        #[arg(long, value_enum, default_value = "text")]
-        output: Output,
-    },
-    /// Last runs, their counts, held deletes.
-    Status {
-        #[arg(long, default_value_t = 10)]
-        runs: usize,
-        #[arg(long, value_enum, default_value = "text")]
-        output: Output,
-    },
-    /// Read-only probe of the target with the token.
-    Check {
-        #[arg(long, value_enum, default_value = "text")]
-        output: Output,
-    },
-    /// Approve exactly the access-removing changes the deletion guard held in its last hold
-    /// (for policy.approval_ttl). Nothing held: says so and exits 1.
-    ApproveDeletes {
-        /// Show the held set (and any approval) instead of approving.
-        #[arg(long)]
-        list: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        output: Output,
-        /// Approve only if the held set still has this digest (its first 8 or more hex digits,
-        /// as `--list` shows): a cycle that changed the set since it was reviewed is refused.
-        #[arg(long, value_name = "HEX")]
-        digest: Option<String>,
-    },
-    /// Print a shell completion script (e.g. `scimsync completions bash > /etc/bash_completion.d/scimsync`).
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Write the man page (roff) to stdout, or into DIR as scimsync.1.
-    Man {
-        /// A directory to write scimsync.1 into.
-        #[arg(long)]
-        out_dir: Option<PathBuf>,
-    },
-}
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -190,11 +62,11 @@ fn main() -> ExitCode {
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         // `scimsync events | head`: the reader has what it wanted.
-        Err(err) if output::closed_pipe(&err) => cycle::exit::OK,
+        Err(err) if output::closed_pipe(&err) => exit::OK,
         Err(err) => {
             tracing::error!("{err:#}");
             eprintln!("error: {err:#}");
-            cycle::exit::ERROR
+            exit::ERROR
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
