@@ -5,7 +5,7 @@ use crate::exit;
 use anyhow::{Context, Result, anyhow, bail};
 use scimsync_engine::config::Config;
 use scimsync_engine::saved::SavedPlan;
-use scimsync_engine::{CycleLock, CycleOptions, Emitter};
+use scimsync_engine::{CycleOptions, Emitter};
 use scimsync_model::{EventType, InitiatedBy, RunId};
 use scimsync_store::{ApproveOutcome, EventQuery, Store};
 use std::path::Path;
@@ -227,8 +227,9 @@ pub async fn sync_now(
     full: bool,
     saved: Option<SavedPlan>,
 ) -> Result<i32> {
-    let _lock = CycleLock::acquire(config)?;
     let mut store = open_store(config)?;
+    // The store's own cycle lock, so a `sync --now` and a daemon never run cycles at once.
+    let _lock = store.lock_cycles()?;
     let report = scimsync_engine::run_cycle(
         config,
         &mut store,
@@ -332,7 +333,7 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
     let guard = crate::held::state_json(&store, false)?;
     let held = guard["held"]["total"].as_u64().unwrap_or(0);
     let approved = guard["approval"]["expired"] == serde_json::json!(false);
-    let last_full = store.meta(scimsync_engine::meta::LAST_FULL_AT)?;
+    let last_full = store.setting(scimsync_store::Setting::LastFullAt)?;
     let links = store.link_count()?;
     let quarantine = scimsync_engine::quarantine::current(&store)?;
     // Writes journaled and never completed: in flight in a running cycle, or left by a crash

@@ -19,7 +19,7 @@ use crate::exit;
 use crate::health::{Health, LastCycle};
 use anyhow::Result;
 use scimsync_engine::config::{Config, Listen};
-use scimsync_engine::{CycleLock, CycleOptions, Emitter};
+use scimsync_engine::{CycleOptions, Emitter};
 use scimsync_model::InitiatedBy;
 use scimsync_store::RunStatus;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -93,7 +93,7 @@ async fn run_loop(
             );
             continue;
         }
-        let lock = match CycleLock::acquire(config) {
+        let lock = match store.lock_cycles() {
             Ok(lock) => lock,
             Err(e) => {
                 tracing::warn!("skipping this tick: {:#}", anyhow::Error::from(e));

@@ -99,7 +99,10 @@ pub async fn run_cycle(
             let verdict = crate::quarantine::Verdict::from_report(Some(&report));
             crate::quarantine::after_cycle(config, store, emitter, &ctx, &verdict)?;
             if full && status != RunStatus::Failed {
-                store.set_meta(crate::meta::LAST_FULL_AT, &scimsync_store::now_rfc3339())?;
+                store.set_setting(
+                    scimsync_store::Setting::LastFullAt,
+                    Some(&scimsync_store::now_rfc3339()),
+                )?;
             }
             Ok(CycleReport {
                 run_id,

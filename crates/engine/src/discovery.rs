@@ -11,13 +11,8 @@ use scimsync_directory::{Mapping, MappingError};
 use scimsync_executor::ScimClient;
 use scimsync_model::RunId;
 use scimsync_scim::{Discovery, Support, TargetSchema};
-use scimsync_store::{Store, StoreError};
+use scimsync_store::{Setting, Store, StoreError};
 use std::collections::BTreeMap;
-
-/// Meta key of the attributes the target refused with 400 `invalidPath`/`mutability`: a JSON
-/// object, path → the target's words. Kept until the target's discovery documents change or
-/// `scimsync check` reads them again.
-pub const REFUSED_ATTRIBUTES: &str = "refused_attributes";
 
 /// A mapped attribute the target does not take, and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -101,7 +96,7 @@ pub fn remember(
         .discovery()?
         .is_none_or(|cached| cached.document != document);
     if changed || forget_refused {
-        store.remove_meta(REFUSED_ATTRIBUTES)?;
+        store.set_setting(Setting::RefusedAttributes, None)?;
     }
     store.save_discovery(run_id, &document)?;
     Ok(())
@@ -110,7 +105,7 @@ pub fn remember(
 /// The attributes the target refused in earlier cycles (path → its words).
 pub fn refused(store: &Store) -> Result<BTreeMap<String, String>, StoreError> {
     Ok(store
-        .meta(REFUSED_ATTRIBUTES)?
+        .setting(Setting::RefusedAttributes)?
         .and_then(|v| serde_json::from_str(&v).ok())
         .unwrap_or_default())
 }
@@ -126,7 +121,7 @@ pub fn remember_refused(store: &mut Store, path: &str, detail: &str) -> Result<b
         what: "the refused attributes",
         source,
     })?;
-    store.set_meta(REFUSED_ATTRIBUTES, &known)?;
+    store.set_setting(Setting::RefusedAttributes, Some(&known))?;
     Ok(true)
 }
 

@@ -50,9 +50,6 @@ pub enum EngineError {
     /// A saved plan cannot be read, or no longer applies to the directory and target.
     #[error(transparent)]
     SavedPlan(#[from] SavedPlanError),
-    /// Another cycle holds this state's lock, or the lock cannot be taken.
-    #[error(transparent)]
-    Lock(#[from] LockError),
     /// The mapping cannot be compiled (checked when sync.toml is loaded: only a configuration
     /// built by hand gets here).
     #[error("[mapping] {0}")]
@@ -230,30 +227,4 @@ pub enum SavedPlanError {
         "refusing the saved plan: the target or the store changed since it was made; run `scimsync plan` again"
     )]
     PlanChanged,
-}
-
-/// Why a cycle cannot take the lock.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    /// Another process (a daemon, a `sync --now`) runs a cycle against the same state.
-    #[error(
-        "another scimsync cycle is running against {} (lock {}); not starting a second one",
-        state.display(),
-        lock.display()
-    )]
-    Held { state: PathBuf, lock: PathBuf },
-    /// The lock file cannot be created or opened.
-    #[error("cannot open the lock file {}", path.display())]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The system refuses the lock for another reason.
-    #[error("cannot lock {}", path.display())]
-    Lock {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }

@@ -5,7 +5,7 @@ use crate::EngineError;
 use crate::config::Config;
 use scimsync_executor::ScimClient;
 use scimsync_model::{DesiredGroup, GroupLink, GroupSkipReason, GroupView, Op, Plan, SourceId};
-use scimsync_store::{Store, StoreError};
+use scimsync_store::{Mark, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 
 /// What the planner needs of groups, as read this cycle.
@@ -50,16 +50,11 @@ pub async fn read(
         // A team known to be missing is looked for again on full cycles only: otherwise every
         // cycle would list the target's groups (5 a window) to report the same absence.
         let linked: HashSet<&SourceId> = links.iter().map(|l| &l.source_id).collect();
-        let mut known_missing = HashSet::new();
-        for group in desired.iter().filter(|g| !linked.contains(&g.source_id)) {
-            if store
-                .meta(&crate::meta::missing_team_key(&group.source_id))?
-                .is_some()
-            {
-                known_missing.insert(group.source_id.clone());
-            }
-        }
-        desired.retain(|g| !known_missing.contains(&g.source_id));
+        let known_missing = store.marks(Mark::MissingTeam)?;
+        desired.retain(|g| {
+            linked.contains(&g.source_id)
+                || !known_missing.contains_key(&Mark::MissingTeam.key(g.source_id.as_str()))
+        });
     }
     if desired.is_empty() && links.is_empty() {
         return Ok(GroupSide::default());
@@ -146,10 +141,7 @@ pub fn remember_missing_teams(store: &mut Store, plan: &Plan) -> Result<(), Stor
             ..
         } = op
         {
-            store.set_meta(
-                &crate::meta::missing_team_key(source_id),
-                &scimsync_store::now_rfc3339(),
-            )?;
+            store.mark(Mark::MissingTeam, source_id.as_str())?;
         }
     }
     Ok(())

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::emit::{Emitter, EventContext, EventExt};
 use rand::Rng;
 use scimsync_model::EventType;
-use scimsync_store::{Store, StoreError};
+use scimsync_store::{Setting, Store, StoreError};
 use secrecy::SecretString;
 
 pub fn announce(
@@ -15,41 +15,40 @@ pub fn announce(
     ctx: &EventContext,
     token: &SecretString,
 ) -> Result<(), StoreError> {
-    use crate::meta::*;
     let integration = config.integration();
-    let known = store.meta(INTEGRATION)?;
+    let known = store.setting(Setting::Target)?;
     if known.as_deref() != Some(integration.as_str()) {
         emitter.emit(
             store,
             ctx.event(EventType::IdmIntegrationActivate, true)
                 .with_detail(serde_json::json!({"target": config.target.url, "previous": known})),
         )?;
-        store.set_meta(INTEGRATION, &integration)?;
+        store.set_setting(Setting::Target, Some(&integration))?;
     }
 
-    let previous_config = store.meta(CONFIG_HASH)?;
+    let previous_config = store.setting(Setting::ConfigHash)?;
     if let Some(previous) = &previous_config
         && previous != &config.text_hash
     {
         emitter.emit(store, ctx.event(EventType::IdmIntegrationUpdate, true))?;
     }
-    store.set_meta(CONFIG_HASH, &config.text_hash)?;
+    store.set_setting(Setting::ConfigHash, Some(&config.text_hash))?;
 
-    let salt = match store.meta(TOKEN_SALT)? {
+    let salt = match store.setting(Setting::TokenSalt)? {
         Some(salt) => salt,
         None => {
             let salt: [u8; 16] = rand::rng().random();
             let salt = hex::encode(salt);
-            store.set_meta(TOKEN_SALT, &salt)?;
+            store.set_setting(Setting::TokenSalt, Some(&salt))?;
             salt
         }
     };
     let fingerprint = crate::secret::token_fingerprint(&salt, token);
-    if let Some(previous) = store.meta(TOKEN_FINGERPRINT)?
+    if let Some(previous) = store.setting(Setting::TokenFingerprint)?
         && previous != fingerprint
     {
         emitter.emit(store, ctx.event(EventType::IdmIntegrationReauth, true))?;
     }
-    store.set_meta(TOKEN_FINGERPRINT, &fingerprint)?;
+    store.set_setting(Setting::TokenFingerprint, Some(&fingerprint))?;
     Ok(())
 }

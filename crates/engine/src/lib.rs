@@ -23,7 +23,6 @@ pub mod integration;
 pub mod journal;
 pub mod lock;
 pub mod lookups;
-pub mod meta;
 pub mod prepare;
 pub mod quarantine;
 pub mod recent;

@@ -6,7 +6,7 @@
 //! Once the user is active again (a create, or an adoption) the mark is dropped.
 
 use scimsync_model::{DesiredUser, Op, Plan, SkipReason};
-use scimsync_store::{Store, StoreError};
+use scimsync_store::{Mark, Store, StoreError};
 use std::collections::HashSet;
 
 /// userNames of the unlinked users not to look up: suspended, and found absent before.
@@ -14,16 +14,12 @@ pub fn known_absent(
     store: &Store,
     unlinked: &[&DesiredUser],
 ) -> Result<HashSet<String>, StoreError> {
-    let mut absent = HashSet::new();
-    for user in unlinked.iter().filter(|u| !u.active) {
-        if store
-            .meta(&crate::meta::absent_inactive_key(&user.user_name))?
-            .is_some()
-        {
-            absent.insert(user.user_name.clone());
-        }
-    }
-    Ok(absent)
+    let known = store.marks(Mark::AbsentInactive)?;
+    Ok(unlinked
+        .iter()
+        .filter(|u| !u.active && known.contains_key(&Mark::AbsentInactive.key(&u.user_name)))
+        .map(|u| u.user_name.clone())
+        .collect())
 }
 
 /// After a cycle: marks the suspended users the plan skipped as absent from the target, and
@@ -35,17 +31,9 @@ pub fn remember(store: &mut Store, plan: &Plan) -> Result<(), StoreError> {
                 user_name,
                 reason: SkipReason::InactiveNotProvisioned,
                 ..
-            } => {
-                let key = crate::meta::absent_inactive_key(user_name);
-                if store.meta(&key)?.is_none() {
-                    store.set_meta(&key, &scimsync_store::now_rfc3339())?;
-                }
-            }
+            } => store.mark(Mark::AbsentInactive, user_name)?,
             Op::Create { user_name, .. } | Op::Adopt { user_name, .. } => {
-                let key = crate::meta::absent_inactive_key(user_name);
-                if store.meta(&key)?.is_some() {
-                    store.remove_meta(&key)?;
-                }
+                store.unmark(Mark::AbsentInactive, user_name)?;
             }
             _ => {}
         }

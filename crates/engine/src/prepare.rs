@@ -11,7 +11,7 @@ use scimsync_directory::Mapped;
 use scimsync_executor::{ScimClient, ScimError};
 use scimsync_model::{DesiredUser, Link, Plan, ScimId, SourceId, TargetView};
 use scimsync_plan::{PlanInput, PlanOutput};
-use scimsync_store::{StampedLink, Store, StoreError};
+use scimsync_store::{Mark, Setting, StampedLink, Store, StoreError};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -57,12 +57,12 @@ pub fn needs_full(config: &Config, store: &Store, requested: bool) -> Result<boo
     if requested {
         return Ok(true);
     }
-    let Some(last) = store.meta(crate::meta::LAST_FULL_AT)? else {
+    let Some(last) = store.setting(Setting::LastFullAt)? else {
         return Ok(true);
     };
     let last = time::OffsetDateTime::parse(&last, &time::format_description::well_known::Rfc3339)
         .map_err(|e| EngineError::Corrupt {
-        key: crate::meta::LAST_FULL_AT,
+        key: Setting::LastFullAt.as_str(),
         message: e.to_string(),
     })?;
     let age = time::OffsetDateTime::now_utc() - last;
@@ -254,11 +254,12 @@ fn grace_expired(
         return Ok(Vec::new());
     };
     let cutoff = scimsync_store::rfc3339(time::OffsetDateTime::now_utc() - grace);
+    let deactivated = store.marks(Mark::Deactivated)?;
     let mut expired = Vec::new();
     for link in links.iter().filter(|l| !l.active) {
         // Same fixed-width RFC 3339 format on both sides, so strings compare as times.
-        let since = store.meta(&crate::meta::deactivated_key(&link.source_id))?;
-        if since.is_some_and(|since| since <= cutoff) {
+        let since = deactivated.get(&Mark::Deactivated.key(link.source_id.as_str()));
+        if since.is_some_and(|since| *since <= cutoff) {
             expired.push(link.source_id.clone());
         }
     }
@@ -267,16 +268,12 @@ fn grace_expired(
 
 /// userNames of unlinked desired users that the target refused as guests in an earlier cycle.
 fn known_guests(store: &Store, unlinked: &[&DesiredUser]) -> Result<Vec<String>, StoreError> {
-    let mut guests = Vec::new();
-    for user in unlinked {
-        if store
-            .meta(&crate::meta::guest_key(&user.user_name))?
-            .is_some()
-        {
-            guests.push(user.user_name.clone());
-        }
-    }
-    Ok(guests)
+    let known = store.marks(Mark::TargetGuest)?;
+    Ok(unlinked
+        .iter()
+        .filter(|user| known.contains_key(&Mark::TargetGuest.key(&user.user_name)))
+        .map(|user| user.user_name.clone())
+        .collect())
 }
 
 /// A `userName eq` lookup for each desired user that has no link yet (to adopt rather than

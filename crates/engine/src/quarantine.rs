@@ -4,8 +4,8 @@
 //! A cycle where more than `policy.quarantine_ratio` of the attempted operations failed (and at
 //! least `policy.quarantine_min_failures` did), or that the target refused (a 401 or 403 to
 //! any request: a read, a lookup or a write), puts the integration in
-//! quarantine: a `sync_quarantined` event, the reason and the end time in the store's meta
-//! table, `/healthz` 503. The daemon skips its ticks until then; each consecutive quarantined
+//! quarantine: a `sync_quarantined` event, the reason and the end time in the store
+//! (`Backend::set_quarantine`), `/healthz` 503. The daemon skips its ticks until then; each consecutive quarantined
 //! cycle escalates the back-off (`policy.quarantine_backoff`, 1h, 6h, 24h by default) and a cycle
 //! that completes without crossing the threshold clears it. A manual `sync --now` always runs:
 //! it is how an admin checks a fix.
@@ -15,13 +15,9 @@ use crate::config::Config;
 use crate::emit::{Emitter, EventContext, EventExt};
 use scimsync_executor::{ExecutionReport, ScimError};
 use scimsync_model::EventType;
-use scimsync_store::{Store, StoreError};
+use scimsync_store::{QuarantineRecord, Store, StoreError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-const UNTIL: &str = "quarantine_until";
-const REASON: &str = "quarantine_reason";
-const LEVEL: &str = "quarantine_level";
 
 /// What the quarantine decision needs to know about a finished cycle.
 #[derive(Clone, Debug, Default)]
@@ -77,14 +73,10 @@ impl Quarantine {
 }
 
 pub fn current(store: &Store) -> Result<Option<Quarantine>, StoreError> {
-    let level: u32 = store.meta(LEVEL)?.and_then(|s| s.parse().ok()).unwrap_or(0);
-    if level == 0 {
-        return Ok(None);
-    }
-    Ok(Some(Quarantine {
-        until: store.meta(UNTIL)?.unwrap_or_default(),
-        reason: store.meta(REASON)?.unwrap_or_default(),
-        level,
+    Ok(store.quarantine()?.map(|q| Quarantine {
+        until: q.until,
+        reason: q.reason,
+        level: q.level,
     }))
 }
 
@@ -128,9 +120,11 @@ pub fn after_cycle(
             let level = previous.map(|q| q.level).unwrap_or(0).saturating_add(1);
             let backoff = config.policy.quarantine_backoff.step(level);
             let until = scimsync_store::rfc3339(OffsetDateTime::now_utc() + backoff);
-            store.set_meta(UNTIL, &until)?;
-            store.set_meta(REASON, &reason)?;
-            store.set_meta(LEVEL, &level.to_string())?;
+            store.set_quarantine(Some(&QuarantineRecord {
+                until: until.clone(),
+                reason: reason.clone(),
+                level,
+            }))?;
             emitter.emit(
                 store,
                 ctx.event(EventType::SyncQuarantined, false)
@@ -155,9 +149,7 @@ pub fn after_cycle(
         None => {
             if let Some(q) = previous {
                 tracing::info!("quarantine lifted (was: {})", q.reason);
-                store.remove_meta(UNTIL)?;
-                store.remove_meta(REASON)?;
-                store.remove_meta(LEVEL)?;
+                store.set_quarantine(None)?;
             }
         }
     }

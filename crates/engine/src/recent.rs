@@ -1,26 +1,24 @@
 //! The requests of the last run that still count in the target's windows, kept in the store so
 //! the next run (another `sync --now`, `plan`, or the daemon's next cycle, each a new client)
 //! starts with their slots held: a burst right after a run does not add to its burst in the
-//! target's count.
+//! target's count. Stored as `Setting::RecentRequests`:
+//! `{"users_post": [answered at, in Unix milliseconds, …], …}`.
 
 use crate::EngineError;
 use scimsync_executor::ScimClient;
 use scimsync_scim::Bucket;
-use scimsync_store::{Store, StoreError};
+use scimsync_store::{Setting, Store, StoreError};
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
-
-/// Meta key: `{"users_post": [answered at, in Unix milliseconds, …], …}`.
-const KEY: &str = "recent_requests";
 
 /// Tells `client` of the last run's requests. An unreadable record is ignored: it only costs
 /// the first burst its certainty, never correctness of the data.
 pub fn load(store: &Store, client: &ScimClient) -> Result<(), StoreError> {
-    let Some(text) = store.meta(KEY)? else {
+    let Some(text) = store.setting(Setting::RecentRequests)? else {
         return Ok(());
     };
     let Ok(recorded) = serde_json::from_str::<BTreeMap<String, Vec<u64>>>(&text) else {
-        tracing::warn!("ignoring an unreadable {KEY} record in the store");
+        tracing::warn!("ignoring an unreadable recent_requests record in the store");
         return Ok(());
     };
     client.remember_requests(recorded.iter().flat_map(|(name, times)| {
@@ -45,6 +43,6 @@ pub fn save(store: &mut Store, client: &ScimClient) -> Result<(), EngineError> {
         what: "the recent requests",
         source,
     })?;
-    store.set_meta(KEY, &text)?;
+    store.set_setting(Setting::RecentRequests, Some(&text))?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use crate::EngineError;
 use crate::emit::{Emitter, EventContext, EventExt};
 use scimsync_executor::{OpOutcome, Recorder};
 use scimsync_model::{Event, Link, Op, ResourceKind, RunId, SourceId, Uncertain};
-use scimsync_store::{IntentId, IntentOutcome, Store, StoreError};
+use scimsync_store::{IntentId, IntentOutcome, Mark, Store, StoreError};
 use std::collections::HashMap;
 
 pub struct StoreRecorder<'a> {
@@ -84,8 +84,7 @@ impl Recorder for StoreRecorder<'_> {
         if let (Some(user_name), OpOutcome::TargetGuest(_)) =
             (self.creates.remove(&op_index), outcome)
         {
-            let key = crate::meta::guest_key(&user_name);
-            let result = self.store.set_meta(&key, &scimsync_store::now_rfc3339());
+            let result = self.store.mark(Mark::TargetGuest, &user_name);
             self.keep(result);
         }
         if let Some(id) = self.intents.remove(&op_index) {
@@ -114,8 +113,7 @@ impl Recorder for StoreRecorder<'_> {
     }
 
     fn unlink(&mut self, source_id: &SourceId) {
-        let key = crate::meta::deactivated_key(source_id);
-        let result = self.store.remove_meta(&key);
+        let result = self.store.unmark(Mark::Deactivated, source_id.as_str());
         self.keep(result);
         let result = self.store.remove_link(source_id);
         if self.keep(result).is_some() {
@@ -202,11 +200,9 @@ impl StoreRecorder<'_> {
 /// The grace period of `policy.delete_after` runs from the first cycle that saw the user
 /// deactivated; a reactivation ends it. Called for every link stored.
 pub fn track_deactivation(store: &mut Store, link: &Link) -> Result<(), StoreError> {
-    let key = crate::meta::deactivated_key(&link.source_id);
     if link.active {
-        store.remove_meta(&key)?;
-    } else if store.meta(&key)?.is_none() {
-        store.set_meta(&key, &scimsync_store::now_rfc3339())?;
+        store.unmark(Mark::Deactivated, link.source_id.as_str())
+    } else {
+        store.mark(Mark::Deactivated, link.source_id.as_str())
     }
-    Ok(())
 }

@@ -7,7 +7,7 @@ use crate::config::Config;
 use scimsync_executor::{RestClient, RestConfig};
 use scimsync_model::{DesiredGroup, GroupModel, TeamLink, TeamView};
 use scimsync_scim::ProfileKind;
-use scimsync_store::{Store, StoreError};
+use scimsync_store::{Setting, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The group model a cycle uses, and a warning when it was not sync.toml's choice.
@@ -35,7 +35,7 @@ pub fn group_model(config: &Config, store: &Store) -> Result<ModelChoice, StoreE
         });
     }
     let recorded = store
-        .meta(crate::meta::GROUP_MODEL)?
+        .setting(Setting::GroupModel)?
         .and_then(|m| GroupModel::parse(&m));
     let legacy = match recorded {
         Some(model) => model == GroupModel::Team,
@@ -64,7 +64,7 @@ pub fn group_model(config: &Config, store: &Store) -> Result<ModelChoice, StoreE
 
 /// Remembers the model a cycle ran under, so a later sync.toml without the key keeps it.
 pub fn remember_model(store: &mut Store, model: GroupModel) -> Result<(), StoreError> {
-    store.set_meta(crate::meta::GROUP_MODEL, model.as_str())?;
+    store.set_setting(Setting::GroupModel, Some(model.as_str()))?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! (`scimsync_scim::Discovery`); the client redacted the token from it before it got here.
 
 use crate::error::SqlContext;
-use crate::{Store, StoreError, now_rfc3339};
+use crate::{SqliteStore, StoreError, now_rfc3339};
 use rusqlite::OptionalExtension;
 use scimsync_model::RunId;
 
@@ -18,9 +18,9 @@ pub struct CachedDiscovery {
     pub document: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores a discovery read by `run_id` (`None`: by `scimsync check`), and prunes old rows.
-    pub fn save_discovery(
+    pub(crate) fn save_discovery(
         &mut self,
         run_id: Option<RunId>,
         document: &str,
@@ -28,26 +28,34 @@ impl Store {
         let path = &self.path;
         self.conn
             .execute(
-                "INSERT INTO target_discovery (run_id, read_at, document) VALUES (?1, ?2, ?3)",
-                rusqlite::params![run_id.map(|r| r.0), now_rfc3339(), document],
+                "INSERT INTO target_discovery (run_id, read_at, document, integration) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![
+                    run_id.map(|r| r.0),
+                    now_rfc3339(),
+                    document,
+                    self.integration
+                ],
             )
             .during(path, "save discovery")?;
         self.conn
             .execute(
-                "DELETE FROM target_discovery WHERE id <= \
-                 (SELECT MAX(id) FROM target_discovery) - ?1",
-                [KEPT],
+                "DELETE FROM target_discovery WHERE integration = ?2 AND id IN \
+                 (SELECT id FROM target_discovery WHERE integration = ?2 \
+                  ORDER BY id DESC LIMIT -1 OFFSET ?1)",
+                [KEPT, self.integration],
             )
             .during(path, "prune discovery")?;
         Ok(())
     }
 
     /// The newest discovery, if any was read.
-    pub fn discovery(&self) -> Result<Option<CachedDiscovery>, StoreError> {
+    pub(crate) fn discovery(&self) -> Result<Option<CachedDiscovery>, StoreError> {
         self.conn
             .query_row(
-                "SELECT run_id, read_at, document FROM target_discovery ORDER BY id DESC LIMIT 1",
-                [],
+                "SELECT run_id, read_at, document FROM target_discovery WHERE integration = ?1 \
+                 ORDER BY id DESC LIMIT 1",
+                [self.integration],
                 |row| {
                     Ok(CachedDiscovery {
                         run_id: row.get::<_, Option<i64>>(0)?.map(RunId),
@@ -68,7 +76,7 @@ mod tests {
 
     #[test]
     fn the_newest_discovery_is_read_back_and_old_ones_pruned() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = SqliteStore::open_in_memory().unwrap();
         assert_eq!(store.discovery().unwrap(), None);
         store.save_discovery(None, r#"{"schemas":null}"#).unwrap();
         for i in 0..30 {

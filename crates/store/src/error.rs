@@ -70,6 +70,22 @@ pub enum StoreError {
         value: String,
     },
 
+    /// Another process holds the cycle lock: a daemon, or a `sync --now`, is mid-cycle on
+    /// this state. `holder` says what holds it (the SQLite backend's lock file).
+    #[error(
+        "another scimsync cycle is running against {path} ({holder}); not starting a second one"
+    )]
+    CycleRunning { path: PathBuf, holder: String },
+
+    /// The cycle lock could not be taken for another reason than another holder.
+    #[error("state store {path}: cannot lock {lock}: {source}")]
+    Lock {
+        path: PathBuf,
+        lock: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// `finish_run` named a run that `begin_run` never returned.
     #[error("state store {path}: finish run: no run {run}")]
     NoSuchRun { path: PathBuf, run: i64 },

@@ -1,7 +1,7 @@
 //! The audit log: every event as JSON, with the fields `scimsync events` filters on in columns.
 
 use crate::error::{JsonContext, SqlContext};
-use crate::{Store, StoreError, normalize_rfc3339, now_rfc3339};
+use crate::{SqliteStore, StoreError, normalize_rfc3339, now_rfc3339};
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use scimsync_model::{Event, EventType, RunId};
@@ -22,32 +22,32 @@ pub struct EventQuery {
     pub limit: Option<usize>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Appends one event. An empty `ts` is stamped now; any other RFC 3339 `ts` is stored in
     /// the store's fixed format so time filters and ordering hold.
-    pub fn record_event(&mut self, event: &Event) -> Result<(), StoreError> {
-        insert(&self.conn, &self.path, event)
+    pub(crate) fn record_event(&mut self, event: &Event) -> Result<(), StoreError> {
+        insert(&self.conn, &self.path, self.integration, event)
     }
 
     /// `record_event` for many events in one transaction: all are stored or none.
-    pub fn record_events(&mut self, events: &[Event]) -> Result<(), StoreError> {
+    pub(crate) fn record_events(&mut self, events: &[Event]) -> Result<(), StoreError> {
         let path = &self.path;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .during(path, "begin event batch")?;
         for event in events {
-            insert(&tx, path, event)?;
+            insert(&tx, path, self.integration, event)?;
         }
         tx.commit().during(path, "commit event batch")
     }
 
     /// The events matching `query`, oldest first. With a limit, the most recent `limit` of
     /// them (still oldest first), like the tail of a log.
-    pub fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError> {
+    pub(crate) fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError> {
         let path = &self.path;
-        let mut conditions: Vec<&str> = Vec::new();
-        let mut values: Vec<Value> = Vec::new();
+        let mut conditions: Vec<&str> = vec!["integration = ?"];
+        let mut values: Vec<Value> = vec![Value::Integer(self.integration)];
         if let Some(since) = &query.since {
             let since = normalize_rfc3339(since).ok_or_else(|| StoreError::InvalidTimestamp {
                 path: path.clone(),
@@ -72,11 +72,7 @@ impl Store {
             conditions.push("run_id = ?");
             values.push(Value::Integer(run.0));
         }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let filter = format!("WHERE {}", conditions.join(" AND "));
         // SQLite reads a negative LIMIT as none.
         let limit = query
             .limit
@@ -103,7 +99,12 @@ impl Store {
     }
 }
 
-fn insert(conn: &Connection, path: &Path, event: &Event) -> Result<(), StoreError> {
+fn insert(
+    conn: &Connection,
+    path: &Path,
+    integration: i64,
+    event: &Event,
+) -> Result<(), StoreError> {
     let ts = if event.ts.is_empty() {
         now_rfc3339()
     } else {
@@ -128,8 +129,9 @@ fn insert(conn: &Connection, path: &Path, event: &Event) -> Result<(), StoreErro
     let user_name = resource.and_then(|r| r.user_name.as_deref()).map(fold);
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO events (ts, event_type, success, run_id, source_id, user_name, json) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO events \
+             (ts, event_type, success, run_id, source_id, user_name, json, integration) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .during(path, "record event")?;
     stmt.execute(params![
@@ -140,6 +142,7 @@ fn insert(conn: &Connection, path: &Path, event: &Event) -> Result<(), StoreErro
         source_id,
         user_name,
         json,
+        integration,
     ])
     .during(path, "record event")?;
     Ok(())

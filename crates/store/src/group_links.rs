@@ -2,23 +2,23 @@
 //! scimsync last saw there, so an unchanged group needs no read on an incremental cycle.
 
 use crate::error::SqlContext;
-use crate::{Store, StoreError, now_rfc3339};
-use rusqlite::params;
+use crate::{SqliteStore, StoreError, now_rfc3339};
+use rusqlite::{TransactionBehavior, params};
 use scimsync_model::{GroupLink, ScimId, SourceId};
 
-impl Store {
+impl SqliteStore {
     /// Every group link, ordered by source id.
-    pub fn group_links(&self) -> Result<Vec<GroupLink>, StoreError> {
+    pub(crate) fn group_links(&self) -> Result<Vec<GroupLink>, StoreError> {
         let path = &self.path;
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT source_id, target_id, display_name, members FROM group_links \
-                 ORDER BY source_id",
+                 WHERE integration = ?1 ORDER BY source_id",
             )
             .during(path, "read group links")?;
         let rows = stmt
-            .query_map([], |row| {
+            .query_map([self.integration], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
@@ -43,42 +43,61 @@ impl Store {
         Ok(links)
     }
 
-    /// Inserts or replaces the link of `link.source_id` (and any link to the same target group).
-    pub fn upsert_group_link(&mut self, link: &GroupLink) -> Result<(), StoreError> {
+    /// Inserts or updates the link of `link.source_id`; a link another group held to the same
+    /// target group is removed first (one target group is managed for one directory group).
+    pub(crate) fn upsert_group_link(&mut self, link: &GroupLink) -> Result<(), StoreError> {
         let members: Vec<&str> = link.members.iter().map(ScimId::as_str).collect();
         let members = serde_json::to_string(&members).unwrap_or_else(|_| "[]".into());
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO group_links \
-                 (source_id, target_id, display_name, members, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    link.source_id.as_str(),
-                    link.target_id.as_str(),
-                    link.display_name,
-                    members,
-                    now_rfc3339()
-                ],
-            )
-            .during(&self.path, "store group link")?;
-        Ok(())
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .during(path, "begin group link")?;
+        tx.execute(
+            "DELETE FROM group_links WHERE integration = ?1 AND target_id = ?2 \
+             AND source_id <> ?3",
+            params![
+                self.integration,
+                link.target_id.as_str(),
+                link.source_id.as_str()
+            ],
+        )
+        .during(path, "store group link")?;
+        tx.execute(
+            "INSERT INTO group_links \
+             (integration, source_id, target_id, display_name, members, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (integration, source_id) DO UPDATE SET \
+               target_id = excluded.target_id, display_name = excluded.display_name, \
+               members = excluded.members, updated_at = excluded.updated_at",
+            params![
+                self.integration,
+                link.source_id.as_str(),
+                link.target_id.as_str(),
+                link.display_name,
+                members,
+                now_rfc3339()
+            ],
+        )
+        .during(path, "store group link")?;
+        tx.commit().during(path, "store group link")
     }
 
     /// Removes the link of a group, and the team assignments scimsync made for it: a group
     /// deleted takes them with it, and one no longer managed is no longer scimsync's to undo.
-    pub fn remove_group_link(&mut self, source_id: &SourceId) -> Result<(), StoreError> {
+    pub(crate) fn remove_group_link(&mut self, source_id: &SourceId) -> Result<(), StoreError> {
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .during(&self.path, "remove group link")?;
         tx.execute(
-            "DELETE FROM group_links WHERE source_id = ?1",
-            [source_id.as_str()],
+            "DELETE FROM group_links WHERE integration = ?1 AND source_id = ?2",
+            params![self.integration, source_id.as_str()],
         )
         .during(&self.path, "remove group link")?;
         tx.execute(
-            "DELETE FROM team_links WHERE group_id = ?1",
-            [source_id.as_str()],
+            "DELETE FROM team_links WHERE integration = ?1 AND group_id = ?2",
+            params![self.integration, source_id.as_str()],
         )
         .during(&self.path, "remove group link")?;
         tx.commit().during(&self.path, "remove group link")?;

@@ -3,7 +3,7 @@
 //! transaction so a reader never sees half a set.
 
 use crate::error::{JsonContext, SqlContext};
-use crate::{Store, StoreError};
+use crate::{SqliteStore, StoreError};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use scimsync_model::{Approval, HeldSet, Loss, LossId, RunId};
 use serde::{Deserialize, Serialize};
@@ -49,14 +49,14 @@ pub enum ApproveOutcome {
     },
 }
 
-impl Store {
+impl SqliteStore {
     /// The set the last held cycle held, if it is still the current hold.
-    pub fn hold(&self) -> Result<Option<HeldSet>, StoreError> {
+    pub(crate) fn hold(&self) -> Result<Option<HeldSet>, StoreError> {
         self.reader().hold()
     }
 
     /// Replaces the current hold with `held` (an empty set clears it).
-    pub fn set_hold(&mut self, held: &HeldSet) -> Result<(), StoreError> {
+    pub(crate) fn set_hold(&mut self, held: &HeldSet) -> Result<(), StoreError> {
         let header = HeldHeader {
             run_id: held.run_id,
             held_at: held.held_at.clone(),
@@ -67,12 +67,12 @@ impl Store {
         self.replace_guard_set(HELD, losses.map(|l| (header, l)))
     }
 
-    pub fn clear_hold(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn clear_hold(&mut self) -> Result<(), StoreError> {
         self.replace_guard_set(HELD, None)
     }
 
     /// The current approval, expired or not (the caller judges the time).
-    pub fn approval(&self) -> Result<Option<Approval>, StoreError> {
+    pub(crate) fn approval(&self) -> Result<Option<Approval>, StoreError> {
         let Some(header) = self.guard_header(APPROVED)? else {
             return Ok(None);
         };
@@ -92,7 +92,7 @@ impl Store {
     /// that replaces the hold meanwhile cannot slip another set under the approval. With
     /// `expect_digest` (a prefix of the digest, as listed), approves only if the held set still
     /// has that digest.
-    pub fn approve_hold(
+    pub(crate) fn approve_hold(
         &mut self,
         grant: &ApprovalGrant,
         expect_digest: Option<&str>,
@@ -106,6 +106,7 @@ impl Store {
             let store = StoreTx {
                 tx: &tx,
                 path: &path,
+                integration: self.integration,
             };
             match store.hold()? {
                 None => ApproveOutcome::NothingHeld,
@@ -134,6 +135,7 @@ impl Store {
                         write_guard_set(
                             &tx,
                             &path,
+                            self.integration,
                             APPROVED,
                             Some((header, approval.losses.as_slice())),
                         )?;
@@ -148,7 +150,7 @@ impl Store {
 
     /// Keeps of the approval only the losses in `remaining` (what is still to apply); an
     /// approval left with none is gone.
-    pub fn narrow_approval(&mut self, remaining: &[&LossId]) -> Result<(), StoreError> {
+    pub(crate) fn narrow_approval(&mut self, remaining: &[&LossId]) -> Result<(), StoreError> {
         let Some(header) = self.guard_header(APPROVED)? else {
             return Ok(());
         };
@@ -162,7 +164,7 @@ impl Store {
         self.replace_guard_set(APPROVED, set)
     }
 
-    pub fn clear_approval(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn clear_approval(&mut self) -> Result<(), StoreError> {
         self.replace_guard_set(APPROVED, None)
     }
 
@@ -170,6 +172,7 @@ impl Store {
         StoreTx {
             tx: &self.conn,
             path: &self.path,
+            integration: self.integration,
         }
     }
 
@@ -191,7 +194,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .during(&path, "begin guard write")?;
-        write_guard_set(&tx, &path, name, set)?;
+        write_guard_set(&tx, &path, self.integration, name, set)?;
         tx.commit().during(&path, "commit guard write")
     }
 }
@@ -200,23 +203,31 @@ impl Store {
 struct StoreTx<'a> {
     tx: &'a rusqlite::Connection,
     path: &'a std::path::Path,
+    integration: i64,
 }
 
 impl StoreTx<'_> {
     fn header(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.tx
-            .prepare_cached("SELECT header FROM guard_sets WHERE name = ?1")
-            .and_then(|mut stmt| stmt.query_row([name], |row| row.get(0)).optional())
+            .prepare_cached("SELECT header FROM guard_sets WHERE integration = ?1 AND name = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![self.integration, name], |row| row.get(0))
+                    .optional()
+            })
             .during(self.path, "read guard set")
     }
 
     fn losses(&self, name: &str) -> Result<Vec<Loss>, StoreError> {
         let mut stmt = self
             .tx
-            .prepare_cached("SELECT loss FROM guard_losses WHERE name = ?1 ORDER BY seq")
+            .prepare_cached(
+                "SELECT loss FROM guard_losses WHERE integration = ?1 AND name = ?2 ORDER BY seq",
+            )
             .during(self.path, "read guard losses")?;
         let rows = stmt
-            .query_map([name], |row| row.get::<_, String>(0))
+            .query_map(params![self.integration, name], |row| {
+                row.get::<_, String>(0)
+            })
             .during(self.path, "read guard losses")?;
         let mut losses = Vec::new();
         for row in rows {
@@ -243,29 +254,37 @@ impl StoreTx<'_> {
 fn write_guard_set(
     tx: &rusqlite::Transaction<'_>,
     path: &std::path::Path,
+    integration: i64,
     name: &str,
     set: Option<(String, &[Loss])>,
 ) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM guard_losses WHERE name = ?1", [name])
-        .during(path, "clear guard losses")?;
-    tx.execute("DELETE FROM guard_sets WHERE name = ?1", [name])
-        .during(path, "clear guard set")?;
+    tx.execute(
+        "DELETE FROM guard_losses WHERE integration = ?1 AND name = ?2",
+        params![integration, name],
+    )
+    .during(path, "clear guard losses")?;
+    tx.execute(
+        "DELETE FROM guard_sets WHERE integration = ?1 AND name = ?2",
+        params![integration, name],
+    )
+    .during(path, "clear guard set")?;
     let Some((header, losses)) = set else {
         return Ok(());
     };
     tx.execute(
-        "INSERT INTO guard_sets (name, header) VALUES (?1, ?2)",
-        params![name, header],
+        "INSERT INTO guard_sets (integration, name, header) VALUES (?1, ?2, ?3)",
+        params![integration, name, header],
     )
     .during(path, "write guard set")?;
     let mut stmt = tx
         .prepare_cached(
-            "INSERT INTO guard_losses (name, seq, loss_key, loss) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO guard_losses (integration, name, seq, loss_key, loss) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .during(path, "write guard losses")?;
     for (seq, loss) in losses.iter().enumerate() {
         let json = serde_json::to_string(loss).during(path, "write guard loss")?;
-        stmt.execute(params![name, seq as i64, loss.id.key(), json])
+        stmt.execute(params![integration, name, seq as i64, loss.id.key(), json])
             .during(path, "write guard losses")?;
     }
     Ok(())

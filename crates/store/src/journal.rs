@@ -3,7 +3,7 @@
 //! whose effect on the target is unknown.
 
 use crate::error::{JsonContext, SqlContext};
-use crate::{Store, StoreError, now_rfc3339};
+use crate::{SqliteStore, StoreError, now_rfc3339};
 use rusqlite::{OptionalExtension, params};
 use scimsync_model::{Op, RunId};
 use serde::{Deserialize, Serialize};
@@ -53,10 +53,10 @@ pub struct Intent {
     pub created_at: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Records that `op` is about to be sent in `run` as `request` (`PATCH /Users/123`).
     /// Commits before returning, so the intent survives a crash during the send.
-    pub fn open_intent(
+    pub(crate) fn open_intent(
         &mut self,
         run: RunId,
         op: &Op,
@@ -66,8 +66,9 @@ impl Store {
         let json = serde_json::to_string(op).during(path, "encode intent")?;
         self.conn
             .prepare_cached(
-                "INSERT INTO journal (run_id, kind, source_id, user_name, op, created_at, request) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO journal \
+                 (run_id, kind, source_id, user_name, op, created_at, request, integration) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -78,6 +79,7 @@ impl Store {
                     json,
                     now_rfc3339(),
                     (!request.is_empty()).then_some(request),
+                    self.integration,
                 ])
             })
             .during(path, "open intent")?;
@@ -86,7 +88,7 @@ impl Store {
 
     /// Closes an intent. Closing one already closed keeps its first outcome: a late duplicate
     /// must not turn a recorded success into something else.
-    pub fn complete_intent(
+    pub(crate) fn complete_intent(
         &mut self,
         id: IntentId,
         outcome: IntentOutcome,
@@ -96,15 +98,25 @@ impl Store {
             .conn
             .prepare_cached(
                 "UPDATE journal SET completed_at = ?2, outcome = ?3 \
-                 WHERE id = ?1 AND completed_at IS NULL",
+                 WHERE id = ?1 AND completed_at IS NULL AND integration = ?4",
             )
-            .and_then(|mut stmt| stmt.execute(params![id.0, now_rfc3339(), outcome.as_str()]))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    id.0,
+                    now_rfc3339(),
+                    outcome.as_str(),
+                    self.integration
+                ])
+            })
             .during(path, "complete intent")?;
         if changed == 0 {
             let exists = self
                 .conn
-                .prepare_cached("SELECT 1 FROM journal WHERE id = ?1")
-                .and_then(|mut stmt| stmt.query_row([id.0], |_| Ok(())).optional())
+                .prepare_cached("SELECT 1 FROM journal WHERE id = ?1 AND integration = ?2")
+                .and_then(|mut stmt| {
+                    stmt.query_row([id.0, self.integration], |_| Ok(()))
+                        .optional()
+                })
                 .during(path, "complete intent")?
                 .is_some();
             if !exists {
@@ -118,16 +130,18 @@ impl Store {
     }
 
     /// Intents never completed (left by a crash), oldest first.
-    pub fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
+    pub(crate) fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
         let path = &self.path;
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT id, run_id, op, created_at, request FROM journal \
-                 WHERE completed_at IS NULL ORDER BY id",
+                 WHERE completed_at IS NULL AND integration = ?1 ORDER BY id",
             )
             .during(path, "read open intents")?;
-        let mut rows = stmt.query([]).during(path, "read open intents")?;
+        let mut rows = stmt
+            .query([self.integration])
+            .during(path, "read open intents")?;
         let mut intents = Vec::new();
         while let Some(row) = rows.next().during(path, "read open intents")? {
             let get = || -> rusqlite::Result<(i64, i64, String, String, Option<String>)> {
@@ -153,7 +167,7 @@ impl Store {
 
     /// Deletes completed intents created before `before` (RFC 3339) and returns how many.
     /// Open intents are never pruned: they are the crash record.
-    pub fn prune_completed_intents(&mut self, before: &str) -> Result<usize, StoreError> {
+    pub(crate) fn prune_completed_intents(&mut self, before: &str) -> Result<usize, StoreError> {
         let path = &self.path;
         let before =
             crate::normalize_rfc3339(before).ok_or_else(|| StoreError::InvalidTimestamp {
@@ -163,9 +177,10 @@ impl Store {
             })?;
         self.conn
             .prepare_cached(
-                "DELETE FROM journal WHERE completed_at IS NOT NULL AND created_at < ?1",
+                "DELETE FROM journal WHERE completed_at IS NOT NULL AND created_at < ?1 \
+                 AND integration = ?2",
             )
-            .and_then(|mut stmt| stmt.execute([before]))
+            .and_then(|mut stmt| stmt.execute(params![before, self.integration]))
             .during(path, "prune intents")
     }
 }

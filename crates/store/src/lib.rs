@@ -1,11 +1,46 @@
-//! The state store of scimsync: one SQLite file holding the links (which directory user is
-//! managed as which target user, with what was last pushed), the runs, the audit events, a
-//! journal of write intents for crash safety, and key/value meta.
+//! The state store of scimsync: the links (which directory user is managed as which target
+//! user, with what was last pushed), group and team links, the runs, the audit events, a
+//! journal of write intents for crash safety, the deletion guard's sets, uncertain objects, and
+//! what the cycles keep between runs (settings, quarantine, per-user marks).
 //!
-//! The database is opened in WAL mode with a busy timeout, so `scimsync status` and
+//! # One interface, several backends
+//!
+//! Every operation is a method of [`Backend`]; [`Store`] is a boxed backend, and callers speak
+//! to it through `Deref`, so they name no backend. SQLite ([`SqliteStore`]) is the embedded
+//! default; PostgreSQL, for replicas sharing state, is next. What that decided:
+//!
+//! - **No backend type leaks.** The trait speaks `scimsync_model` types, strings and this
+//!   crate's own types; errors are [`StoreError`], whose variants name the store and the step.
+//!   Nothing outside `sqlite.rs` and the table modules sees rusqlite.
+//! - **A trait object, not an enum or a generic.** The engine is written once against
+//!   `Store`; a backend is added by implementing [`Backend`] (and passing the conformance
+//!   suite, `crates/store/tests/conformance/`), not by adding a `match` arm to every
+//!   operation nor a type parameter to every caller.
+//! - **Blocking, on purpose.** SQLite is a blocking library and every operation is one short
+//!   transaction, so the engine calls the store inline from its async code as it always has.
+//!   A networked backend keeps the same interface: it owns a client on a dedicated thread (the
+//!   `postgres` crate's own model) or is called through `tokio::task::block_in_place`, so
+//!   the cycle never holds a runtime thread across a network wait it did not choose. Making
+//!   every call `async` would force every caller to await a local SQLite write for nothing.
+//! - **Every row belongs to an integration.** A store is opened for one integration
+//!   ([`DEFAULT_INTEGRATION`] unless named) and reads and writes only its rows, so one
+//!   database can hold several integrations. Run, event and intent ids are numbered across
+//!   integrations.
+//! - **The cycle lock is the backend's** ([`Backend::lock_cycles`]): for SQLite an OS lock on
+//!   a file beside the database, which dies with the process; for a shared database it will
+//!   be a lease (a row with a heartbeat, or an advisory lock held by the session).
+//! - **Bulk reads.** Per-user facts ([`Mark`]) come back as one map per kind, never a query
+//!   per user.
+//! - **Tuning stays inside the backend.** SQLite's PRAGMAs (page cache sizing around a bulk
+//!   stamp, handing the cache back after a whole-table scan) are the SQLite backend's own
+//!   business, inside its methods; nothing in the interface asks for them.
+//!
+//! The SQLite database is opened in WAL mode with a busy timeout, so `scimsync status` and
 //! `scimsync events` read while a daemon writes, and a second writer waits instead of failing.
 //! Write transactions take the write lock up front (`BEGIN IMMEDIATE`), so they wait for one
-//! another through the busy timeout rather than failing on a lock upgrade.
+//! another through the busy timeout rather than failing on a lock upgrade. Writes are UPSERTs
+//! (`ON CONFLICT … DO UPDATE`), never `INSERT OR REPLACE`, which deletes the old row (firing
+//! cascades, losing columns the statement does not name).
 //!
 //! Architecture Invariant: this is the only crate that knows SQL (and rusqlite). Other crates
 //! speak `scimsync_model` types to it.
@@ -24,12 +59,8 @@
 //! only while the link still has the fingerprint they were proved against, and any upsert of
 //! the link forgets its stamp.
 
-/// Up to 256 MiB of page cache (allocated only as used, `PRAGMA cache_size` in KiB, negated)
-/// keeps a million links' indexes in memory during bulk upserts; a smaller cache spills to the
-/// WAL mid-transaction.
-const CACHE_KIB: i64 = -262_144;
-
 mod attrs_json;
+mod backend;
 mod discovery;
 mod error;
 mod events;
@@ -37,13 +68,15 @@ mod group_links;
 mod guard;
 mod journal;
 mod links;
-mod meta;
 mod runs;
 mod schema;
+mod sqlite;
+mod state;
 mod team_links;
 mod timestamp;
 mod uncertain;
 
+pub use backend::Backend;
 pub use discovery::CachedDiscovery;
 pub use error::StoreError;
 pub use events::EventQuery;
@@ -52,123 +85,95 @@ pub use journal::{Intent, IntentId, IntentOutcome};
 pub use links::{LinkHeads, StampedLink};
 pub use runs::{RunOutcome, RunRecord, RunStatus};
 pub use schema::SCHEMA_VERSION;
+pub use sqlite::SqliteStore;
+pub use state::{Mark, QuarantineRecord, Setting};
 pub use timestamp::{normalize_rfc3339, now_rfc3339, rfc3339};
 pub use uncertain::UncertainMark;
 
-use error::SqlContext;
-use rusqlite::{Connection, OpenFlags};
-use std::path::{Path, PathBuf};
+use scimsync_model::Link;
+use std::path::Path;
 use std::time::Duration;
 
 /// How long a statement waits for another connection's write lock before failing. Long enough
 /// for a daemon's largest batch, short enough that a wedged process is reported.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// An open state store. One connection; open one `Store` per thread or process.
+/// The integration a store is bound to unless told otherwise: every row of a store written
+/// before integrations existed (schema 8 and older) belongs to it.
+pub const DEFAULT_INTEGRATION: &str = "default";
+
+/// An open state store: a backend behind [`Backend`]'s interface. Open one per thread or
+/// process.
 pub struct Store {
-    conn: Connection,
-    /// For error messages; `:memory:` for in-memory stores.
-    path: PathBuf,
+    backend: Box<dyn Backend>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("location", &self.backend.location())
+            .finish()
     }
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, switches it to WAL, and brings its
-    /// schema up to date. Refuses a database written by a newer scimsync.
+    /// Opens (creating if needed) the SQLite store at `path` for the default integration.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        restrict_permissions(path);
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Store::setup(conn, path.to_path_buf(), true)
+        Ok(Store::from_backend(SqliteStore::open(path)?))
     }
 
-    /// A private, empty store that lives as long as the value (tests, dry runs).
+    /// A private, empty SQLite store that lives as long as the value (tests, dry runs).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        let path = PathBuf::from(":memory:");
-        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        Store::setup(conn, path, false)
+        Ok(Store::from_backend(SqliteStore::open_in_memory()?))
     }
 
-    fn setup(mut conn: Connection, path: PathBuf, wal: bool) -> Result<Store, StoreError> {
-        // The busy timeout comes first: switching to WAL itself needs a lock another process
-        // may hold.
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .during(&path, "set busy timeout")?;
-        if wal {
-            let mode: String = conn
-                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-                .during(&path, "enable write-ahead logging")?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::NoWal { path, mode });
-            }
+    /// Any backend.
+    pub fn from_backend(backend: impl Backend + 'static) -> Store {
+        Store {
+            backend: Box::new(backend),
         }
-        // NORMAL is durable against a process crash in WAL mode; a power cut may lose the last
-        // commits, which the journal design tolerates (a lost intent means a write is redone
-        // after a lookup, never blindly repeated).
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .during(&path, "set synchronous")?;
-        conn.pragma_update(None, "foreign_keys", true)
-            .during(&path, "enable foreign keys")?;
-        // Up to 256 MiB of page cache (allocated only as used) keeps a million links' indexes
-        // in memory during bulk upserts; a smaller cache spills to the WAL mid-transaction.
-        conn.pragma_update(None, "cache_size", CACHE_KIB)
-            .during(&path, "set cache size")?;
-        conn.set_prepared_statement_cache_capacity(32);
-        schema::migrate(&mut conn, &path)?;
-        Ok(Store { conn, path })
     }
 
-    /// The file this store was opened from (`:memory:` for in-memory stores).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The schema version of the open database (equal to [`SCHEMA_VERSION`] once open).
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
-        schema::user_version(&self.conn, &self.path)
+    /// [`Backend::fill_link_attrs`] with any predicate.
+    pub fn fill_link_attrs(
+        &self,
+        links: &mut [Link],
+        wanted: impl Fn(usize, &Link) -> bool,
+    ) -> Result<usize, StoreError> {
+        self.backend.fill_link_attrs(links, &wanted)
     }
 }
 
-/// The store holds every managed account's attributes and the audit log: only the account that
-/// runs scimsync may read it. A new database is created 0600 before SQLite opens it (SQLite
-/// gives the -wal and -shm files it creates the database file's mode), and an existing one,
-/// or its -wal and -shm, readable by group or others (written by an older scimsync) is
-/// tightened. Best effort: a file this account does not own is left to SQLite's own errors.
-#[cfg(unix)]
-fn restrict_permissions(path: &Path) {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    // `create_new` never truncates: an existing database is untouched.
-    let _ = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let file = PathBuf::from(file);
-        if let Ok(meta) = std::fs::metadata(&file) {
-            let mode = meta.permissions().mode();
-            if mode & 0o077 != 0 {
-                let _ =
-                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700));
-            }
+impl std::ops::Deref for Store {
+    type Target = dyn Backend;
+    fn deref(&self) -> &Self::Target {
+        &*self.backend
+    }
+}
+
+impl std::ops::DerefMut for Store {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut *self.backend
+    }
+}
+
+/// Held while a cycle runs ([`Backend::lock_cycles`]); dropping it releases the lock.
+#[must_use = "the lock is released when this is dropped"]
+pub struct CycleLock {
+    _held: Box<dyn Send>,
+}
+
+impl CycleLock {
+    /// A lock whose release is dropping `held` (a locked file, a lease's heartbeat task).
+    pub fn new(held: impl Send + 'static) -> CycleLock {
+        CycleLock {
+            _held: Box::new(held),
         }
     }
 }
 
-#[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) {}
+impl std::fmt::Debug for CycleLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CycleLock")
+    }
+}

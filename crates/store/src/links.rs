@@ -2,30 +2,37 @@
 //! and fingerprint last pushed.
 
 use crate::error::{JsonContext, SqlContext};
-use crate::{Store, StoreError, attrs_json, now_rfc3339};
+use crate::{SqliteStore, StoreError, attrs_json, now_rfc3339};
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 use scimsync_model::{Attrs, KeyInterner, Link, RecordStamp, ScimId, SourceId};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-// `OR REPLACE` deletes every row that conflicts with the new one, on the source id *and* on the
-// target id. The second is deliberate: a target user is one person's account, so it can be
-// managed for one directory user only. When a target id shows up under a new source id (the
-// directory re-keyed the person, or a full read adopted the account for another record), the
-// older link is stale; keeping both would let the stale one deprovision the account the new one
-// manages. The newest link wins.
-const UPSERT: &str = "INSERT OR REPLACE INTO links \
-     (source_id, target_id, user_name, active, attrs, hash, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+// One target user is one person's account, so it is managed for one directory user only: when
+// a target id shows up under a new source id (the directory re-keyed the person, or a full
+// read adopted the account for another record), the older link is stale, and keeping both
+// would let the stale one deprovision the account the new one manages. The newest link wins:
+// `EVICT` drops the other holder of the target id first. Schema 8 and before relied on
+// `INSERT OR REPLACE` for this (it deleted every row conflicting on either key) and for
+// forgetting the record stamp, a column the statement did not name; `UPSERT` says both.
+const EVICT: &str =
+    "DELETE FROM links WHERE integration = ?1 AND target_id = ?2 AND source_id <> ?3";
+const UPSERT: &str = "INSERT INTO links \
+     (integration, source_id, target_id, user_name, active, attrs, hash, updated_at, record) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL) \
+     ON CONFLICT (integration, source_id) DO UPDATE SET \
+       target_id = excluded.target_id, user_name = excluded.user_name, \
+       active = excluded.active, attrs = excluded.attrs, hash = excluded.hash, \
+       updated_at = excluded.updated_at, record = NULL";
 
 /// Every column of a link: a head's (see `HEADS`, same order), then the attributes.
 const SELECT: &str = "SELECT source_id, target_id, user_name, active, hash, attrs FROM links";
 
 /// Every link without its attributes, in source id order, with its record stamp: answered from
 /// the `links_heads` covering index (migrations 3 and 4), a sixth of the table's pages.
-const HEADS: &str =
-    "SELECT source_id, target_id, user_name, active, hash, record FROM links ORDER BY source_id";
+const HEADS: &str = "SELECT source_id, target_id, user_name, active, hash, record FROM links \
+     WHERE integration = ?1 ORDER BY source_id";
 
 /// The page cache while stamping records, in KiB as `PRAGMA cache_size` takes it negated.
 const STAMP_CACHE_KIB: i64 = -16_384;
@@ -63,15 +70,17 @@ pub struct LinkHeads {
     pub stamps: Vec<Option<RecordStamp>>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Every link, ordered by source id.
-    pub fn links(&self) -> Result<Vec<Link>, StoreError> {
+    pub(crate) fn links(&self) -> Result<Vec<Link>, StoreError> {
         let path = &self.path;
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("{SELECT} ORDER BY source_id"))
+            .prepare_cached(&format!(
+                "{SELECT} WHERE integration = ?1 ORDER BY source_id"
+            ))
             .during(path, "read links")?;
-        let mut rows = stmt.query([]).during(path, "read links")?;
+        let mut rows = stmt.query([self.integration]).during(path, "read links")?;
         let mut links = Vec::new();
         let mut paths = KeyInterner::default();
         while let Some(row) = rows.next().during(path, "read links")? {
@@ -86,13 +95,13 @@ impl Store {
     /// cycle needs of an unchanged user is its hash. `fill_link_attrs` then decodes the
     /// attributes of the few it will touch.
     /// Each comes with its record stamp.
-    pub fn link_heads(&self) -> Result<LinkHeads, StoreError> {
+    pub(crate) fn link_heads(&self) -> Result<LinkHeads, StoreError> {
         let path = &self.path;
         let mut stmt = self.conn.prepare_cached(HEADS).during(path, "read links")?;
         // Sized up front: growing a vector of a million heads by doubling would briefly hold
         // one and a half copies of it.
         let count = self.link_count()?;
-        let mut rows = stmt.query([]).during(path, "read links")?;
+        let mut rows = stmt.query([self.integration]).during(path, "read links")?;
         let mut links = Vec::with_capacity(count);
         let mut stamps = Vec::with_capacity(count);
         while let Some(row) = rows.next().during(path, "read links")? {
@@ -114,7 +123,7 @@ impl Store {
     /// fingerprint, userName and active flag it was proved against (a link written since keeps
     /// none). Returns how many were stored. Written in source id order, as `upsert_links`
     /// writes: the first cycle after a full one stamps every link.
-    pub fn stamp_records(&mut self, stamped: &[StampedLink]) -> Result<usize, StoreError> {
+    pub(crate) fn stamp_records(&mut self, stamped: &[StampedLink]) -> Result<usize, StoreError> {
         if stamped.is_empty() {
             return Ok(0);
         }
@@ -127,7 +136,7 @@ impl Store {
             .during(&self.path, "size the cache for stamping")?;
         let stored = self.stamp_sorted(&stamped);
         self.conn
-            .pragma_update(None, "cache_size", crate::CACHE_KIB)
+            .pragma_update(None, "cache_size", crate::sqlite::CACHE_KIB)
             .during(&self.path, "size the cache")?;
         self.release_scan_cache()?;
         stored
@@ -135,6 +144,7 @@ impl Store {
 
     fn stamp_sorted(&mut self, stamped: &[&StampedLink]) -> Result<usize, StoreError> {
         let path = &self.path;
+        let integration = self.integration;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -143,13 +153,14 @@ impl Store {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "UPDATE links SET record = ?5 \
-                     WHERE source_id = ?1 AND hash = ?2 AND user_name = ?3 AND active = ?4",
+                    "UPDATE links SET record = ?6 WHERE integration = ?1 \
+                     AND source_id = ?2 AND hash = ?3 AND user_name = ?4 AND active = ?5",
                 )
                 .during(path, "stamp records")?;
             for link in stamped {
                 stored += stmt
                     .execute(params![
+                        integration,
                         link.source_id.as_str(),
                         link.hash,
                         link.user_name,
@@ -174,10 +185,10 @@ impl Store {
     /// Decodes the stored attributes of the links `wanted` picks by position and link (heads
     /// from `link_heads`).
     /// Returns how many were filled.
-    pub fn fill_link_attrs(
+    pub(crate) fn fill_link_attrs(
         &self,
         links: &mut [Link],
-        wanted: impl Fn(usize, &Link) -> bool,
+        wanted: &dyn Fn(usize, &Link) -> bool,
     ) -> Result<usize, StoreError> {
         let path = &self.path;
         let picked: Vec<usize> = (0..links.len()).filter(|&i| wanted(i, &links[i])).collect();
@@ -187,11 +198,11 @@ impl Store {
         if picked.len() * 8 < links.len() {
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT attrs FROM links WHERE source_id = ?1")
+                .prepare_cached("SELECT attrs FROM links WHERE integration = ?1 AND source_id = ?2")
                 .during(path, "read link attributes")?;
             for &i in &picked {
                 let mut rows = stmt
-                    .query([links[i].source_id.as_str()])
+                    .query(params![self.integration, links[i].source_id.as_str()])
                     .during(path, "read link attributes")?;
                 if let Some(row) = rows.next().during(path, "read link attributes")? {
                     links[i].attrs =
@@ -206,9 +217,11 @@ impl Store {
             let mut found = Vec::with_capacity(picked.len());
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT attrs, source_id FROM links")
+                .prepare_cached("SELECT attrs, source_id FROM links WHERE integration = ?1")
                 .during(path, "read link attributes")?;
-            let mut rows = stmt.query([]).during(path, "read link attributes")?;
+            let mut rows = stmt
+                .query([self.integration])
+                .during(path, "read link attributes")?;
             while let Some(row) = rows.next().during(path, "read link attributes")? {
                 let source = row
                     .get_ref(1)
@@ -232,13 +245,17 @@ impl Store {
     }
 
     /// The link of one directory user, if it is managed.
-    pub fn link(&self, source_id: &SourceId) -> Result<Option<Link>, StoreError> {
+    pub(crate) fn link(&self, source_id: &SourceId) -> Result<Option<Link>, StoreError> {
         let path = &self.path;
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("{SELECT} WHERE source_id = ?1"))
+            .prepare_cached(&format!(
+                "{SELECT} WHERE integration = ?1 AND source_id = ?2"
+            ))
             .during(path, "read link")?;
-        let mut rows = stmt.query([source_id.as_str()]).during(path, "read link")?;
+        let mut rows = stmt
+            .query(params![self.integration, source_id.as_str()])
+            .during(path, "read link")?;
         match rows.next().during(path, "read link")? {
             Some(row) => Ok(Some(link_from_row(row, path, &mut KeyInterner::default())?)),
             None => Ok(None),
@@ -247,15 +264,21 @@ impl Store {
 
     /// Inserts or replaces the link of `link.source_id`. A link another source id held to the
     /// same target id is removed: one target user is managed for one directory user.
-    pub fn upsert_link(&mut self, link: &Link) -> Result<(), StoreError> {
-        upsert(&self.conn, &self.path, link, &now_rfc3339())
+    pub(crate) fn upsert_link(&mut self, link: &Link) -> Result<(), StoreError> {
+        upsert(
+            &self.conn,
+            &self.path,
+            self.integration,
+            link,
+            &now_rfc3339(),
+        )
     }
 
     /// `upsert_link` for many links in one transaction: all are stored or none. The result is
     /// the same as upserting them one by one in order (later entries win over earlier ones with
     /// the same source or target id), but the rows are written in source id order, which keeps
     /// the primary key's pages sequential: several times faster on large batches.
-    pub fn upsert_links(&mut self, links: &[Link]) -> Result<(), StoreError> {
+    pub(crate) fn upsert_links(&mut self, links: &[Link]) -> Result<(), StoreError> {
         let path = &self.path;
         let (mut survivors, superseded) = resolve_batch(links);
         survivors.sort_unstable_by(|a, b| a.source_id.cmp(&b.source_id));
@@ -266,34 +289,40 @@ impl Store {
         // A superseded entry never lands, but inserting it one by one would have evicted the
         // stored rows it conflicts with, so those go now.
         for link in superseded {
-            tx.prepare_cached("DELETE FROM links WHERE source_id = ?1 OR target_id = ?2")
-                .and_then(|mut stmt| {
-                    stmt.execute([link.source_id.as_str(), link.target_id.as_str()])
-                })
-                .during(path, "upsert link batch")?;
+            tx.prepare_cached(
+                "DELETE FROM links WHERE integration = ?1 AND (source_id = ?2 OR target_id = ?3)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    self.integration,
+                    link.source_id.as_str(),
+                    link.target_id.as_str()
+                ])
+            })
+            .during(path, "upsert link batch")?;
         }
         let now = now_rfc3339();
         for link in survivors {
-            upsert(&tx, path, link, &now)?;
+            upsert(&tx, path, self.integration, link, &now)?;
         }
         tx.commit().during(path, "commit link batch")
     }
 
     /// Forgets a directory user's link. Removing a link that does not exist is not an error.
-    pub fn remove_link(&mut self, source_id: &SourceId) -> Result<(), StoreError> {
+    pub(crate) fn remove_link(&mut self, source_id: &SourceId) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached("DELETE FROM links WHERE source_id = ?1")
-            .and_then(|mut stmt| stmt.execute([source_id.as_str()]))
+            .prepare_cached("DELETE FROM links WHERE integration = ?1 AND source_id = ?2")
+            .and_then(|mut stmt| stmt.execute(params![self.integration, source_id.as_str()]))
             .during(&self.path, "remove link")?;
         Ok(())
     }
 
     /// How many directory users are managed.
-    pub fn link_count(&self) -> Result<usize, StoreError> {
+    pub(crate) fn link_count(&self) -> Result<usize, StoreError> {
         let count: i64 = self
             .conn
-            .prepare_cached("SELECT count(*) FROM links")
-            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .prepare_cached("SELECT count(*) FROM links WHERE integration = ?1")
+            .and_then(|mut stmt| stmt.query_row([self.integration], |row| row.get(0)))
             .during(&self.path, "count links")?;
         // count(*) is never negative.
         Ok(usize::try_from(count).unwrap_or(0))
@@ -320,10 +349,26 @@ fn resolve_batch(links: &[Link]) -> (Vec<&Link>, Vec<&Link>) {
     (survivors, superseded)
 }
 
-fn upsert(conn: &Connection, path: &Path, link: &Link, now: &str) -> Result<(), StoreError> {
+fn upsert(
+    conn: &Connection,
+    path: &Path,
+    integration: i64,
+    link: &Link,
+    now: &str,
+) -> Result<(), StoreError> {
     let attrs = serde_json::to_string(&link.attrs).during(path, "encode link attributes")?;
+    conn.prepare_cached(EVICT)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                integration,
+                link.target_id.as_str(),
+                link.source_id.as_str()
+            ])
+        })
+        .during(path, "upsert link")?;
     let mut stmt = conn.prepare_cached(UPSERT).during(path, "upsert link")?;
     stmt.execute(params![
+        integration,
         link.source_id.as_str(),
         link.target_id.as_str(),
         link.user_name,
@@ -374,15 +419,18 @@ mod tests {
     #[test]
     fn heads_are_read_from_the_covering_index() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
         let plan: Vec<String> = store
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {HEADS}"))
             .unwrap()
-            .query_map([], |row| row.get::<_, String>(3))
+            .query_map([1], |row| row.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(plan, ["SCAN links USING COVERING INDEX links_heads"]);
+        assert_eq!(
+            plan,
+            ["SEARCH links USING COVERING INDEX links_heads (integration=?)"]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Runs: one row per cycle, from `begin_run` to `finish_run`.
 
 use crate::error::{JsonContext, SqlContext};
-use crate::{Store, StoreError, now_rfc3339};
+use crate::{SqliteStore, StoreError, now_rfc3339};
 use rusqlite::{Row, params};
 use scimsync_model::{InitiatedBy, RunId};
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use std::path::Path;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Begun and not finished (yet, or ever: see [`Store::mark_interrupted_runs`]).
+    /// Begun and not finished (yet, or ever: see [`crate::Backend::mark_interrupted_runs`]).
     Running,
     /// Every operation succeeded.
     Succeeded,
@@ -85,9 +85,9 @@ pub struct RunRecord {
 const SELECT: &str = "SELECT id, started_at, finished_at, initiated_by, full, status, summary, \
      error, exit_code FROM runs";
 
-impl Store {
+impl SqliteStore {
     /// Records the start of a cycle, status `Running`, and returns its id.
-    pub fn begin_run(
+    pub(crate) fn begin_run(
         &mut self,
         initiated_by: InitiatedBy,
         full: bool,
@@ -96,10 +96,12 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "INSERT INTO runs (started_at, initiated_by, full, status) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO runs (integration, started_at, initiated_by, full, status) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .during(path, "begin run")?;
         stmt.execute(params![
+            self.integration,
             now_rfc3339(),
             initiated_by.as_str(),
             full,
@@ -110,14 +112,18 @@ impl Store {
     }
 
     /// Records how a run ended, stamping `finished_at`.
-    pub fn finish_run(&mut self, run: RunId, outcome: &RunOutcome) -> Result<(), StoreError> {
+    pub(crate) fn finish_run(
+        &mut self,
+        run: RunId,
+        outcome: &RunOutcome,
+    ) -> Result<(), StoreError> {
         let path = &self.path;
         let summary = serde_json::to_string(&outcome.summary).during(path, "encode run summary")?;
         let changed = self
             .conn
             .prepare_cached(
                 "UPDATE runs SET finished_at = ?2, status = ?3, summary = ?4, error = ?5, \
-                 exit_code = ?6 WHERE id = ?1",
+                 exit_code = ?6 WHERE id = ?1 AND integration = ?7",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -127,6 +133,7 @@ impl Store {
                     summary,
                     outcome.error,
                     outcome.exit_code,
+                    self.integration,
                 ])
             })
             .during(path, "finish run")?;
@@ -140,14 +147,18 @@ impl Store {
     }
 
     /// The last `limit` runs, newest first.
-    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+    pub(crate) fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let path = &self.path;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("{SELECT} ORDER BY id DESC LIMIT ?1"))
+            .prepare_cached(&format!(
+                "{SELECT} WHERE integration = ?1 ORDER BY id DESC LIMIT ?2"
+            ))
             .during(path, "read runs")?;
-        let mut rows = stmt.query([limit]).during(path, "read runs")?;
+        let mut rows = stmt
+            .query([self.integration, limit])
+            .during(path, "read runs")?;
         let mut runs = Vec::new();
         while let Some(row) = rows.next().during(path, "read runs")? {
             runs.push(run_from_row(row, path)?);
@@ -155,21 +166,20 @@ impl Store {
         Ok(runs)
     }
 
-    /// The newest run, if any.
-    pub fn last_run(&self) -> Result<Option<RunRecord>, StoreError> {
-        Ok(self.runs(1)?.into_iter().next())
-    }
-
     /// Marks every run still `Running` as `Interrupted` and returns how many there were.
     ///
     /// Call it only while holding whatever guarantees no other process is mid-cycle on this
     /// database: the store cannot tell a crashed run from one in progress elsewhere.
-    pub fn mark_interrupted_runs(&mut self) -> Result<usize, StoreError> {
+    pub(crate) fn mark_interrupted_runs(&mut self) -> Result<usize, StoreError> {
         let changed = self
             .conn
-            .prepare_cached("UPDATE runs SET status = ?1 WHERE status = ?2")
+            .prepare_cached("UPDATE runs SET status = ?1 WHERE status = ?2 AND integration = ?3")
             .and_then(|mut stmt| {
-                stmt.execute([RunStatus::Interrupted.as_str(), RunStatus::Running.as_str()])
+                stmt.execute(params![
+                    RunStatus::Interrupted.as_str(),
+                    RunStatus::Running.as_str(),
+                    self.integration
+                ])
             })
             .during(&self.path, "mark interrupted runs")?;
         Ok(changed)

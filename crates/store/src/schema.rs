@@ -164,6 +164,167 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (group_id, team_id)
     ) WITHOUT ROWID;
     "#,
+    // 9 (issue 20): every row belongs to an integration, and what `meta` held as strings has
+    // typed homes. An integration is a small integer (one byte a row) naming a row of
+    // `integrations`; everything already stored becomes integration 1, 'default'. Tables keyed
+    // by a natural key are rebuilt with the integration leading their key (SQLite cannot
+    // change a primary key in place); the others gain a column. The meta keys move: scalars
+    // into one row of `integration_state`, per-user and per-group keys into `marks`, read in
+    // bulk; `meta` is dropped, so nothing can write a string key again.
+    r#"
+    CREATE TABLE integrations (
+        id   INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
+    INSERT INTO integrations (id, name) VALUES (1, 'default');
+
+    CREATE TABLE links_v9 (
+        integration INTEGER NOT NULL REFERENCES integrations(id),
+        source_id   TEXT NOT NULL,
+        target_id   TEXT NOT NULL,
+        user_name   TEXT NOT NULL,
+        active      INTEGER NOT NULL,
+        attrs       TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        record      BLOB,
+        PRIMARY KEY (integration, source_id),
+        UNIQUE (integration, target_id)
+    ) WITHOUT ROWID;
+    INSERT INTO links_v9 (integration, source_id, target_id, user_name, active, attrs, hash,
+                          updated_at, record)
+        SELECT 1, source_id, target_id, user_name, active, attrs, hash, updated_at, record
+        FROM links ORDER BY source_id;
+    DROP TABLE links;
+    ALTER TABLE links_v9 RENAME TO links;
+    CREATE INDEX links_heads
+        ON links(integration, source_id, target_id, user_name, active, hash, record);
+
+    CREATE TABLE group_links_v9 (
+        integration  INTEGER NOT NULL REFERENCES integrations(id),
+        source_id    TEXT NOT NULL,
+        target_id    TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        members      TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (integration, source_id),
+        UNIQUE (integration, target_id)
+    ) WITHOUT ROWID;
+    INSERT INTO group_links_v9
+        SELECT 1, source_id, target_id, display_name, members, updated_at FROM group_links;
+    DROP TABLE group_links;
+    ALTER TABLE group_links_v9 RENAME TO group_links;
+
+    CREATE TABLE team_links_v9 (
+        integration INTEGER NOT NULL REFERENCES integrations(id),
+        group_id    TEXT NOT NULL,
+        team_id     TEXT NOT NULL,
+        team_name   TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (integration, group_id, team_id)
+    ) WITHOUT ROWID;
+    INSERT INTO team_links_v9 SELECT 1, group_id, team_id, team_name, updated_at FROM team_links;
+    DROP TABLE team_links;
+    ALTER TABLE team_links_v9 RENAME TO team_links;
+
+    CREATE TABLE uncertain_v9 (
+        integration INTEGER NOT NULL REFERENCES integrations(id),
+        kind        TEXT NOT NULL,
+        source_id   TEXT NOT NULL,
+        target_id   TEXT,
+        name        TEXT NOT NULL,
+        op          TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        run_id      INTEGER,
+        since       TEXT NOT NULL,
+        PRIMARY KEY (integration, kind, source_id)
+    ) WITHOUT ROWID;
+    INSERT INTO uncertain_v9
+        SELECT 1, kind, source_id, target_id, name, op, reason, run_id, since FROM uncertain;
+    DROP TABLE uncertain;
+    ALTER TABLE uncertain_v9 RENAME TO uncertain;
+
+    CREATE TABLE guard_sets_v9 (
+        integration INTEGER NOT NULL REFERENCES integrations(id),
+        name        TEXT NOT NULL,
+        header      TEXT NOT NULL,
+        PRIMARY KEY (integration, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE guard_losses_v9 (
+        integration INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        loss_key    TEXT NOT NULL,
+        loss        TEXT NOT NULL,
+        PRIMARY KEY (integration, name, seq),
+        FOREIGN KEY (integration, name) REFERENCES guard_sets_v9(integration, name)
+            ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    INSERT INTO guard_sets_v9 SELECT 1, name, header FROM guard_sets;
+    INSERT INTO guard_losses_v9 SELECT 1, name, seq, loss_key, loss FROM guard_losses;
+    DROP TABLE guard_losses;
+    DROP TABLE guard_sets;
+    ALTER TABLE guard_sets_v9 RENAME TO guard_sets;
+    ALTER TABLE guard_losses_v9 RENAME TO guard_losses;
+    CREATE INDEX guard_losses_key ON guard_losses(integration, name, loss_key);
+
+    -- Tables keyed by a row id keep it (runs, events and intents are numbered across
+    -- integrations) and gain the integration.
+    ALTER TABLE runs ADD COLUMN integration INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE events ADD COLUMN integration INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE journal ADD COLUMN integration INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE target_discovery ADD COLUMN integration INTEGER NOT NULL DEFAULT 1;
+
+    -- One row per integration: what the cycles keep between runs. Every column is NULL
+    -- until first written.
+    CREATE TABLE integration_state (
+        integration        INTEGER PRIMARY KEY REFERENCES integrations(id),
+        target             TEXT,  -- the target the integration was activated against
+        config_hash        TEXT,  -- of the sync.toml the last cycle ran with
+        token_salt         TEXT,  -- salt of the token fingerprint (not a secret)
+        token_fingerprint  TEXT,  -- salted digest of the token, never the token
+        group_model        TEXT,  -- 'team' | 'user_group'
+        last_full_at       TEXT,
+        last_good_users    TEXT,  -- user count of the last snapshot the guard accepted
+        refused_attributes TEXT,  -- JSON: path -> the target's words
+        recent_requests    TEXT,  -- JSON: bucket -> [Unix ms]
+        quarantine_until   TEXT,
+        quarantine_reason  TEXT,
+        quarantine_level   INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO integration_state (integration, target, config_hash, token_salt,
+        token_fingerprint, group_model, last_full_at, last_good_users, refused_attributes,
+        recent_requests, quarantine_until, quarantine_reason, quarantine_level)
+    SELECT 1,
+        (SELECT value FROM meta WHERE key = 'integration'),
+        (SELECT value FROM meta WHERE key = 'config_hash'),
+        (SELECT value FROM meta WHERE key = 'token_salt'),
+        (SELECT value FROM meta WHERE key = 'token_fingerprint'),
+        (SELECT value FROM meta WHERE key = 'group_model'),
+        (SELECT value FROM meta WHERE key = 'last_full_at'),
+        (SELECT value FROM meta WHERE key = 'last_good_snapshot_users'),
+        (SELECT value FROM meta WHERE key = 'refused_attributes'),
+        (SELECT value FROM meta WHERE key = 'recent_requests'),
+        (SELECT value FROM meta WHERE key = 'quarantine_until'),
+        (SELECT value FROM meta WHERE key = 'quarantine_reason'),
+        coalesce(CAST((SELECT value FROM meta WHERE key = 'quarantine_level') AS INTEGER), 0);
+
+    -- Per-user and per-group facts, one row each: `kind` says which (scimsync_store::Mark),
+    -- `key` is a source id or a userName folded to lower case, `since` when first marked.
+    CREATE TABLE marks (
+        integration INTEGER NOT NULL REFERENCES integrations(id),
+        kind        TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        since       TEXT NOT NULL,
+        PRIMARY KEY (integration, kind, key)
+    ) WITHOUT ROWID;
+    INSERT INTO marks (integration, kind, key, since)
+        SELECT 1, substr(key, 1, instr(key, ':') - 1), substr(key, instr(key, ':') + 1), value
+        FROM meta
+        WHERE substr(key, 1, instr(key, ':') - 1)
+              IN ('deactivated_at', 'target_guest', 'missing_team', 'absent_inactive');
+    DROP TABLE meta;
+    "#,
 ];
 
 /// Brings the database up to `SCHEMA_VERSION`, or refuses one that is newer.

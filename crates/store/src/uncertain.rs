@@ -3,7 +3,7 @@
 //! from the target before planning it; a link written from a confirmed outcome settles it.
 
 use crate::error::SqlContext;
-use crate::{Store, StoreError, now_rfc3339};
+use crate::{SqliteStore, StoreError, now_rfc3339};
 use rusqlite::{TransactionBehavior, params};
 use scimsync_model::{OpKind, ResourceKind, RunId, ScimId, SourceId, Uncertain};
 
@@ -17,11 +17,11 @@ pub struct UncertainMark {
     pub since: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Marks a user or group uncertain. A user's link loses its fingerprint and record stamp in
     /// the same transaction, so no cycle can take the user as unchanged from the link alone
     /// until a read settles it. Marking it again keeps the first time and the last reason.
-    pub fn mark_uncertain(
+    pub(crate) fn mark_uncertain(
         &mut self,
         run: Option<RunId>,
         mark: &Uncertain,
@@ -32,9 +32,10 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .during(path, "begin uncertain mark")?;
         tx.prepare_cached(
-            "INSERT INTO uncertain (kind, source_id, target_id, name, op, reason, run_id, since) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (kind, source_id) DO UPDATE SET \
+            "INSERT INTO uncertain \
+             (kind, source_id, target_id, name, op, reason, run_id, since, integration) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (integration, kind, source_id) DO UPDATE SET \
                target_id = coalesce(excluded.target_id, uncertain.target_id), \
                name = excluded.name, op = excluded.op, reason = excluded.reason, \
                run_id = excluded.run_id",
@@ -49,28 +50,34 @@ impl Store {
                 mark.reason,
                 run.map(|r| r.0),
                 now_rfc3339(),
+                self.integration,
             ])
         })
         .during(path, "mark uncertain")?;
         if mark.kind == ResourceKind::User {
-            tx.prepare_cached("UPDATE links SET hash = '', record = NULL WHERE source_id = ?1")
-                .and_then(|mut stmt| stmt.execute([mark.source_id.as_str()]))
-                .during(path, "mark uncertain")?;
+            tx.prepare_cached(
+                "UPDATE links SET hash = '', record = NULL \
+                 WHERE integration = ?1 AND source_id = ?2",
+            )
+            .and_then(|mut stmt| stmt.execute(params![self.integration, mark.source_id.as_str()]))
+            .during(path, "mark uncertain")?;
         }
         tx.commit().during(path, "commit uncertain mark")
     }
 
     /// Every uncertain user and group, users first, each in source id order.
-    pub fn uncertain(&self) -> Result<Vec<UncertainMark>, StoreError> {
+    pub(crate) fn uncertain(&self) -> Result<Vec<UncertainMark>, StoreError> {
         let path = &self.path;
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT kind, source_id, target_id, name, op, reason, run_id, since \
-                 FROM uncertain ORDER BY kind DESC, source_id",
+                 FROM uncertain WHERE integration = ?1 ORDER BY kind DESC, source_id",
             )
             .during(path, "read uncertain")?;
-        let mut rows = stmt.query([]).during(path, "read uncertain")?;
+        let mut rows = stmt
+            .query([self.integration])
+            .during(path, "read uncertain")?;
         let mut marks = Vec::new();
         while let Some(row) = rows.next().during(path, "read uncertain")? {
             let get = || -> rusqlite::Result<_> {
@@ -109,15 +116,19 @@ impl Store {
     }
 
     /// Settles a user or group: its state is known again. Returns whether it was uncertain.
-    pub fn clear_uncertain(
+    pub(crate) fn clear_uncertain(
         &mut self,
         kind: ResourceKind,
         source_id: &SourceId,
     ) -> Result<bool, StoreError> {
         let changed = self
             .conn
-            .prepare_cached("DELETE FROM uncertain WHERE kind = ?1 AND source_id = ?2")
-            .and_then(|mut stmt| stmt.execute([kind.as_str(), source_id.as_str()]))
+            .prepare_cached(
+                "DELETE FROM uncertain WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![self.integration, kind.as_str(), source_id.as_str()])
+            })
             .during(&self.path, "clear uncertain")?;
         Ok(changed > 0)
     }

@@ -23,12 +23,9 @@ use scimsync_model::{
     Plan, SourceId,
 };
 use scimsync_scim::ProfileKind;
-use scimsync_store::{ApprovalGrant, ApproveOutcome, Store, StoreError};
+use scimsync_store::{ApprovalGrant, ApproveOutcome, Setting, Store, StoreError};
 use std::collections::HashSet;
 use time::OffsetDateTime;
-
-/// The user count of the last snapshot a cycle acted on without holding anything.
-const LAST_GOOD_USERS: &str = "last_good_snapshot_users";
 
 /// What counts as a loss on this target: Miro's licence is `userType`, which a mapping can set.
 pub fn loss_rules(config: &Config) -> LossRules {
@@ -62,7 +59,7 @@ pub fn facts(store: &Store, prepared: &Prepared) -> Result<Facts, StoreError> {
         directory_users: prepared.directory_users,
         invalid: prepared.mapped.invalid.len(),
         last_good_users: store
-            .meta(LAST_GOOD_USERS)?
+            .setting(Setting::LastGoodUsers)?
             .and_then(|s| s.parse::<usize>().ok()),
         unmatched_scope: entries(ConfigKey::ScopeGroups),
         unmatched_admin: [
@@ -123,7 +120,10 @@ pub fn record(
     }
     if decision.held.is_empty() {
         store.clear_hold()?;
-        store.set_meta(LAST_GOOD_USERS, &prepared.directory_users.to_string())?;
+        store.set_setting(
+            Setting::LastGoodUsers,
+            Some(&prepared.directory_users.to_string()),
+        )?;
         return Ok(());
     }
     let held = HeldSet {

@@ -1,18 +1,95 @@
-//! Behaviour of the state store through its public API, on real database files where
-//! durability or concurrency is the point.
-#![allow(clippy::unwrap_used)]
+//! The conformance suite: every behaviour of the state store, through [`Store`] alone, so it
+//! holds for any backend. A backend's test file instantiates it with one line,
+//!
+//! ```ignore
+//! mod conformance;
+//! conformance::suite!(MyHarness::new());
+//! ```
+//!
+//! which expands to one `#[test]` per behaviour, each on a fresh database from the harness.
+//! What only one backend has (SQLite's file modes, WAL, its migrations) is tested beside its
+//! instantiation, not here.
+#![allow(clippy::unwrap_used, dead_code)]
 
 use scimsync_model::{
     AttrValue, Attrs, Event, EventResource, EventType, HeldSet, InitiatedBy, Link, Loss, LossId,
     LossKind, Op, RecordContext, RecordStamp, RunId, ScimId, SourceId, fingerprint, paths,
 };
 use scimsync_store::{
-    ApprovalGrant, ApproveOutcome, EventQuery, IntentOutcome, RunOutcome, RunStatus,
-    SCHEMA_VERSION, StampedLink, Store, StoreError,
+    ApprovalGrant, ApproveOutcome, EventQuery, IntentOutcome, Mark, QuarantineRecord, RunOutcome,
+    RunStatus, SCHEMA_VERSION, Setting, StampedLink, Store, StoreError,
 };
-use std::path::{Path, PathBuf};
 
-fn link(source: &str, target: &str, user_name: &str) -> Link {
+/// A database to run one behaviour on: fresh and empty when made, shared by every store
+/// opened from it (as processes share one state).
+pub trait Harness {
+    /// A new connection to this database, bound to the default integration.
+    fn open(&self) -> Store;
+    /// A new connection bound to the integration `name` (made on first use).
+    fn open_as(&self, name: &str) -> Store;
+}
+
+/// One `#[test]` per behaviour below, each on `$harness` (an expression, evaluated per test).
+macro_rules! suite {
+    ($harness:expr) => {
+        $crate::conformance::tests!($harness;
+            links_round_trip_with_unicode_and_quotes,
+            upsert_replaces_the_link_of_the_same_source_id,
+            a_target_id_moves_to_the_newest_source_id,
+            a_batch_applies_in_order_with_later_entries_winning,
+            a_batch_ends_like_upserting_one_by_one,
+            remove_link_forgets_one_and_tolerates_absent_ones,
+            upsert_links_stores_100_000_links_in_one_call,
+            link_heads_carry_everything_but_attributes_until_filled,
+            a_record_stamp_is_stored_only_against_the_link_it_was_proved_on_and_forgotten_on_upsert,
+            a_run_goes_from_running_to_its_outcome,
+            runs_are_listed_newest_first_up_to_the_limit,
+            finishing_an_unknown_run_is_an_error,
+            runs_left_running_are_marked_interrupted,
+            run_status_names_match_serde,
+            events_round_trip_whole,
+            events_filter_by_type_failure_user_run_and_since,
+            a_limit_keeps_the_most_recent_events_oldest_first,
+            event_timestamps_are_stamped_or_normalized,
+            a_failing_event_batch_stores_nothing,
+            intents_stay_open_until_completed,
+            uncertain_marks_invalidate_the_link_until_cleared,
+            completing_an_unknown_intent_is_an_error,
+            an_intent_must_belong_to_a_run,
+            open_intents_survive_a_crash,
+            pruning_keeps_open_intents,
+            settings_are_set_overwritten_and_cleared,
+            a_quarantine_is_recorded_whole_and_lifted,
+            marks_are_read_in_bulk_and_keep_their_first_time,
+            nothing_held_approves_nothing_and_changes_nothing,
+            an_approval_copies_exactly_the_held_set_and_narrows_as_it_is_applied,
+            a_hold_and_an_approval_survive_reopening,
+            reopening_keeps_data_and_the_schema_version,
+            team_links_round_trip_and_go_with_their_group,
+            a_target_group_moves_to_the_newest_group,
+            the_discovery_is_read_back_newest_first,
+            integrations_share_a_database_but_no_rows,
+            the_cycle_lock_admits_one_holder_until_dropped,
+            a_reader_sees_what_a_writer_committed,
+        );
+    };
+}
+
+macro_rules! tests {
+    ($harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::conformance::$name(&$harness);
+            }
+        )*
+    };
+}
+
+pub(crate) use {suite, tests};
+
+/// A link with a text and a reference attribute, fingerprinted as the planner would.
+pub fn link(source: &str, target: &str, user_name: &str) -> Link {
     let mut attrs = Attrs::new();
     attrs.insert(
         paths::DISPLAY_NAME.into(),
@@ -33,10 +110,6 @@ fn link(source: &str, target: &str, user_name: &str) -> Link {
         attrs,
         hash,
     }
-}
-
-fn db(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().join("state.db")
 }
 
 fn event(event_type: EventType, success: bool, run: Option<i64>, user: Option<&str>) -> Event {
@@ -76,9 +149,8 @@ fn create_op(source: &str, user_name: &str) -> Op {
 // ---------------------------------------------------------------------------------------------
 // links
 
-#[test]
-fn links_round_trip_with_unicode_and_quotes() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn links_round_trip_with_unicode_and_quotes(h: &dyn Harness) {
+    let mut store = h.open();
     let mut tricky = link(
         "o'brien \"x\"; DROP TABLE links;--",
         "tgt-1",
@@ -103,9 +175,8 @@ fn links_round_trip_with_unicode_and_quotes() {
     assert_eq!(store.link_count().unwrap(), 2);
 }
 
-#[test]
-fn upsert_replaces_the_link_of_the_same_source_id() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn upsert_replaces_the_link_of_the_same_source_id(h: &dyn Harness) {
+    let mut store = h.open();
     store
         .upsert_link(&link("u1", "t1", "ann@example.com"))
         .unwrap();
@@ -114,9 +185,8 @@ fn upsert_replaces_the_link_of_the_same_source_id() {
     assert_eq!(store.links().unwrap(), vec![renamed]);
 }
 
-#[test]
-fn a_target_id_moves_to_the_newest_source_id() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn a_target_id_moves_to_the_newest_source_id(h: &dyn Harness) {
+    let mut store = h.open();
     store
         .upsert_link(&link("old", "t1", "ann@example.com"))
         .unwrap();
@@ -131,9 +201,8 @@ fn a_target_id_moves_to_the_newest_source_id() {
     assert_eq!(store.link_count().unwrap(), 2);
 }
 
-#[test]
-fn a_batch_applies_in_order_with_later_entries_winning() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn a_batch_applies_in_order_with_later_entries_winning(h: &dyn Harness) {
+    let mut store = h.open();
     let batch = vec![
         link("a", "t1", "a@example.com"),
         link("b", "t2", "b@example.com"),
@@ -153,8 +222,7 @@ fn a_batch_applies_in_order_with_later_entries_winning() {
 
 /// Small key spaces make collisions on both ids frequent, inside the batch and with the rows
 /// already stored.
-#[test]
-fn a_batch_ends_like_upserting_one_by_one() {
+pub fn a_batch_ends_like_upserting_one_by_one(h: &dyn Harness) {
     let mut seed: u64 = 0x5eed;
     let mut next = |n: u64| {
         seed = seed
@@ -178,8 +246,9 @@ fn a_batch_ends_like_upserting_one_by_one() {
         };
         let stored = random_links(4);
         let batch = random_links(6);
-        let mut one_by_one = Store::open_in_memory().unwrap();
-        let mut batched = Store::open_in_memory().unwrap();
+        // Two integrations: two independent sets of links in one database.
+        let mut one_by_one = h.open_as(&format!("one-by-one-{case}"));
+        let mut batched = h.open_as(&format!("batched-{case}"));
         for l in &stored {
             one_by_one.upsert_link(l).unwrap();
             batched.upsert_link(l).unwrap();
@@ -196,9 +265,8 @@ fn a_batch_ends_like_upserting_one_by_one() {
     }
 }
 
-#[test]
-fn remove_link_forgets_one_and_tolerates_absent_ones() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn remove_link_forgets_one_and_tolerates_absent_ones(h: &dyn Harness) {
+    let mut store = h.open();
     store
         .upsert_links(&[
             link("a", "t1", "a@example.com"),
@@ -216,10 +284,8 @@ fn remove_link_forgets_one_and_tolerates_absent_ones() {
     assert_eq!(store.link_count().unwrap(), 2);
 }
 
-#[test]
-fn upsert_links_stores_100_000_links_in_one_call() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&db(&dir)).unwrap();
+pub fn upsert_links_stores_100_000_links_in_one_call(h: &dyn Harness) {
+    let mut store = h.open();
     let links: Vec<Link> = (0..100_000)
         .map(|i| {
             link(
@@ -241,10 +307,8 @@ fn upsert_links_stores_100_000_links_in_one_call() {
     assert!(read.windows(2).all(|w| w[0].source_id < w[1].source_id));
 }
 
-#[test]
-fn link_heads_carry_everything_but_attributes_until_filled() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&db(&dir)).unwrap();
+pub fn link_heads_carry_everything_but_attributes_until_filled(h: &dyn Harness) {
+    let mut store = h.open();
     let links: Vec<Link> = (0..40)
         .map(|i| {
             link(
@@ -286,10 +350,10 @@ fn link_heads_carry_everything_but_attributes_until_filled() {
     }
 }
 
-#[test]
-fn a_record_stamp_is_stored_only_against_the_link_it_was_proved_on_and_forgotten_on_upsert() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&db(&dir)).unwrap();
+pub fn a_record_stamp_is_stored_only_against_the_link_it_was_proved_on_and_forgotten_on_upsert(
+    h: &dyn Harness,
+) {
+    let mut store = h.open();
     let links: Vec<Link> = (0..4)
         .map(|i| link(&format!("u{i}"), &format!("t{i}"), &format!("u{i}@x.com")))
         .collect();
@@ -347,9 +411,8 @@ fn outcome(status: RunStatus, exit_code: i32) -> RunOutcome {
     }
 }
 
-#[test]
-fn a_run_goes_from_running_to_its_outcome() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn a_run_goes_from_running_to_its_outcome(h: &dyn Harness) {
+    let mut store = h.open();
     assert_eq!(store.last_run().unwrap(), None);
 
     let run = store.begin_run(InitiatedBy::Schedule, true).unwrap();
@@ -376,9 +439,8 @@ fn a_run_goes_from_running_to_its_outcome() {
     assert!(finished_at >= finished.started_at);
 }
 
-#[test]
-fn runs_are_listed_newest_first_up_to_the_limit() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn runs_are_listed_newest_first_up_to_the_limit(h: &dyn Harness) {
+    let mut store = h.open();
     let ids: Vec<RunId> = (0..4)
         .map(|i| store.begin_run(InitiatedBy::Manual, i == 0).unwrap())
         .collect();
@@ -399,9 +461,8 @@ fn runs_are_listed_newest_first_up_to_the_limit() {
     assert_eq!(failed.error.as_deref(), Some("auth refused"));
 }
 
-#[test]
-fn finishing_an_unknown_run_is_an_error() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn finishing_an_unknown_run_is_an_error(h: &dyn Harness) {
+    let mut store = h.open();
     let err = store
         .finish_run(RunId(42), &outcome(RunStatus::Succeeded, 0))
         .unwrap_err();
@@ -411,9 +472,8 @@ fn finishing_an_unknown_run_is_an_error() {
     );
 }
 
-#[test]
-fn runs_left_running_are_marked_interrupted() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn runs_left_running_are_marked_interrupted(h: &dyn Harness) {
+    let mut store = h.open();
     let crashed = store.begin_run(InitiatedBy::Schedule, false).unwrap();
     let done = store.begin_run(InitiatedBy::Schedule, false).unwrap();
     store
@@ -437,8 +497,7 @@ fn runs_left_running_are_marked_interrupted() {
     assert_eq!(store.mark_interrupted_runs().unwrap(), 0);
 }
 
-#[test]
-fn run_status_names_match_serde() {
+pub fn run_status_names_match_serde(_h: &dyn Harness) {
     for status in RunStatus::ALL {
         let json = serde_json::to_value(status).unwrap();
         assert_eq!(json, serde_json::Value::String(status.as_str().into()));
@@ -453,9 +512,8 @@ fn types(events: &[Event]) -> Vec<EventType> {
     events.iter().map(|e| e.event_type).collect()
 }
 
-#[test]
-fn events_round_trip_whole() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn events_round_trip_whole(h: &dyn Harness) {
+    let mut store = h.open();
     let mut e = at(
         "2025-03-01T10:00:00.000Z",
         event(
@@ -474,9 +532,8 @@ fn events_round_trip_whole() {
     assert_eq!(store.events(&EventQuery::default()).unwrap(), vec![e]);
 }
 
-#[test]
-fn events_filter_by_type_failure_user_run_and_since() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn events_filter_by_type_failure_user_run_and_since(h: &dyn Harness) {
+    let mut store = h.open();
     let all = vec![
         at(
             "2025-03-01T10:00:00.000Z",
@@ -591,9 +648,8 @@ fn events_filter_by_type_failure_user_run_and_since() {
     );
 }
 
-#[test]
-fn a_limit_keeps_the_most_recent_events_oldest_first() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn a_limit_keeps_the_most_recent_events_oldest_first(h: &dyn Harness) {
+    let mut store = h.open();
     // Recorded out of time order: the result follows ts, not insertion.
     let late = at(
         "2025-03-01T10:00:03.000Z",
@@ -632,9 +688,8 @@ fn a_limit_keeps_the_most_recent_events_oldest_first() {
     );
 }
 
-#[test]
-fn event_timestamps_are_stamped_or_normalized() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn event_timestamps_are_stamped_or_normalized(h: &dyn Harness) {
+    let mut store = h.open();
     store
         .record_event(&event(EventType::SyncCycleStart, true, None, None))
         .unwrap();
@@ -675,9 +730,8 @@ fn event_timestamps_are_stamped_or_normalized() {
     assert!(err.to_string().contains("\"1h\""), "{err}");
 }
 
-#[test]
-fn a_failing_event_batch_stores_nothing() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn a_failing_event_batch_stores_nothing(h: &dyn Harness) {
+    let mut store = h.open();
     let batch = [
         event(EventType::SyncCycleStart, true, None, None),
         at(
@@ -692,9 +746,8 @@ fn a_failing_event_batch_stores_nothing() {
 // ---------------------------------------------------------------------------------------------
 // journal
 
-#[test]
-fn intents_stay_open_until_completed() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn intents_stay_open_until_completed(h: &dyn Harness) {
+    let mut store = h.open();
     let run = store.begin_run(InitiatedBy::Schedule, false).unwrap();
     let create = create_op("u1", "ann@example.com");
     let delete = Op::Delete {
@@ -737,48 +790,12 @@ fn intents_stay_open_until_completed() {
     assert!(store.open_intents().unwrap().is_empty());
 }
 
-/// The store holds every managed account and the audit log: the database and its WAL and
-/// shared-memory files are readable by their owner only, whatever the umask.
-#[cfg(unix)]
-#[test]
-fn the_database_and_its_wal_files_are_created_0600() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let path = db(&dir);
-    let mode = |suffix: &str| {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        std::fs::metadata(PathBuf::from(file))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    };
-    {
-        let mut store = Store::open(&path).unwrap();
-        store
-            .upsert_link(&link("u1", "t1", "ann@example.com"))
-            .unwrap();
-        // The -wal and -shm files exist while a connection is open.
-        for suffix in ["", "-wal", "-shm"] {
-            assert_eq!(mode(suffix), 0o600, "state.db{suffix}");
-        }
-    }
-    // A database an older scimsync left world-readable is tightened when opened.
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let _store = Store::open(&path).unwrap();
-    assert_eq!(mode(""), 0o600);
-    assert_eq!(mode("-wal"), 0o600);
-}
-
 /// A user marked uncertain loses its fingerprint and record stamp with the mark, so no cycle
 /// can take it as unchanged from its link; a mark is kept (first time, last reason) until
 /// cleared.
-#[test]
-fn uncertain_marks_invalidate_the_link_until_cleared() {
+pub fn uncertain_marks_invalidate_the_link_until_cleared(h: &dyn Harness) {
     use scimsync_model::{OpKind, ResourceKind, Uncertain};
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&db(&dir)).unwrap();
+    let mut store = h.open();
     let run = store.begin_run(InitiatedBy::Schedule, false).unwrap();
     let linked = link("u1", "t1", "ann@example.com");
     store.upsert_link(&linked).unwrap();
@@ -869,9 +886,8 @@ fn uncertain_marks_invalidate_the_link_until_cleared() {
     assert_eq!(store.uncertain().unwrap().len(), 2);
 }
 
-#[test]
-fn completing_an_unknown_intent_is_an_error() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn completing_an_unknown_intent_is_an_error(h: &dyn Harness) {
+    let mut store = h.open();
     let err = store
         .complete_intent(scimsync_store::IntentId(9), IntentOutcome::Succeeded)
         .unwrap_err();
@@ -881,9 +897,8 @@ fn completing_an_unknown_intent_is_an_error() {
     );
 }
 
-#[test]
-fn an_intent_must_belong_to_a_run() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn an_intent_must_belong_to_a_run(h: &dyn Harness) {
+    let mut store = h.open();
     assert!(
         store
             .open_intent(RunId(404), &create_op("u1", "a@example.com"), "POST /Users")
@@ -891,26 +906,23 @@ fn an_intent_must_belong_to_a_run() {
     );
 }
 
-#[test]
-fn open_intents_survive_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
+pub fn open_intents_survive_a_crash(h: &dyn Harness) {
     let op = create_op("u1", "ann@example.com");
     {
-        let mut store = Store::open(&db(&dir)).unwrap();
+        let mut store = h.open();
         let run = store.begin_run(InitiatedBy::Schedule, false).unwrap();
         store.open_intent(run, &op, "POST /Users").unwrap();
         // Dropped without completing the intent or finishing the run.
     }
-    let mut store = Store::open(&db(&dir)).unwrap();
+    let mut store = h.open();
     let open = store.open_intents().unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].op, op);
     assert_eq!(store.mark_interrupted_runs().unwrap(), 1);
 }
 
-#[test]
-fn pruning_keeps_open_intents() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn pruning_keeps_open_intents(h: &dyn Harness) {
+    let mut store = h.open();
     let run = store.begin_run(InitiatedBy::Schedule, false).unwrap();
     let done = store
         .open_intent(run, &create_op("u1", "a@example.com"), "POST /Users")
@@ -939,29 +951,135 @@ fn pruning_keeps_open_intents() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// meta
+// what the cycles keep between runs
 
-#[test]
-fn meta_is_set_overwritten_and_removed() {
-    let mut store = Store::open_in_memory().unwrap();
-    assert_eq!(store.meta("last_full_at").unwrap(), None);
+pub fn settings_are_set_overwritten_and_cleared(h: &dyn Harness) {
+    let mut store = h.open();
+    for setting in Setting::ALL {
+        assert_eq!(store.setting(setting).unwrap(), None, "{setting:?}");
+    }
     store
-        .set_meta("last_full_at", "2025-01-01T00:00:00.000Z")
+        .set_setting(Setting::LastFullAt, Some("2025-01-01T00:00:00.000Z"))
         .unwrap();
     store
-        .set_meta("last_full_at", "2025-01-02T00:00:00.000Z")
+        .set_setting(Setting::LastFullAt, Some("2025-01-02T00:00:00.000Z"))
         .unwrap();
-    store.set_meta("note", "l'été \"chaud\"").unwrap();
+    store
+        .set_setting(
+            Setting::RefusedAttributes,
+            Some(r#"{"title":"l'été \"chaud\""}"#),
+        )
+        .unwrap();
     assert_eq!(
-        store.meta("last_full_at").unwrap().as_deref(),
+        store.setting(Setting::LastFullAt).unwrap().as_deref(),
         Some("2025-01-02T00:00:00.000Z")
     );
     assert_eq!(
-        store.meta("note").unwrap().as_deref(),
-        Some("l'été \"chaud\"")
+        store
+            .setting(Setting::RefusedAttributes)
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"title":"l'été \"chaud\""}"#)
     );
-    store.remove_meta("note").unwrap();
-    assert_eq!(store.meta("note").unwrap(), None);
+    // Each setting is its own: writing one leaves the others as they were.
+    assert_eq!(store.setting(Setting::ConfigHash).unwrap(), None);
+    store.set_setting(Setting::RefusedAttributes, None).unwrap();
+    assert_eq!(store.setting(Setting::RefusedAttributes).unwrap(), None);
+    assert!(store.setting(Setting::LastFullAt).unwrap().is_some());
+    // A quarantine written beside the settings leaves them alone.
+    store
+        .set_quarantine(Some(&QuarantineRecord {
+            until: "2025-01-03T00:00:00.000Z".into(),
+            reason: "401".into(),
+            level: 1,
+        }))
+        .unwrap();
+    assert!(store.setting(Setting::LastFullAt).unwrap().is_some());
+}
+
+pub fn a_quarantine_is_recorded_whole_and_lifted(h: &dyn Harness) {
+    let mut store = h.open();
+    assert_eq!(store.quarantine().unwrap(), None);
+    store
+        .set_setting(Setting::GroupModel, Some("user_group"))
+        .unwrap();
+    assert_eq!(
+        store.quarantine().unwrap(),
+        None,
+        "other state is no quarantine"
+    );
+    let first = QuarantineRecord {
+        until: "2025-01-01T00:10:00.000Z".into(),
+        reason: "the target refused access: 401".into(),
+        level: 1,
+    };
+    store.set_quarantine(Some(&first)).unwrap();
+    assert_eq!(store.quarantine().unwrap(), Some(first));
+    let second = QuarantineRecord {
+        until: "2025-01-01T00:30:00.000Z".into(),
+        reason: "7 of 10 operations failed".into(),
+        level: 2,
+    };
+    store.set_quarantine(Some(&second)).unwrap();
+    assert_eq!(h.open().quarantine().unwrap(), Some(second));
+    store.set_quarantine(None).unwrap();
+    assert_eq!(store.quarantine().unwrap(), None);
+    assert_eq!(
+        store.setting(Setting::GroupModel).unwrap().as_deref(),
+        Some("user_group"),
+        "lifting a quarantine touches nothing else"
+    );
+}
+
+pub fn marks_are_read_in_bulk_and_keep_their_first_time(h: &dyn Harness) {
+    let mut store = h.open();
+    for kind in Mark::ALL {
+        assert!(store.marks(kind).unwrap().is_empty(), "{kind:?}");
+    }
+    store.mark(Mark::Deactivated, "u1").unwrap();
+    store.mark(Mark::Deactivated, "U2").unwrap();
+    let first = store.marks(Mark::Deactivated).unwrap()["u1"].clone();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    store.mark(Mark::Deactivated, "u1").unwrap();
+    let deactivated = store.marks(Mark::Deactivated).unwrap();
+    assert_eq!(deactivated.len(), 2);
+    assert_eq!(
+        deactivated["u1"], first,
+        "marking again keeps the first time"
+    );
+    // Source ids are exact: "U2" is not "u2".
+    assert!(deactivated.contains_key("U2"));
+    assert!(!deactivated.contains_key("u2"));
+
+    // userNames are compared as the target compares them: case-insensitively, Unicode too.
+    store
+        .mark(Mark::TargetGuest, "Zoë.Guest@Example.com")
+        .unwrap();
+    store
+        .mark(Mark::TargetGuest, "zoë.guest@example.com")
+        .unwrap();
+    let guests = store.marks(Mark::TargetGuest).unwrap();
+    assert_eq!(guests.len(), 1);
+    assert!(guests.contains_key(&Mark::TargetGuest.key("ZOË.GUEST@EXAMPLE.COM")));
+
+    // Kinds are separate: the same subject marked as two kinds is two marks.
+    store.mark(Mark::MissingTeam, "u1").unwrap();
+    store.unmark(Mark::Deactivated, "u1").unwrap();
+    store.unmark(Mark::Deactivated, "never-marked").unwrap();
+    store.unmark(Mark::AbsentInactive, "u1").unwrap();
+    assert_eq!(
+        store
+            .marks(Mark::Deactivated)
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["U2"]
+    );
+    assert_eq!(store.marks(Mark::MissingTeam).unwrap().len(), 1);
+    store
+        .unmark(Mark::TargetGuest, "ZOË.guest@example.com")
+        .unwrap();
+    assert!(store.marks(Mark::TargetGuest).unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -998,9 +1116,8 @@ fn grant() -> ApprovalGrant {
     }
 }
 
-#[test]
-fn nothing_held_approves_nothing_and_changes_nothing() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn nothing_held_approves_nothing_and_changes_nothing(h: &dyn Harness) {
+    let mut store = h.open();
     assert_eq!(store.hold().unwrap(), None);
     assert_eq!(
         store.approve_hold(&grant(), None).unwrap(),
@@ -1012,9 +1129,8 @@ fn nothing_held_approves_nothing_and_changes_nothing() {
     assert_eq!(store.hold().unwrap(), None);
 }
 
-#[test]
-fn an_approval_copies_exactly_the_held_set_and_narrows_as_it_is_applied() {
-    let mut store = Store::open_in_memory().unwrap();
+pub fn an_approval_copies_exactly_the_held_set_and_narrows_as_it_is_applied(h: &dyn Harness) {
+    let mut store = h.open();
     let set = held(vec![
         loss(LossKind::Deactivate, "u1"),
         loss(LossKind::Deactivate, "u2"),
@@ -1052,19 +1168,16 @@ fn an_approval_copies_exactly_the_held_set_and_narrows_as_it_is_applied() {
     assert_eq!(store.approval().unwrap(), None, "fully applied: gone");
 }
 
-#[test]
-fn a_hold_and_an_approval_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db(&dir);
+pub fn a_hold_and_an_approval_survive_reopening(h: &dyn Harness) {
     {
-        let mut store = Store::open(&path).unwrap();
+        let mut store = h.open();
         store
             .set_hold(&held(vec![loss(LossKind::Delete, "u1")]))
             .unwrap();
         store.approve_hold(&grant(), None).unwrap();
         store.clear_hold().unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = h.open();
     assert_eq!(store.hold().unwrap(), None);
     assert_eq!(store.approval().unwrap().unwrap().losses.len(), 1);
 }
@@ -1072,137 +1185,29 @@ fn a_hold_and_an_approval_survive_reopening() {
 // ---------------------------------------------------------------------------------------------
 // files, migrations, concurrency
 
-#[test]
-fn reopening_keeps_data_and_the_schema_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db(&dir);
+pub fn reopening_keeps_data_and_the_schema_version(h: &dyn Harness) {
     {
-        let mut store = Store::open(&path).unwrap();
+        let mut store = h.open();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         store
             .upsert_link(&link("u1", "t1", "ann@example.com"))
             .unwrap();
-        store.set_meta("k", "v").unwrap();
+        store.set_setting(Setting::ConfigHash, Some("v")).unwrap();
     }
     for _ in 0..2 {
-        let store = Store::open(&path).unwrap();
+        let store = h.open();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(store.link_count().unwrap(), 1);
-        assert_eq!(store.meta("k").unwrap().as_deref(), Some("v"));
+        assert_eq!(
+            store.setting(Setting::ConfigHash).unwrap().as_deref(),
+            Some("v")
+        );
     }
 }
 
-#[test]
-fn a_database_from_a_newer_scimsync_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db(&dir);
-    drop(Store::open(&path).unwrap());
-    let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .unwrap();
-    drop(raw);
-
-    let err = Store::open(&path).unwrap_err();
-    assert!(
-        matches!(err, StoreError::TooNew { found, supported, .. }
-            if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
-}
-
-#[test]
-fn an_unopenable_path_is_named_in_the_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("missing-dir").join("state.db");
-    let err = Store::open(&path).unwrap_err();
-    assert!(matches!(err, StoreError::Open { .. }), "{err}");
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
-}
-
-fn journal_mode(path: &Path) -> String {
-    let raw = rusqlite::Connection::open(path).unwrap();
-    raw.pragma_query_value(None, "journal_mode", |row| row.get(0))
-        .unwrap()
-}
-
-#[test]
-fn a_reader_sees_committed_data_while_a_writer_holds_a_transaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db(&dir);
-    let mut daemon = Store::open(&path).unwrap();
-    assert_eq!(journal_mode(&path), "wal");
-    daemon
-        .upsert_link(&link("u1", "t1", "ann@example.com"))
-        .unwrap();
-    daemon.set_meta("held", "0").unwrap();
-
-    // A second process writing, mid-transaction.
-    let mut writer = rusqlite::Connection::open(&path).unwrap();
-    let tx = writer
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .unwrap();
-    tx.execute("UPDATE meta SET value = '5' WHERE key = 'held'", [])
-        .unwrap();
-    tx.execute("DELETE FROM links", []).unwrap();
-
-    // `scimsync status` opening and reading meanwhile: no SQLITE_BUSY, committed state only.
-    let status = Store::open(&path).unwrap();
-    assert_eq!(status.meta("held").unwrap().as_deref(), Some("0"));
-    assert_eq!(status.link_count().unwrap(), 1);
-    assert_eq!(status.links().unwrap().len(), 1);
-    assert!(status.events(&EventQuery::default()).unwrap().is_empty());
-    assert!(status.runs(5).unwrap().is_empty());
-
-    tx.commit().unwrap();
-    assert_eq!(status.meta("held").unwrap().as_deref(), Some("5"));
-    assert_eq!(status.link_count().unwrap(), 0);
-}
-
-/// Scale check, run by hand: `cargo test --release -p scimsync-store -- --ignored --nocapture`.
-#[test]
-#[ignore = "scale check; run in release by hand"]
-fn a_million_links() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&db(&dir)).unwrap();
-    // Source ids in a scrambled order and random-looking target ids, as a directory and a
-    // target would hand them over.
-    const N: u64 = 1_000_000;
-    let links: Vec<Link> = (0..N)
-        .map(|i| {
-            let s = i * 7_919 % N;
-            let t = u128::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
-            link(
-                &format!("u{s:07}"),
-                &format!("{t:032x}"),
-                &format!("user{s}@example.com"),
-            )
-        })
-        .collect();
-    let started = std::time::Instant::now();
-    store.upsert_links(&links).unwrap();
-    let written = started.elapsed();
-    let started = std::time::Instant::now();
-    let read = store.links().unwrap();
-    let loaded = started.elapsed();
-    assert_eq!(read.len(), links.len());
-    let started = std::time::Instant::now();
-    store.upsert_links(&links).unwrap();
-    let rewritten = started.elapsed();
-    eprintln!("1,000,000 links: upsert {written:?}, load {loaded:?}, upsert again {rewritten:?}");
-}
-
-#[test]
-fn team_links_round_trip_and_go_with_their_group() {
+pub fn team_links_round_trip_and_go_with_their_group(h: &dyn Harness) {
     use scimsync_model::{GroupLink, TeamId, TeamLink};
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&db(&dir)).unwrap();
+    let mut store = h.open();
     let team = |group: &str, team: &str, name: &str| TeamLink {
         group: SourceId::new(group),
         team_id: TeamId::new(team),
@@ -1230,7 +1235,7 @@ fn team_links_round_trip_and_go_with_their_group() {
         .upsert_team_link(&team("g1", "t1", "Product \"X\""))
         .unwrap();
     drop(store);
-    let mut store = Store::open(&db(&dir)).unwrap();
+    let mut store = h.open();
     assert_eq!(
         store.team_links().unwrap(),
         vec![
@@ -1256,5 +1261,198 @@ fn team_links_round_trip_and_go_with_their_group() {
     assert_eq!(
         store.team_links().unwrap(),
         vec![team("g2", "t1", "Product")]
+    );
+}
+
+pub fn a_target_group_moves_to_the_newest_group(h: &dyn Harness) {
+    use scimsync_model::{GroupLink, TeamId, TeamLink};
+    let mut store = h.open();
+    let group = |source: &str, target: &str, name: &str| GroupLink {
+        source_id: SourceId::new(source),
+        target_id: ScimId::new(target),
+        display_name: name.into(),
+        members: vec![ScimId::new("t1"), ScimId::new("t2")],
+    };
+    store.upsert_group_link(&group("g1", "ug1", "Eng")).unwrap();
+    store
+        .upsert_team_link(&TeamLink {
+            group: SourceId::new("g1"),
+            team_id: TeamId::new("team1"),
+            team_name: "Eng".into(),
+        })
+        .unwrap();
+    // The same source group renamed: one row, its team assignments kept (an update, not a
+    // delete and insert).
+    store
+        .upsert_group_link(&group("g1", "ug1", "Engineering"))
+        .unwrap();
+    assert_eq!(
+        store.group_links().unwrap(),
+        vec![group("g1", "ug1", "Engineering")]
+    );
+    assert_eq!(store.team_links().unwrap().len(), 1);
+    // The target group now held for another directory group: the older link is gone.
+    store
+        .upsert_group_link(&group("g2", "ug1", "Engineering"))
+        .unwrap();
+    assert_eq!(
+        store.group_links().unwrap(),
+        vec![group("g2", "ug1", "Engineering")]
+    );
+}
+
+pub fn the_discovery_is_read_back_newest_first(h: &dyn Harness) {
+    let mut store = h.open();
+    assert_eq!(store.discovery().unwrap(), None);
+    store.save_discovery(None, r#"{"schemas":null}"#).unwrap();
+    let first = store.discovery().unwrap().unwrap();
+    assert_eq!(first.run_id, None);
+    assert_eq!(first.document, r#"{"schemas":null}"#);
+    for i in 0..30 {
+        store
+            .save_discovery(Some(RunId(i)), &format!(r#"{{"n":{i}}}"#))
+            .unwrap();
+    }
+    let newest = h.open().discovery().unwrap().unwrap();
+    assert_eq!(newest.run_id, Some(RunId(29)));
+    assert_eq!(newest.document, r#"{"n":29}"#);
+}
+
+/// Two integrations in one database: each store sees only its own rows, whatever the table.
+pub fn integrations_share_a_database_but_no_rows(h: &dyn Harness) {
+    use scimsync_model::{GroupLink, OpKind, ResourceKind, TeamId, TeamLink, Uncertain};
+    let mut a = h.open();
+    let mut b = h.open_as("second");
+    // The same natural keys in both: no conflict across integrations.
+    a.upsert_link(&link("u1", "t1", "ann@example.com")).unwrap();
+    b.upsert_link(&link("u1", "t1", "ann@example.com")).unwrap();
+    b.upsert_link(&link("u2", "t2", "bob@example.com")).unwrap();
+    let run = a.begin_run(InitiatedBy::Manual, true).unwrap();
+    a.record_event(&event(
+        EventType::UserCreateProvision,
+        true,
+        Some(run.0),
+        Some("ann"),
+    ))
+    .unwrap();
+    a.open_intent(run, &create_op("u1", "ann@example.com"), "POST /Users")
+        .unwrap();
+    a.set_setting(Setting::LastFullAt, Some("2025-01-01T00:00:00.000Z"))
+        .unwrap();
+    a.set_quarantine(Some(&QuarantineRecord {
+        until: "2025-01-01T00:10:00.000Z".into(),
+        reason: "401".into(),
+        level: 1,
+    }))
+    .unwrap();
+    a.mark(Mark::Deactivated, "u1").unwrap();
+    a.set_hold(&held(vec![loss(LossKind::Delete, "u1")]))
+        .unwrap();
+    a.mark_uncertain(
+        Some(run),
+        &Uncertain {
+            kind: ResourceKind::User,
+            source_id: SourceId::new("u1"),
+            target_id: Some(ScimId::new("t1")),
+            name: "ann@example.com".into(),
+            op: OpKind::Update,
+            reason: "timeout".into(),
+        },
+    )
+    .unwrap();
+    a.upsert_group_link(&GroupLink {
+        source_id: SourceId::new("g1"),
+        target_id: ScimId::new("ug1"),
+        display_name: "Eng".into(),
+        members: vec![],
+    })
+    .unwrap();
+    a.upsert_team_link(&TeamLink {
+        group: SourceId::new("g1"),
+        team_id: TeamId::new("team1"),
+        team_name: "Eng".into(),
+    })
+    .unwrap();
+    a.save_discovery(Some(run), "{}").unwrap();
+
+    assert_eq!(b.link_count().unwrap(), 2);
+    assert_eq!(b.link_heads().unwrap().links.len(), 2);
+    assert_eq!(
+        b.link(&SourceId::new("u1")).unwrap().unwrap().hash,
+        link("u1", "t1", "ann@example.com").hash,
+        "a's uncertain mark left b's link alone"
+    );
+    assert!(b.runs(10).unwrap().is_empty());
+    assert!(b.events(&EventQuery::default()).unwrap().is_empty());
+    assert!(b.open_intents().unwrap().is_empty());
+    assert_eq!(b.setting(Setting::LastFullAt).unwrap(), None);
+    assert_eq!(b.quarantine().unwrap(), None);
+    assert!(b.marks(Mark::Deactivated).unwrap().is_empty());
+    assert_eq!(b.hold().unwrap(), None);
+    assert!(b.uncertain().unwrap().is_empty());
+    assert!(b.group_links().unwrap().is_empty());
+    assert!(b.team_links().unwrap().is_empty());
+    assert_eq!(b.discovery().unwrap(), None);
+    // Nor can b's writes reach a's rows.
+    assert_eq!(b.mark_interrupted_runs().unwrap(), 0);
+    b.remove_link(&SourceId::new("u1")).unwrap();
+    b.remove_group_link(&SourceId::new("g1")).unwrap();
+    assert!(matches!(
+        b.finish_run(run, &outcome(RunStatus::Succeeded, 0)),
+        Err(StoreError::NoSuchRun { .. })
+    ));
+    assert_eq!(a.link_count().unwrap(), 1);
+    assert_eq!(a.team_links().unwrap().len(), 1);
+    assert_eq!(a.runs(10).unwrap()[0].status, RunStatus::Running);
+    assert_eq!(a.events(&EventQuery::default()).unwrap().len(), 1);
+    assert_eq!(a.open_intents().unwrap().len(), 1);
+    assert_eq!(a.uncertain().unwrap().len(), 1);
+    assert!(a.hold().unwrap().is_some());
+}
+
+/// One cycle at a time on a state, across connections (and so across processes); the lock
+/// goes with its holder.
+pub fn the_cycle_lock_admits_one_holder_until_dropped(h: &dyn Harness) {
+    let daemon = h.open();
+    let manual = h.open();
+    let held = daemon.lock_cycles().unwrap();
+    let refused = manual.lock_cycles().unwrap_err();
+    assert!(
+        matches!(refused, StoreError::CycleRunning { .. }),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("another scimsync cycle is running"),
+        "{refused}"
+    );
+    // The holder's store keeps working; the other can still read.
+    assert!(manual.runs(1).unwrap().is_empty());
+    drop(held);
+    let again = manual.lock_cycles().unwrap();
+    drop(again);
+    drop(daemon);
+    drop(manual.lock_cycles().unwrap());
+}
+
+/// `status` opened while a daemon writes sees each write once committed.
+pub fn a_reader_sees_what_a_writer_committed(h: &dyn Harness) {
+    let mut daemon = h.open();
+    let status = h.open();
+    assert_eq!(status.link_count().unwrap(), 0);
+    daemon
+        .upsert_links(&[
+            link("u1", "t1", "ann@example.com"),
+            link("u2", "t2", "bob@example.com"),
+        ])
+        .unwrap();
+    daemon
+        .set_setting(Setting::LastGoodUsers, Some("2"))
+        .unwrap();
+    assert_eq!(status.link_count().unwrap(), 2);
+    assert_eq!(
+        status.setting(Setting::LastGoodUsers).unwrap().as_deref(),
+        Some("2")
     );
 }
