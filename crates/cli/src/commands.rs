@@ -11,6 +11,23 @@ use scimsync_store::{ApproveOutcome, EventQuery, Store};
 use std::fs::File;
 use std::path::Path;
 
+/// A command line clap accepts but that means nothing (`sync` without `--now`, `--since 5x`):
+/// `main` prints it and exits 2, as for clap's own usage errors.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(message.into()))
+}
+
 pub async fn run(cli: Cli) -> Result<i32> {
     // Generated from the clap definition; they need no configuration.
     match &cli.command {
@@ -31,9 +48,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
         } => plan(&config, full, output, out.as_deref(), detailed_exitcode).await,
         Command::Sync { now, full, plan } => {
             if !now {
-                bail!(
-                    "`scimsync sync` runs one cycle now: pass --now (scheduled cycles are `scimsync daemon`)"
-                );
+                return Err(usage(
+                    "`scimsync sync` runs one cycle now: pass --now (scheduled cycles are `scimsync daemon`)",
+                ));
             }
             let saved = plan.as_deref().map(SavedPlan::read).transpose()?;
             sync_now(&config, &emitter, full, saved).await
@@ -62,6 +79,22 @@ pub async fn run(cli: Cli) -> Result<i32> {
 pub fn open_store(config: &Config) -> Result<Store> {
     let path = config.state_path();
     Store::open(&path).with_context(|| format!("cannot open the state store {}", path.display()))
+}
+
+/// The store for commands that only read it (`status`, `events`, `approve-deletes`): a path
+/// with no store is a mistyped `[state] path` or a config no cycle has run with, and opening
+/// it would create an empty store that reads as "nothing happened".
+fn open_existing_store(config: &Config) -> Result<Store> {
+    let path = config.state_path();
+    if !path.exists() {
+        bail!(
+            "no state store at {}: no cycle has run with {} yet, or [state] path is not where \
+             the daemon or `sync --now` keeps it",
+            path.display(),
+            config.origin.display()
+        );
+    }
+    open_store(config)
 }
 
 /// A file lock beside the store, so a `sync --now` and a daemon never run cycles at once.
@@ -152,7 +185,7 @@ fn approve_deletes(
     output: Output,
     digest: Option<&str>,
 ) -> Result<i32> {
-    let mut store = open_store(config)?;
+    let mut store = open_existing_store(config)?;
     if list {
         match output {
             Output::Json => {
@@ -274,10 +307,10 @@ fn events(
     limit: usize,
     output: Output,
 ) -> Result<i32> {
-    let store = open_store(config)?;
     let since = since
         .map(|s| {
-            let d = humantime::parse_duration(&s).map_err(|e| anyhow!("--since {s:?}: {e}"))?;
+            let d = humantime::parse_duration(&s)
+                .map_err(|e| usage(format!("--since {s}: {e} (a duration such as 30m, 1h, 2d)")))?;
             let at = time::OffsetDateTime::now_utc() - d;
             Ok::<_, anyhow::Error>(scimsync_store::rfc3339(at))
         })
@@ -286,13 +319,14 @@ fn events(
         .map(|t| {
             EventType::parse(&t).ok_or_else(|| {
                 let names: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-                anyhow!(
-                    "--type {t:?} is not an event type; one of: {}",
+                usage(format!(
+                    "--type {t} is not an event type; one of: {}",
                     names.join(", ")
-                )
+                ))
             })
         })
         .transpose()?;
+    let store = open_existing_store(config)?;
     let query = EventQuery {
         since,
         event_type,
@@ -328,12 +362,19 @@ fn events(
                         )
                     })
                     .unwrap_or_default();
+                // Upper case for what needs a look: the same words as the run summary.
+                let outcome = match e.outcome() {
+                    scimsync_model::EventOutcome::Ok => "ok",
+                    scimsync_model::EventOutcome::Adopted => "adopt",
+                    scimsync_model::EventOutcome::Skipped => "SKIP",
+                    scimsync_model::EventOutcome::Failed => "FAIL",
+                };
                 outln!(
-                    "{}  run {:<4} {:<26} {:<4} {:<32} {:<12} {}",
+                    "{}  run {:<4} {:<26} {:<5} {:<32} {:<12} {}",
                     e.ts,
                     e.run_id.map(|r| r.to_string()).unwrap_or_default(),
                     e.event_type.as_str(),
-                    if e.success { "ok" } else { "FAIL" },
+                    outcome,
                     who,
                     http,
                     e.error.as_deref().unwrap_or("")
@@ -345,7 +386,7 @@ fn events(
 }
 
 fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
-    let store = open_store(config)?;
+    let store = open_existing_store(config)?;
     let records = store.runs(runs)?;
     let guard = crate::guard::state_json(&store, false)?;
     let held = guard["held"]["total"].as_u64().unwrap_or(0);

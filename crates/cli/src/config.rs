@@ -515,7 +515,8 @@ impl Config {
     /// `allow_insecure_http`).
     fn check_url(&self, key: &str, text: &str) -> Result<()> {
         let at = self.origin.display();
-        let url = url::Url::parse(text).map_err(|e| anyhow!("{at}: {key} {text:?}: {e}"))?;
+        let url = url::Url::parse(text)
+            .map_err(|e| anyhow!("{at}: {key} {text:?}: {}", scimsync_executor::url_error(e)))?;
         match url.scheme() {
             "https" => Ok(()),
             "http" if is_loopback(&url) || self.target.allow_insecure_http => Ok(()),

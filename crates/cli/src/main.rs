@@ -64,8 +64,35 @@ pub struct Cli {
     /// Log format on stderr; with json, events are also printed to stdout one JSON object a line.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Colour in log lines and progress: auto (on a terminal, unless NO_COLOR is set), always,
+    /// never.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: Color,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to write ANSI colours to stderr: `NO_COLOR` (any non-empty value, no-color.org)
+    /// turns `auto` off; an explicit `always` wins over it.
+    pub fn ansi(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -160,23 +187,26 @@ pub enum Command {
     },
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, color: Color) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(format == LogFormat::Text && color.ansi());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_target(false).init(),
     }
 }
 
+/// A command line clap accepts but that cannot mean anything (exit 2, as clap's own errors).
+const USAGE: i32 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    init_tracing(cli.log_format, cli.color);
+    let log_format = cli.log_format;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -192,9 +222,16 @@ fn main() -> ExitCode {
         // `scimsync events | head`: the reader has what it wanted.
         Err(err) if output::closed_pipe(&err) => cycle::exit::OK,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("error: {err:#}");
-            cycle::exit::ERROR
+            // Once: a JSON log line for machines, or one `error:` line for people.
+            match log_format {
+                LogFormat::Json => tracing::error!("{err:#}"),
+                LogFormat::Text => eprintln!("error: {err:#}"),
+            }
+            if err.downcast_ref::<commands::Usage>().is_some() {
+                USAGE
+            } else {
+                cycle::exit::ERROR
+            }
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -4,7 +4,7 @@
 use crate::progress::Progress;
 use anyhow::Result;
 use scimsync_executor::{OpOutcome, Recorder};
-use scimsync_model::{Event, Link, Op, ResourceKind, RunId, SourceId, Uncertain};
+use scimsync_model::{Event, EventOutcome, Link, Op, ResourceKind, RunId, SourceId, Uncertain};
 use scimsync_store::{IntentId, IntentOutcome, Store};
 use std::collections::HashMap;
 use std::io::Write;
@@ -58,23 +58,38 @@ impl Emitter {
                 }
             }
             LogFormat::Text => {
-                let who = event
-                    .resource
-                    .as_ref()
-                    .and_then(|r| r.user_name.clone().or_else(|| r.display_name.clone()))
-                    .unwrap_or_default();
+                let resource = event.resource.as_ref();
+                let name =
+                    resource.and_then(|r| r.user_name.as_deref().or(r.display_name.as_deref()));
+                let name = name.map(tracing::field::display);
+                let (user, group) = match resource.map(|r| r.kind.as_str()) {
+                    Some("group") => (None, name),
+                    _ => (name, None),
+                };
+                // Option fields are left out when absent (tracing records `Some` only), so a
+                // line never reads `status=None`.
                 let status = event.http.as_ref().and_then(|h| h.status);
-                if event.success {
-                    tracing::info!(target: "scimsync::event", event = %event.event_type, user = %who, status = ?status, "ok");
-                } else {
-                    tracing::warn!(
+                let outcome = event.outcome();
+                match outcome {
+                    EventOutcome::Ok | EventOutcome::Adopted => tracing::info!(
                         target: "scimsync::event",
                         event = %event.event_type,
-                        user = %who,
-                        status = ?status,
+                        user,
+                        group,
+                        status,
+                        "{}",
+                        outcome.as_str()
+                    ),
+                    EventOutcome::Skipped | EventOutcome::Failed => tracing::warn!(
+                        target: "scimsync::event",
+                        event = %event.event_type,
+                        user,
+                        group,
+                        status,
                         error = event.error.as_deref().unwrap_or(""),
-                        "failed"
-                    );
+                        "{}",
+                        outcome.as_str()
+                    ),
                 }
             }
         }

@@ -645,10 +645,9 @@ impl Executor {
                     Some(delay) => {
                         tally.retries.fetch_add(1, Ordering::Relaxed);
                         look_first = !matches!(e, ScimError::RateLimited { .. });
-                        tracing::debug!(
-                            user = user_name,
-                            ?delay,
-                            "create will be retried after: {e}"
+                        crate::announce_wait(
+                            delay,
+                            format_args!("create of {user_name}: {e}; retrying"),
                         );
                         tokio::time::sleep(delay).await;
                     }
@@ -1092,6 +1091,7 @@ impl Run<'_> {
             }
             Done::AdoptedAligned { user, applied } => {
                 detail.insert("note".into(), json!("adopted existing user"));
+                detail.insert("action".into(), json!("adopt"));
                 self.note_dropped(&applied.dropped, &mut detail);
                 event.changes = applied
                     .changes
@@ -1119,6 +1119,7 @@ impl Run<'_> {
             }
             Done::AdoptedExisting(user) => {
                 detail.insert("note".into(), json!("adopted existing user"));
+                detail.insert("action".into(), json!("adopt"));
                 event.resource = event.resource.map(|r| EventResource {
                     target_id: Some(user.id.clone()),
                     ..r
@@ -1218,11 +1219,14 @@ impl Run<'_> {
                 }
                 event.success = false;
                 event.error = Some(reason.clone());
+                detail.insert("skipped".into(), json!(true));
                 OpOutcome::Skipped(reason)
             }
             Done::Guest(reason) => {
                 event.success = false;
                 event.error = Some(reason.clone());
+                // Remembered and never retried: a skip from now on, the same word everywhere.
+                detail.insert("skipped".into(), json!(true));
                 OpOutcome::TargetGuest(reason)
             }
             Done::Failed(message) => {

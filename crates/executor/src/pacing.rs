@@ -375,6 +375,7 @@ impl Pacer {
     ) -> Option<Permit<'_>> {
         // Each wait ends no later than the time the slot can free, so this loops only when
         // other tasks took the slot first, or to look at `cancelled`.
+        let mut announced = false;
         loop {
             if cancelled() {
                 return None;
@@ -394,7 +395,22 @@ impl Pacer {
                 Err(wake) => wake,
             };
             match wake {
-                Wake::At(at) => tokio::time::sleep(at.saturating_sub(now).min(NAP)).await,
+                Wake::At(at) => {
+                    let wait = at.saturating_sub(now);
+                    // A long silence reads as a hang: say once what this waits for.
+                    if !announced && wait > crate::LONG_WAIT {
+                        announced = true;
+                        tracing::info!(
+                            "waiting {} for the target's {bucket} budget ({}): requests sent \
+                             in the last window, by this command or one before it, used it up",
+                            crate::seconds(wait),
+                            self.allowed(bucket)
+                                .map(|n| format!("{n} per {}", crate::seconds(self.window())))
+                                .unwrap_or_else(|| "no published limit".into())
+                        );
+                    }
+                    tokio::time::sleep(wait.min(NAP)).await
+                }
                 Wake::OnAnswer => {
                     tokio::select! {
                         () = &mut answered => {}

@@ -19,7 +19,7 @@ mod uncertain;
 mod user;
 
 pub use attrs::{AttrKey, AttrValue, Attrs, CompactString, KeyInterner, paths};
-pub use event::{Event, EventHttp, EventResource, EventType, InitiatedBy};
+pub use event::{Event, EventHttp, EventOutcome, EventResource, EventType, InitiatedBy};
 pub use group::{
     DesiredGroup, GroupDeleteReason, GroupLink, GroupModel, GroupSkipReason, GroupView, Member,
     NameMatch, TargetGroup,

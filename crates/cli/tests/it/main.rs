@@ -6,6 +6,7 @@ mod architecture;
 mod crash;
 mod daemon;
 mod faults;
+mod first_hour;
 mod generic;
 mod groups;
 mod guard;

@@ -1,0 +1,312 @@
+//! A new admin's first hour: the demo's commands read well (no Rust Debug text, every error
+//! once and in words, the same counts everywhere), and the texts people read are pinned as
+//! golden files under `tests/it/golden/` (`UPDATE_EXPECT=1` rewrites them).
+
+use crate::kit::{Env, Run, TOKEN};
+use scimsync_emulator::{EmulatorConfig, GroupModel, Seed};
+use std::path::{Path, PathBuf};
+
+const REST_TOKEN: &str = "e2e-first-hour-rest";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Compares `actual` with the golden file `name`, or rewrites it under `UPDATE_EXPECT=1`.
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no golden file {} (UPDATE_EXPECT=1 writes it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{name} differs from its golden file (UPDATE_EXPECT=1 rewrites it):\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
+
+/// What varies from run to run: the emulator's address, timestamps, durations.
+pub fn normalize(env: &Env, text: &str) -> String {
+    let text = text
+        .replace(&env.emu.addr.to_string(), "127.0.0.1:PORT")
+        .replace(&env.dir.path().display().to_string(), "DIR");
+    text.lines()
+        .map(|line| {
+            line.split(' ')
+                .map(|word| {
+                    let is_time = word.len() >= 20
+                        && word.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+                        && word.as_bytes()[4] == b'-'
+                        && word.contains('T');
+                    if is_time { "TIME" } else { word }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+                + "\n"
+        })
+        .collect()
+}
+
+/// Rust's Debug text in output meant for people: `Some(…)`, `None`, `Ok(…)`, `Err(…)`, `[]`.
+pub fn assert_tidy(what: &str, text: &str) {
+    for needle in ["Some(", "None", "Ok(", "Err(", "=[]", "\\\""] {
+        assert!(
+            !text.contains(needle),
+            "{what} prints Rust Debug text ({needle}):\n{text}"
+        );
+    }
+}
+
+/// The demo: the repository's sync.toml, examples/directory.json and the emulator's seed, with
+/// the emulator on a port of its own and the store in a temp dir.
+async fn demo() -> Env {
+    let seed: Seed = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/emulator-seed.json")).unwrap(),
+    )
+    .unwrap();
+    let env = Env::with_config(EmulatorConfig {
+        token: TOKEN.into(),
+        rest_token: REST_TOKEN.into(),
+        seed,
+        group_model: GroupModel::UserGroup,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let config = std::fs::read_to_string(repo().join("sync.toml"))
+        .unwrap()
+        .replace("http://127.0.0.1:8790", &format!("http://{}", env.emu.addr))
+        .replace(
+            "examples/directory.json",
+            &repo().join("examples/directory.json").display().to_string(),
+        )
+        .replace("\"MIRO_SCIM_TOKEN\"", "\"E2E_SCIM_TOKEN\"")
+        .replace("\"MIRO_REST_TOKEN\"", "\"E2E_REST_TOKEN\"")
+        .replace("path = \"scimsync.db\"", "path = \"state.db\"");
+    std::fs::write(env.path("demo.toml"), config).unwrap();
+    env
+}
+
+async fn run(env: &Env, args: &[&str]) -> Run {
+    exec(
+        env.path("demo.toml"),
+        args.iter().map(|s| (*s).to_owned()).collect(),
+    )
+    .await
+}
+
+/// The real binary on `config`, with both tokens in the environment as the demo sets them, and
+/// `NO_COLOR` unset so colour is the flags' decision.
+async fn exec(config: PathBuf, args: Vec<String>) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
+    cmd.arg("--config")
+        .arg(&config)
+        .args(&args)
+        .env("E2E_SCIM_TOKEN", TOKEN)
+        .env("E2E_REST_TOKEN", REST_TOKEN)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("scimsync did not finish within 120 s")
+        .expect("cannot run scimsync");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn count_after(text: &str, word: &str) -> usize {
+    // "54 succeeded, 1 failed, 3 skipped": the number before `word`.
+    let at = text
+        .find(&format!(" {word}"))
+        .unwrap_or_else(|| panic!("no {word} in {text}"));
+    text[..at]
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_reads_well_and_counts_alike() {
+    let env = demo().await;
+    let check = run(&env, &["check"]).await;
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+    let plan = run(&env, &["plan"]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let first = run(&env, &["sync", "--now"]).await;
+    let second = run(&env, &["sync", "--now"]).await;
+    let status = run(&env, &["status"]).await;
+    let events = run(&env, &["events", "--run", "1"]).await;
+    let failed = run(&env, &["events", "--failed"]).await;
+    let list = run(&env, &["approve-deletes", "--list"]).await;
+    for (what, r) in [
+        ("check", &check),
+        ("plan", &plan),
+        ("sync", &first),
+        ("second sync", &second),
+        ("status", &status),
+        ("events", &events),
+        ("events --failed", &failed),
+        ("approve-deletes --list", &list),
+    ] {
+        assert_tidy(what, &r.stdout);
+        assert_tidy(what, &r.stderr);
+        // Not a terminal, no --color: no escape codes in logs.
+        assert!(
+            !r.stderr.contains('\u{1b}'),
+            "{what}: colour in a log:\n{}",
+            r.stderr
+        );
+    }
+    assert_eq!(second.code, 0, "{}", second.stderr);
+
+    // The group Miro already had is logged as adopted, not as a create.
+    assert!(
+        first
+            .stderr
+            .lines()
+            .any(|l| l.contains("adopted event=group_create_provision group=Engineering")),
+        "{}",
+        first.stderr
+    );
+    // One definition of failed and skipped: the run's summary, `events` and `status` agree.
+    let summary = first
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("run 1:"))
+        .unwrap_or_else(|| panic!("no summary:\n{}", first.stderr));
+    let fails = events
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" FAIL "))
+        .count();
+    let skips = events
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" SKIP "))
+        .count();
+    let plan_skips = plan
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("! skip"))
+        .count();
+    assert_eq!(
+        count_after(summary, "failed"),
+        fails,
+        "{summary}\n{}",
+        events.stdout
+    );
+    assert_eq!(
+        count_after(summary, "skipped"),
+        skips + plan_skips,
+        "{summary}\n{}\n{}",
+        events.stdout,
+        plan.stdout
+    );
+    let run1 = status
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("run 1 "))
+        .unwrap();
+    assert!(
+        run1.contains(&format!(
+            "failed {} skipped {}",
+            count_after(summary, "failed"),
+            count_after(summary, "skipped")
+        )),
+        "{run1}\n{summary}"
+    );
+    // The guest Miro refused: a skip, listed by `events --failed` as needing a look.
+    assert!(
+        failed
+            .stdout
+            .lines()
+            .any(|l| l.contains(" SKIP ") && l.contains("noor.aziz@agency.example")),
+        "{}",
+        failed.stdout
+    );
+    golden("status.txt", &normalize(&env, &status.stdout));
+}
+
+/// Each error a newcomer meets: printed once, in words, with the right exit code.
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_printed_once_in_words() {
+    let env = demo().await;
+    let config = env.path("demo.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mut cases: Vec<(&str, PathBuf, Vec<&str>, i32)> = Vec::new();
+    // A mistyped state path: no store is created.
+    let typo = env.path("typo.toml");
+    std::fs::write(
+        &typo,
+        text.replace("path = \"state.db\"", "path = \"stat.db\""),
+    )
+    .unwrap();
+    cases.push(("status-no-store", typo.clone(), vec!["status"], 1));
+    cases.push(("events-no-store", typo.clone(), vec!["events"], 1));
+    cases.push(("sync-without-now", config.clone(), vec!["sync"], 2));
+    cases.push((
+        "events-bad-since",
+        config.clone(),
+        vec!["events", "--since", "5x"],
+        2,
+    ));
+    let relative = env.path("relative.toml");
+    let url = format!("http://{}/api/v1/scim", env.emu.addr);
+    std::fs::write(&relative, text.replace(&url, "miro.com/api/v1/scim")).unwrap();
+    cases.push(("url-without-scheme", relative, vec!["check"], 1));
+    let tls = env.path("tls.toml");
+    std::fs::write(
+        &tls,
+        text.replace(&url, &format!("https://{}/api/v1/scim", env.emu.addr)),
+    )
+    .unwrap();
+    cases.push(("https-to-plain-http", tls, vec!["check"], 1));
+    let runs = run_all(&cases).await;
+    for ((name, _, args, code), r) in cases.iter().zip(&runs) {
+        assert_eq!(r.code, *code, "{name} {args:?}:\n{}", r.stderr);
+        assert_tidy(name, &r.stderr);
+        let errors: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{name}: printed once:\n{}", r.stderr);
+        assert!(
+            !r.stderr.contains(" ERROR "),
+            "{name}: logged too:\n{}",
+            r.stderr
+        );
+        golden(&format!("error-{name}.txt"), &normalize(&env, errors[0]));
+    }
+    assert!(!env.path("stat.db").exists(), "status created a store");
+}
+
+/// All the cases at once, so the slow ones (a retried TLS handshake) overlap.
+async fn run_all(cases: &[(&str, PathBuf, Vec<&str>, i32)]) -> Vec<Run> {
+    let handles: Vec<_> = cases
+        .iter()
+        .map(|(_, config, args, _)| {
+            let args = args.iter().map(|s| (*s).to_owned()).collect();
+            tokio::spawn(exec(config.clone(), args))
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for h in handles {
+        runs.push(h.await.unwrap());
+    }
+    runs
+}
