@@ -45,7 +45,20 @@ pub async fn run(cli: Cli) -> Result<i32> {
             output,
             out,
             detailed_exitcode,
-        } => plan(&config, full, output, out.as_deref(), detailed_exitcode).await,
+            full_list,
+        } => {
+            plan(
+                &config,
+                PlanArgs {
+                    full,
+                    output,
+                    out: out.as_deref(),
+                    detailed: detailed_exitcode,
+                    full_list,
+                },
+            )
+            .await
+        }
         Command::Sync { now, full, plan } => {
             if !now {
                 return Err(usage(
@@ -117,13 +130,22 @@ pub fn cycle_lock(config: &Config) -> Result<File> {
     }
 }
 
-async fn plan(
-    config: &Config,
+struct PlanArgs<'a> {
     full: bool,
     output: Output,
-    out: Option<&Path>,
+    out: Option<&'a Path>,
     detailed: bool,
-) -> Result<i32> {
+    full_list: bool,
+}
+
+async fn plan(config: &Config, args: PlanArgs<'_>) -> Result<i32> {
+    let PlanArgs {
+        full,
+        output,
+        out,
+        detailed,
+        full_list,
+    } = args;
     let token = config.token()?;
     let client = cycle::client(config, token)?;
     let mut store = open_store(config)?;
@@ -147,11 +169,21 @@ async fn plan(
     )?;
     match output {
         Output::Text => {
-            out!(
-                "{}",
-                crate::render::plan_text(&prepared, plan, &profile, &config.integration())
+            let guard = crate::guard::plan_text(&decision);
+            let stdout = std::io::stdout().lock();
+            let mut out = std::io::BufWriter::new(stdout);
+            crate::render::write_plan_text(
+                &mut out,
+                &prepared,
+                plan,
+                &profile,
+                &crate::render::PlanTextOptions {
+                    integration: &config.integration(),
+                    guard: &guard,
+                    full_list,
+                },
             )?;
-            out!("{}", crate::guard::plan_text(&decision))?;
+            std::io::Write::flush(&mut out)?;
         }
         Output::Json => {
             let mut json =

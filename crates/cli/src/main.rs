@@ -117,6 +117,10 @@ pub enum Command {
         /// not empty.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// List every operation; by default the text shows the first 200 of each kind and a
+        /// count (the summary always counts them all).
+        #[arg(long)]
+        full_list: bool,
     },
     /// Run one cycle.
     Sync {

@@ -3,10 +3,10 @@
 
 use crate::cycle::Prepared;
 use scimsync_executor::ExecutionReport;
-use scimsync_model::{AttrValue, Member, Op, Plan, ScimId, TeamAction, paths};
+use scimsync_model::{AttrValue, Member, Op, OpKind, Plan, ScimId, TeamAction, paths};
 use scimsync_scim::{Bucket, Budgets, Profile};
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The requests each op sends at the least, by bucket. A create is its POST: against Miro the
@@ -321,9 +321,60 @@ fn member_list(sign: char, members: &[Member]) -> String {
     format!("\n      {sign} {}{tail}", names.join(", "))
 }
 
-pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integration: &str) -> String {
+/// Above this many ops of one kind, the text shows the first ones and a count (`--full-list`
+/// shows them all): a first sync of 5,000 people is read for its summary, not line by line.
+pub const LIST_LIMIT: usize = 200;
+
+/// The order the plan's text lists kinds in: the summary's.
+const KIND_ORDER: [OpKind; 10] = [
+    OpKind::Create,
+    OpKind::Adopt,
+    OpKind::Update,
+    OpKind::Reactivate,
+    OpKind::Deactivate,
+    OpKind::Delete,
+    OpKind::Members,
+    OpKind::Assign,
+    OpKind::Unassign,
+    OpKind::Skip,
+];
+
+/// A heading for `n` ops of `kind`: "45 to create".
+fn kind_heading(kind: OpKind, n: usize) -> String {
+    let what = match kind {
+        OpKind::Create => "to create",
+        OpKind::Adopt => "to adopt (already in the target: linked, not created)",
+        OpKind::Update => "to update",
+        OpKind::Reactivate => "to reactivate",
+        OpKind::Deactivate => "to deactivate",
+        OpKind::Delete => "to delete",
+        OpKind::Members => "group membership changes",
+        OpKind::Assign => "team assignments",
+        OpKind::Unassign => "team unassignments",
+        OpKind::Skip => "skipped (not sent, with the reason)",
+    };
+    format!("{n} {what}")
+}
+
+/// What goes with the plan's text besides the plan: the guard's verdict (its own text, empty
+/// when it would hold nothing) and whether to list every op.
+pub struct PlanTextOptions<'a> {
+    pub integration: &'a str,
+    pub guard: &'a str,
+    pub full_list: bool,
+}
+
+/// The plan for people, written as it is made (a million creates are never one string): what
+/// was read, then the summary (counts, the guard's verdict, the least time the budgets allow),
+/// then the ops grouped by kind, each kind cut at `LIST_LIMIT` unless `full_list`.
+pub fn write_plan_text(
+    out: &mut impl std::io::Write,
+    prepared: &Prepared,
+    plan: &Plan,
+    profile: &Profile,
+    options: &PlanTextOptions<'_>,
+) -> std::io::Result<()> {
     let budgets = &profile.budgets;
-    let mut out = String::new();
     let view = if prepared.full {
         format!(
             "full read of the target ({} users)",
@@ -336,8 +387,8 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
             prepared.lookups
         )
     };
-    let _ = writeln!(out, "scimsync plan for {integration}: {view}");
-    let _ = writeln!(
+    writeln!(out, "scimsync plan for {}: {view}", options.integration)?;
+    writeln!(
         out,
         "directory: {} users, {} in scope, {} out of scope, {} invalid (held untouched), {} unresolved group members",
         prepared.directory_users,
@@ -345,65 +396,41 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
         prepared.mapped.out_of_scope.len(),
         prepared.mapped.invalid.len(),
         prepared.findings.unresolved.len()
-    );
+    )?;
     for record in &prepared.mapped.invalid {
-        let _ = writeln!(out, "  invalid: {record}");
+        writeln!(out, "  invalid: {record}")?;
     }
     for member in &prepared.findings.unresolved {
-        let _ = writeln!(out, "  unresolved: {member}");
+        writeln!(out, "  unresolved: {member}")?;
     }
     for name in &prepared.findings.unmatched {
-        let _ = writeln!(out, "  warning: {name}");
+        writeln!(out, "  warning: {name}")?;
     }
     if let Some(warning) = &prepared.model.warning {
-        let _ = writeln!(out, "  warning: {warning}");
+        writeln!(out, "  warning: {warning}")?;
     }
     for name in &prepared.unmatched_teams {
-        let _ = writeln!(
+        writeln!(
             out,
             "  warning: [teams] entry {name} names no synced directory group; its teams are \
              left as they are"
-        );
+        )?;
     }
     for d in &prepared.output.diagnostics {
-        let _ = writeln!(
+        writeln!(
             out,
             "  note: user {}: {}: {}",
             d.source_id, d.field, d.message
-        );
+        )?;
     }
     for u in &prepared.fit.unsupported {
-        let _ = writeln!(out, "  ! {}", crate::discovery::describe(u));
+        writeln!(out, "  ! {}", crate::discovery::describe(u))?;
     }
     for line in crate::verify::summary(&prepared.verification) {
-        let _ = writeln!(out, "{line}");
+        writeln!(out, "{line}")?;
     }
-    let _ = writeln!(out);
-    for op in &plan.ops {
-        let _ = writeln!(out, "{}", op_line(op));
-        match op {
-            Op::Create { attrs, .. } => {
-                for (path, v) in attrs {
-                    let _ = writeln!(out, "      {}: {}", short_path(path), v);
-                }
-            }
-            Op::Update { changes, .. } => {
-                for c in changes {
-                    let _ = writeln!(
-                        out,
-                        "      {}: {} -> {}",
-                        short_path(&c.path),
-                        value(&c.old),
-                        value(&c.new)
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-    if plan.ops.is_empty() {
-        let _ = writeln!(out, "No changes. The target matches the directory.");
-    }
+
+    // The summary first: what a reader decides on.
     let c = plan.counts();
     let teams = if c.assign + c.unassign > 0 {
         format!(
@@ -413,15 +440,25 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
     } else {
         String::new()
     };
-    let _ = writeln!(
+    let members = if c.members > 0 {
+        format!("; {} groups' members", c.members)
+    } else {
+        String::new()
+    };
+    writeln!(
         out,
-        "\nPlan: {} to create, {} to adopt, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} skipped{teams}.",
+        "\nPlan: {} to create, {} to adopt, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} skipped{members}{teams}.",
         c.create, c.adopt, c.update, c.reactivate, c.deactivate, c.delete, c.skip
-    );
+    )?;
+    if options.guard.is_empty() {
+        writeln!(out, "Deletion guard: would hold nothing.")?;
+    } else {
+        write!(out, "{}", options.guard)?;
+    }
     let eta = lower_bound(plan, profile);
     let totals = bucket_totals(plan, profile);
     if totals.is_empty() {
-        let _ = writeln!(out, "Rate limits: nothing to send.");
+        writeln!(out, "Rate limits: nothing to send.")?;
     } else {
         let detail: Vec<String> = totals
             .iter()
@@ -434,14 +471,72 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
                 None => format!("{} {n} (no budget)", b.as_str()),
             })
             .collect();
-        let _ = writeln!(
-            out,
-            "Rate limits: at least {} ({}).",
-            humantime::format_duration(Duration::from_secs(eta.as_secs_f64().ceil() as u64)),
-            detail.join(", ")
-        );
+        let eta = if eta.is_zero() {
+            "under a second, in one burst".to_owned()
+        } else {
+            format!(
+                "at least {}",
+                humantime::format_duration(Duration::from_secs(eta.as_secs_f64().ceil() as u64))
+            )
+        };
+        writeln!(out, "Rate limits: {eta} ({}).", detail.join(", "))?;
     }
-    out
+    if plan.ops.is_empty() {
+        writeln!(out, "\nNo changes. The target matches the directory.")?;
+        return Ok(());
+    }
+
+    // Then the ops, grouped by kind, in execution order within a kind.
+    for kind in KIND_ORDER {
+        let total = plan.ops.iter().filter(|op| op.kind() == kind).count();
+        if total == 0 {
+            continue;
+        }
+        writeln!(out, "\n{}:", kind_heading(kind, total))?;
+        let shown = if options.full_list {
+            total
+        } else {
+            total.min(LIST_LIMIT)
+        };
+        for op in plan.ops.iter().filter(|op| op.kind() == kind).take(shown) {
+            write_op(out, op)?;
+        }
+        if shown < total {
+            writeln!(
+                out,
+                "  ... and {} more of the {} (`scimsync plan --full-list` lists every one, \
+                 `--output json` too)",
+                total - shown,
+                kind_heading(kind, total)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// One op: its line, and a create's attributes or an update's changes below it.
+fn write_op(out: &mut impl std::io::Write, op: &Op) -> std::io::Result<()> {
+    writeln!(out, "{}", op_line(op))?;
+    match op {
+        Op::Create { attrs, .. } => {
+            for (path, v) in attrs {
+                writeln!(out, "      {}: {}", short_path(path), v)?;
+            }
+        }
+        Op::Update { changes, .. } => {
+            for c in changes {
+                writeln!(
+                    out,
+                    "      {}: {} -> {}",
+                    short_path(&c.path),
+                    value(&c.old),
+                    value(&c.new)
+                )?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 pub fn plan_json(

@@ -47,13 +47,38 @@ pub fn normalize(env: &Env, text: &str) -> String {
                         && word.as_bytes()[..4].iter().all(u8::is_ascii_digit)
                         && word.as_bytes()[4] == b'-'
                         && word.contains('T');
-                    if is_time { "TIME" } else { word }
+                    if is_time {
+                        "TIME".to_owned()
+                    } else {
+                        without_ids(word)
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
                 + "\n"
         })
         .collect()
+}
+
+/// Target ids (19 digits, given in the order concurrent creates land) as `ID`.
+fn without_ids(word: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in word.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if digits.len() >= 15 {
+            out.push_str("ID");
+        } else {
+            out.push_str(&digits);
+        }
+        digits.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
 }
 
 /// Rust's Debug text in output meant for people: `Some(…)`, `None`, `Ok(…)`, `Err(…)`, `[]`.
@@ -310,3 +335,73 @@ async fn run_all(cases: &[(&str, PathBuf, Vec<&str>, i32)]) -> Vec<Run> {
     }
     runs
 }
+
+/// The plan's text for people: the summary first, then the ops by kind; a small plan in full,
+/// a large one cut at 200 a kind (with `--full-list` for all), and one the guard would hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_text_small_large_and_held() {
+    // Small: the demo's first plan.
+    let env = demo().await;
+    let small = run(&env, &["plan"]).await;
+    assert_eq!(small.code, 0, "{}", small.stderr);
+    golden("plan-small.txt", &normalize(&env, &small.stdout));
+
+    // Large: 250 people to create, one already there to adopt.
+    let env = Env::new(Seed::default()).await;
+    let users: Vec<_> = (0..250)
+        .map(|i| {
+            crate::kit::user(
+                &format!("u{i:03}"),
+                &format!("person{i:03}@example.com"),
+                "Person",
+                &format!("N{i:03}"),
+                "Eng",
+            )
+        })
+        .collect();
+    let ids: Vec<_> = (0..250).map(|i| format!("u{i:03}")).collect();
+    env.write_directory(&serde_json::json!({
+        "users": users,
+        "groups": [{"id": "g1", "name": "Miro Users", "members": ids}],
+    }));
+    let large = env.run(&["plan"]).await;
+    assert_eq!(large.code, 0, "{}", large.stderr);
+    assert_tidy("plan", &large.stdout);
+    let creates = large
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("+ create"))
+        .count();
+    assert_eq!(creates, LIMIT, "{}", large.stdout);
+    golden("plan-large.txt", &normalize(&env, &large.stdout));
+    let full = env.run(&["plan", "--full-list"]).await;
+    let creates = full
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("+ create"))
+        .count();
+    assert_eq!(creates, 250);
+    assert!(!full.stdout.contains("more create"), "{}", full.stdout);
+
+    // Held: four users synced, three gone from the directory, one deprovision allowed.
+    let mut env = Env::new(Seed::default()).await;
+    env.sync().await;
+    env.policy = "max_deprovisions = 1".to_owned();
+    let mut company = crate::kit::company();
+    company["groups"][0]["members"] = serde_json::json!(["u1"]);
+    env.write_directory(&company);
+    let held = env.run(&["plan", "--detailed-exitcode"]).await;
+    assert_eq!(held.code, 4, "{}\n{}", held.stdout, held.stderr);
+    let summary_at = held.stdout.find("\nPlan: ").unwrap();
+    let held_at = held.stdout.find("HELD").unwrap();
+    let first_op = held.stdout.find("\n- deactivate").unwrap();
+    assert!(
+        summary_at < held_at && held_at < first_op,
+        "{}",
+        held.stdout
+    );
+    golden("plan-held.txt", &normalize(&env, &held.stdout));
+}
+
+/// The text's cut per kind (render::LIST_LIMIT).
+const LIMIT: usize = 200;

@@ -104,7 +104,7 @@ impl Env {
         .unwrap();
     }
 
-    fn write_config(&self) {
+    pub fn write_config(&self) {
         let config = format!(
             r#"
 [source]
