@@ -221,10 +221,16 @@ pub async fn prepare(
     let unlinked = scimsync_plan::unlinked(&mapped.desired, &links, unchanged.as_ref());
     let guests = known_guests(store, &unlinked)?;
     let (mut target, lookups) = if full {
-        let users = client
-            .list_users()
-            .await
-            .context("full read of the target's users")?;
+        let progress = Arc::new(crate::progress::Progress::unknown_total(
+            "target users read",
+            0,
+        ));
+        let step = Arc::clone(&progress);
+        client.on_read_progress(Some(Arc::new(move |done, total| step.set(done, total))));
+        let users = client.list_users().await;
+        client.on_read_progress(None);
+        progress.finish();
+        let users = users.context("full read of the target's users")?;
         (
             TargetView {
                 users,
@@ -672,7 +678,7 @@ async fn cycle_body(
         .with_group_links(crate::groups::executor_links(&prepared.groups, &plan))
         .with_confirmed_links(confirmed_later)
         .with_rest(prepared.teams.rest.clone());
-    let progress = crate::progress::Progress::new(plan.writes() as u64);
+    let progress = crate::progress::Progress::new("writes", plan.writes() as u64);
     let mut recorder = StoreRecorder::new(store, emitter, ctx, progress);
     let mut tracking = guard::Tracking::new(&mut recorder);
     let report = executor

@@ -210,6 +210,7 @@ const USAGE: i32 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, cli.color);
+    progress::init(cli.log_format == LogFormat::Text);
     let log_format = cli.log_format;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -367,7 +367,12 @@ struct Inner {
     versions: Mutex<HashMap<ScimId, String>>,
     /// 429s in a row per bucket, for the backoff of buckets with no budget.
     throttled: Mutex<HashMap<Bucket, u32>>,
+    /// Told (users read, users announced) after each page of a full read.
+    read_progress: std::sync::RwLock<Option<ReadProgress>>,
 }
+
+/// A full read's progress: users read so far, and the total the target announced.
+pub type ReadProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 impl fmt::Debug for ScimClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -424,6 +429,7 @@ impl ScimClient {
                 schema: std::sync::RwLock::new(TargetSchema::default()),
                 versions: Mutex::new(HashMap::new()),
                 throttled: Mutex::new(HashMap::new()),
+                read_progress: std::sync::RwLock::new(None),
             }),
         })
     }
@@ -463,6 +469,13 @@ impl ScimClient {
     /// 429s received over the client's lifetime outside `Executor::execute`.
     pub fn rate_limited(&self) -> u64 {
         self.inner.lifetime.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Who to tell how far `list_users` has come (a progress bar, a log line); `None` to stop.
+    pub fn on_read_progress(&self, progress: Option<ReadProgress>) {
+        if let Ok(mut slot) = self.inner.read_progress.write() {
+            *slot = progress;
+        }
     }
 
     /// Every user the target shows, read page by page (`startIndex`/`count`), until
@@ -703,6 +716,11 @@ impl ScimClient {
                 if seen.insert(user.id.clone()) {
                     users.push(user);
                 }
+            }
+            if let Ok(slot) = self.inner.read_progress.read()
+                && let Some(progress) = slot.as_ref()
+            {
+                progress(users.len() as u64, list.total_results as u64);
             }
             if start > list.total_results {
                 break;

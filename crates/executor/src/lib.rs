@@ -33,8 +33,8 @@ mod teams;
 mod update;
 
 pub use client::{
-    BucketReport, CheckReport, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES, ScimClient, Tuning,
-    url_error,
+    BucketReport, CheckReport, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES, ReadProgress, ScimClient,
+    Tuning, url_error,
 };
 pub use error::{ClientError, ErrorClass, MAX_UNTRUSTED_CHARS, ScimError, untrusted};
 pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder, planned_request};

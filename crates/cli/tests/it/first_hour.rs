@@ -318,6 +318,9 @@ async fn errors_are_printed_once_in_words() {
         golden(&format!("error-{name}.txt"), &normalize(&env, errors[0]));
     }
     assert!(!env.path("stat.db").exists(), "status created a store");
+    // The retries before giving up on the handshake are not silent.
+    let tls = &runs[5];
+    assert!(tls.stderr.contains("; retrying in "), "{}", tls.stderr);
 }
 
 /// All the cases at once, so the slow ones (a retried TLS handshake) overlap.
@@ -405,3 +408,41 @@ async fn plan_text_small_large_and_held() {
 
 /// The text's cut per kind (render::LIST_LIMIT).
 const LIMIT: usize = 200;
+
+/// A wait over 2 s says what it waits for, once for all the requests queued behind it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_wait_says_what_it_waits_for() {
+    let mut env = Env::with_config(EmulatorConfig {
+        token: TOKEN.into(),
+        limits: Some(scimsync_emulator::RateLimits::miro_scaled(
+            std::time::Duration::from_secs(3),
+        )),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    env.target_extra = "[target.rate_limits]\nwindow = \"3s\"\n".to_owned();
+    let users: Vec<_> = (0..210)
+        .map(|i| {
+            crate::kit::user(
+                &format!("u{i:03}"),
+                &format!("person{i:03}@example.com"),
+                "Person",
+                &format!("N{i:03}"),
+                "Eng",
+            )
+        })
+        .collect();
+    let ids: Vec<_> = (0..210).map(|i| format!("u{i:03}")).collect();
+    env.write_directory(&serde_json::json!({
+        "users": users,
+        "groups": [{"id": "g1", "name": "Miro Users", "members": ids}],
+    }));
+    let run = env.sync().await;
+    assert_tidy("sync", &run.stderr);
+    let waits: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("waiting") && l.contains("users_post budget (200 per 3s)"))
+        .collect();
+    assert_eq!(waits.len(), 1, "{}", run.stderr);
+}
