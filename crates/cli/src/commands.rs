@@ -597,23 +597,110 @@ fn print_capabilities(
     Ok(())
 }
 
+/// `check`'s findings on the directory side: what a cycle would read and map.
+struct SourceCheck {
+    users: usize,
+    groups: usize,
+    in_scope: usize,
+    out_of_scope: usize,
+    invalid: Vec<String>,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Reads the directory as a cycle would, maps it with the mapping the target takes, and says
+/// what needs fixing: a config name that matches no group (an error: it changes who is
+/// provisioned), invalid records (each held untouched; above `policy.max_invalid` an error,
+/// as every deprovision would be held), members that resolve to no user.
+async fn check_source(
+    config: &Config,
+    mapping: &scimsync_directory::Mapping,
+) -> (Option<scimsync_model::Snapshot>, SourceCheck) {
+    let mut out = SourceCheck {
+        users: 0,
+        groups: 0,
+        in_scope: 0,
+        out_of_scope: 0,
+        invalid: Vec::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let snapshot = match crate::source::read_snapshot(config).await {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            out.errors
+                .push(format!("the directory cannot be read: {e:#}"));
+            return (None, out);
+        }
+    };
+    let findings = scimsync_directory::findings(
+        &snapshot.groups,
+        &config.scope,
+        &config.roles,
+        &config.groups,
+    );
+    let mapped = scimsync_directory::map(&snapshot, &config.scope, &config.roles, mapping);
+    out.users = snapshot.users.len();
+    out.groups = snapshot.groups.len();
+    out.in_scope = mapped.desired.len();
+    out.out_of_scope = mapped.out_of_scope.len();
+    out.invalid = crate::cycle::describe_invalid(&mapped.invalid);
+    out.errors
+        .extend(findings.unmatched.iter().map(ToString::to_string));
+    out.warnings
+        .extend(findings.unresolved.iter().map(ToString::to_string));
+    let limit = config.policy.max_invalid.limit(out.users);
+    if out.invalid.len() > limit {
+        out.errors.push(format!(
+            "{} of the {} directory records are invalid, more than policy.max_invalid = {}: a \
+             cycle would hold every access-removing change",
+            out.invalid.len(),
+            out.users,
+            config.policy.max_invalid
+        ));
+    } else if !out.invalid.is_empty() {
+        out.warnings.push(format!(
+            "{} invalid directory records: a cycle leaves each of those users untouched",
+            out.invalid.len()
+        ));
+    }
+    (Some(snapshot), out)
+}
+
+/// One line that says whether a cycle can run as configured.
+fn verdict(errors: &[String], warnings: usize) -> String {
+    match (errors.len(), warnings) {
+        (0, 0) => "verdict: ready: the target and the directory are as a cycle needs them".into(),
+        (0, w) => format!("verdict: ready, with {w} warning(s) above worth a look"),
+        (e, _) => format!(
+            "verdict: NOT READY: {e} error(s) to fix first (a cycle would fail, or provision \
+             the wrong people)"
+        ),
+    }
+}
+
 async fn check(config: &Config, output: Output) -> Result<i32> {
     let token = config.token()?;
     let client = cycle::client(config, token)?;
-    let report = client
-        .check()
-        .await
-        .map_err(|e| anyhow!("check of {} failed: {e}", config.target.url))?;
-    // What the target declares, against the mapping: what a cycle would leave out.
-    let schema = report.discovery.schema();
-    let (_, unsupported) = crate::discovery::fit(
-        crate::discovery::base_mapping(config)?,
-        &schema,
-        &Default::default(),
-    );
-    // Cached for the cycles (a read-only probe of the target; the local store is ours), and
-    // attributes refused earlier get another chance.
-    if client.profile().fixed_capabilities.is_none() {
+    // The target and the directory are checked alike: one failing does not hide the other.
+    let probe = client.check().await;
+    let (mapping, unsupported, schema) = match &probe {
+        Ok(report) => {
+            let schema = report.discovery.schema();
+            let (mapping, unsupported) = crate::discovery::fit(
+                crate::discovery::base_mapping(config)?,
+                &schema,
+                &Default::default(),
+            );
+            (mapping, unsupported, Some(schema))
+        }
+        Err(_) => (crate::discovery::base_mapping(config)?, Vec::new(), None),
+    };
+    if let Ok(report) = &probe
+        && client.profile().fixed_capabilities.is_none()
+    {
+        // Cached for the cycles (a read-only probe of the target; the local store is ours),
+        // and attributes refused earlier get another chance.
         let stored = open_store(config).and_then(|mut store| {
             crate::discovery::remember(&mut store, None, &report.discovery, true)
         });
@@ -621,101 +708,134 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
             tracing::warn!("the target's discovery is not cached in the store: {e:#}");
         }
     }
-    // The directory side: sync.toml's group names against the directory's groups. A name that
-    // matches nothing is an error here (it changes who is provisioned), a warning in a sync.
-    let snapshot = crate::source::read_snapshot(config).await?;
-    let findings = scimsync_directory::findings(
-        &snapshot.groups,
-        &config.scope,
-        &config.roles,
-        &config.groups,
-    );
-    let miro = crate::teams::check(config, &client, &snapshot).await;
-    let code = if findings.unmatched.is_empty() && miro.errors.is_empty() {
+    let (snapshot, source) = check_source(config, &mapping).await;
+    let miro = match (&probe, &snapshot) {
+        (Ok(_), Some(snapshot)) => Some(crate::teams::check(config, &client, snapshot).await),
+        _ => None,
+    };
+    let mut errors = Vec::new();
+    if let Err(e) = &probe {
+        errors.push(format!("the target at {}: {e}", config.target.url));
+    }
+    errors.extend(source.errors.iter().cloned());
+    if let Some(miro) = &miro {
+        errors.extend(miro.errors.iter().cloned());
+    }
+    let warnings =
+        source.warnings.len() + unsupported.len() + miro.as_ref().map_or(0, |m| m.warnings.len());
+    let code = if errors.is_empty() {
         exit::OK
     } else {
         exit::ERROR
     };
     match output {
-        Output::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema": "scimsync.check/v1",
-                "target": config.target.url,
-                "ok": code == exit::OK,
-                "total_users": report.total_users,
-                "latency_ms": report.latency.as_millis() as u64,
-                "service_provider_config": report.service_provider_config,
-                "capabilities": report.capabilities,
-                "capabilities_overridden": config.target.capabilities.keys(),
-                "schemas_served": report.discovery.schemas.is_some(),
-                "resource_types_served": report.discovery.resource_types.is_some(),
-                "user_name_case_exact": schema.user_name_case_exact(),
-                "unsupported": unsupported,
-                "directory": {
-                    "users": snapshot.users.len(),
-                    "groups": snapshot.groups.len(),
-                    "errors": findings.unmatched.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "warnings": findings.unresolved.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                },
-                "miro": miro,
-            }))?
-        )?,
+        Output::Json => {
+            let report = probe.as_ref().ok();
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "schema": "scimsync.check/v1",
+                    "target": config.target.url,
+                    "ok": code == exit::OK,
+                    "verdict": if code == exit::OK { "ready" } else { "not_ready" },
+                    "errors": errors,
+                    "target_error": probe.as_ref().err().map(ToString::to_string),
+                    "total_users": report.and_then(|r| r.total_users),
+                    "latency_ms": report.map(|r| r.latency.as_millis() as u64),
+                    "service_provider_config": report.and_then(|r| r.service_provider_config.clone()),
+                    "capabilities": report.map(|r| &r.capabilities),
+                    "capabilities_overridden": config.target.capabilities.keys(),
+                    "schemas_served": report.map(|r| r.discovery.schemas.is_some()),
+                    "resource_types_served": report.map(|r| r.discovery.resource_types.is_some()),
+                    "user_name_case_exact": schema.as_ref().and_then(|s| s.user_name_case_exact()),
+                    "unsupported": unsupported,
+                    "directory": {
+                        "users": source.users,
+                        "groups": source.groups,
+                        "in_scope": source.in_scope,
+                        "out_of_scope": source.out_of_scope,
+                        "invalid": source.invalid,
+                        "errors": source.errors,
+                        "warnings": source.warnings,
+                    },
+                    "miro": miro,
+                }))?
+            )?;
+        }
         Output::Text => {
             outln!("target: {}", config.target.url)?;
-            outln!("authentication: ok ({} ms)", report.latency.as_millis())?;
-            if let Some(total) = report.total_users {
-                outln!("users visible: {total}")?;
-            }
-            if report.service_provider_config.is_none() {
-                outln!("ServiceProviderConfig: not served")?;
-            }
-            print_capabilities(&report.capabilities, &config.target.capabilities)?;
-            if client.profile().fixed_capabilities.is_none() {
-                let served = |v: &Option<serde_json::Value>| {
-                    if v.is_some() { "read" } else { "not served" }
-                };
-                outln!("schemas: {}", served(&report.discovery.schemas))?;
-                outln!(
-                    "resource types: {}",
-                    served(&report.discovery.resource_types)
-                )?;
-                if let Some(exact) = schema.user_name_case_exact() {
-                    outln!(
-                        "userName: {}",
-                        if exact {
-                            "case-sensitive (caseExact)"
-                        } else {
-                            "case-insensitive"
+            match &probe {
+                Err(e) => outln!("error: {e}")?,
+                Ok(report) => {
+                    outln!("authentication: ok ({} ms)", report.latency.as_millis())?;
+                    if let Some(total) = report.total_users {
+                        outln!("users visible: {total}")?;
+                    }
+                    if report.service_provider_config.is_none() {
+                        outln!("ServiceProviderConfig: not served")?;
+                    }
+                    print_capabilities(&report.capabilities, &config.target.capabilities)?;
+                    if client.profile().fixed_capabilities.is_none() {
+                        let served = |v: &Option<serde_json::Value>| {
+                            if v.is_some() { "read" } else { "not served" }
+                        };
+                        outln!("schemas: {}", served(&report.discovery.schemas))?;
+                        outln!(
+                            "resource types: {}",
+                            served(&report.discovery.resource_types)
+                        )?;
+                        if let Some(exact) = schema.as_ref().and_then(|s| s.user_name_case_exact())
+                        {
+                            outln!(
+                                "userName: {}",
+                                if exact {
+                                    "case-sensitive (caseExact)"
+                                } else {
+                                    "case-insensitive"
+                                }
+                            )?;
                         }
-                    )?;
-                }
-                if unsupported.is_empty() {
-                    outln!("mapping: every mapped attribute is declared by the target")?;
-                } else {
-                    outln!(
-                        "mapping: {} attribute(s) not supported by the target:",
-                        unsupported.len()
-                    )?;
-                    for u in &unsupported {
-                        outln!("  ! {}", crate::discovery::describe(u))?;
+                        if unsupported.is_empty() {
+                            outln!("mapping: every mapped attribute is declared by the target")?;
+                        } else {
+                            outln!(
+                                "mapping: {} attribute(s) not supported by the target:",
+                                unsupported.len()
+                            )?;
+                            for u in &unsupported {
+                                outln!("  ! {}", crate::discovery::describe(u))?;
+                            }
+                        }
                     }
                 }
             }
-            outln!(
-                "directory: {} users, {} groups",
-                snapshot.users.len(),
-                snapshot.groups.len()
-            )?;
-            for name in &findings.unmatched {
-                outln!("error: {name}")?;
+            if snapshot.is_some() {
+                outln!(
+                    "directory: {} users, {} groups; {} users in scope, {} out of scope, {} invalid",
+                    source.users,
+                    source.groups,
+                    source.in_scope,
+                    source.out_of_scope,
+                    source.invalid.len()
+                )?;
+            } else {
+                outln!("directory: not read")?;
             }
-            for member in &findings.unresolved {
-                outln!("warning: {member}")?;
+            for record in &source.invalid {
+                outln!("  invalid: {record}")?;
             }
-            for line in miro.lines() {
-                outln!("{line}")?;
+            for e in &source.errors {
+                outln!("error: {e}")?;
             }
+            for w in &source.warnings {
+                outln!("warning: {w}")?;
+            }
+            if let Some(miro) = &miro {
+                for line in miro.lines() {
+                    outln!("{line}")?;
+                }
+            }
+            outln!("\n{}", verdict(&errors, warnings))?;
         }
     }
     Ok(code)

@@ -299,7 +299,7 @@ async fn errors_are_printed_once_in_words() {
         text.replace(&url, &format!("https://{}/api/v1/scim", env.emu.addr)),
     )
     .unwrap();
-    cases.push(("https-to-plain-http", tls, vec!["check"], 1));
+    cases.push(("https-to-plain-http", tls, vec!["plan"], 1));
     let runs = run_all(&cases).await;
     for ((name, _, args, code), r) in cases.iter().zip(&runs) {
         assert_eq!(r.code, *code, "{name} {args:?}:\n{}", r.stderr);
@@ -445,4 +445,52 @@ async fn a_long_wait_says_what_it_waits_for() {
         .filter(|l| l.contains("waiting") && l.contains("users_post budget (200 per 3s)"))
         .collect();
     assert_eq!(waits.len(), 1, "{}", run.stderr);
+}
+
+/// `check` reads the directory as a cycle would and gives one verdict across both sides: a
+/// target it cannot reach does not hide the directory's problems, nor the reverse.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_gives_one_verdict_across_directory_and_target() {
+    let env = demo().await;
+    let config = env.path("demo.toml");
+    let ok = run(&env, &["check"]).await;
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    assert!(
+        ok.stdout
+            .ends_with("verdict: ready: the target and the directory are as a cycle needs them\n"),
+        "{}",
+        ok.stdout
+    );
+
+    // A record without an email, and an admin group name that matches nothing; the target
+    // answers on a scheme it does not speak.
+    let mut directory: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/directory.json")).unwrap(),
+    )
+    .unwrap();
+    directory["users"][0]["email"] = serde_json::json!("not-an-email");
+    env.write_directory(&directory);
+    let url = format!("http://{}/api/v1/scim", env.emu.addr);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            &repo().join("examples/directory.json").display().to_string(),
+            &env.path("directory.json").display().to_string(),
+        )
+        .replace(
+            "admin_groups = [\"Miro Admins\"]",
+            "admin_groups = [\"Miro Admin\"]",
+        )
+        .replace(&url, &format!("https://{}/api/v1/scim", env.emu.addr));
+    let broken = env.path("broken.toml");
+    std::fs::write(&broken, text).unwrap();
+    let bad = exec(broken, vec!["check".into()]).await;
+    assert_eq!(bad.code, 1, "{}\n{}", bad.stdout, bad.stderr);
+    assert_tidy("check", &bad.stdout);
+    let out = normalize(&env, &bad.stdout);
+    assert!(out.contains("does not speak TLS"), "{out}");
+    assert!(out.contains("1 invalid"), "{out}");
+    assert!(out.contains("Miro Admin"), "{out}");
+    assert!(out.contains("verdict: NOT READY: 2 error(s)"), "{out}");
+    golden("check-not-ready.txt", &out);
 }
