@@ -108,6 +108,7 @@ pub enum Command {
         /// Read every user from the target instead of trusting the store's links.
         #[arg(long)]
         full: bool,
+        /// text for people (the summary first), json for tools (every op, schema scimsync.plan/v1).
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
         /// Save the plan for `sync --now --plan FILE`.
@@ -127,6 +128,8 @@ pub enum Command {
         /// Run now (the only mode; scheduled runs are `daemon`).
         #[arg(long)]
         now: bool,
+        /// Read every user and group from the target instead of trusting the store's links
+        /// (a cycle is full anyway the first time and after schedule.full_every).
         #[arg(long)]
         full: bool,
         /// Apply exactly this saved plan; refused if the directory or target changed under it.
@@ -140,28 +143,39 @@ pub enum Command {
         /// Only events newer than this (e.g. 1h, 2d).
         #[arg(long)]
         since: Option<String>,
-        #[arg(long = "type")]
+        /// Only events of this type (user_create_provision, group_update_provision, sync_held, …).
+        #[arg(long = "type", value_name = "NAME")]
         event_type: Option<String>,
+        /// Only what was not done: failed operations (FAIL) and skipped ones (SKIP).
         #[arg(long)]
         failed: bool,
-        #[arg(long)]
+        /// Only events about this user (userName, i.e. the email).
+        #[arg(long, value_name = "EMAIL")]
         user: Option<String>,
-        #[arg(long)]
+        /// Only events of this run (`status` lists the runs).
+        #[arg(long, value_name = "N")]
         run: Option<i64>,
+        /// At most this many events, the newest.
         #[arg(long, default_value_t = 1000)]
         limit: usize,
+        /// text, one line an event; json, one JSON object a line.
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// Last runs, their counts, held deletes.
+    /// Last runs and their counts, managed users, quarantine, what the guard holds, writes in
+    /// flight, uncertain users and groups.
     Status {
+        /// How many of the last runs to list.
         #[arg(long, default_value_t = 10)]
         runs: usize,
+        /// text for people, json for tools (schema scimsync.status/v1).
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// Read-only probe of the target with the token.
+    /// Read-only probe of the target with the token, and the directory read as a cycle would:
+    /// one report, one verdict.
     Check {
+        /// text for people, json for tools (schema scimsync.check/v1).
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -171,6 +185,7 @@ pub enum Command {
         /// Show the held set (and any approval) instead of approving.
         #[arg(long)]
         list: bool,
+        /// text for people, json for tools.
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
         /// Approve only if the held set still has this digest (its first 8 or more hex digits,
@@ -180,12 +195,14 @@ pub enum Command {
     },
     /// Print a shell completion script (e.g. `scimsync completions bash > /etc/bash_completion.d/scimsync`).
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Write the man page (roff) to stdout, or into DIR as scimsync.1.
+    /// Write the man pages (roff): scimsync.1 to stdout, or every page into DIR (scimsync.1 and
+    /// scimsync-<command>.1 for each command).
     Man {
-        /// A directory to write scimsync.1 into.
+        /// A directory to write every page into (e.g. /usr/local/share/man/man1).
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
