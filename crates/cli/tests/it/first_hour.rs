@@ -144,11 +144,27 @@ async fn exec(config: PathBuf, args: Vec<String>) -> Run {
         .await
         .expect("scimsync did not finish within 120 s")
         .expect("cannot run scimsync");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
+}
+
+/// `n` people, all in "Miro Users".
+fn people(n: usize) -> serde_json::Value {
+    let users: Vec<_> = (0..n)
+        .map(|i| {
+            crate::kit::user(
+                &format!("u{i:03}"),
+                &format!("person{i:03}@example.com"),
+                "Person",
+                &format!("N{i:03}"),
+                "Eng",
+            )
+        })
+        .collect();
+    let ids: Vec<_> = (0..n).map(|i| format!("u{i:03}")).collect();
+    serde_json::json!({
+        "users": users,
+        "groups": [{"id": "g1", "name": "Miro Users", "members": ids}],
+    })
 }
 
 fn count_after(text: &str, word: &str) -> usize {
@@ -351,22 +367,7 @@ async fn plan_text_small_large_and_held() {
 
     // Large: 250 people to create, one already there to adopt.
     let env = Env::new(Seed::default()).await;
-    let users: Vec<_> = (0..250)
-        .map(|i| {
-            crate::kit::user(
-                &format!("u{i:03}"),
-                &format!("person{i:03}@example.com"),
-                "Person",
-                &format!("N{i:03}"),
-                "Eng",
-            )
-        })
-        .collect();
-    let ids: Vec<_> = (0..250).map(|i| format!("u{i:03}")).collect();
-    env.write_directory(&serde_json::json!({
-        "users": users,
-        "groups": [{"id": "g1", "name": "Miro Users", "members": ids}],
-    }));
+    env.write_directory(&people(250));
     let large = env.run(&["plan"]).await;
     assert_eq!(large.code, 0, "{}", large.stderr);
     assert_tidy("plan", &large.stdout);
@@ -421,22 +422,7 @@ async fn a_long_wait_says_what_it_waits_for() {
     })
     .await;
     env.target_extra = "[target.rate_limits]\nwindow = \"3s\"\n".to_owned();
-    let users: Vec<_> = (0..210)
-        .map(|i| {
-            crate::kit::user(
-                &format!("u{i:03}"),
-                &format!("person{i:03}@example.com"),
-                "Person",
-                &format!("N{i:03}"),
-                "Eng",
-            )
-        })
-        .collect();
-    let ids: Vec<_> = (0..210).map(|i| format!("u{i:03}")).collect();
-    env.write_directory(&serde_json::json!({
-        "users": users,
-        "groups": [{"id": "g1", "name": "Miro Users", "members": ids}],
-    }));
+    env.write_directory(&people(210));
     let run = env.sync().await;
     assert_tidy("sync", &run.stderr);
     let waits: Vec<&str> = run

@@ -34,7 +34,7 @@ impl Run {
             .unwrap_or_else(|| panic!("no summary line for {bucket}:\n{}", self.stderr))
     }
 
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
