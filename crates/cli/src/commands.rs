@@ -189,7 +189,9 @@ async fn plan(config: &Config, args: PlanArgs<'_>) -> Result<i32> {
             let mut json =
                 crate::render::plan_json(&prepared, plan, &profile, &config.integration());
             json["guard"] = crate::guard::plan_json(&decision);
-            outln!("{}", serde_json::to_string_pretty(&json)?)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::render::write_plan_json(&mut out, &json, plan)?;
+            std::io::Write::flush(&mut out)?;
         }
     }
     if let Some(path) = out {

@@ -545,18 +545,6 @@ pub fn plan_json(
     profile: &Profile,
     integration: &str,
 ) -> serde_json::Value {
-    let ops: Vec<serde_json::Value> = plan
-        .ops
-        .iter()
-        .map(|op| {
-            let mut v = serde_json::to_value(op).unwrap_or_default();
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("kind".into(), serde_json::json!(op.kind()));
-                obj.insert("phase".into(), serde_json::json!(op.phase()));
-            }
-            v
-        })
-        .collect();
     serde_json::json!({
         "schema": "scimsync.plan/v1",
         "integration": integration,
@@ -587,8 +575,81 @@ pub fn plan_json(
             .map(|(b, n)| (b.as_str().to_owned(), n))
             .collect::<BTreeMap<_, _>>(),
         "unsupported": prepared.fit.unsupported,
-        "ops": ops,
     })
+}
+
+/// One op as `plan --output json` lists it: the op, its kind and its phase.
+fn op_json(op: &Op) -> serde_json::Value {
+    let mut v = serde_json::to_value(op).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("kind".into(), serde_json::json!(op.kind()));
+        obj.insert("phase".into(), serde_json::json!(op.phase()));
+    }
+    v
+}
+
+/// `head` (the plan's JSON without its ops) with `"ops"` appended, one op at a time: a million
+/// ops are never one `serde_json::Value`, nor one string.
+pub fn write_plan_json(
+    out: &mut impl std::io::Write,
+    head: &serde_json::Value,
+    plan: &Plan,
+) -> std::io::Result<()> {
+    let head = serde_json::to_string_pretty(head)?;
+    // A pretty object ends with "\n}"; the ops go in before it.
+    let body = head.strip_suffix('}').unwrap_or(&head).trim_end();
+    let comma = if body.ends_with('{') { "" } else { "," };
+    write!(out, "{body}{comma}\n  \"ops\": [")?;
+    for (i, op) in plan.ops.iter().enumerate() {
+        let sep = if i == 0 { "\n    " } else { ",\n    " };
+        write!(out, "{sep}{}", op_json(op))?;
+    }
+    let end = if plan.ops.is_empty() { "]" } else { "\n  ]" };
+    writeln!(out, "{end}\n}}")
+}
+
+#[cfg(test)]
+mod json_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use scimsync_model::{SkipReason, SourceId};
+
+    /// The streamed JSON is one valid document: the head's keys, then every op in order.
+    #[test]
+    fn the_streamed_plan_json_parses_whole() {
+        let ops: Vec<Op> = (0..3)
+            .map(|i| Op::Adopt {
+                source_id: SourceId::new(format!("u{i}")),
+                target_id: ScimId::new(format!("t{i}")),
+                user_name: format!("u{i}@example.com"),
+            })
+            .chain([Op::Skip {
+                source_id: SourceId::new("u9"),
+                user_name: "u9@example.com".into(),
+                reason: SkipReason::InactiveNotProvisioned,
+            }])
+            .collect();
+        let plan = Plan { ops };
+        for (head, plan) in [
+            (
+                serde_json::json!({"schema": "scimsync.plan/v1", "n": 1}),
+                plan.clone(),
+            ),
+            (serde_json::json!({}), Plan::default()),
+        ] {
+            let mut out = Vec::new();
+            write_plan_json(&mut out, &head, &plan).unwrap();
+            let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let ops = doc["ops"].as_array().unwrap();
+            assert_eq!(ops.len(), plan.ops.len());
+            for (json, op) in ops.iter().zip(&plan.ops) {
+                assert_eq!(json, &op_json(op));
+            }
+            for (key, value) in head.as_object().unwrap() {
+                assert_eq!(&doc[key], value);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
