@@ -125,18 +125,20 @@ url = "ldap://127.0.0.1:389"
 base_dn = "dc=example,dc=com"
 "#;
 
+/// The REST keys are checked in a table that has its required `org_id`.
+const REST: &str = r#"
+[target.rest]
+org_id = "3074457350000000001"
+token_env = "MIRO_REST_TOKEN"
+"#;
+
 fn with(section: &str, key: &str, value: Value) -> Table {
     let mut table: Table = toml::from_str(BASE).unwrap();
     if section.starts_with("source.ldap") {
         merge(&mut table, toml::from_str(LDAP).unwrap());
     }
-    // [target.rest] needs its org; a documented default is checked beside it.
-    if section == "target.rest" && key != "org_id" {
-        merge(
-            &mut table,
-            toml::from_str("[target.rest]\norg_id = \"3074457350000000001\"\ntoken_env = \"T\"\n")
-                .unwrap(),
-        );
+    if section.starts_with("target.rest") {
+        merge(&mut table, toml::from_str(REST).unwrap());
     }
     let mut at = &mut table;
     for part in section.split('.') {

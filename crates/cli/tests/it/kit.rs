@@ -17,6 +17,8 @@ pub struct Env {
     pub policy: String,
     /// More keys of [target] (`timeout = "1s"`).
     pub target_extra: String,
+    /// The body of [groups]: none synced unless a test names some.
+    pub groups: String,
 }
 
 pub struct Run {
@@ -87,6 +89,7 @@ impl Env {
             extra_config: String::new(),
             policy: "max_deprovisions = \"50%\"".to_owned(),
             target_extra: String::new(),
+            groups: "sync = []".to_owned(),
         };
         env.write_directory(&company());
         env
@@ -126,7 +129,7 @@ admin_groups = ["Miro Admins"]
 # The user side only: with Miro's 2026 default (user groups), "Miro Users" would be synced as
 # a user group too. Groups have their own tests (groups.rs, miro2026.rs).
 [groups]
-sync = []
+{groups}
 
 [mapping]
 preset = "jumpcloud"
@@ -141,7 +144,8 @@ path = "state.db"
             url = self.emu.base_url,
             extra = self.extra_config,
             policy = self.policy,
-            target_extra = self.target_extra
+            target_extra = self.target_extra,
+            groups = self.groups
         );
         std::fs::write(self.path("sync.toml"), config).unwrap();
     }

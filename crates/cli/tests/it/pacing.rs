@@ -61,7 +61,7 @@ async fn a_no_change_incremental_cycle_sends_no_request() {
         teams: vec![],
     })
     .await;
-    env.extra_config = "\n[groups]\nsync = [\"Eng\", \"Sales\"]\n".into();
+    env.groups = "sync = [\"Eng\", \"Sales\"]".into();
     env.write_directory(&company());
     env.sync().await; // full: creates, the guest's 404, the skip, Eng filled, Sales missing
     assert!(env.user("ann@example.com").is_some());

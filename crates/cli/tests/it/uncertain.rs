@@ -162,7 +162,7 @@ fn with_team() -> (Value, String) {
         .as_array_mut()
         .unwrap()
         .push(json!({"id": "g3", "name": "Engineering", "members": ["u1", "u2", "u3", "u5"]}));
-    (dir, "\n[groups]\nsync = [\"Engineering\"]\n".to_owned())
+    (dir, "sync = [\"Engineering\"]".to_owned())
 }
 
 /// Finding 2. Before: an HTML page with status 200 was recorded as done; the leavers stayed
@@ -182,7 +182,7 @@ async fn an_html_200_is_never_a_success_and_everything_goes_through_later() {
     // the guard would hold; this test is about what counts as a success.
     env.policy = "max_deprovisions = \"100%\"".to_owned();
     let (dir, groups) = with_team();
-    env.extra_config = groups;
+    env.groups = groups;
     env.write_directory(&dir);
     env.sync().await;
     let team = |env: &Env| {
