@@ -84,14 +84,35 @@ impl Color {
     /// turns `auto` off; an explicit `always` wins over it.
     pub fn ansi(self) -> bool {
         use std::io::IsTerminal;
+        self.ansi_with(
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::io::stderr().is_terminal(),
+        )
+    }
+
+    fn ansi_with(self, no_color: Option<&std::ffi::OsStr>, terminal: bool) -> bool {
         match self {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stderr().is_terminal()
-            }
+            Color::Auto => no_color.is_none_or(|v| v.is_empty()) && terminal,
         }
+    }
+}
+
+#[cfg(test)]
+mod color_tests {
+    use super::Color;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn no_color_turns_auto_off_and_the_flag_wins() {
+        let set = Some(OsStr::new("1"));
+        assert!(Color::Auto.ansi_with(None, true));
+        assert!(!Color::Auto.ansi_with(set, true));
+        assert!(Color::Auto.ansi_with(Some(OsStr::new("")), true));
+        assert!(!Color::Auto.ansi_with(None, false));
+        assert!(Color::Always.ansi_with(set, false));
+        assert!(!Color::Never.ansi_with(None, true));
     }
 }
 

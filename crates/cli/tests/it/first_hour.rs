@@ -441,6 +441,10 @@ async fn check_gives_one_verdict_across_directory_and_target() {
     let config = env.path("demo.toml");
     let ok = run(&env, &["check"]).await;
     assert_eq!(ok.code, 0, "{}", ok.stdout);
+    // Log lines: colour only when asked for (stderr is not a terminal here).
+    assert!(!ok.stderr.contains('\u{1b}'), "{}", ok.stderr);
+    let coloured = run(&env, &["--color", "always", "check"]).await;
+    assert!(coloured.stderr.contains("\u{1b}["), "{}", coloured.stderr);
     assert!(
         ok.stdout
             .ends_with("verdict: ready: the target and the directory are as a cycle needs them\n"),
