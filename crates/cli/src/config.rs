@@ -464,8 +464,12 @@ impl Config {
             SourceKind::Json | SourceKind::Csv => {
                 if self.source.path.is_none() {
                     bail!(
-                        "{at}: [source] path is required for kind = {:?}",
-                        self.source.kind
+                        "{at}: [source] path is required for kind = \"{}\"",
+                        if self.source.kind == SourceKind::Json {
+                            "json"
+                        } else {
+                            "csv"
+                        }
                     );
                 }
             }
