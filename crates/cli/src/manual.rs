@@ -9,7 +9,14 @@ use std::path::Path;
 
 pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "scimsync", &mut std::io::stdout());
+    // Into a buffer first: clap_complete panics on a failed write (`completions bash | head`),
+    // a closed pipe here is an error `main` ends quietly on.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "scimsync", &mut script);
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(&script)
+        .context("cannot write the completions")?;
     Ok(exit::OK)
 }
 
