@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts scim2-server (PyPI, an RFC 7643/7644 server we did not write) on 127.0.0.1 for the
-# `generic` profile's end-to-end tests (crates/cli/tests/it/generic.rs).
+# `generic` profile's end-to-end tests (tests/it/generic.rs).
 # Contract (scripts/test.sh): append `export VAR=…` lines to $SCIMSYNC_TEST_ENV and the server's
 # pid to $SCIMSYNC_TEST_PIDS. With --dynamic-tenants each test uses its own store at /<tenant>/v2.
 set -euo pipefail

@@ -42,17 +42,20 @@ pub async fn emulator(window: Option<Duration>) -> Result<RunningEmulator> {
 /// A sync.toml for `directory` against `base_url`, with the client's budgets over `window`
 /// (the same scaled window as the emulator's) and the deletion guard off (benchmarks create).
 pub fn write_config(dir: &Path, base_url: &str, window: Option<Duration>) -> Result<PathBuf> {
-    write_config_with(dir, base_url, window, "", "")
+    write_config_with(dir, base_url, window, "", "", "")
 }
 
-/// `write_config` with more `[target]` keys (`max_response_bytes = "64MiB"`) and `[policy]`
-/// keys.
+/// `write_config` with more `[target]` keys (`max_response_bytes = "64MiB"`), `[policy]` keys,
+/// and `extra` tables appended (bench-plan's `[groups] sync`). The token is in
+/// `BENCH_SCIM_TOKEN` for a `scimsync` process (`run_scimsync` sets it) and in DIR/token for the
+/// engine called in process, which does not set its own environment.
 pub fn write_config_with(
     dir: &Path,
     base_url: &str,
     window: Option<Duration>,
     target_extra: &str,
     policy_extra: &str,
+    extra: &str,
 ) -> Result<PathBuf> {
     let limits = window
         .map(|w| format!("\n[target.rate_limits]\nwindow = \"{}ms\"\n", w.as_millis()))
@@ -65,6 +68,7 @@ path = "directory.json"
 [target]
 url = "{base_url}"
 token_env = "BENCH_SCIM_TOKEN"
+token_file = "token"
 profile = "miro"
 {target_extra}
 {limits}
@@ -83,8 +87,12 @@ max_deprovisions = "100%"
 
 [state]
 path = "state.db"
-"#
+{extra}"#
     );
+    let token = dir.join("token");
+    std::fs::write(&token, TOKEN).context("writing the token file")?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600))?;
     let path = dir.join("sync.toml");
     std::fs::write(&path, config).context("writing sync.toml")?;
     Ok(path)

@@ -6,4 +6,5 @@
 pub mod cpu;
 pub mod generate;
 pub mod harness;
+pub mod phases;
 pub mod rss;

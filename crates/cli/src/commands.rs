@@ -1,14 +1,13 @@
-//! One function per subcommand.
+//! One function per subcommand: each calls the engine, prints, and picks the exit code.
 
-use crate::config::Config;
-use crate::cycle::{self, CycleOptions, exit};
-use crate::recorder::Emitter;
-use crate::saved::SavedPlan;
-use crate::{Cli, Command, Output};
-use anyhow::{Context, Result, anyhow, bail};
+use crate::args::{Cli, Command, Output};
+use crate::exit;
+use anyhow::{Context, Result, bail};
+use scimsync_engine::config::Config;
+use scimsync_engine::saved::SavedPlan;
+use scimsync_engine::{CycleLock, CycleOptions, Emitter};
 use scimsync_model::{EventType, InitiatedBy, RunId};
 use scimsync_store::{ApproveOutcome, EventQuery, Store};
-use std::fs::File;
 use std::path::Path;
 
 /// A command line clap accepts but that means nothing (`sync` without `--now`, `--since 5x`):
@@ -36,9 +35,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
         _ => {}
     }
     let config = Config::load(&cli.config)?;
-    let emitter = Emitter {
-        format: cli.log_format,
-    };
+    let terminal = crate::progress::Terminal::default();
+    let emitter = Emitter::new()
+        .with_sink(crate::metrics::MetricsSink)
+        .with_sink(crate::log::LogSink {
+            format: cli.log_format,
+            terminal: terminal.clone(),
+        })
+        .with_progress(terminal);
     match cli.command {
         Command::Plan {
             full,
@@ -89,9 +93,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// The state store sync.toml names, with the path in the error.
 pub fn open_store(config: &Config) -> Result<Store> {
     let path = config.state_path();
-    Store::open(&path).with_context(|| format!("cannot open the state store {}", path.display()))
+    scimsync_engine::open_store(config)
+        .with_context(|| format!("cannot open the state store {}", path.display()))
 }
 
 /// The store for commands that only read it (`status`, `events`, `approve-deletes`): a path
@@ -108,26 +114,6 @@ fn open_existing_store(config: &Config) -> Result<Store> {
         );
     }
     open_store(config)
-}
-
-/// A file lock beside the store, so a `sync --now` and a daemon never run cycles at once.
-pub fn cycle_lock(config: &Config) -> Result<File> {
-    let path = config.state_path().with_extension("lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow!(
-            "another scimsync cycle is running against {} (lock {}); not starting a second one",
-            config.state_path().display(),
-            path.display()
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(anyhow!("cannot lock {}: {e}", path.display())),
-    }
 }
 
 struct PlanArgs<'a> {
@@ -147,20 +133,31 @@ async fn plan(config: &Config, args: PlanArgs<'_>) -> Result<i32> {
         full_list,
     } = args;
     let token = config.token()?;
-    let client = cycle::client(config, token)?;
+    let client = scimsync_engine::target::client(config, token)?;
     let mut store = open_store(config)?;
-    crate::recent::load(&store, &client)?;
-    let full = cycle::needs_full(config, &store, full)?;
-    let prepared = cycle::prepare(config, &store, &client, full, out.is_some()).await;
+    scimsync_engine::recent::load(&store, &client)?;
+    let full = scimsync_engine::prepare::needs_full(config, &store, full)?;
+    // A full read of a large target takes a while: its progress, as a bar or log lines.
+    let reads = std::sync::Arc::new(crate::progress::Progress::unknown_total(
+        "target users read",
+        0,
+    ));
+    let step = std::sync::Arc::clone(&reads);
+    client.on_read_progress(Some(std::sync::Arc::new(move |done, total| {
+        step.set(done, total)
+    })));
+    let prepared = scimsync_engine::prepare(config, &store, &client, full, out.is_some()).await;
+    client.on_read_progress(None);
+    reads.finish();
     // The plan's reads count in the target's windows too, for the sync that may follow.
-    if let Err(e) = crate::recent::save(&mut store, &client) {
-        tracing::warn!("the plan's recent requests were not stored: {e:#}");
+    if let Err(e) = scimsync_engine::recent::save(&mut store, &client) {
+        tracing::warn!("the plan's recent requests were not stored: {e}");
     }
     let prepared = prepared?;
     let plan = prepared.plan();
-    let profile = cycle::profile(config);
+    let profile = config.profile();
     // The same decision a sync would take now, so the plan tells the truth about the guard.
-    let decision = crate::guard::judge(
+    let decision = scimsync_engine::guard::judge(
         config,
         &store,
         &prepared,
@@ -169,9 +166,8 @@ async fn plan(config: &Config, args: PlanArgs<'_>) -> Result<i32> {
     )?;
     match output {
         Output::Text => {
-            let guard = crate::guard::plan_text(&decision);
-            let stdout = std::io::stdout().lock();
-            let mut out = std::io::BufWriter::new(stdout);
+            let guard = crate::held::plan_text(&decision);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             crate::render::write_plan_text(
                 &mut out,
                 &prepared,
@@ -188,7 +184,7 @@ async fn plan(config: &Config, args: PlanArgs<'_>) -> Result<i32> {
         Output::Json => {
             let mut json =
                 crate::render::plan_json(&prepared, plan, &profile, &config.integration());
-            json["guard"] = crate::guard::plan_json(&decision);
+            json["guard"] = crate::held::plan_json(&decision);
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             crate::render::write_plan_json(&mut out, &json, plan)?;
             std::io::Write::flush(&mut out)?;
@@ -211,6 +207,14 @@ async fn plan(config: &Config, args: PlanArgs<'_>) -> Result<i32> {
     })
 }
 
+/// Who is running this: the effective OS user (from the passwd database), and the user who
+/// ran sudo, when there is one.
+fn operator() -> scimsync_engine::guard::Operator {
+    let user = whoami::username().unwrap_or_else(|_| "unknown".to_owned());
+    let sudo = std::env::var("SUDO_USER").ok().filter(|s| !s.is_empty());
+    scimsync_engine::guard::Operator { user, sudo }
+}
+
 /// `scimsync approve-deletes [--list] [--output json] [--digest HEX]`.
 fn approve_deletes(
     config: &Config,
@@ -223,12 +227,12 @@ fn approve_deletes(
     if list {
         match output {
             Output::Json => {
-                let mut state = crate::guard::state_json(&store, true)?;
+                let mut state = crate::held::state_json(&store, true)?;
                 state["schema"] = serde_json::json!("scimsync.held/v1");
                 outln!("{}", serde_json::to_string_pretty(&state)?)?;
             }
             Output::Text => {
-                let text = crate::guard::state_text(&store, true)?;
+                let text = crate::held::state_text(&store, true)?;
                 if text.is_empty() {
                     outln!("Nothing is held by the deletion guard.")?;
                 } else {
@@ -238,7 +242,15 @@ fn approve_deletes(
         }
         return Ok(exit::OK);
     }
-    let outcome = crate::guard::approve(config, &mut store, emitter, digest)?;
+    if let Some(d) = digest
+        && (d.len() < 8 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        bail!(
+            "--digest {d:?}: give at least the first 8 hex digits `approve-deletes --list` shows"
+        );
+    }
+    let outcome =
+        scimsync_engine::guard::approve(config, &mut store, emitter, &operator(), digest)?;
     let (code, message) = match &outcome {
         ApproveOutcome::NothingHeld => (
             exit::ERROR,
@@ -250,7 +262,7 @@ fn approve_deletes(
             format!(
                 "The held set changed since it was listed: its digest is now {} ({} changes: {}). \
                  Nothing approved; review it with `scimsync approve-deletes --list`.",
-                crate::guard::short_digest(&held.digest()),
+                crate::held::short_digest(&held.digest()),
                 held.losses.len(),
                 held.counts()
             ),
@@ -265,7 +277,7 @@ fn approve_deletes(
                     .map(|r| format!(" by run {r}"))
                     .unwrap_or_default(),
                 scimsync_model::LossCounts::of(&a.losses),
-                crate::guard::short_digest(&a.digest),
+                crate::held::short_digest(&a.digest),
                 a.expires_at
             ),
         ),
@@ -277,7 +289,7 @@ fn approve_deletes(
                 "schema": "scimsync.approval/v1",
                 "approved": matches!(outcome, ApproveOutcome::Approved(_)),
                 "message": message,
-                "approval": crate::guard::state_json(&store, false)?["approval"],
+                "approval": crate::held::state_json(&store, false)?["approval"],
             }))?
         )?,
         Output::Text if code == exit::OK => outln!("{message}")?,
@@ -292,9 +304,9 @@ pub async fn sync_now(
     full: bool,
     saved: Option<SavedPlan>,
 ) -> Result<i32> {
-    let _lock = cycle_lock(config)?;
+    let _lock = CycleLock::acquire(config)?;
     let mut store = open_store(config)?;
-    let report = cycle::run_cycle(
+    let report = scimsync_engine::run_cycle(
         config,
         &mut store,
         emitter,
@@ -302,32 +314,12 @@ pub async fn sync_now(
             full,
             initiated_by: InitiatedBy::Manual,
             saved_plan: saved,
+            exit_code: exit::of_run,
         },
     )
     .await?;
-    print_summary(&report);
-    Ok(report.exit_code)
-}
-
-pub fn print_summary(report: &cycle::CycleReport) {
-    let s = &report.summary;
-    let n = |k: &str| s.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-    eprintln!(
-        "run {}: {} succeeded, {} failed, {} skipped, {} held; {} rate-limited responses, {} retries; {} ms",
-        report.run_id,
-        n("succeeded"),
-        n("failed"),
-        n("skipped"),
-        n("held_deprovisions"),
-        n("rate_limited"),
-        n("retries"),
-        n("elapsed_ms"),
-    );
-    if let Some(achieved) = s.get("achieved").and_then(|v| v.as_object()) {
-        for (bucket, a) in achieved {
-            eprintln!("{}", crate::render::achieved_line(bucket, a));
-        }
-    }
+    eprint!("{}", crate::render::summary_lines(&report));
+    Ok(exit::of_run(report.status))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -422,12 +414,12 @@ fn events(
 fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
     let store = open_existing_store(config)?;
     let records = store.runs(runs)?;
-    let guard = crate::guard::state_json(&store, false)?;
+    let guard = crate::held::state_json(&store, false)?;
     let held = guard["held"]["total"].as_u64().unwrap_or(0);
     let approved = guard["approval"]["expired"] == serde_json::json!(false);
-    let last_full = store.meta(crate::meta::LAST_FULL_AT)?;
+    let last_full = store.meta(scimsync_engine::meta::LAST_FULL_AT)?;
     let links = store.link_count()?;
-    let quarantine = crate::quarantine::current(&store)?;
+    let quarantine = scimsync_engine::quarantine::current(&store)?;
     // Writes journaled and never completed: in flight in a running cycle, or left by a crash
     // (the next cycle closes them with an event each).
     let intents = store.open_intents()?;
@@ -538,7 +530,7 @@ fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
                     )?;
                 }
             }
-            out!("{}", crate::guard::state_text(&store, false)?)?;
+            out!("{}", crate::held::state_text(&store, false)?)?;
             outln!("\nlast runs:")?;
             for r in &records {
                 let n = |k: &str| r.summary.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
@@ -627,7 +619,7 @@ async fn check_source(
         errors: Vec::new(),
         warnings: Vec::new(),
     };
-    let snapshot = match crate::source::read_snapshot(config).await {
+    let snapshot = match scimsync_engine::directory::read_snapshot(config) {
         Ok(snapshot) => snapshot,
         Err(e) => {
             out.errors
@@ -646,7 +638,7 @@ async fn check_source(
     out.groups = snapshot.groups.len();
     out.in_scope = mapped.desired.len();
     out.out_of_scope = mapped.out_of_scope.len();
-    out.invalid = crate::cycle::describe_invalid(&mapped.invalid);
+    out.invalid = mapped.invalid.iter().map(ToString::to_string).collect();
     out.errors
         .extend(findings.unmatched.iter().map(ToString::to_string));
     out.warnings
@@ -683,20 +675,24 @@ fn verdict(errors: &[String], warnings: usize) -> String {
 
 async fn check(config: &Config, output: Output) -> Result<i32> {
     let token = config.token()?;
-    let client = cycle::client(config, token)?;
+    let client = scimsync_engine::target::client(config, token)?;
     // The target and the directory are checked alike: one failing does not hide the other.
     let probe = client.check().await;
     let (mapping, unsupported, schema) = match &probe {
         Ok(report) => {
             let schema = report.discovery.schema();
-            let (mapping, unsupported) = crate::discovery::fit(
-                crate::discovery::base_mapping(config)?,
+            let (mapping, unsupported) = scimsync_engine::discovery::fit(
+                scimsync_engine::discovery::base_mapping(config)?,
                 &schema,
                 &Default::default(),
             );
             (mapping, unsupported, Some(schema))
         }
-        Err(_) => (crate::discovery::base_mapping(config)?, Vec::new(), None),
+        Err(_) => (
+            scimsync_engine::discovery::base_mapping(config)?,
+            Vec::new(),
+            None,
+        ),
     };
     if let Ok(report) = &probe
         && client.profile().fixed_capabilities.is_none()
@@ -704,7 +700,8 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
         // Cached for the cycles (a read-only probe of the target; the local store is ours),
         // and attributes refused earlier get another chance.
         let stored = open_store(config).and_then(|mut store| {
-            crate::discovery::remember(&mut store, None, &report.discovery, true)
+            scimsync_engine::discovery::remember(&mut store, None, &report.discovery, true)
+                .map_err(anyhow::Error::from)
         });
         if let Err(e) = stored {
             tracing::warn!("the target's discovery is not cached in the store: {e:#}");
@@ -712,7 +709,9 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
     }
     let (snapshot, source) = check_source(config, &mapping).await;
     let miro = match (&probe, &snapshot) {
-        (Ok(_), Some(snapshot)) => Some(crate::teams::check(config, &client, snapshot).await),
+        (Ok(_), Some(snapshot)) => {
+            Some(scimsync_engine::teams::check(config, &client, snapshot).await)
+        }
         _ => None,
     };
     let mut errors = Vec::new();
@@ -805,7 +804,7 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
                                 unsupported.len()
                             )?;
                             for u in &unsupported {
-                                outln!("  ! {}", crate::discovery::describe(u))?;
+                                outln!("  ! {}", scimsync_engine::discovery::describe(u))?;
                             }
                         }
                     }
@@ -833,7 +832,7 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
                 outln!("warning: {w}")?;
             }
             if let Some(miro) = &miro {
-                for line in miro.lines() {
+                for line in crate::render::miro_check_lines(miro) {
                     outln!("{line}")?;
                 }
             }

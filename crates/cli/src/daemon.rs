@@ -6,81 +6,23 @@
 //! quarantined (see `quarantine`), ticks are skipped until the back-off ends.
 //!
 //! Shutdown mid-cycle: the cycle is dropped at once (a 40-minute cycle cannot delay a stop), the
-//! writes it had in flight are closed in the journal as abandoned with an event each (see
-//! `journal`), the run is marked interrupted with a `sync_cycle_end` event, and the process
-//! exits 0. The next cycle re-plans from the directory and the target, looking up before any
-//! create, so nothing is duplicated or lost.
+//! writes it had in flight are closed in the journal as abandoned with an event each, the run is
+//! marked interrupted with a `sync_cycle_end` event (`scimsync_engine::cycle::interrupted`), and
+//! the process exits 0. The next cycle re-plans from the directory and the target, looking up
+//! before any create, so nothing is duplicated or lost.
+//!
+//! A front end, not the engine's: when to run a cycle and what to serve beside it are this
+//! binary's choices (a console would schedule and serve its own); each step of a cycle, and
+//! what an interrupted one leaves, is the engine's.
 
-use crate::commands::{cycle_lock, open_store, print_summary};
-use crate::config::Config;
-use crate::cycle::{self, CycleOptions, EventContext, EventExt, exit};
+use crate::exit;
 use crate::health::{Health, LastCycle};
-use crate::recorder::Emitter;
-use anyhow::{Result, anyhow};
-use scimsync_model::{EventType, InitiatedBy};
-use scimsync_store::{RunStatus, Store};
-use serde::Deserialize;
-use std::net::SocketAddr;
+use anyhow::Result;
+use scimsync_engine::config::{Config, Listen};
+use scimsync_engine::{CycleLock, CycleOptions, Emitter};
+use scimsync_model::InitiatedBy;
+use scimsync_store::RunStatus;
 use tokio::time::{Instant, MissedTickBehavior};
-
-/// `[daemon]` in sync.toml.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DaemonConfig {
-    /// Where to serve /healthz, /readyz and /metrics; `false` serves nothing.
-    #[serde(default)]
-    pub listen: Listen,
-    /// Allow a non-loopback `listen` address (the endpoints have no authentication).
-    #[serde(default)]
-    pub allow_remote: bool,
-}
-
-impl DaemonConfig {
-    pub fn validate(&self) -> Result<()> {
-        if let Listen::At(addr) = self.listen
-            && !addr.ip().is_loopback()
-            && !self.allow_remote
-        {
-            return Err(anyhow!(
-                "listen = \"{addr}\" is not a loopback address; /metrics and /healthz have no \
-                 authentication. Set allow_remote = true to serve them there anyway"
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listen {
-    Off,
-    At(SocketAddr),
-}
-
-impl Default for Listen {
-    fn default() -> Self {
-        Listen::At(SocketAddr::from(([127, 0, 0, 1], 9464)))
-    }
-}
-
-impl<'de> Deserialize<'de> for Listen {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Flag(bool),
-            Addr(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Flag(false) => Ok(Listen::Off),
-            Raw::Flag(true) => Ok(Listen::default()),
-            Raw::Addr(s) => s.trim().parse().map(Listen::At).map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "listen = {s:?}: {e}; expected an address such as \"127.0.0.1:9464\", or false"
-                ))
-            }),
-        }
-    }
-}
 
 pub async fn run(config: &Config, emitter: &Emitter) -> Result<i32> {
     let mut shutdown = shutdown_signal()?;
@@ -121,9 +63,13 @@ async fn run_loop(
             _ = ticker.tick() => {}
             _ = shutdown.recv() => break,
         }
-        let mut store = match open_store(config) {
+        let mut store = match scimsync_engine::open_store(config) {
             Ok(store) => store,
             Err(e) => {
+                let e = anyhow::Error::from(e).context(format!(
+                    "cannot open the state store {}",
+                    config.state_path().display()
+                ));
                 tracing::error!("skipping this tick: {e:#}");
                 health.set_last(LastCycle::FailedHard {
                     error: format!("{e:#}"),
@@ -132,7 +78,7 @@ async fn run_loop(
             }
         };
         // Read each tick: a manual `sync --now` may have lifted (or started) a quarantine.
-        let quarantine = crate::quarantine::current(&store)?
+        let quarantine = scimsync_engine::quarantine::current(&store)?
             .filter(|q| q.active(time::OffsetDateTime::now_utc()));
         health.set_quarantine(
             quarantine
@@ -147,89 +93,57 @@ async fn run_loop(
             );
             continue;
         }
-        let lock = match cycle_lock(config) {
+        let lock = match CycleLock::acquire(config) {
             Ok(lock) => lock,
             Err(e) => {
-                tracing::warn!("skipping this tick: {e:#}");
+                tracing::warn!("skipping this tick: {:#}", anyhow::Error::from(e));
                 continue;
             }
         };
         health.set_ready();
         let outcome = tokio::select! {
-            r = cycle::run_cycle(config, &mut store, emitter, CycleOptions {
+            r = scimsync_engine::run_cycle(config, &mut store, emitter, CycleOptions {
                 full: false,
                 initiated_by: InitiatedBy::Schedule,
                 saved_plan: None,
+                exit_code: exit::of_run,
             }) => Some(r),
             _ = shutdown.recv() => None,
         };
         match outcome {
             Some(Ok(report)) => {
-                print_summary(&report);
-                let status = report
-                    .summary
-                    .get("status")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or("completed")
-                    .to_owned();
-                health.set_last(if report.exit_code == exit::ERROR {
+                eprint!("{}", crate::render::summary_lines(&report));
+                health.set_last(if report.status == RunStatus::Failed {
                     LastCycle::FailedHard {
                         error: format!("run {} failed", report.run_id),
                     }
                 } else {
-                    LastCycle::Completed { status }
+                    LastCycle::Completed {
+                        status: report.status.to_string(),
+                    }
                 });
             }
             Some(Err(e)) => {
+                let e = anyhow::Error::from(e);
                 tracing::error!("cycle failed: {e:#}");
                 health.set_last(LastCycle::FailedHard {
                     error: format!("{e:#}"),
                 });
             }
             None => {
-                interrupted(config, &mut store, emitter)?;
+                let abandoned = scimsync_engine::cycle::interrupted(config, &mut store, emitter)?;
+                tracing::info!(abandoned, "stopped mid-cycle on signal");
                 drop(lock);
                 return Ok(exit::OK);
             }
         }
-        let quarantine = crate::quarantine::current(&store)?
+        let quarantine = scimsync_engine::quarantine::current(&store)?
             .filter(|q| q.active(time::OffsetDateTime::now_utc()));
         health.set_quarantine(quarantine.map(|q| (q.until, q.reason)));
         drop(lock);
     }
     tracing::info!("daemon stopped");
     Ok(exit::OK)
-}
-
-/// The cycle future was dropped mid-flight: close its journal and mark its run.
-fn interrupted(config: &Config, store: &mut Store, emitter: &Emitter) -> Result<()> {
-    let integration = config.integration();
-    let abandoned = crate::journal::close_open_intents(
-        store,
-        emitter,
-        &integration,
-        crate::journal::Closing::OnShutdown,
-    )?;
-    let run = store.last_run()?.filter(|r| r.status == RunStatus::Running);
-    store.mark_interrupted_runs()?;
-    if let Some(run) = run {
-        let ctx = EventContext {
-            run_id: run.id,
-            initiated_by: run.initiated_by,
-            integration,
-        };
-        emitter.emit(
-            store,
-            ctx.event(EventType::SyncCycleEnd, false)
-                .with_detail(serde_json::json!({
-                    "status": RunStatus::Interrupted.as_str(),
-                    "abandoned_intents": abandoned,
-                }))
-                .with_error(Some("stopped by a signal mid-cycle".into())),
-        )?;
-    }
-    tracing::info!(abandoned, "stopped mid-cycle on signal");
-    Ok(())
 }
 
 /// A channel that yields once on SIGTERM or SIGINT (and again for each further signal).

@@ -1,8 +1,8 @@
 //! `scimsync completions SHELL` and `scimsync man`: generated from the clap definition, so they
 //! never drift from the real flags.
 
-use crate::Cli;
-use crate::cycle::exit;
+use crate::args::Cli;
+use crate::exit;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::path::Path;

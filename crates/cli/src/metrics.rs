@@ -1,6 +1,6 @@
 //! Prometheus metrics, driven from the one emit point.
 //!
-//! Every counter here is derived from an event as `recorder::Emitter::emit` records it (and the
+//! Every counter here is derived from an event as `scimsync_engine::recorder::Emitter::emit` records it (and the
 //! cycle summary carried by `sync_cycle_end`), never counted separately at a call site, so the
 //! numbers on `/metrics` and the rows of `scimsync events` always agree. Outside `daemon` no
 //! recorder is installed and every call is a no-op.
@@ -110,8 +110,16 @@ fn describe() {
     );
 }
 
-/// Called by `Emitter::emit` for every event it records.
-pub fn observe(event: &Event) {
+/// The metrics, as a sink of the engine's emit point: every event once the store holds it.
+pub struct MetricsSink;
+
+impl scimsync_engine::EventSink for MetricsSink {
+    fn observe(&self, event: &Event) {
+        observe(event);
+    }
+}
+
+fn observe(event: &Event) {
     let detail = &event.detail;
     let n = |k: &str| detail.get(k).and_then(serde_json::Value::as_u64);
     match event.event_type {
@@ -143,7 +151,7 @@ pub fn observe(event: &Event) {
         // A notice (a cycle's start, the mapping, the integration), not an operation.
         kind if !is_operation(kind) => {}
         kind => {
-            let outcome = if crate::journal::is_abandoned(event) {
+            let outcome = if scimsync_engine::journal::is_abandoned(event) {
                 "abandoned"
             } else {
                 match event.outcome() {

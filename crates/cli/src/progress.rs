@@ -107,14 +107,6 @@ impl Progress {
         }
     }
 
-    /// Runs `f` (which prints) with the bar out of the way.
-    pub fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
-        match &self.sink {
-            Sink::Bar(bar) => bar.suspend(f),
-            Sink::Off | Sink::Log(_) => f(),
-        }
-    }
-
     pub fn finish(&self) {
         match &self.sink {
             Sink::Off => {}
@@ -169,6 +161,53 @@ fn eta(done: u64, total: u64, elapsed: Duration) -> Option<Duration> {
 /// Whole seconds: progress lines are read, not parsed.
 fn rounded(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs().max(1))).to_string()
+}
+
+/// The engine's view of the writes' progress, shared with the log sink (which prints above the
+/// bar): a `Progress` per run.
+#[derive(Clone, Default)]
+pub struct Terminal {
+    current: std::sync::Arc<Mutex<Option<Progress>>>,
+}
+
+impl Terminal {
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<Progress>> {
+        // Plain data: a panic elsewhere while holding the lock leaves nothing half-written.
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` (which prints) with the bar cleared, then draws it again.
+    pub fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
+        // The bar's handle, so the lock is not held while `f` prints.
+        let bar = match self.current().as_ref().map(|p| &p.sink) {
+            Some(Sink::Bar(bar)) => Some(bar.clone()),
+            _ => None,
+        };
+        match bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+}
+
+impl scimsync_engine::Progress for Terminal {
+    fn start(&self, writes: u64) {
+        *self.current() = Some(Progress::new("writes", writes));
+    }
+
+    fn advance(&self) {
+        if let Some(p) = self.current().as_ref() {
+            p.inc();
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(p) = self.current().take() {
+            p.finish();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! What `plan` prints (terraform-style text, or JSON with a stable schema), and the rate-limit
 //! arithmetic shown with it.
 
-use crate::cycle::Prepared;
-use scimsync_executor::ExecutionReport;
+use scimsync_engine::report::{Achieved, burst_bound};
+use scimsync_engine::teams::MiroCheck;
+use scimsync_engine::verify::{Finding, Verification};
+use scimsync_engine::{CycleReport, Prepared};
 use scimsync_model::{AttrValue, Member, Op, OpKind, Plan, ScimId, TeamAction, paths};
-use scimsync_scim::{Bucket, Budgets, Profile};
+use scimsync_scim::{Bucket, Profile};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -122,73 +124,28 @@ fn bucket_totals(plan: &Plan, profile: &Profile) -> BTreeMap<Bucket, u64> {
     totals
 }
 
-/// What each bucket sent, against the bound its budget sets: n requests of a bucket allowed N
-/// per window need at least `(n - 1) div N` windows between the first and the last (a whole
-/// budget may go at once), and no window-long interval may hold more than N. Both figures are
-/// the client's own, measured as sent; the ratio (bound over the time taken) is at most 1 when
-/// the budget was kept.
-pub fn achieved_rates(report: &ExecutionReport, budgets: &Budgets) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for (bucket, b) in &report.buckets {
-        let span = match (b.first, b.last) {
-            (Some(first), Some(last)) if last > first => last - first,
-            _ => Duration::ZERO,
-        };
-        let budget = budgets.buckets.get(bucket).copied().filter(|&n| n > 0);
-        let bound = budget.map(|n| burst_bound(b.requests, n, budgets.window));
-        let ratio = bound
-            .filter(|bound| !bound.is_zero() && !span.is_zero())
-            .map(|bound| round3(bound.as_secs_f64() / span.as_secs_f64()));
-        out.insert(
-            bucket.as_str().to_owned(),
-            serde_json::json!({
-                "requests": b.requests,
-                "seconds": round3(span.as_secs_f64()),
-                "budget": budget,
-                "window_seconds": budgets.window.as_secs_f64(),
-                "busiest_window": b.busiest_window,
-                "bound_seconds": bound.map(|d| round3(d.as_secs_f64())),
-                "ratio": ratio,
-                "taught": b.taught,
-            }),
-        );
-    }
-    serde_json::Value::Object(out)
-}
-
-/// The least time from the first to the last of `requests` under `per_window` per `window`
-/// (the burst bound, without the time one burst takes to send).
-pub fn burst_bound(requests: u64, per_window: u32, window: Duration) -> Duration {
-    let windows = requests.saturating_sub(1) / u64::from(per_window.max(1));
-    window.saturating_mul(u32::try_from(windows).unwrap_or(u32::MAX))
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-/// One line of the post-sync summary for a bucket's entry of `achieved_rates`.
-pub fn achieved_line(bucket: &str, a: &serde_json::Value) -> String {
-    let u = |k: &str| a.get(k).and_then(serde_json::Value::as_u64);
-    let f = |k: &str| a.get(k).and_then(serde_json::Value::as_f64);
-    let requests = u("requests").unwrap_or(0);
-    let seconds = f("seconds").unwrap_or(0.0);
-    let mut line = format!("  {bucket}: {requests} requests in {seconds:.2} s");
-    let (Some(budget), Some(window)) = (u("budget"), f("window_seconds")) else {
+/// One line of the post-sync summary for a bucket's rate (`scimsync_engine::report::Achieved`).
+pub fn achieved_line(bucket: Bucket, a: &Achieved) -> String {
+    let mut line = format!(
+        "  {}: {} requests in {:.2} s",
+        bucket.as_str(),
+        a.requests,
+        a.seconds
+    );
+    let Some(budget) = a.budget else {
         line.push_str(" (no budget)");
         return line;
     };
-    let window = humantime::format_duration(Duration::from_secs_f64(window));
-    let busiest = u("busiest_window").unwrap_or(0);
-    match (f("bound_seconds"), f("ratio")) {
+    let window = humantime::format_duration(Duration::from_secs_f64(a.window_seconds));
+    match (a.bound_seconds, a.ratio) {
         (Some(bound), Some(ratio)) if bound > 0.0 => line.push_str(&format!(
             "; {budget} per {window} allow them in {bound:.2} s at the soonest ({:.0}%)",
             ratio * 100.0
         )),
         _ => line.push_str(&format!(", one burst ({budget} per {window})")),
     }
-    line.push_str(&format!("; at most {busiest} in any {window}"));
-    if let Some(taught) = u("taught") {
+    line.push_str(&format!("; at most {} in any {window}", a.busiest_window));
+    if let Some(taught) = a.taught {
         line.push_str(&format!(
             "; after 429s, {taught} per {window} for the rest of the cycle"
         ));
@@ -424,9 +381,9 @@ pub fn write_plan_text(
         )?;
     }
     for u in &prepared.fit.unsupported {
-        writeln!(out, "  ! {}", crate::discovery::describe(u))?;
+        writeln!(out, "  ! {}", scimsync_engine::discovery::describe(u))?;
     }
-    for line in crate::verify::summary(&prepared.verification) {
+    for line in verification_lines(&prepared.verification) {
         writeln!(out, "{line}")?;
     }
 
@@ -553,7 +510,7 @@ pub fn plan_json(
             "users": prepared.directory_users,
             "in_scope": prepared.mapped.desired.len(),
             "out_of_scope": prepared.mapped.out_of_scope.len(),
-            "invalid": crate::cycle::describe_invalid(&prepared.mapped.invalid),
+            "invalid": prepared.mapped.invalid.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "unresolved_members": prepared.findings.unresolved,
             "unmatched_config": prepared.findings.unmatched.iter().map(ToString::to_string).collect::<Vec<_>>(),
         },
@@ -563,7 +520,7 @@ pub fn plan_json(
         "uncertain": {
             "verified": prepared.verification.verified.len(),
             "reads": prepared.verification.reads,
-            "held": crate::verify::summary(&prepared.verification).into_iter().skip(1).collect::<Vec<_>>(),
+            "held": verification_lines(&prepared.verification).into_iter().skip(1).collect::<Vec<_>>(),
         },
         "counts": plan.counts(),
         "group_model": prepared.model.model.as_str(),
@@ -606,6 +563,81 @@ pub fn write_plan_json(
     }
     let end = if plan.ops.is_empty() { "]" } else { "\n  ]" };
     writeln!(out, "{end}\n}}")
+}
+
+/// What `sync --now` and the daemon print on stderr when a cycle ends: one line of counts, then
+/// what each bucket sent against its budget.
+pub fn summary_lines(report: &CycleReport) -> String {
+    let summary = &report.summary;
+    let counts = summary.counts.as_ref();
+    let n = |f: fn(&scimsync_engine::report::CycleCounts) -> u64| counts.map_or(0, f);
+    let mut out = format!(
+        "run {}: {} succeeded, {} failed, {} skipped, {} held; {} rate-limited responses, {} retries; {} ms\n",
+        report.run_id,
+        n(|c| c.succeeded as u64),
+        n(|c| c.failed as u64),
+        n(|c| c.skipped as u64),
+        n(|c| c.held_deprovisions as u64),
+        n(|c| c.rate_limited),
+        n(|c| c.retries),
+        summary.elapsed_ms,
+    );
+    for (bucket, a) in counts.into_iter().flat_map(|c| &c.achieved) {
+        let _ = writeln!(out, "{}", achieved_line(*bucket, a));
+    }
+    out
+}
+
+/// What `plan` prints of verification: how many uncertain objects were read, and each one
+/// held because its read failed (nothing at all when nothing was uncertain).
+pub fn verification_lines(verification: &Verification) -> Vec<String> {
+    if verification.verified.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "uncertain: {} users and groups whose last write has an unknown outcome, read from the \
+         target before planning ({} reads)",
+        verification.verified.len(),
+        verification.reads
+    )];
+    for v in &verification.verified {
+        if let Finding::Unverified(why) = &v.finding {
+            lines.push(format!(
+                "  held: {} {} ({}): not readable now ({why}); left untouched",
+                v.mark.mark.kind, v.mark.mark.name, v.mark.mark.source_id
+            ));
+        }
+    }
+    lines
+}
+
+/// The lines `check` prints of Miro's side (`scimsync_engine::teams::check`).
+pub fn miro_check_lines(check: &MiroCheck) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(effective) = check.effective {
+        lines.push(format!(
+            "group model: {effective}{}",
+            if check.configured.is_some() {
+                " (sync.toml)"
+            } else {
+                " (sync.toml does not say; see the warning)"
+            }
+        ));
+    }
+    match check.org {
+        Some(org) => lines.push(format!("org answers to: {org} ({})", check.how)),
+        None if !check.how.is_empty() => lines.push(format!("org answers to: {}", check.how)),
+        None => {}
+    }
+    if !check.rest.is_empty() {
+        lines.push(format!("REST API ([target.rest]): {}", check.rest));
+    }
+    if let Some(n) = check.teams_visible {
+        lines.push(format!("teams visible: {n}"));
+    }
+    lines.extend(check.errors.iter().map(|e| format!("error: {e}")));
+    lines.extend(check.warnings.iter().map(|w| format!("warning: {w}")));
+    lines
 }
 
 #[cfg(test)]
@@ -656,7 +688,8 @@ mod json_tests {
 mod rate_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use scimsync_executor::BucketReport;
+    use scimsync_engine::report::{BucketReport, ExecutionReport, achieved_rates};
+    use scimsync_scim::Budgets;
 
     fn report(bucket: Bucket, b: BucketReport) -> ExecutionReport {
         ExecutionReport {
@@ -696,10 +729,10 @@ mod rate_tests {
             })
             .collect();
         let rates = achieved_rates(&report(Bucket::UsersPost, sent(&times, w)), &budgets);
-        let a = &rates["users_post"];
-        assert_eq!(a["busiest_window"], 200);
-        assert_eq!(a["bound_seconds"], 60.0);
-        let line = achieved_line("users_post", a);
+        let a = &rates[&Bucket::UsersPost];
+        assert_eq!(a.busiest_window, 200);
+        assert_eq!(a.bound_seconds, Some(60.0));
+        let line = achieved_line(Bucket::UsersPost, a);
         assert_eq!(
             line,
             "  users_post: 600 requests in 60.60 s; 200 per 30s allow them in 60.00 s at the \
@@ -710,10 +743,15 @@ mod rate_tests {
         let times: Vec<Duration> = (0..44).map(|i| Duration::from_millis(5 * i)).collect();
         let rates = achieved_rates(&report(Bucket::UsersGet, sent(&times, w)), &budgets);
         assert_eq!(
-            achieved_line("users_get", &rates["users_get"]),
+            achieved_line(Bucket::UsersGet, &rates[&Bucket::UsersGet]),
             "  users_get: 44 requests in 0.21 s, one burst (200 per 30s); at most 44 in any 30s"
         );
-        assert_eq!(rates["users_get"]["ratio"], serde_json::Value::Null);
+        assert_eq!(rates[&Bucket::UsersGet].ratio, None);
+        // The JSON of the run's summary, as on main before the engine.
+        let json = serde_json::to_value(&rates[&Bucket::UsersGet]).unwrap();
+        assert_eq!(json["ratio"], serde_json::Value::Null);
+        assert_eq!(json["busiest_window"], 44);
+        assert_eq!(json["window_seconds"], 30.0);
     }
 
     #[test]
@@ -725,7 +763,7 @@ mod rate_tests {
             &budgets,
         );
         assert_eq!(
-            achieved_line("users_get", &rates["users_get"]),
+            achieved_line(Bucket::UsersGet, &rates[&Bucket::UsersGet]),
             "  users_get: 2 requests in 0.01 s (no budget)"
         );
         let budgets = Budgets::miro();
@@ -733,7 +771,7 @@ mod rate_tests {
         b.taught = Some(180);
         let rates = achieved_rates(&report(Bucket::UsersPost, b), &budgets);
         assert!(
-            achieved_line("users_post", &rates["users_post"])
+            achieved_line(Bucket::UsersPost, &rates[&Bucket::UsersPost])
                 .ends_with("; after 429s, 180 per 30s for the rest of the cycle")
         );
     }
@@ -766,8 +804,12 @@ mod rate_tests {
             let b = sent(&times, window);
             assert!(b.busiest_window <= 200);
             let rates = achieved_rates(&report(Bucket::UsersPost, b), &budgets);
-            let ratio = rates["users_post"]["ratio"].as_f64().unwrap_or(0.0);
-            assert!(ratio <= 1.0, "{count} requests: {}", rates["users_post"]);
+            let ratio = rates[&Bucket::UsersPost].ratio.unwrap_or(0.0);
+            assert!(
+                ratio <= 1.0,
+                "{count} requests: {:?}",
+                rates[&Bucket::UsersPost]
+            );
         }
     }
 }

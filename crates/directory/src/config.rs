@@ -63,7 +63,7 @@ impl RolesConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
-    /// JumpCloud's names: `email`, `firstname`, `lastname`, `state`, … (SPEC.md).
+    /// JumpCloud's names: `email`, `firstname`, `lastname`, `state`, … (docs/sync-toml.md, `preset`).
     #[default]
     Jumpcloud,
     /// Microsoft Entra's names: `userPrincipalName`, `givenName`, `surname`, `accountEnabled`, …

@@ -2,14 +2,14 @@
 
 use crate::config::{Preset, RolesConfig, ScopeConfig};
 use crate::email;
+use crate::expr::MAX_VALUE_BYTES;
 use crate::keyed::{Keyed, UserRecord};
-use crate::mapping::{MAX_VALUE_BYTES, Mapping, Source};
+use crate::mapping::{Mapping, Source};
 use foldhash::HashSet;
 use rayon::prelude::*;
 use scimsync_model::{
-    AttrKey, AttrValue, Attrs, DesiredUser, OutOfScope, OutOfScopeReason, PushedHashes,
-    RecordStamp, Snapshot, SourceGroup, SourceId, SourceUser, UserState,
-    fingerprint_matches_sorted, paths,
+    AttrKey, AttrValue, Attrs, Claims, DesiredUser, LinkHandle, OutOfScope, OutOfScopeReason,
+    PushedLinks, RecordStamp, Snapshot, SourceGroup, SourceId, SourceUser, UserState, paths,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -18,29 +18,15 @@ use std::hash::BuildHasher;
 /// The directory, sorted into what to provision, what to deprovision, and what to leave alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Mapped {
-    /// In scope and valid, sorted by userName then source id.
+    /// In scope and valid, sorted by userName then source id. Mapped against the links
+    /// ([`map_users_against`], [`map_keyed`]), a user the links claim as last pushed keeps no
+    /// attributes: see [`Claims`].
     pub desired: Vec<DesiredUser>,
-    /// Aligned with `desired`: true where the user, mapped against the fingerprints of what was
-    /// last pushed ([`map_users`]'s `pushed`), matched its link's and holds no reference to
-    /// another user. Such a user is exactly as last pushed, so its attributes were dropped as
-    /// soon as mapped (`attrs` is empty): on an unchanged million-user directory that is most
-    /// of a cycle's memory. Empty when mapped without `pushed`: nothing was compared.
-    pub unchanged: Vec<bool>,
-    /// Aligned with `unchanged`: where `pushed` keeps the link an unchanged user matched, when
-    /// it says (`PushedHashes::pushed_link`), so the proof of unchanged users need not look it
-    /// up again.
-    #[serde(skip)]
-    pub links: Vec<Option<u32>>,
     /// Valid but not to be provisioned (unassigned or DELETED), sorted by source id.
     pub out_of_scope: Vec<OutOfScope>,
     /// Records that cannot be mapped, one per user, sorted by source id. These users are in
     /// neither list above: the planner must leave their target accounts untouched.
     pub invalid: Vec<InvalidRecord>,
-    /// From a keyed read ([`map_keyed`]): the desired users (by position in `desired`) whose
-    /// record was parsed and mapped exactly as last pushed, with the stamp their link can
-    /// store so the next cycle recognises the record without parsing it.
-    #[serde(skip)]
-    pub stamps: Vec<(usize, RecordStamp)>,
 }
 
 /// A directory user whose record cannot be mapped, and the field at fault.
@@ -84,43 +70,64 @@ pub fn map(
         scope,
         roles,
         mapping,
-        None,
     )
 }
 
 /// [`map`], consuming the users: each record is dropped as soon as it is mapped, so a cycle
 /// never holds the whole snapshot and the whole mapped directory at once (on a million users,
-/// the difference between about one and about two gigabytes). With `pushed`, a user whose
-/// mapped state has the fingerprint its link recorded keeps no attributes (see
-/// [`Mapped::unchanged`]).
+/// the difference between about one and about two gigabytes).
 pub fn map_users(
     users: Vec<SourceUser>,
     groups: &[SourceGroup],
     scope: &ScopeConfig,
     roles: &RolesConfig,
     mapping: &Mapping,
-    pushed: Option<&dyn PushedHashes>,
 ) -> Mapped {
-    map_records(users, Vec::new(), groups, scope, roles, mapping, pushed)
+    map_records(users, Vec::new(), groups, scope, roles, mapping, None).0
 }
 
-/// [`map_users`] for a keyed read (see [`Keyed`]): a known user is taken as its link
-/// describes it, unchanged, and a parsed user mapped unchanged gets a stamp
-/// ([`Mapped::stamps`]). `mapping`'s record context must be the one the read keyed with.
+/// [`map_users`] on an incremental cycle, against the links: a user the links claim as last
+/// pushed ([`PushedLinks::claim`]) keeps no attributes (on an unchanged million-user directory,
+/// most of a cycle's memory), and the claims are returned for the planner's proof of unchanged
+/// users, which alone may take such a user as it is.
+pub fn map_users_against(
+    users: Vec<SourceUser>,
+    groups: &[SourceGroup],
+    scope: &ScopeConfig,
+    roles: &RolesConfig,
+    mapping: &Mapping,
+    links: &dyn PushedLinks,
+) -> (Mapped, Claims) {
+    map_records(
+        users,
+        Vec::new(),
+        groups,
+        scope,
+        roles,
+        mapping,
+        Some(links),
+    )
+}
+
+/// [`map_users_against`] for a keyed read (see [`Keyed`]): a recognised user is taken as its
+/// link describes it, claimed with the handle its stamp was found by, and a parsed user the
+/// links claim gets a stamp its link can store ([`Claims::stamps`]). `mapping`'s record
+/// context must be the one the read keyed with. The snapshot's groups come back too.
 pub fn map_keyed(
     keyed: Keyed,
     scope: &ScopeConfig,
     roles: &RolesConfig,
     mapping: &Mapping,
-    pushed: &dyn PushedHashes,
-) -> (Mapped, Vec<SourceGroup>) {
+    links: &dyn PushedLinks,
+) -> (Mapped, Claims, Vec<SourceGroup>) {
     let Keyed { snapshot, records } = keyed;
     let Snapshot { users, groups } = snapshot;
-    let mapped = map_records(users, records, &groups, scope, roles, mapping, Some(pushed));
-    (mapped, groups)
+    let (mapped, claims) = map_records(users, records, &groups, scope, roles, mapping, Some(links));
+    (mapped, claims, groups)
 }
 
-/// `records` is aligned with `users`, or empty when the read did not key them.
+/// `records` is aligned with `users`, or empty when the read did not key them. Without
+/// `links`, nothing is claimed (the claims are empty).
 fn map_records(
     users: Vec<SourceUser>,
     records: Vec<UserRecord>,
@@ -128,20 +135,20 @@ fn map_records(
     scope: &ScopeConfig,
     roles: &RolesConfig,
     mapping: &Mapping,
-    pushed: Option<&dyn PushedHashes>,
-) -> Mapped {
+    links: Option<&dyn PushedLinks>,
+) -> (Mapped, Claims) {
     let admins = Memberships {
         admins: members_of(groups, &roles.admin_groups),
         grants: admin_role_grants(groups, &roles.admin_roles),
     };
-    let keyed = records.len() == users.len() && pushed.is_some();
+    let keyed = records.len() == users.len() && links.is_some();
     // Each record maps on its own: spread them over the cores (order kept). The scope's
     // members (every assigned user) are gathered meanwhile.
     let (in_scope, mut evaluated): (Option<HashSet<&str>>, Vec<Evaluated>) = rayon::join(
         || scope.groups.as_ref().map(|names| members_of(groups, names)),
         || {
             let evaluate =
-                |user, record| evaluate(user, record, mapping, &admins, &scope.filters, pushed);
+                |user, record| evaluate(user, record, mapping, &admins, &scope.filters, links);
             if keyed {
                 users
                     .into_par_iter()
@@ -205,26 +212,21 @@ fn map_records(
                     active: state == UserState::Activated,
                     attrs: candidate.attrs,
                 });
-                found.push((candidate.unchanged, candidate.link, stamp));
+                found.push((candidate.claim, stamp));
             }
         }
     }
     let (desired, found) = sort_by_user_name(desired, found);
     mapped.desired = desired;
-    mapped.unchanged.reserve_exact(found.len());
-    mapped.links.reserve_exact(found.len());
-    for (at, (unchanged, link, stamp)) in found.into_iter().enumerate() {
-        mapped.unchanged.push(unchanged);
-        mapped
-            .links
-            .push(link.and_then(|link| u32::try_from(link).ok()));
-        if let Some(stamp) = stamp {
-            mapped.stamps.push((at, stamp));
+    let mut claims = Claims::default();
+    if links.is_some() {
+        claims.users.reserve_exact(found.len());
+        for (claim, stamp) in found {
+            claims.users.push(claim);
+            if let (Some(claim), Some(stamp)) = (claim, stamp) {
+                claims.stamps.push((claim, stamp));
+            }
         }
-    }
-    if pushed.is_none() {
-        mapped.unchanged = Vec::new();
-        mapped.links = Vec::new();
     }
     mapped
         .out_of_scope
@@ -232,7 +234,7 @@ fn map_records(
     mapped
         .invalid
         .sort_unstable_by(|a, b| a.source_id.cmp(&b.source_id));
-    mapped
+    (mapped, claims)
 }
 
 /// Sorted by userName, then source id, with `aux` (aligned with `users`) kept aligned. A
@@ -327,12 +329,10 @@ pub(crate) fn members_of<'a>(groups: &'a [SourceGroup], names: &[String]) -> Has
 struct Candidate {
     user_name: String,
     state: UserState,
-    /// Empty when `unchanged`.
+    /// Empty when claimed.
     attrs: Attrs,
-    /// As last pushed (see `Mapped::unchanged`).
-    unchanged: bool,
-    /// Where the link it matched is kept, when unchanged and the index says.
-    link: Option<usize>,
+    /// The link the links claimed it as last pushed by ([`Claims::users`]).
+    claim: Option<LinkHandle>,
 }
 
 /// What mapping needs of a record once its attributes are gone.
@@ -348,7 +348,7 @@ struct Evaluated {
     excluded_by: Option<String>,
     /// A million of these are held at once: the rare error is boxed.
     outcome: Result<Candidate, Box<InvalidRecord>>,
-    /// For a keyed record parsed and mapped unchanged: what its link can store.
+    /// For a keyed record parsed and claimed: what its link can store.
     stamp: Option<RecordStamp>,
 }
 
@@ -405,7 +405,7 @@ fn evaluate(
     mapping: &Mapping,
     admins: &Memberships<'_>,
     filters: &[crate::ScopeFilter],
-    pushed: Option<&dyn PushedHashes>,
+    links: Option<&dyn PushedLinks>,
 ) -> Evaluated {
     let preset = mapping.preset();
     let email_attrs = preset.email_attrs();
@@ -430,8 +430,7 @@ fn evaluate(
                     UserState::Suspended
                 },
                 attrs: Attrs::new(),
-                unchanged: true,
-                link: known.link,
+                claim: Some(known.claim),
             }),
             stamp: None,
         };
@@ -499,22 +498,10 @@ fn evaluate(
         mapping
             .fit(&mut pairs)
             .map_err(|(field, message)| invalid(&user, &field, message))?;
-        // A reference is sent as the referenced user's target id, which only the planner
-        // knows: such a user is left to its comparison.
-        let pushed = pushed.and_then(|pushed| pushed.pushed_link(user.id.as_str()));
-        let unchanged = pushed.is_some_and(|(hash, _)| {
-            !pairs
-                .iter()
-                .any(|(_, v)| matches!(v, AttrValue::Ref { .. }))
-                && fingerprint_matches_sorted(
-                    &user_name,
-                    state == UserState::Activated,
-                    pairs.iter().map(|(path, value)| (path.as_str(), value)),
-                    hash,
-                )
-        });
-        // An unchanged user's map is never built: no key shared across threads is cloned.
-        let attrs: Attrs = if unchanged {
+        let active = state == UserState::Activated;
+        let claim = links.and_then(|l| l.claim(user.id.as_str(), &user_name, active, &pairs));
+        // A claimed user's map is never built: no key shared across threads is cloned.
+        let attrs: Attrs = if claim.is_some() {
             Attrs::new()
         } else {
             pairs
@@ -526,8 +513,7 @@ fn evaluate(
             user_name: user_name.clone(),
             state,
             attrs,
-            unchanged,
-            link: pushed.and_then(|(_, link)| link).filter(|_| unchanged),
+            claim,
         })
     });
     // One copy of the name per record: the candidate's, or this one for an invalid record.
@@ -539,7 +525,7 @@ fn evaluate(
         // Nor a holder of an admin role: the stamp keeps the admin flag only, so a change of
         // their role groups would go unseen (`ScannedJson::resolve` parses them every time).
         (Ok(candidate), Some(key))
-            if candidate.unchanged
+            if candidate.claim.is_some()
                 && candidate.state != UserState::Deleted
                 && excluded_by.is_none()
                 && !admins.grants.contains_key(user.id.as_str()) =>
@@ -607,7 +593,7 @@ fn state(user: &SourceUser, preset: Preset) -> Result<UserState, InvalidRecord> 
 }
 
 /// The mapped attributes in path order, one value a path: what `Attrs` would hold, before
-/// it is built (an unchanged user's never is).
+/// it is built (a claimed user's never is).
 fn attributes<'m>(
     user: &SourceUser,
     user_name: &str,

@@ -12,10 +12,15 @@
 //! arities, attribute syntax, `Left`'s length), so evaluation cannot fail on a user except by
 //! exceeding [`crate::MAX_VALUE_BYTES`], which it checks before building each value.
 
-use crate::mapping::MAX_VALUE_BYTES;
+use crate::context::{Encode, Encoder};
 use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+
+/// Values above this many bytes are refused, whether read from the directory, set as a
+/// constant or computed here: no directory attribute is legitimately this long, and the target
+/// would reject it after we spent rate budget on it.
+pub const MAX_VALUE_BYTES: usize = 100_000;
 
 /// Nesting deeper than this is refused: no sensible mapping needs it, and the parser recurses.
 const MAX_DEPTH: usize = 32;
@@ -105,6 +110,52 @@ impl Expr {
         lookup: &impl Fn(&str) -> Option<&'u str>,
     ) -> Result<Option<String>, TooLong> {
         self.root.eval(lookup)
+    }
+}
+
+impl Encode for Expr {
+    fn encode(&self, out: &mut Encoder) {
+        let Expr { root } = self;
+        root.encode(out);
+    }
+}
+
+impl Encode for Node {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Node::Attr(name) => {
+                out.tag("attr").str(name);
+            }
+            Node::Literal(text) => {
+                out.tag("literal").str(text);
+            }
+            Node::Call(func, args) => {
+                out.tag("call");
+                func.encode(out);
+                out.all(args.iter());
+            }
+            Node::Left(value, count) => {
+                out.tag("left");
+                value.encode(out);
+                out.number(*count as u64);
+            }
+        }
+    }
+}
+
+impl Encode for Func {
+    fn encode(&self, out: &mut Encoder) {
+        out.tag(match self {
+            Func::Append => "Append",
+            Func::Coalesce => "Coalesce",
+            Func::Join => "Join",
+            Func::NormalizeDiacritics => "NormalizeDiacritics",
+            Func::Replace => "Replace",
+            Func::Switch => "Switch",
+            Func::ToLower => "ToLower",
+            Func::ToUpper => "ToUpper",
+            Func::Trim => "Trim",
+        });
     }
 }
 

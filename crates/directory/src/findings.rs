@@ -129,11 +129,17 @@ pub fn findings(
     let role_groups: Vec<String> = roles.admin_roles.keys().cloned().collect();
     unmatched.extend(by_name(ConfigKey::AdminRoles, &role_groups));
     for selector in sync.sync.iter().flatten() {
-        let (found, near) = match selector {
-            GroupSelector::Name(name) => (names.contains(name.as_str()), near(name)),
-            GroupSelector::Id { id } => (ids.contains(id.as_str()), None),
+        let found = match selector {
+            GroupSelector::Name(name) => names.contains(name.as_str()),
+            GroupSelector::Id { id } => ids.contains(id.as_str()),
         };
         if !found {
+            // Only for an entry that matches nothing: `near` scans every directory group, and
+            // a list of ten thousand synced teams must not cost ten thousand scans a cycle.
+            let near = match selector {
+                GroupSelector::Name(name) => near(name),
+                GroupSelector::Id { .. } => None,
+            };
             unmatched.push(UnmatchedName {
                 key: ConfigKey::GroupsSync,
                 entry: selector.to_string(),

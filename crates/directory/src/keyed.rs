@@ -2,7 +2,7 @@
 //! incremental cycle already proved equal to what their links say was pushed (see
 //! `scimsync_model::RecordStamp`). Only the JSON reader keys records (`scan_json`).
 
-use scimsync_model::{Link, RecordKey, RecordStamp, Snapshot};
+use scimsync_model::{Link, LinkHandle, RecordKey, RecordStamp, Snapshot};
 
 /// A snapshot read with its user records keyed: `records` is aligned with `snapshot.users`.
 #[derive(Debug, Default)]
@@ -26,8 +26,8 @@ pub struct UserRecord {
 pub struct KnownUser {
     pub user_name: String,
     pub active: bool,
-    /// Where the caller's index keeps its link (`StampedUser::link`).
-    pub link: Option<usize>,
+    /// The link its stamp was found on: mapping claims the user with it.
+    pub claim: LinkHandle,
 }
 
 /// What the caller's index of stamped links answers for a record key.
@@ -39,20 +39,20 @@ pub struct StampedUser<'a> {
     /// Whether the user was an admin when stamped: a record is known only if it still is
     /// (or still is not).
     pub admin: bool,
-    /// Where the caller's index keeps the link, if it says: carried to `Mapped::links`.
-    pub link: Option<usize>,
+    /// The link, as the caller's index names it (`PushedLinks`): the recognised user's claim.
+    pub link: LinkHandle,
 }
 
 impl<'a> StampedUser<'a> {
-    /// The user a link (at position `at` of the caller's links) describes, with the stamp it
+    /// The user a link (named `handle` by the caller's index) describes, with the stamp it
     /// holds.
-    pub fn of(at: usize, link: &'a Link, stamp: RecordStamp) -> Self {
+    pub fn of(handle: LinkHandle, link: &'a Link, stamp: RecordStamp) -> Self {
         StampedUser {
             source_id: link.source_id.as_str(),
             user_name: &link.user_name,
             active: link.active,
             admin: stamp.admin,
-            link: Some(at),
+            link: handle,
         }
     }
 }

@@ -1,14 +1,11 @@
 //! The compiled mapping: for each SCIM path, where its value comes from.
 
 use crate::config::{Apply, MappingConfig, Override, Preset, ScopeConfig};
-use crate::expr::{Expr, ExprError};
+use crate::context::{Encode, Encoder};
+use crate::expr::{Expr, ExprError, MAX_VALUE_BYTES};
 use scimsync_model::{AttrKey, AttrValue, RecordContext, paths};
 use scimsync_scim::{LicenceRule, ValueLimit};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Values above this many bytes are refused: no directory attribute is legitimately this long,
-/// and the target would reject it after we spent rate budget on it.
-pub const MAX_VALUE_BYTES: usize = 100_000;
 
 const ENTERPRISE_PREFIX: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:";
 
@@ -125,13 +122,6 @@ impl Source {
         }
     }
 }
-
-/// Names how a record's bytes become a desired user, beyond what `Mapping`'s and the filters'
-/// `Debug` forms show. Change it with any change to the JSON reader's record parsing or to
-/// mapping (`desired::evaluate`) that could map the same bytes differently: records stamped by
-/// the old code must not be recognised by the new.
-// 2: values holding control characters make a record invalid.
-const RECORD_FORMAT: &str = "scimsync record format 2";
 
 /// The primary role's values: admins (members of `[roles] admin_groups`) and everyone else.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -423,14 +413,14 @@ impl Mapping {
 
     /// The context record keys are computed under (see `scimsync_model::RecordStamp`): this
     /// mapping as compiled, the scoping filters, and the version of the code that reads and
-    /// maps a record. A change to any of them gives another context, so no record is
-    /// recognised and every one is parsed and mapped again once.
+    /// maps a record, in a stable encoding (`context.rs`). A change to any of them gives
+    /// another context, so no record is recognised and every one is parsed and mapped again
+    /// once.
     pub fn record_context(&self, scope: &ScopeConfig) -> RecordContext {
-        RecordContext::new(&format!(
-            "{RECORD_FORMAT}\n{}\n{self:?}\n{:?}",
-            env!("CARGO_PKG_VERSION"),
-            scope.filters
-        ))
+        let mut out = Encoder::new();
+        self.encode(&mut out);
+        out.tag("filters").all(scope.filters.iter());
+        out.finish()
     }
 
     /// Every path [`crate::map`] may set in `DesiredUser::attrs`, the role and the work email
@@ -499,6 +489,99 @@ impl Mapping {
 
     pub(crate) fn read_attrs(&self) -> impl Iterator<Item = (&str, &'static str)> {
         self.read_attrs.iter().map(|(n, why)| (n.as_str(), *why))
+    }
+}
+
+impl Encode for Mapping {
+    fn encode(&self, out: &mut Encoder) {
+        let Mapping {
+            preset,
+            entries,
+            role,
+            work_email,
+            read_attrs,
+            on_create,
+            truncate,
+            limits,
+            licence,
+            admin_roles,
+        } = self;
+        out.tag("mapping");
+        preset.encode(out);
+        out.number(entries.len() as u64);
+        for (path, source) in entries {
+            out.str(path.as_str());
+            source.encode(out);
+        }
+        out.option(role.as_ref());
+        out.option(work_email.as_ref().map(AttrKey::as_str));
+        out.number(read_attrs.len() as u64);
+        for (name, why) in read_attrs {
+            out.str(name).str(why);
+        }
+        out.all(on_create.iter());
+        out.all(truncate.iter());
+        out.number(limits.len() as u64);
+        for ValueLimit { paths, max_chars } in limits {
+            out.all(paths.iter()).number(*max_chars as u64);
+        }
+        match licence {
+            None => out.tag("no licence"),
+            Some(LicenceRule {
+                path,
+                values,
+                upgrades_to,
+            }) => out
+                .tag("licence")
+                .str(path)
+                .all(values.iter())
+                .str(upgrades_to),
+        };
+        out.option(admin_roles.as_ref());
+    }
+}
+
+impl Encode for RoleValues {
+    fn encode(&self, out: &mut Encoder) {
+        let RoleValues { path, admin, user } = self;
+        out.tag("roles").str(path.as_str()).str(admin).str(user);
+    }
+}
+
+impl Encode for AdminRoles {
+    fn encode(&self, out: &mut Encoder) {
+        let AdminRoles { kind, paths } = self;
+        out.tag("admin roles").str(kind).number(paths.len() as u64);
+        for (value, path) in paths {
+            out.str(value).str(path.as_str());
+        }
+    }
+}
+
+impl Encode for Preset {
+    fn encode(&self, out: &mut Encoder) {
+        out.tag(match self {
+            Preset::Jumpcloud => "jumpcloud",
+            Preset::Entra => "entra",
+        });
+    }
+}
+
+impl Encode for Source {
+    fn encode(&self, out: &mut Encoder) {
+        match self {
+            Source::Attr(name) => out.tag("attr").str(name),
+            Source::Ref(name) => out.tag("ref").str(name),
+            Source::Literal(text) => out.tag("literal").str(text),
+            Source::NameOrParts { name, parts } => {
+                out.tag("name or parts").str(name).all(parts.iter())
+            }
+            Source::Expr { expr, default } => {
+                out.tag("expr");
+                expr.encode(out);
+                out.option(default.as_deref())
+            }
+        };
     }
 }
 

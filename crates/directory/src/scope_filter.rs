@@ -3,6 +3,7 @@
 //! filter, OR across filters), as in Entra. Filters are checked and compiled when sync.toml is
 //! read: a bad regex or an unknown operator is a configuration error naming the filter.
 
+use crate::context::{Encode, Encoder};
 use regex::Regex;
 use scimsync_model::SourceUser;
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,38 @@ pub enum Operator {
     /// Substring.
     Includes(String),
     NotIncludes(String),
+}
+
+impl Encode for ScopeFilter {
+    fn encode(&self, out: &mut Encoder) {
+        let ScopeFilter { name, clauses } = self;
+        out.tag("filter")
+            .option(name.as_deref())
+            .all(clauses.iter());
+    }
+}
+
+impl Encode for Clause {
+    fn encode(&self, out: &mut Encoder) {
+        let Clause { attribute, op } = self;
+        out.tag("clause").str(attribute);
+        match op {
+            Operator::Equals(v) => out.tag("equals").str(v),
+            Operator::NotEquals(v) => out.tag("not equals").str(v),
+            Operator::IsTrue => out.tag("is true"),
+            Operator::IsFalse => out.tag("is false"),
+            Operator::IsNull => out.tag("is null"),
+            Operator::IsNotNull => out.tag("is not null"),
+            Operator::RegexMatch(re) => out.tag("regex match").str(re.as_str()),
+            Operator::NotRegexMatch(re) => out.tag("not regex match").str(re.as_str()),
+            Operator::GreaterThan(n) => out.tag("greater than").signed(*n),
+            Operator::GreaterThanOrEquals(n) => out.tag("greater than or equals").signed(*n),
+            Operator::LessThan(n) => out.tag("less than").signed(*n),
+            Operator::LessThanOrEquals(n) => out.tag("less than or equals").signed(*n),
+            Operator::Includes(v) => out.tag("includes").str(v),
+            Operator::NotIncludes(v) => out.tag("not includes").str(v),
+        };
+    }
 }
 
 impl PartialEq for Clause {

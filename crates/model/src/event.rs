@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Event names are a contract (SPEC.md): never rename a variant's serialized form.
+/// Event names are a contract (audit queries and SIEM rules outside the project match them, and
+/// `scimsync events --type` takes them): never rename a variant's serialized form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {

@@ -6,6 +6,7 @@
 //! ARCHITECTURE.md).
 
 mod attrs;
+mod claims;
 mod event;
 mod group;
 mod ids;
@@ -19,6 +20,7 @@ mod uncertain;
 mod user;
 
 pub use attrs::{AttrKey, AttrValue, Attrs, CompactString, KeyInterner, paths};
+pub use claims::{Claims, LinkHandle, LinkIssuer, PushedLinks};
 pub use event::{Event, EventHttp, EventOutcome, EventResource, EventType, InitiatedBy};
 pub use group::{
     DesiredGroup, GroupDeleteReason, GroupLink, GroupModel, GroupSkipReason, GroupView, Member,
@@ -33,6 +35,6 @@ pub use source_attrs::SourceAttrs;
 pub use team::{Team, TeamAction, TeamLink, TeamRef, TeamSkipReason, TeamView};
 pub use uncertain::{ResourceKind, Uncertain};
 pub use user::{
-    DesiredUser, Link, OutOfScope, OutOfScopeReason, PushedHashes, TargetUser, TargetView,
-    fingerprint, fingerprint_matches, fingerprint_matches_sorted, fold_user_name,
+    DesiredUser, Link, OutOfScope, OutOfScopeReason, TargetUser, TargetView, fingerprint,
+    fingerprint_matches, fingerprint_matches_sorted, fold_user_name,
 };

@@ -23,10 +23,10 @@ pub struct RecordContext([u8; 32]);
 impl RecordContext {
     /// A context from a stable description of the mapping (its compiled form, the scoping
     /// filters, the reader's version): any difference in `description` gives another context.
-    pub fn new(description: &str) -> Self {
+    pub fn new(description: impl AsRef<[u8]>) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(b"scimsync record context\0");
-        hasher.update(description.as_bytes());
+        hasher.update(description.as_ref());
         RecordContext(hasher.finalize().into())
     }
 

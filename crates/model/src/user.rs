@@ -74,25 +74,6 @@ pub struct Link {
     pub hash: String,
 }
 
-/// The fingerprint each linked user's link recorded at the last push (`Link::hash`), by source
-/// id: what mapping compares each user with on an incremental cycle. A trait so the index the
-/// planner's side builds over the links once serves mapping too.
-pub trait PushedHashes: Sync {
-    fn pushed_hash(&self, source_id: &str) -> Option<&str>;
-
-    /// The fingerprint, and where the index keeps the link (a position the caller's proof of
-    /// unchanged users takes instead of looking the user up again), when it can say.
-    fn pushed_link(&self, source_id: &str) -> Option<(&str, Option<usize>)> {
-        self.pushed_hash(source_id).map(|hash| (hash, None))
-    }
-}
-
-impl<S: std::hash::BuildHasher + Sync> PushedHashes for std::collections::HashMap<&str, &str, S> {
-    fn pushed_hash(&self, source_id: &str) -> Option<&str> {
-        self.get(source_id).copied()
-    }
-}
-
 /// A userName as the target compares it: lower-cased, borrowing when it already is (mapped
 /// userNames are, so the common case allocates nothing).
 pub fn fold_user_name(user_name: &str) -> Cow<'_, str> {

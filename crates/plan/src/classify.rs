@@ -1,7 +1,7 @@
 //! Decides, for each desired user, how it relates to the target: already linked, adoptable by
 //! userName, to be created, or skipped (and why). Everything else in the plan follows from this.
 
-use crate::Unchanged;
+use crate::Proof;
 use crate::index::{LiveLink, TargetIndex, TargetRef, fold};
 use crate::input::Diagnostic;
 use crate::links::Linked;
@@ -63,7 +63,7 @@ struct BySource<'a> {
     others: HashMap<&'a SourceId, usize>,
     /// The proof, with the links it names: a proved user is its source id's only record,
     /// found through its link.
-    proved: Option<(Linked<'a>, &'a Unchanged)>,
+    proved: Option<(Linked<'a>, &'a Proof)>,
 }
 
 impl BySource<'_> {
@@ -119,7 +119,7 @@ fn name_runs(desired: &[DesiredUser]) -> Option<Vec<bool>> {
 pub(crate) fn names<'a>(
     desired: &'a [DesiredUser],
     held: &HashSet<&SourceId>,
-    proved: Option<(Linked<'a>, &'a Unchanged)>,
+    proved: Option<(Linked<'a>, &'a Proof)>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Names<'a> {
     let is_proved = |at: usize| proved.is_some_and(|(_, proof)| proof.desired(at));
@@ -209,7 +209,7 @@ pub(crate) fn classify<'a>(
     held: &HashSet<&SourceId>,
     guests: &HashSet<Cow<'_, str>>,
     index: &TargetIndex<'a>,
-    proved: Option<&Unchanged>,
+    proved: Option<&Proof>,
 ) -> Classified<'a> {
     let Names {
         by_source,

@@ -8,12 +8,13 @@ use crate::index::{LiveLink, TargetIndex, TargetRef, same_user_name};
 use crate::input::{Diagnostic, PlanInput, PlanOutput};
 use crate::order::{NewUser, order};
 use crate::policy::Policy;
+use crate::proof::as_pushed;
 use crate::refs::Resolver;
 use foldhash::HashSet;
 use rayon::prelude::*;
 use scimsync_model::{
     AttrValue, Attrs, Change, DeprovisionReason, DesiredUser, Link, Op, Plan, SkipReason, SourceId,
-    fingerprint, fingerprint_matches, paths,
+    fingerprint, paths,
 };
 use std::borrow::Cow;
 
@@ -89,21 +90,22 @@ pub fn plan(input: &PlanInput<'_>, policy: &Policy) -> PlanOutput {
             {
                 return None;
             }
-            let pushed_hash = match fate {
+            let pushed = match fate {
                 // A linked user the view holds was read this cycle (an uncertain user
                 // verified): it is compared with what was read, never taken from its link.
                 Fate::Linked(live) if matches!(live.target, TargetRef::User(_)) => None,
-                Fate::Linked(live) => Some(live.link.hash.as_str()),
+                Fate::Linked(live) => Some(live.link),
                 Fate::Adopt(_) | Fate::Create => None,
                 _ => return None,
             };
             let mut diagnostics = Vec::new();
             let attrs = resolver.resolve(&user.source_id, &user.attrs, &mut diagnostics);
             // The link records what was last pushed and acknowledged; on an incremental
-            // cycle the target view is the links, so an equal fingerprint means equal state.
+            // cycle the target view is the links, so the state it recorded is the target's.
             let unchanged = !complete
-                && pushed_hash.is_some_and(|hash| {
-                    fingerprint_matches(&user.user_name, user.active, &attrs, hash)
+                && pushed.is_some_and(|link| {
+                    let attrs = attrs.iter().map(|(path, value)| (path.as_str(), value));
+                    as_pushed(link, &user.user_name, user.active, attrs)
                 });
             if unchanged && diagnostics.is_empty() {
                 // The common case on an incremental cycle: nothing to keep (a word per user).
@@ -263,7 +265,7 @@ pub fn plan_with_groups(
     // cycle proved its unchanged users against, or else its own, built on a second core.
     let shared = input
         .proved()
-        .map(crate::Unchanged::index)
+        .map(crate::Proof::index)
         .filter(|_| std::ptr::eq(input.links, groups.user_links));
     let (mut output, targets) = match shared {
         Some(index) => (

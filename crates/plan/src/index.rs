@@ -1,7 +1,7 @@
 //! Hash indexes over the target and the links, so every join in the planner is a lookup and
 //! planning a million users stays linear.
 
-use crate::Unchanged;
+use crate::Proof;
 use crate::input::Diagnostic;
 use crate::links::Linked;
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -95,7 +95,7 @@ impl<'a> TargetIndex<'a> {
         target: &'a TargetView,
         links: &'a [Link],
         desired: &'a [DesiredUser],
-        proved: Option<&'a Unchanged>,
+        proved: Option<&'a Proof>,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Self {
         let shared = proved.and_then(|proved| proved.linked(links));

@@ -19,17 +19,19 @@ pub struct PlanInput<'a> {
     /// Linked users deactivated longer ago than `policy.delete_after`: with
     /// `Policy::deactivate_first`, only these are deleted.
     pub grace_expired: &'a [SourceId],
-    /// On an incremental cycle, the desired users [`crate::unchanged`] found unchanged
-    /// (computed for this very `desired` slice): the planner takes them as they are without
-    /// looking at their attributes, which the caller may have dropped to save memory.
-    pub unchanged: Option<&'a crate::Unchanged>,
+    /// On an incremental cycle, the proof of which desired users are unchanged
+    /// ([`crate::LiveLinks::settle`], for these very `desired` users and `links`): the planner
+    /// takes them as they are, without their attributes (the proof dropped them). A complete
+    /// view is compared in full and the proof ignored, so a cycle that reads the whole target
+    /// settles none.
+    pub unchanged: Option<&'a crate::Proof>,
 }
 
 impl<'a> PlanInput<'a> {
     /// The proof of unchanged users, where the planner may rely on it: on an incremental view
     /// (a complete one is compared in full), and only if it was computed for these very
     /// desired users and links.
-    pub(crate) fn proved(&self) -> Option<&'a crate::Unchanged> {
+    pub(crate) fn proved(&self) -> Option<&'a crate::Proof> {
         self.unchanged
             .filter(|u| !self.target.complete && u.fits(self.desired, self.links))
     }

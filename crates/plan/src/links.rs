@@ -1,16 +1,17 @@
 //! The links by source id and by target id, and which of them are live: built once per cycle
-//! and shared. Mapping reads pushed fingerprints through it ([`crate::LiveLinks`]), the
-//! proof of unchanged users keeps it ([`crate::Unchanged`]), and the planner and the group
+//! and shared. Mapping claims unchanged users through it ([`crate::LiveLinks`]), the
+//! proof of unchanged users keeps it ([`crate::Proof`]), and the planner and the group
 //! side take their live links from it instead of indexing a million links again each.
 //!
 //! It holds positions, not borrows: the caller fills the links' attributes between mapping
-//! and planning, which must not invalidate it (only the ids are indexed).
+//! and planning, which must not invalidate it (only the ids are indexed). Outside this crate a
+//! link is named by a [`LinkHandle`] the index issued, which no other index opens.
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use rayon::prelude::*;
-use scimsync_model::Link;
+use scimsync_model::{Link, LinkHandle, LinkIssuer};
 use std::hash::BuildHasher;
 
 /// Positions in one slice of links. A link is live when it is the first link of its source
@@ -18,6 +19,8 @@ use std::hash::BuildHasher;
 /// planner reports it).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LinkIndex {
+    /// Names this index's links for mapping and the proof.
+    issuer: LinkIssuer,
     hasher: RandomState,
     /// The first link of each source id.
     by_source: HashTable<usize>,
@@ -48,6 +51,7 @@ impl LinkIndex {
             (by_target, live)
         };
         LinkIndex {
+            issuer: LinkIssuer::new(),
             hasher,
             by_source,
             by_target,
@@ -59,6 +63,16 @@ impl LinkIndex {
     /// change once loaded).
     pub fn fits(&self, links: &[Link]) -> bool {
         self.live.len() == links.len()
+    }
+
+    /// A handle to the link at `at`, for mapping to carry.
+    pub fn handle(&self, at: usize) -> Option<LinkHandle> {
+        self.issuer.handle(at)
+    }
+
+    /// The position a handle names, if this index issued it.
+    pub fn open(&self, handle: LinkHandle) -> Option<usize> {
+        self.issuer.open(handle)
     }
 }
 

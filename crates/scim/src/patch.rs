@@ -35,7 +35,7 @@ pub fn patch_body_adding(
                 Some(AttrValue::Text(kind)) => json!({
                     "op": profile.op_case.op("add"),
                     "path": "roles",
-                    "value": [crate::resource::admin_role_entry(&role, kind)],
+                    "value": [admin_role_entry(&role, kind)],
                 }),
                 Some(AttrValue::Ref { .. }) => continue,
                 None => json!({"op": profile.op_case.op("remove"), "path": change.path}),
@@ -65,6 +65,12 @@ pub fn patch_body_adding(
         operations.push(op);
     }
     json!({"schemas": [PATCH_SCHEMA], "Operations": operations})
+}
+
+/// One admin role entry of a `roles` array: `{value, type, primary: false}` (miro-scim.md §3).
+/// Here, beside `new_entry`, so a resource body and a PatchOp build entries alike.
+pub(crate) fn admin_role_entry(role: &str, kind: &str) -> Value {
+    json!({"value": role, "type": kind, "primary": false})
 }
 
 /// `attr[key eq "v"].sub` with `value` → (`attr`, `{sub: value, key: v}`), the entry an `add`

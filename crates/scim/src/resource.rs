@@ -48,7 +48,7 @@ pub fn user_resource(user_name: &str, active: bool, attrs: &Attrs, profile: &Pro
                     .entry("roles".to_owned())
                     .or_insert_with(|| Value::Array(Vec::new()))
             {
-                list.push(admin_role_entry(&role, text));
+                list.push(crate::patch::admin_role_entry(&role, text));
             }
             continue;
         }
@@ -98,11 +98,6 @@ pub fn user_resource(user_name: &str, active: bool, attrs: &Attrs, profile: &Pro
         body.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
     }
     Value::Object(body)
-}
-
-/// One admin role entry of a `roles` array: `{value, type, primary: false}` (miro-scim.md §3).
-pub(crate) fn admin_role_entry(role: &str, kind: &str) -> Value {
-    json!({"value": role, "type": kind, "primary": false})
 }
 
 /// `a` → `{a: v}`, `a.b` → `{a: {b: v}}`. Deeper paths are not SCIM (RFC 7644 §3.10).

@@ -15,6 +15,14 @@
 //!
 //! Architecture Invariant: every timestamp is written in one fixed-width format
 //! ([`now_rfc3339`]), so string comparison in SQL is time order.
+//!
+//! What an incremental cycle reads of the links: their heads (`Store::link_heads`: ids,
+//! userName, active, fingerprint and record stamp, no attributes, answered from the
+//! `links_heads` covering index), then the pushed attributes of the changed users only
+//! (`Store::fill_link_attrs`). A link stores the record stamp it was last proved equal to
+//! (`links.record`, migration 4); `Store::stamp_records` stores them after a cycle's writes,
+//! only while the link still has the fingerprint they were proved against, and any upsert of
+//! the link forgets its stamp.
 
 /// Up to 256 MiB of page cache (allocated only as used, `PRAGMA cache_size` in KiB, negated)
 /// keeps a million links' indexes in memory during bulk upserts; a smaller cache spills to the

@@ -1,10 +1,14 @@
-//! Planner scale: an incremental cycle's work without the network. N users and G groups are
-//! planned against a current state of N links (as the store holds them after a first cycle)
-//! with `--change-percent` of the users changed in the directory.
+//! Planner scale: an incremental cycle's work up to the plan, without the network, through the
+//! product's own path: `scimsync_engine::prepare` over N users and G groups planned against
+//! the state a first cycle leaves (N links, one group link per team), with
+//! `--change-percent` of the users changed in the directory. The engine's phase spans
+//! (`crate::phases`) say where the time goes.
 //!
 //! Two processes, so the peak RSS is the measured phase's alone: `--setup DIR` generates the
-//! directory and writes the links to DIR/state.db; `--measure DIR` reads, maps, loads the links
-//! and plans, and reports wall time per phase and VmHWM. Without either, both run in turn.
+//! directory and writes the links to DIR/state.db; `--measure DIR` prepares the cycle and
+//! reports wall time per phase and VmHWM. Without either, both run in turn. The target is an
+//! emulator in process; an incremental cycle over a directory whose users are all linked sends
+//! it no request (`requests=` says so).
 //!
 //! ```sh
 //! cargo run --release -p scimsync-bench --bin bench-plan -- --users 1000000 --groups 10000 --change-percent 1
@@ -18,18 +22,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use scimsync_bench::cpu::Phase;
-use scimsync_bench::{generate, rss};
-use scimsync_directory::{
-    GroupsConfig, Mapping, MappingConfig, RolesConfig, Scan, ScannedJson, ScopeConfig, StampedUser,
-};
-use scimsync_model::{
-    GroupLink, GroupView, Link, ScimId, Snapshot, SourceGroup, SourceId, TargetView,
-};
-use scimsync_plan::{GroupPlanInput, LiveLinks, OnDelete, OnUnassign, PlanInput, Policy};
-use scimsync_scim::Profile;
-use scimsync_store::{LinkHeads, StampedLink, Store};
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use scimsync_bench::phases::{Phases, Timed};
+use scimsync_bench::{generate, harness, rss};
+use scimsync_engine::Config;
+use scimsync_model::{GroupLink, Link, ScimId, SourceId};
+use scimsync_store::Store;
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -44,70 +43,47 @@ struct Args {
     seed: u64,
     /// Only generate the inputs into DIR.
     #[arg(long, conflicts_with = "measure")]
-    setup: Option<PathBuf>,
+    setup: Option<std::path::PathBuf>,
     /// Only measure, on inputs a `--setup` wrote into DIR.
     #[arg(long)]
-    measure: Option<PathBuf>,
+    measure: Option<std::path::PathBuf>,
     /// Set up links without record stamps, as before the first incremental cycle over a
     /// directory (or after a change of mapping): every record is parsed and mapped.
     #[arg(long, requires = "setup")]
     no_stamps: bool,
 }
 
-struct Configs {
-    scope: ScopeConfig,
-    roles: RolesConfig,
-    mapping: Mapping,
-    groups: GroupsConfig,
+/// The benchmarks' sync.toml (`harness::write_config`: scope "Miro Users", admins "Miro
+/// Admins", JumpCloud names, Miro's team model) with every generated team synced, against
+/// `base_url`; loaded as `scimsync` loads it.
+fn config(dir: &Path, base_url: &str, groups: usize) -> Result<Config> {
+    let teams: Vec<String> = (0..groups.saturating_sub(2))
+        .map(|g| format!("\"Team {g}\""))
+        .collect();
+    let synced = format!("\n[groups]\nsync = [{}]\n", teams.join(", "));
+    let path = harness::write_config_with(dir, base_url, None, "", "", &synced)?;
+    Ok(Config::load(&path)?)
 }
 
-/// The generated teams ("Team 0", …) are synced; the scope and admin groups are not.
-fn synced_groups(groups: usize) -> GroupsConfig {
-    GroupsConfig {
-        sync: Some(
-            (0..groups.saturating_sub(2))
-                .map(|g| format!("Team {g}").into())
-                .collect(),
-        ),
-        ..GroupsConfig::default()
-    }
+/// An emulator on 127.0.0.1 and a runtime to drive the engine with.
+fn target() -> Result<(tokio::runtime::Runtime, scimsync_emulator::RunningEmulator)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let emu = runtime.block_on(harness::emulator(None))?;
+    Ok((runtime, emu))
 }
 
-/// What the benchmarks' sync.toml says: scope "Miro Users", admins "Miro Admins", JumpCloud
-/// names, every generated team synced.
-fn configs(groups: usize) -> Result<Configs> {
-    Ok(Configs {
-        scope: ScopeConfig {
-            groups: Some(vec![generate::SCOPE_GROUP.to_owned()]),
-            ..ScopeConfig::default()
-        },
-        roles: RolesConfig {
-            admin_groups: vec![generate::ADMIN_GROUP.to_owned()],
-            ..RolesConfig::default()
-        },
-        mapping: Mapping::compile(&MappingConfig::default())?,
-        groups: synced_groups(groups),
-    })
-}
-
-fn policy() -> Policy {
-    let profile = Profile::miro();
-    Policy {
-        on_unassign: OnUnassign::default(),
-        on_delete: OnDelete::default(),
-        create_only: profile.create_only,
-        frozen_while_inactive: profile.frozen_while_inactive,
-        deactivate_first: false,
-        licence: None,
-    }
-}
-
-/// The links a first cycle would have stored for the base directory, and the changed directory.
+/// The links a first cycle would have stored for the base directory (mapped with the
+/// product's mapping), their record stamps unless `--no-stamps` (stored by an incremental
+/// cycle over the unchanged directory, as `scimsync` stores them), then the changed directory.
 fn setup(args: &Args, dir: &Path) -> Result<()> {
     let started = Instant::now();
-    let c = configs(args.groups)?;
+    let (runtime, emu) = target()?;
+    let config = config(dir, &emu.base_url, args.groups)?;
     let mut snapshot = generate::directory(args.users, args.groups, args.seed);
-    let mapped = scimsync_directory::map(&snapshot, &c.scope, &c.roles, &c.mapping);
+    let mapping = scimsync_engine::discovery::base_mapping(&config)?;
+    let mapped = scimsync_directory::map(&snapshot, &config.scope, &config.roles, &mapping);
     let links: Vec<Link> = mapped
         .desired
         .iter()
@@ -125,7 +101,7 @@ fn setup(args: &Args, dir: &Path) -> Result<()> {
     let target_of: HashMap<&SourceId, &ScimId> =
         links.iter().map(|l| (&l.source_id, &l.target_id)).collect();
     let group_links: Vec<GroupLink> =
-        scimsync_directory::desired_groups(&snapshot, &c.groups, &c.scope, &mapped)
+        scimsync_directory::desired_groups(&snapshot, &config.groups, &config.scope, &mapped)
             .into_iter()
             .enumerate()
             .map(|(i, g)| {
@@ -145,7 +121,7 @@ fn setup(args: &Args, dir: &Path) -> Result<()> {
             .collect();
     drop(target_of);
     drop(mapped);
-    let db = dir.join("state.db");
+    let db = config.state_path();
     let _ = std::fs::remove_file(&db);
     let mut store = Store::open(&db)?;
     let write = Instant::now();
@@ -159,19 +135,19 @@ fn setup(args: &Args, dir: &Path) -> Result<()> {
     let mut stamped = 0;
     let mut stamping = Duration::ZERO;
     if !args.no_stamps {
-        // The record stamps an incremental cycle over the unchanged directory stores.
+        // An incremental cycle over the unchanged directory: it plans nothing (the links are
+        // what the product's mapping gives) and stores a stamp per link after its writes.
         generate::write_json(&snapshot, std::fs::File::create(&path)?)?;
-        let Loaded { scanned, heads, .. } = load(&store, &path, &c)?;
-        let live = LiveLinks::with_stamps(&heads.links, &heads.stamps);
-        let (mapped, ..) = resolve_and_map(scanned, &live, &c)?;
-        let stamps: Vec<StampedLink> =
-            scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, &live, &heads.stamps)
-                .into_iter()
-                .map(|(at, stamp)| StampedLink::proved(&heads.links[at], stamp))
-                .collect();
-        drop(live);
+        let client = scimsync_engine::target::client(&config, config.token()?)?;
+        let prepared = runtime.block_on(scimsync_engine::prepare(
+            &config, &store, &client, false, false,
+        ))?;
+        let writes = prepared.plan().writes();
+        if writes > 0 {
+            bail!("the unchanged directory plans {writes} writes: the links are not the product's");
+        }
         let started = Instant::now();
-        stamped = store.stamp_records(&stamps)?;
+        stamped = store.stamp_records(&prepared.stamps)?;
         stamping = started.elapsed();
     }
     let changed = generate::change(&mut snapshot, args.change_percent, args.seed);
@@ -184,265 +160,89 @@ fn setup(args: &Args, dir: &Path) -> Result<()> {
         write.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
+    runtime.block_on(emu.shutdown());
     Ok(())
-}
-
-/// The directory keyed and the link heads loaded, as an incremental `scimsync` cycle does it
-/// (crates/cli/src/source.rs): the users array keyed on one thread while this one loads the
-/// link heads.
-struct Loaded {
-    scanned: ScannedJson,
-    heads: LinkHeads,
-    scan: Duration,
-    heads_time: Duration,
-}
-
-fn load(store: &Store, path: &Path, c: &Configs) -> Result<Loaded> {
-    let context = c.mapping.record_context(&c.scope);
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(|| {
-            let started = Instant::now();
-            (
-                scimsync_directory::scan_json(path, &context),
-                started.elapsed(),
-            )
-        });
-        let started = Instant::now();
-        let heads = store.link_heads()?;
-        let heads_time = started.elapsed();
-        let (scanned, scan) = reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the reader panicked"))?;
-        let Scan::Keyed(scanned) = scanned? else {
-            bail!("the generated directory was not keyed");
-        };
-        Ok(Loaded {
-            scanned,
-            heads,
-            scan,
-            heads_time,
-        })
-    })
-}
-
-/// Then only the records no stamp recognises parsed, and all mapped: the mapped users, the
-/// groups, how many users and how many were parsed.
-fn resolve_and_map(
-    scanned: ScannedJson,
-    live: &LiveLinks<'_>,
-    c: &Configs,
-) -> Result<(scimsync_directory::Mapped, Vec<SourceGroup>, usize, usize)> {
-    let keyed = scanned.resolve(&c.roles, |key| {
-        live.stamped(key)
-            .map(|(at, link, stamp)| StampedUser::of(at, link, stamp))
-    })?;
-    let users = keyed.snapshot.users.len();
-    let parsed = keyed.records.iter().filter(|r| r.known.is_none()).count();
-    let (mapped, groups) =
-        scimsync_directory::map_keyed(keyed, &c.scope, &c.roles, &c.mapping, live);
-    Ok((mapped, groups, users, parsed))
-}
-
-fn now_mib() -> f64 {
-    rss::current_rss_bytes().map_or(f64::NAN, rss::mib)
 }
 
 fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
 
-/// What the phases before planning leave, and what they took (wall, CPU).
-struct Measured {
-    users: usize,
-    groups: usize,
-    mapped: scimsync_directory::Mapped,
-    desired_groups: Vec<scimsync_model::DesiredGroup>,
-    links: Vec<Link>,
-    unchanged: scimsync_plan::Unchanged,
-    group_links: Vec<GroupLink>,
-    filled: usize,
-    parsed: usize,
-    stamped: usize,
-    parse: Duration,
-    heads: Duration,
-    read: (Duration, Duration),
-    map: (Duration, Duration),
-    load: (Duration, Duration),
-    rss: [f64; 3],
-}
-
-/// The incremental cycle's work up to the plan, phase by phase, as `scimsync` does it.
+/// An incremental cycle up to the plan, as `scimsync plan` and `sync` prepare it.
 fn measure(dir: &Path, groups: usize) -> Result<()> {
-    let c = configs(groups)?;
-    let store = Store::open(&dir.join("state.db"))?;
-    // As `scimsync` does (crates/cli/src/source.rs): the users array is keyed on its own
-    // thread while this one loads and indexes the link heads; the records no stamp recognises
-    // are parsed, and mapping compares each with what was last pushed; the unchanged users are
-    // settled, then the synced groups are built while the changed users' pushed attributes
-    // are decoded and the group links loaded.
-    let t = Phase::start();
-    let Loaded {
-        scanned,
-        heads: LinkHeads { mut links, stamps },
-        scan,
-        heads_time,
-    } = load(&store, &dir.join("directory.json"), &c)?;
-    let measured = {
-        let live = LiveLinks::with_stamps(&links, &stamps);
-        let read = t.end();
-        let rss_read = now_mib();
-
-        let t = Phase::start();
-        let (mut mapped, source_groups, users, parsed) = resolve_and_map(scanned, &live, &c)?;
-        let map = t.end();
-        let rss_map = now_mib();
-
-        let t = Phase::start();
-        let groups = source_groups.len();
-        // What `scimsync` would store after the cycle (`source::Directory::stamps`).
-        let stamped =
-            scimsync_plan::stamps_to_store(&mapped.desired, &mapped.stamps, &live, &stamps).len();
-        mapped.stamps = Vec::new();
-        let rest = Snapshot {
-            users: Vec::new(),
-            groups: source_groups,
-        };
-        let unchanged =
-            scimsync_plan::unchanged(&mapped.desired, live, &mapped.unchanged, &mapped.links);
-        mapped.links = Vec::new();
-        // Every synced team is linked: as in `scimsync`, the incremental group view is empty
-        // and the planner takes each linked team as its link says (no request).
-        let (desired_groups, filled, group_links) = std::thread::scope(|inner| {
-            let groups = inner
-                .spawn(|| scimsync_directory::desired_groups(&rest, &c.groups, &c.scope, &mapped));
-            let filled = store.fill_link_attrs(&mut links, |at, _| !unchanged.link(at));
-            let group_links = store.group_links();
-            let groups = groups
-                .join()
-                .map_err(|_| anyhow::anyhow!("desired_groups panicked"));
-            anyhow::Ok((groups?, filled?, group_links?))
-        })?;
-        drop(rest);
-        drop(stamps);
-        for (at, user) in mapped.desired.iter_mut().enumerate() {
-            if unchanged.desired(at) && !user.attrs.is_empty() {
-                user.attrs = Default::default();
-            }
-        }
-        let load = t.end();
-        let rss_load = now_mib();
-        Measured {
-            users,
-            groups,
-            mapped,
-            desired_groups,
-            links,
-            unchanged,
-            group_links,
-            filled,
-            parsed,
-            stamped,
-            parse: scan,
-            heads: heads_time,
-            read,
-            map,
-            load,
-            rss: [rss_read, rss_map, rss_load],
-        }
-    };
-    let Measured {
-        users,
-        groups,
-        mapped,
-        desired_groups,
-        mut links,
-        unchanged,
-        group_links,
-        filled,
-        parsed,
-        stamped,
-        parse,
-        heads: heads_only,
-        read: (read, read_cpu),
-        map: (map, map_cpu),
-        load: (load, load_cpu),
-        rss: [rss_read, rss_map, rss_load],
-    } = measured;
-    let group_view = GroupView {
-        groups: Vec::new(),
-        complete: false,
-    };
+    let phases = Phases::install()?;
+    let (runtime, emu) = target()?;
+    let config = config(dir, &emu.base_url, groups)?;
+    let store = Store::open(&config.state_path())?;
+    let client = scimsync_engine::target::client(&config, config.token()?)?;
+    let before = emu.emulator.stats().requests;
 
     let t = Phase::start();
-    // As `scimsync` prepares an incremental cycle: managed paths only, and a target view of
-    // lookups (none: every user is linked), the links standing for the linked users.
-    let managed: HashSet<&str> = c.mapping.paths().collect();
-    for link in &mut links {
-        link.attrs.retain(|path, _| managed.contains(path.as_str()));
-    }
-    // Every generated user is linked: nobody to look up.
-    let unlinked = scimsync_plan::unlinked(&mapped.desired, &links, Some(&unchanged)).len();
-    if unlinked > 0 {
-        bail!("{unlinked} desired users have no link: the bench's target view would need lookups");
-    }
-    let target = TargetView {
-        users: Vec::new(),
-        complete: false,
-    };
-    let held: Vec<SourceId> = mapped.invalid.iter().map(|r| r.source_id.clone()).collect();
-    let input = PlanInput {
-        desired: &mapped.desired,
-        out_of_scope: &mapped.out_of_scope,
-        held: &held,
-        links: &links,
-        target: &target,
-        guests: &[],
-        grace_expired: &[],
-        unchanged: Some(&unchanged),
-    };
-    let group_input = GroupPlanInput {
-        desired: &desired_groups,
-        links: &group_links,
-        target: &group_view,
-        user_links: &links,
-        held: &held,
-        can_create: false,
-        members_on_create: false,
-        name_match: c.groups.name_match,
-        directory_groups: &[],
-        max_name_chars: None,
-        teams: None,
-    };
-    let output = scimsync_plan::plan_with_groups(&input, &group_input, &policy());
-    let (plan, plan_cpu) = t.end();
+    let prepared = runtime.block_on(scimsync_engine::prepare(
+        &config, &store, &client, false, false,
+    ))?;
+    let (total, total_cpu) = t.end();
+    let requests = emu.emulator.stats().requests - before;
+    let timed = phases.take();
 
-    let total = read + map + load + plan;
-    let total_cpu = read_cpu + map_cpu + load_cpu + plan_cpu;
-    let counts = output.plan.counts();
+    // discover (nothing to read for Miro's documented profile) counts with the read.
+    let phase = |names: &[&str]| -> (Duration, Duration) {
+        timed
+            .iter()
+            .filter(|t| names.contains(&t.name))
+            .fold((Duration::ZERO, Duration::ZERO), |(w, c), t| {
+                (w + t.wall, c + t.cpu)
+            })
+    };
+    let (read, read_cpu) = phase(&["discover", "read"]);
+    let (map, map_cpu) = phase(&["map"]);
+    let (settle, settle_cpu) = phase(&["settle"]);
+    let (plan, plan_cpu) = phase(&["plan"]);
+    let mib = |name: &str| {
+        timed
+            .iter()
+            .find(|t: &&Timed| t.name == name)
+            .and_then(|t| t.rss)
+            .map_or(f64::NAN, rss::mib)
+    };
+    let plan_out = prepared.plan();
+    let attrs_loaded = prepared
+        .links
+        .iter()
+        .filter(|l| !l.attrs.is_empty())
+        .count();
     println!(
-        "users={users} groups={groups} synced_groups={} links={} parsed={parsed} to_stamp={stamped} attrs_loaded={filled} ops={} read_s={} (keying {}, heads {}) map_s={} settle_s={} plan_s={} total_s={} peak_rss_mib={:.0} cpu: read_s={} map_s={} settle_s={} plan_s={} total_s={}",
-        group_links.len(),
-        links.len(),
-        output.plan.ops.len(),
+        "users={} synced_groups={} links={} to_stamp={} attrs_loaded={attrs_loaded} ops={} requests={requests} read_s={} map_s={} settle_s={} plan_s={} total_s={} peak_rss_mib={:.0} cpu: read_s={} map_s={} settle_s={} plan_s={} total_s={}",
+        prepared.directory_users,
+        prepared.groups.links.len(),
+        prepared.links.len(),
+        prepared.stamps.len(),
+        plan_out.ops.len(),
         secs(read),
-        secs(parse),
-        secs(heads_only),
         secs(map),
-        secs(load),
+        secs(settle),
         secs(plan),
         secs(total),
         rss::peak_rss_bytes().map_or(f64::NAN, rss::mib),
         secs(read_cpu),
         secs(map_cpu),
-        secs(load_cpu),
+        secs(settle_cpu),
         secs(plan_cpu),
         secs(total_cpu),
     );
-    eprintln!("planned: {counts:?}");
+    eprintln!("planned: {:?}", plan_out.counts());
     eprintln!(
-        "rss after: read {rss_read:.0} MiB, map (snapshot dropped) {rss_map:.0} MiB, load {rss_load:.0} MiB, plan {:.0} MiB",
-        now_mib()
+        "rss after: read {:.0} MiB, map (snapshot dropped) {:.0} MiB, settle {:.0} MiB, plan {:.0} MiB",
+        mib("read"),
+        mib("map"),
+        mib("settle"),
+        mib("plan"),
     );
+    if requests > 0 {
+        bail!("the incremental cycle sent {requests} requests to the target");
+    }
+    drop(prepared);
+    runtime.block_on(emu.shutdown());
     Ok(())
 }
 

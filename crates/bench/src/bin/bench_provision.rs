@@ -85,6 +85,7 @@ async fn main() -> Result<()> {
             Some(Duration::from_millis(1)),
             "",
             policy,
+            "",
         )?;
         let setup = harness::run_scimsync(&config, &["sync", "--now"]).await?;
         if setup.code != 0 {
@@ -124,7 +125,8 @@ async fn main() -> Result<()> {
 
     emu.emulator.set_limits(limited);
     emu.emulator.reset_stats();
-    let config = harness::write_config_with(dir.path(), &emu.base_url, Some(window), "", policy)?;
+    let config =
+        harness::write_config_with(dir.path(), &emu.base_url, Some(window), "", policy, "")?;
     let run = harness::run_scimsync(&config, &["sync", "--now"]).await?;
     if run.code != 0 {
         bail!("scimsync sync exited {}:\n{}", run.code, run.stderr);

@@ -54,6 +54,7 @@ fn config(dir: &Path, base_url: &str, window: Duration, target_extra: &str) -> R
         Some(window),
         target_extra,
         "quarantine_ratio = 1.0",
+        "",
     )?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Finding where a JSON value ends in the fast path's window, without parsing it.
 
-use super::window::GiveUp;
+/// Why the fast path stopped. Never shown: the streaming parser finds and reports the problem.
+#[derive(Debug)]
+pub(super) struct GiveUp;
 
 /// Nesting deeper than this inside one value goes to the streaming parser: serde_json's recursion
 /// limit counts from the top of the document there, but from the record here.

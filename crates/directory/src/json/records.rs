@@ -1,9 +1,9 @@
 //! The serde seeds and visitors of the document, its users and its groups, shared by the
 //! streaming parser and the fast path.
 
+use super::found::{Found, record_error};
 use super::keys::{DocKey, GroupKey, Keys, UserKey, UserKeySeed};
 use super::values::{AttrSeed, Scalar, take_id};
-use super::{Found, record_error};
 use scimsync_model::{AttrKey, CompactString, Snapshot, SourceGroup, SourceId, SourceUser};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;

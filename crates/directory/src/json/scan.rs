@@ -9,10 +9,10 @@
 //! between the two passes) sends it to the streaming parser over the whole file, as the fast
 //! path does: errors are reported exactly as by `read_json`.
 
-use super::extent::Extent;
-use super::split::At;
-use super::window::{GiveUp, ParseState, Stop, Window, parse_user, scan_users};
-use super::{finish, stream_read};
+use super::extent::{Extent, GiveUp};
+use super::file::{self, At};
+use super::stream::{finish, stream_read};
+use super::window::{ParseState, Stop, Window, parse_user, read_document};
 use crate::SourceError;
 use crate::config::RolesConfig;
 use crate::keyed::{Keyed, KnownUser, StampedUser, UserRecord};
@@ -28,7 +28,7 @@ const CHUNK: usize = 1 << 20;
 
 /// One user record, delimited and keyed.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct ScannedUser {
+struct ScannedUser {
     offset: u64,
     len: usize,
     key: RecordKey,
@@ -36,11 +36,7 @@ pub(super) struct ScannedUser {
 
 /// The record that starts `text` (at file offset `at`): delimited, not parsed. Only an object
 /// is a record here; anything else is for the parser to judge.
-pub(super) fn scan_user(
-    text: &str,
-    context: &RecordContext,
-    at: u64,
-) -> Result<(ScannedUser, usize), Stop> {
+fn scan_user(text: &str, context: &RecordContext, at: u64) -> Result<(ScannedUser, usize), Stop> {
     let bytes = text.as_bytes();
     if bytes.first() != Some(&b'{') {
         return Err(Stop::Bad);
@@ -57,6 +53,16 @@ pub(super) fn scan_user(
         Ok(None) => Err(Stop::Cut),
         Err(GiveUp) => Err(Stop::Bad),
     }
+}
+
+/// The document, its users array delimited and keyed record by record but not parsed.
+fn scan_users(
+    window: &mut Window<&File>,
+    context: &RecordContext,
+) -> Result<(Vec<ScannedUser>, Vec<SourceGroup>), GiveUp> {
+    read_document(window, |window| {
+        window.users(|text, _, at| scan_user(text, context, at))
+    })
 }
 
 /// A JSON snapshot as the keyed read's first pass leaves it.
@@ -79,20 +85,10 @@ pub struct ScannedJson {
 /// Reads a JSON snapshot's groups and keys its user records under `context`, without parsing
 /// the users (see [`ScannedJson::resolve`]).
 pub fn scan_json(path: &Path, context: &RecordContext) -> Result<Scan, SourceError> {
-    scan_json_split(path, context, super::split::MIN_SPLIT_BYTES)
-}
-
-/// [`scan_json`], keying the users array on two threads from `min_split_bytes` on (tests split
-/// small files).
-pub(crate) fn scan_json_split(
-    path: &Path,
-    context: &RecordContext,
-    min_split_bytes: u64,
-) -> Result<Scan, SourceError> {
-    let (mut file, origin, split) = super::open(path, min_split_bytes)?;
+    let (mut file, origin, regular) = file::open(path)?;
     // The records are parsed later by positioned reads (unix only).
-    if let Some(split) = split.filter(|_| cfg!(unix)) {
-        if let Ok((users, groups)) = scan_users(&mut Window::new(&file), split, context) {
+    if regular && cfg!(unix) {
+        if let Ok((users, groups)) = scan_users(&mut Window::new(&file), context) {
             return Ok(Scan::Keyed(ScannedJson {
                 file,
                 origin,
@@ -141,7 +137,7 @@ impl ScannedJson {
                 let known = known.map(|stamped| KnownUser {
                     user_name: stamped.user_name.to_owned(),
                     active: stamped.active,
-                    link: stamped.link,
+                    claim: stamped.link,
                 });
                 let source = SourceUser {
                     id,

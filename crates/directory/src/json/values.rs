@@ -1,6 +1,6 @@
 //! Field values: required strings and ids, and attributes as the snapshot keeps them.
 
-use super::{Found, record_error};
+use super::found::{Found, record_error};
 use scimsync_model::CompactString;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserialize, DeserializeSeed, MapAccess, SeqAccess, Visitor};

@@ -1,21 +1,14 @@
 //! The fast path: records cut out of a bounded window of the file and parsed from memory.
 
-use super::BOM;
-use super::extent::Extent;
+use super::extent::{Extent, GiveUp};
+use super::found::Found;
 use super::keys::{DocKey, Keys};
 use super::records::{GroupSeed, OptionalGroupsSeed, UserSeed};
-use super::split;
-use scimsync_model::{RecordContext, Snapshot, SourceGroup, SourceUser};
+use super::stream::BOM;
+use scimsync_model::{Snapshot, SourceGroup, SourceUser};
 use serde::de::{DeserializeSeed, IgnoredAny};
-use std::fs::File;
 use std::io::Read;
-use std::io::{Seek, SeekFrom};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Why the fast path stopped. Never shown: the streaming parser finds and reports the problem.
-#[derive(Debug)]
-pub(super) struct GiveUp;
 
 /// Why a record in `Window::users` was not taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,15 +24,6 @@ impl From<serde_json::Error> for Stop {
     fn from(err: serde_json::Error) -> Self {
         if err.is_eof() { Stop::Cut } else { Stop::Bad }
     }
-}
-
-/// Where `Window::users` starts.
-#[derive(Clone, Copy)]
-enum ArrayAt {
-    /// At the array's `[`.
-    Open,
-    /// At an element, the array's `first`-th.
-    Element(usize),
 }
 
 /// The fast path's initial window. It only grows for a record larger than half of it.
@@ -75,20 +59,6 @@ impl<R: Read> Window<R> {
             eof: false,
             at_start: true,
         }
-    }
-
-    /// A window over `src`, which reads on from `offset` of the file (not its start).
-    fn at(src: R, offset: u64) -> Self {
-        Self {
-            base: offset,
-            at_start: false,
-            ..Self::new(src)
-        }
-    }
-
-    /// The file offset of the next unread byte.
-    fn offset(&self) -> u64 {
-        self.base + self.start as u64
     }
 
     fn unread(&self) -> &[u8] {
@@ -197,30 +167,17 @@ impl<R: Read> Window<R> {
     ///
     /// The window's text is checked for UTF-8 once per refill, as a whole, so serde_json parses
     /// `&str`s and skips its own check of every string.
-    ///
-    /// `from` says where the window is: at the array's `[`, or at an element inside it (indexed
-    /// from `first`). With `stop`, the parse stops when the next element begins exactly at
-    /// that file offset, and says so; it reads on to the end of the array if an element spans
-    /// the offset instead.
-    fn users<T>(
+    pub(super) fn users<T>(
         &mut self,
-        from: ArrayAt,
-        mut stop: Option<u64>,
         mut parse: impl FnMut(&str, usize, u64) -> Result<(T, usize), Stop>,
-    ) -> Result<(Vec<T>, bool), GiveUp> {
-        let first = match from {
-            ArrayAt::Open => {
-                if !self.eat(b'[')? {
-                    return Err(GiveUp);
-                }
-                if self.eat(b']')? {
-                    return Ok((Vec::new(), false));
-                }
-                0
-            }
-            ArrayAt::Element(first) => first,
-        };
+    ) -> Result<Vec<T>, GiveUp> {
+        if !self.eat(b'[')? {
+            return Err(GiveUp);
+        }
         let mut out = Vec::new();
+        if self.eat(b']')? {
+            return Ok(out);
+        }
         let mut retried = false;
         loop {
             if self.peek()?.is_none() {
@@ -239,16 +196,7 @@ impl<R: Read> Window<R> {
             let mut used = 0;
             let failed = loop {
                 let here = self.base + (self.start + used) as u64;
-                if let Some(at) = stop {
-                    if here == at {
-                        self.start += used;
-                        return Ok((out, true));
-                    }
-                    if here > at {
-                        stop = None;
-                    }
-                }
-                match parse(&text[used..], first + out.len(), here) {
+                match parse(&text[used..], out.len(), here) {
                     Ok((value, len)) => {
                         out.push(value);
                         used += len;
@@ -277,7 +225,7 @@ impl<R: Read> Window<R> {
                         continue;
                     }
                     if self.eat(b']')? {
-                        return Ok((out, false));
+                        return Ok(out);
                     }
                     return Err(GiveUp);
                 }
@@ -320,20 +268,6 @@ impl<R: Read> Window<R> {
     }
 }
 
-impl Window<&File> {
-    /// Moves the window (and the file's offset) to `offset`: past what another reader parsed.
-    fn resume_at(&mut self, offset: u64) -> Result<(), GiveUp> {
-        let mut file = self.src;
-        file.seek(SeekFrom::Start(offset)).map_err(|_| GiveUp)?;
-        self.start = 0;
-        self.end = 0;
-        self.base = offset;
-        self.eof = false;
-        self.at_start = false;
-        Ok(())
-    }
-}
-
 /// How many JSON whitespace bytes `bytes` starts with.
 fn skip_whitespace(bytes: &[u8]) -> usize {
     bytes
@@ -342,24 +276,15 @@ fn skip_whitespace(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len())
 }
 
-/// When the users array is parsed on two threads (see `split`).
-#[derive(Clone, Copy)]
-pub(super) struct Split {
-    /// The file's length.
-    pub(super) len: u64,
-    /// The least size of the users array worth a second thread.
-    pub(super) min_bytes: u64,
-}
-
 /// What parsing a record in place needs, one per thread.
 #[derive(Default)]
 pub(super) struct ParseState {
-    found: Option<super::Found>,
+    found: Option<Found>,
     keys: Keys,
 }
 
 /// One user record (the `index`-th) parsed in place: the record and the bytes it took. Its file
-/// offset is not needed (the signature is the one `users_array` takes).
+/// offset is not needed (the signature is the one `Window::users` takes).
 pub(super) fn parse_user(
     text: &str,
     index: usize,
@@ -377,108 +302,21 @@ pub(super) fn parse_user(
     Ok((user, de.into_iter::<IgnoredAny>().byte_offset()))
 }
 
-/// The users array from `window` (at its `[`) to its end, each element taken by `take` (as
-/// `Window::users` calls it, with a state of its thread's), on two threads when it is large: a
-/// second one takes from a record boundary guessed near the middle (see `split`).
-fn users_array<T: Send, S: Default>(
-    window: &mut Window<&File>,
-    split: Split,
-    take: impl Fn(&str, usize, u64, &mut S) -> Result<(T, usize), Stop> + Sync,
-) -> Result<Vec<T>, GiveUp> {
-    let Split { len, min_bytes } = split;
-    let file = window.src;
-    let start = window.offset();
-    let mut state = S::default();
-    let guess = (len.saturating_sub(start) >= min_bytes)
-        .then(|| split::guess_boundary(file, start + (len - start) / 2))
-        .flatten();
-    let Some(boundary) = guess else {
-        let (users, _) = window.users(ArrayAt::Open, None, |text, index, at| {
-            take(text, index, at, &mut state)
-        })?;
-        return Ok(users);
-    };
-    // Set when the first thread is done without reaching the guess: the second one's records
-    // are not wanted, and it may be parsing something that is not the users array at all.
-    let unwanted = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let second = scope.spawn(|| {
-            let mut window = Window::at(
-                split::At {
-                    file,
-                    pos: boundary,
-                },
-                boundary,
-            );
-            let mut state = S::default();
-            let (users, _) = window.users(ArrayAt::Element(0), None, |text, index, at| {
-                if unwanted.load(Ordering::Relaxed) {
-                    return Err(Stop::Bad);
-                }
-                take(text, index, at, &mut state)
-            })?;
-            Ok::<_, GiveUp>((users, window.offset()))
-        });
-        let first = window.users(ArrayAt::Open, Some(boundary), |text, index, at| {
-            take(text, index, at, &mut state)
-        });
-        let reached = matches!(first, Ok((_, true)));
-        if !reached {
-            unwanted.store(true, Ordering::Relaxed);
-        }
-        let second = second.join().map_err(|_| GiveUp)?;
-        let (mut users, _) = first?;
-        if !reached {
-            // The guess was not a boundary of this array: what the second thread parsed is
-            // not part of it.
-            return Ok(users);
-        }
-        match second {
-            Ok((rest, end)) => {
-                #[cfg(test)]
-                tests::SPLITS_TAKEN.fetch_add(1, Ordering::Relaxed);
-                users.extend(rest);
-                window.resume_at(end)?;
-            }
-            // Whatever stopped the second thread stops this one too, and is left to it to find.
-            Err(GiveUp) => {
-                let (rest, _) =
-                    window.users(ArrayAt::Element(users.len()), None, |text, index, at| {
-                        take(text, index, at, &mut state)
-                    })?;
-                users.extend(rest);
-            }
-        }
-        Ok(users)
-    })
-}
-
 /// The whole document, the fast way: the same grammar and the same record visitors as the
 /// streaming parser, but anything unexpected gives up rather than explains.
-pub(super) fn fast_read(window: &mut Window<&File>, split: Split) -> Result<Snapshot, GiveUp> {
-    let (users, groups) = read_document(window, |window| users_array(window, split, parse_user))?;
+pub(super) fn fast_read(window: &mut Window<impl Read>) -> Result<Snapshot, GiveUp> {
+    let mut state = ParseState::default();
+    let (users, groups) = read_document(window, |window| {
+        window.users(|text, index, at| parse_user(text, index, at, &mut state))
+    })?;
     Ok(Snapshot { users, groups })
-}
-
-/// The users array, each record delimited and keyed by its bytes but not parsed (see `scan`),
-/// on two threads when it is large.
-pub(super) fn scan_users(
-    window: &mut Window<&File>,
-    split: Split,
-    context: &RecordContext,
-) -> Result<(Vec<super::scan::ScannedUser>, Vec<SourceGroup>), GiveUp> {
-    read_document(window, |window| {
-        users_array(window, split, |text, _, at, _: &mut ()| {
-            super::scan::scan_user(text, context, at)
-        })
-    })
 }
 
 /// The document's grammar around the users array, which `read_users` reads (the window at its
 /// `[`); the groups are parsed.
-fn read_document<U>(
-    window: &mut Window<&File>,
-    mut read_users: impl FnMut(&mut Window<&File>) -> Result<U, GiveUp>,
+pub(super) fn read_document<R: Read, U>(
+    window: &mut Window<R>,
+    mut read_users: impl FnMut(&mut Window<R>) -> Result<U, GiveUp>,
 ) -> Result<(U, Vec<SourceGroup>), GiveUp> {
     // Record problems are parked here as the visitors do; the streaming parser will report them.
     let mut found = None;
@@ -536,33 +374,20 @@ fn read_document<U>(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::io::Write;
-    use std::sync::atomic::AtomicUsize;
 
-    /// How many reads took the second thread's records (the fallback to the streaming parser
-    /// would hide a split that never works).
-    pub(super) static SPLITS_TAKEN: AtomicUsize = AtomicUsize::new(0);
-
+    /// The fast path takes a clean file itself: a fallback to the streaming parser would give
+    /// the same snapshot, only slower, and no other test would notice.
     #[test]
-    fn a_clean_file_is_read_on_two_threads_without_falling_back() {
+    fn a_clean_file_is_read_without_falling_back() {
         let records: Vec<String> = (0..2_000)
             .map(|i| format!(r#"{{"id":"u{i}","email":"u{i}@example.com","tags":[{{"n":{i}}}]}}"#))
             .collect();
         let text = format!(
-            r#"{{"users":[{}],"groups":[{{"id":"g","name":"All","members":["u0","u1999"]}}]}}"#,
+            "\u{feff}{{\"users\":[{}],\"groups\":[{{\"id\":\"g\",\"name\":\"All\",\"members\":[\"u0\",\"u1999\"]}}]}}",
             records.join(",\n")
         );
-        let mut file = tempfile::NamedTempFile::new().unwrap();
-        file.write_all(text.as_bytes()).unwrap();
-        let before = SPLITS_TAKEN.load(Ordering::Relaxed);
-        let split = Split {
-            len: text.len() as u64,
-            min_bytes: 0,
-        };
-        let opened = File::open(file.path()).unwrap();
-        let read = fast_read(&mut Window::new(&opened), split);
+        let read = fast_read(&mut Window::new(text.as_bytes()));
         let expected = crate::parse_json(text.as_bytes(), "dir.json").unwrap();
         assert_eq!(read.unwrap(), expected);
-        assert!(SPLITS_TAKEN.load(Ordering::Relaxed) > before);
     }
 }

@@ -1,5 +1,5 @@
 //! `[source.ldap]`: where the directory is, how to read it, and which LDAP attribute feeds each
-//! snapshot attribute. The bind password is not here: the binary reads it from the environment
+//! snapshot attribute. The bind password is not here: the engine reads it from the environment
 //! or a file and hands it over as a [`secrecy::SecretString`].
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -10,7 +10,7 @@ use std::time::Duration;
 pub const MAX_PAGE_SIZE: u32 = 10_000;
 
 /// `[source.ldap]` in sync.toml (the password comes from `password_env`/`password_file`, which
-/// the binary resolves).
+/// the engine resolves).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapConfig {
@@ -26,7 +26,7 @@ pub struct LdapConfig {
     #[serde(default)]
     pub bind_dn_env: Option<String>,
     /// The bind password: an environment variable's name, or a file readable only by scimsync.
-    /// Resolved by the binary, never written here.
+    /// Resolved by the engine, never written here.
     #[serde(default)]
     pub password_env: Option<String>,
     #[serde(default)]

@@ -86,3 +86,51 @@ fn a_mapping_section_round_trips_through_serialization() {
     let back: MappingConfig = serde_json::from_value(json).unwrap();
     assert_eq!(back, s.mapping);
 }
+
+/// Record keys are computed under a context naming the compiled mapping and the scoping
+/// filters: any difference that could map a record differently is another context, and the
+/// same configuration compiled again is the same one.
+#[test]
+fn every_mapping_or_filter_difference_is_another_record_context() {
+    let configs = [
+        "",
+        "[mapping]\npreset = \"entra\"",
+        "[mapping]\ntitle = \"jobTitle\"",
+        "[mapping]\ntitle = \"jobtitle\"",
+        "[mapping]\ntitle = \"=Engineer\"",
+        "[mapping]\ndisplayName = \"\"",
+        "[mapping]\ntitle = { expr = \"Join(\\\" \\\", [a], [b])\" }",
+        "[mapping]\ntitle = { expr = \"Join(\\\" \\\", [a], [b])\", default = \"x\" }",
+        "[mapping]\ntitle = { expr = \"Join(\\\" \\\", [a], [b])\", apply = \"on_create\" }",
+        "[mapping]\ntitle = { expr = \"Join(\\\" \\\", [ab])\" }",
+        "[mapping]\ntitle = { expr = \"Left([a], 3)\" }",
+        "[mapping]\ntitle = { expr = \"Left([a], 4)\" }",
+        "[mapping]\ntitle = { expr = \"ToLower([a])\" }",
+        "[mapping]\ntitle = { expr = \"ToUpper([a])\" }",
+        "[[scope.filter]]\nclauses = [{ attribute = \"a\", operator = \"EQUALS\", value = \"x\" }]",
+        "[[scope.filter]]\nclauses = [{ attribute = \"a\", operator = \"NOT EQUALS\", value = \"x\" }]",
+        "[[scope.filter]]\nclauses = [{ attribute = \"a\", operator = \"REGEX MATCH\", value = \"x\" }]",
+        "[[scope.filter]]\nclauses = [{ attribute = \"a\", operator = \"Greater_Than\", value = 3 }]",
+        "[[scope.filter]]\nname = \"n\"\nclauses = [{ attribute = \"a\", operator = \"IS TRUE\" }]",
+        "[[scope.filter]]\nclauses = [{ attribute = \"a\", operator = \"IS TRUE\" }]\n[[scope.filter]]\nclauses = [{ attribute = \"b\", operator = \"IS TRUE\" }]",
+        "[[scope.filter]]\nclauses = [{ attribute = \"a\", operator = \"IS TRUE\" }, { attribute = \"b\", operator = \"IS TRUE\" }]",
+    ];
+    let context = |text: &str| {
+        let sections = parse(text).unwrap();
+        Mapping::compile(&sections.mapping)
+            .unwrap()
+            .record_context(&sections.scope)
+    };
+    let contexts: Vec<_> = configs.iter().map(|text| context(text)).collect();
+    for (i, a) in contexts.iter().enumerate() {
+        assert_eq!(*a, context(configs[i]), "{:?} compiled again", configs[i]);
+        for (j, b) in contexts.iter().enumerate().skip(i + 1) {
+            assert_ne!(a, b, "{:?} and {:?}", configs[i], configs[j]);
+        }
+    }
+    // What is decided per cycle (the scope and admin groups) is not in the context.
+    assert_eq!(
+        context("[scope]\ngroups = [\"Miro Users\"]\n[roles]\nadmin_groups = [\"A\"]"),
+        contexts[0]
+    );
+}

@@ -428,9 +428,6 @@ fn errors_deep_in_a_large_file_are_those_of_the_same_bytes_in_memory() {
         let from_file = read_json(file.path()).unwrap_err();
         let in_memory = parse_json(broken.as_bytes(), "dir.json").unwrap_err();
         assert!(format!("{from_file:?}").contains(kind), "{from_file:?}");
-        // Parsed on two threads, the same error.
-        let split = crate::json::read_json_split(file.path(), 0).unwrap_err();
-        assert_eq!(split.to_string(), from_file.to_string());
         // The same error and line; only the origin differs, and columns (see `without_columns`).
         let file_name = from_file.to_string();
         let rest = file_name.split_once(": ").unwrap().1;
@@ -510,14 +507,13 @@ fn reads_and_maps_a_million_users() {
     assert_eq!(mapped.desired.len(), 1_000_000);
 }
 
-mod split {
-    //! The users array parsed on two threads (`json/split.rs`) reads exactly what one thread
-    //! reads, wherever the guessed boundary falls: between records, inside a string that looks
-    //! like one, or past the array.
+mod fast_path {
+    //! The fast path (`json/window.rs`) reads exactly what the streaming parser reads, with
+    //! values that look like record boundaries, escapes and nesting, and a broken record
+    //! anywhere.
 
     use super::write_temp;
-    use crate::json::read_json_split;
-    use crate::parse_json;
+    use crate::{parse_json, read_json};
     use proptest::prelude::*;
 
     /// Values that look like record boundaries, escapes and nesting.
@@ -564,7 +560,7 @@ mod split {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn two_threads_read_what_one_reads(
+        fn the_fast_path_reads_what_the_streaming_parser_reads(
             users in prop::collection::vec((tricky(), prop::option::of(tricky())), 1..60),
             pretty in any::<bool>(),
             groups_first in any::<bool>(),
@@ -577,25 +573,25 @@ mod split {
                 text = text.replacen(&id, "{", 1);
             }
             let file = write_temp(text.as_bytes());
-            let split = read_json_split(file.path(), 0);
+            let fast = read_json(file.path());
             let memory = parse_json(text.as_bytes(), "dir.json");
-            match (split, memory) {
+            match (fast, memory) {
                 (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
                 (Err(a), Err(b)) => prop_assert_eq!(
                     super::without_columns(a.to_string().split_once(": ").unwrap().1),
                     super::without_columns(b.to_string().split_once(": ").unwrap().1)
                 ),
-                (a, b) => prop_assert!(false, "split {:?}, memory {:?}", a, b),
+                (a, b) => prop_assert!(false, "file {:?}, memory {:?}", a, b),
             }
         }
     }
 
     #[test]
-    fn a_large_directory_reads_the_same_on_two_threads() {
+    fn a_large_directory_reads_the_same_across_refills() {
         let text = super::large_directory(20_000);
         let file = write_temp(text.as_bytes());
         assert_eq!(
-            read_json_split(file.path(), 0).unwrap(),
+            read_json(file.path()).unwrap(),
             parse_json(text.as_bytes(), "dir.json").unwrap()
         );
     }

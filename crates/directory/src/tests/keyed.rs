@@ -3,13 +3,12 @@
 //! unchanged as a cycle would, changes the directory, and compares the keyed read of the
 //! change with a full read and map of it against the same links.
 
-use super::jumpcloud;
-use crate::json::scan_json_split;
+use super::{TestLinks, jumpcloud};
 use crate::{
     Keyed, Mapped, Mapping, RolesConfig, Scan, ScopeConfig, ScopeFilter, StampedUser, map_keyed,
-    map_users, read_json,
+    map_users_against, read_json, scan_json,
 };
-use scimsync_model::{RecordKey, RecordStamp, Snapshot};
+use scimsync_model::{Claims, RecordKey, RecordStamp, Snapshot};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,14 +29,16 @@ struct Setup {
 }
 
 impl Setup {
-    /// The keyed read of `path`, recognising the records `links` are stamped with.
+    /// The keyed read of `path`, recognising the records `links` are stamped with (named as
+    /// `index` names them).
     fn resolve(
         &self,
         path: &Path,
         links: &HashMap<String, TestLink>,
+        index: &TestLinks,
     ) -> Result<Keyed, crate::SourceError> {
         let context = self.mapping.record_context(&self.scope);
-        let scanned = match scan_json_split(path, &context, 0)? {
+        let scanned = match scan_json(path, &context)? {
             Scan::Keyed(scanned) => scanned,
             Scan::Whole(_) => panic!("a regular JSON file is keyed"),
         };
@@ -51,7 +52,7 @@ impl Setup {
                 user_name: &l.user_name,
                 active: l.active,
                 admin: l.stamp.is_some_and(|s| s.admin),
-                link: None,
+                link: index.handle(id).expect("every test link is indexed"),
             })
         })
     }
@@ -76,33 +77,35 @@ impl Setup {
         }
     }
 
-    fn full(&self, path: &Path, links: &HashMap<String, TestLink>) -> Mapped {
+    fn full(&self, path: &Path, index: &TestLinks) -> (Mapped, Claims) {
         let Snapshot { users, groups } = read_json(path).unwrap();
-        let pushed: HashMap<&str, &str> = links
-            .iter()
-            .map(|(id, l)| (id.as_str(), l.hash.as_str()))
-            .collect();
-        map_users(
+        map_users_against(
             users,
             &groups,
             &self.scope,
             &self.roles,
             &self.mapping,
-            Some(&pushed),
+            index,
         )
     }
 
     /// The keyed read and map, and how many records were recognised.
-    fn keyed(&self, path: &Path, links: &HashMap<String, TestLink>) -> (Mapped, usize) {
-        let keyed: Keyed = self.resolve(path, links).unwrap();
+    fn keyed(
+        &self,
+        path: &Path,
+        links: &HashMap<String, TestLink>,
+        index: &TestLinks,
+    ) -> (Mapped, Claims, usize) {
+        let keyed: Keyed = self.resolve(path, links, index).unwrap();
         let recognised = keyed.records.iter().filter(|r| r.known.is_some()).count();
-        let pushed: HashMap<&str, &str> = links
-            .iter()
-            .map(|(id, l)| (id.as_str(), l.hash.as_str()))
-            .collect();
-        let (mapped, _) = map_keyed(keyed, &self.scope, &self.roles, &self.mapping, &pushed);
-        (mapped, recognised)
+        let (mapped, claims, _) = map_keyed(keyed, &self.scope, &self.roles, &self.mapping, index);
+        (mapped, claims, recognised)
     }
+}
+
+/// The links as mapping consults them.
+fn index(links: &HashMap<String, TestLink>) -> TestLinks {
+    TestLinks::new(links.iter().map(|(id, l)| (id.as_str(), l.hash.as_str())))
 }
 
 fn user(i: usize) -> Value {
@@ -147,15 +150,24 @@ fn write(dir: &Path, doc: &Value) -> std::path::PathBuf {
 /// them.
 fn pushed_and_stamped(setup: &Setup, dir: &Path, doc: &Value) -> HashMap<String, TestLink> {
     let path = write(dir, doc);
-    let mut links = links_of(&setup.full(&path, &HashMap::new()));
-    let (second, recognised) = setup.keyed(&path, &links);
+    let (first, _) = setup.full(&path, &index(&HashMap::new()));
+    let mut links = links_of(&first);
+    let links_index = index(&links);
+    let (second, claims, recognised) = setup.keyed(&path, &links, &links_index);
     assert_eq!(recognised, 0, "nothing is stamped yet");
-    assert!(second.unchanged.iter().all(|u| *u));
-    for (at, stamp) in &second.stamps {
-        let id = second.desired[*at].source_id.as_str();
+    assert_eq!(claims.users.len(), second.desired.len());
+    assert!(claims.users.iter().all(Option::is_some));
+    assert_eq!(claims.stamps.len(), second.desired.len());
+    for user in &second.desired {
+        let id = user.source_id.as_str();
+        let handle = links_index.handle(id);
+        let (_, stamp) = claims
+            .stamps
+            .iter()
+            .find(|(h, _)| Some(*h) == handle)
+            .unwrap();
         links.get_mut(id).unwrap().stamp = Some(*stamp);
     }
-    assert_eq!(second.stamps.len(), second.desired.len());
     links
 }
 
@@ -184,11 +196,6 @@ fn stamped_base(setup: &Setup, dir: &Path) -> (HashMap<String, TestLink>, std::p
     (links, write(dir, &doc))
 }
 
-fn without_stamps(mut mapped: Mapped) -> Mapped {
-    mapped.stamps.clear();
-    mapped
-}
-
 /// The base directory: ten users, all in scope, u0 an admin.
 fn base() -> (Vec<Value>, Vec<&'static str>, Vec<&'static str>) {
     let users = (0..10).map(user).collect();
@@ -209,9 +216,13 @@ fn check(change: impl FnOnce(&mut Vec<Value>, &mut Vec<&str>, &mut Vec<&str>), r
     );
     change(&mut users, &mut admins, &mut members);
     let path = write(dir.path(), &directory(users, &admins, &members));
-    let full = setup.full(&path, &links);
-    let (keyed, got) = setup.keyed(&path, &links);
-    assert_eq!(without_stamps(keyed), without_stamps(full));
+    let index = index(&links);
+    let (full, full_claims) = setup.full(&path, &index);
+    let (keyed, keyed_claims, got) = setup.keyed(&path, &links, &index);
+    assert_eq!(keyed, full);
+    // The same users claimed by the same links; only a keyed read proposes stamps.
+    assert_eq!(keyed_claims.users, full_claims.users);
+    assert!(full_claims.stamps.is_empty());
     assert_eq!(got, recognised, "records recognised");
 }
 
@@ -297,7 +308,7 @@ fn a_key_recognised_under_another_mapping_context_is_not() {
     let (links, path) = stamped_base(&setup, dir.path());
     let mut other = Setup::new();
     other.scope.filters.clear();
-    let (_, recognised) = other.keyed(&path, &links);
+    let (_, _, recognised) = other.keyed(&path, &links, &index(&links));
     assert_eq!(recognised, 0);
 }
 
@@ -322,7 +333,10 @@ fn the_keyed_read_of_a_bad_file_fails_as_the_full_read_does() {
     ] {
         std::fs::write(&path, &bad).unwrap();
         let expected = read_json(&path).unwrap_err().to_string();
-        let got = setup.resolve(&path, &links).unwrap_err().to_string();
+        let got = setup
+            .resolve(&path, &links, &index(&links))
+            .unwrap_err()
+            .to_string();
         assert_eq!(got, expected);
     }
 }
@@ -334,7 +348,7 @@ fn a_file_changed_between_the_two_passes_is_read_whole_again() {
     let (users, admins, members) = base();
     let path = write(dir.path(), &directory(users.clone(), &admins, &members));
     let context = setup.mapping.record_context(&setup.scope);
-    let Scan::Keyed(scanned) = scan_json_split(&path, &context, 0).unwrap() else {
+    let Scan::Keyed(scanned) = scan_json(&path, &context).unwrap() else {
         panic!("a regular JSON file is keyed");
     };
     // Rewritten in place between keying and parsing: same length, other values.
@@ -366,20 +380,26 @@ fn joining_or_leaving_an_admin_role_group_is_not_hidden_by_a_recognised_record()
     let role = scimsync_model::paths::admin_role("User Admin");
     for (before, after) in [(vec![], vec!["u5"]), (vec!["u5"], vec![])] {
         let dir = tempfile::tempdir().unwrap();
-        let mut links = links_of(&setup.full(&write(dir.path(), &doc(&before)), &HashMap::new()));
-        let (second, _) = setup.keyed(&write(dir.path(), &doc(&before)), &links);
+        let path = write(dir.path(), &doc(&before));
+        let (first, _) = setup.full(&path, &index(&HashMap::new()));
+        let mut links = links_of(&first);
+        let links_index = index(&links);
+        let (_, claims, _) = setup.keyed(&path, &links, &links_index);
         assert_eq!(
-            second.stamps.len(),
+            claims.stamps.len(),
             10 - before.len(),
             "holders are not stamped"
         );
-        for (at, stamp) in &second.stamps {
-            let id = second.desired[*at].source_id.as_str();
-            links.get_mut(id).unwrap().stamp = Some(*stamp);
+        for (id, link) in links.iter_mut() {
+            let handle = links_index.handle(id);
+            if let Some((_, stamp)) = claims.stamps.iter().find(|(h, _)| Some(*h) == handle) {
+                link.stamp = Some(*stamp);
+            }
         }
         let path = write(dir.path(), &doc(&after));
-        let full = setup.full(&path, &links);
-        let (keyed, got) = setup.keyed(&path, &links);
+        let links_index = index(&links);
+        let (full, _) = setup.full(&path, &links_index);
+        let (keyed, _, got) = setup.keyed(&path, &links, &links_index);
         assert_eq!(got, 9, "u5 is parsed");
         let u5 = |m: &Mapped| {
             m.desired
@@ -388,6 +408,6 @@ fn joining_or_leaving_an_admin_role_group_is_not_hidden_by_a_recognised_record()
                 .map(|u| u.attrs.contains_key(role.as_str()))
         };
         assert_eq!(u5(&full), Some(!after.is_empty()));
-        assert_eq!(without_stamps(keyed), without_stamps(full));
+        assert_eq!(keyed, full);
     }
 }

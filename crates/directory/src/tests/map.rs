@@ -703,7 +703,6 @@ fn users_mapped_as_last_pushed_keep_no_attributes() {
         {"id": "u4", "email": "dee@x.com", "department": "Eng"},
     ]}));
     let full = map_all(&snap);
-    assert!(full.unchanged.is_empty(), "no `pushed`, no claim");
 
     // What a previous cycle pushed: u1, u3 and u4 as mapped now, u2 with another department.
     let hash_of = |id: &str| {
@@ -727,21 +726,28 @@ fn users_mapped_as_last_pushed_keep_no_attributes() {
         ),
         ("u3", hash_of("u3")),
     ];
-    let pushed: std::collections::HashMap<&str, &str> =
-        hashes.iter().map(|(id, h)| (*id, h.as_str())).collect();
-    let incremental = crate::map_users(
+    let links = super::TestLinks::new(hashes.iter().map(|(id, h)| (*id, h.as_str())));
+    let (incremental, claims) = crate::map_users_against(
         snap.users.clone(),
         &snap.groups,
         &all(),
         &RolesConfig::default(),
         &jumpcloud(),
-        Some(&pushed),
+        &links,
     );
+    assert_eq!(claims.users.len(), incremental.desired.len());
+    assert!(claims.stamps.is_empty(), "no keyed read, no stamp");
     let flags: Vec<(&str, bool, bool)> = incremental
         .desired
         .iter()
-        .zip(&incremental.unchanged)
-        .map(|(u, unchanged)| (u.source_id.as_str(), *unchanged, u.attrs.is_empty()))
+        .zip(&claims.users)
+        .map(|(u, claim)| {
+            let id = u.source_id.as_str();
+            if let Some(claim) = claim {
+                assert_eq!(Some(*claim), links.handle(id), "claimed with its own link");
+            }
+            (id, claim.is_some(), u.attrs.is_empty())
+        })
         .collect();
     assert_eq!(
         flags,

@@ -1,9 +1,9 @@
 //! Builders for planner inputs, so each test states only what it is about.
 
-use crate::{OnDelete, OnUnassign, PlanInput, PlanOutput, Policy};
+use crate::{LiveLinks, OnDelete, OnUnassign, PlanInput, PlanOutput, Policy};
 use scimsync_model::{
-    AttrValue, Attrs, DesiredUser, Link, OutOfScope, OutOfScopeReason, ScimId, SourceId,
-    TargetUser, TargetView, fingerprint, paths,
+    AttrValue, Attrs, Claims, DesiredUser, Link, OutOfScope, OutOfScopeReason, PushedLinks, ScimId,
+    SourceId, TargetUser, TargetView, fingerprint, paths,
 };
 
 pub fn attrs(pairs: &[(&str, &str)]) -> Attrs {
@@ -19,6 +19,31 @@ pub fn desired(id: &str, user_name: &str, active: bool, pairs: &[(&str, &str)]) 
         user_name: user_name.to_owned(),
         active,
         attrs: attrs(pairs),
+    }
+}
+
+/// What mapping does against `live`: each user the index claims as last pushed loses its
+/// attributes, and the claims are returned for `LiveLinks::settle`.
+pub fn claim_as_mapping(live: &LiveLinks<'_>, desired: &mut [DesiredUser]) -> Claims {
+    let users = desired
+        .iter_mut()
+        .map(|user| {
+            let pairs: Vec<_> = user.attrs.iter().map(|(k, v)| (k, v.clone())).collect();
+            let claim = live.claim(
+                user.source_id.as_str(),
+                &user.user_name,
+                user.active,
+                &pairs,
+            );
+            if claim.is_some() {
+                user.attrs = Attrs::new();
+            }
+            claim
+        })
+        .collect();
+    Claims {
+        users,
+        stamps: Vec::new(),
     }
 }
 

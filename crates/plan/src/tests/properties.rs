@@ -325,44 +325,45 @@ impl World {
     }
 
     /// Planned with the incremental proof of which users are unchanged, as a cycle hands it
-    /// over (`crate::unchanged` against the links): with `claims`, mapping's too (each user
-    /// without a reference whose fingerprint is its link's, and where that link is).
+    /// over: settled from mapping's claims (each user without a reference the links' index
+    /// claims as last pushed, its attributes dropped), or with `claims` false proved without
+    /// them (every linked user compared by the proof). The proved users' attributes are gone.
     fn plan_proved(&self, claims: bool) -> PlanOutput {
-        use scimsync_model::PushedHashes;
+        let mut proved = self.clone();
         let live = crate::LiveLinks::new(&self.links);
-        let (mapped, matched): (Vec<bool>, Vec<Option<u32>>) = self
-            .desired
-            .iter()
-            .map(|user| {
-                let Some((hash, at)) = live.pushed_link(user.source_id.as_str()) else {
-                    return (false, None);
-                };
-                let has_ref = user
-                    .attrs
-                    .values()
-                    .any(|v| matches!(v, AttrValue::Ref { .. }));
-                let claim = !has_ref
-                    && scimsync_model::fingerprint_matches(
-                        &user.user_name,
-                        user.active,
-                        &user.attrs,
-                        hash,
-                    );
-                (
-                    claim,
-                    at.filter(|_| claim).and_then(|at| u32::try_from(at).ok()),
-                )
-            })
-            .unzip();
-        let unchanged = if claims {
-            crate::unchanged(&self.desired, live, &mapped, &matched)
+        let proof = if claims {
+            let claims = super::fixture::claim_as_mapping(&live, &mut proved.desired);
+            match live.settle(&mut proved.desired, claims) {
+                Ok(settled) => settled.proof,
+                Err(e) => panic!("mapping's claims are proved: {e}"),
+            }
         } else {
-            crate::unchanged(&self.desired, live, &[], &[])
+            live.prove(&mut proved.desired)
         };
-        self.plan_with(Some(&unchanged))
+        if self.view.complete {
+            // A full read is compared in full: the planner ignores the proof (a cycle builds
+            // none, and drops no attribute, when it reads the whole target).
+            return self.plan_with(Some(&proof));
+        }
+        // A linked user an incremental view holds was read this cycle (an uncertain user
+        // verified, issue 17): the planner compares it with the read, not the proof, and a
+        // cycle never drops its attributes (the store drops an uncertain user's fingerprint,
+        // so mapping never claims it).
+        let read: BTreeSet<&SourceId> = self
+            .links
+            .iter()
+            .filter(|l| self.view.users.iter().any(|u| u.id == l.target_id))
+            .map(|l| &l.source_id)
+            .collect();
+        for (user, whole) in proved.desired.iter_mut().zip(&self.desired) {
+            if read.contains(&user.source_id) {
+                user.attrs = whole.attrs.clone();
+            }
+        }
+        proved.plan_with(Some(&proof))
     }
 
-    fn plan_with(&self, unchanged: Option<&crate::Unchanged>) -> PlanOutput {
+    fn plan_with(&self, unchanged: Option<&crate::Proof>) -> PlanOutput {
         crate::plan(
             &PlanInput {
                 desired: &self.desired,
