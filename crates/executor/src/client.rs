@@ -157,6 +157,7 @@ impl Tally {
 }
 
 /// A 2xx response whose content is what its request expected (`Expect`).
+#[derive(Clone, Debug)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
     /// The body, parsed; `None` for an empty one (204, or where the request expects nothing).
@@ -209,6 +210,7 @@ impl Expect {
 }
 
 /// One request as sent.
+#[derive(Clone, Debug)]
 pub(crate) struct Request {
     pub(crate) method: Method,
     /// Relative to the base URL, starting with `/`.
@@ -643,26 +645,16 @@ impl ScimClient {
 
     /// Remembers the version of a user just read, for a later `If-Match`.
     pub(crate) fn remember_version(&self, resource: &serde_json::Value, etag: Option<&str>) {
-        let id = match resource.get("id") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => return,
-        };
-        let version = resource
-            .get("meta")
-            .and_then(|m| m.get("version"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .or_else(|| etag.map(str::to_owned));
-        if let (Some(version), Ok(mut versions)) = (version, self.inner.versions.lock()) {
-            versions.insert(ScimId::new(id), version);
+        if let Some((id, version)) = version_in(resource, etag) {
+            self.store_version(id, version);
         }
     }
 
-    pub(crate) fn inner_versions(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<ScimId, String>>, ()> {
-        self.inner.versions.lock().map_err(|_| ())
+    /// Keeps `version` as the one `If-Match` sends for `id`.
+    pub(crate) fn store_version(&self, id: ScimId, version: String) {
+        if let Ok(mut versions) = self.inner.versions.lock() {
+            versions.insert(id, version);
+        }
     }
 
     pub(crate) fn version_of(&self, id: &ScimId) -> Option<String> {
@@ -789,7 +781,22 @@ impl ScimClient {
     }
 
     pub(crate) fn retry_state(&self) -> RetryState {
-        RetryState::new(&self.inner.tuning.retry, &self.inner.seeds)
+        RetryState::shared(&self.inner.tuning.retry, &self.inner.seeds, self.now())
+    }
+
+    /// The client's clock (its pacer's): what the decision machines are handed as `now`.
+    pub(crate) fn now(&self) -> Duration {
+        self.inner.pacer.now()
+    }
+
+    /// The retry policy, and a seed for one op's schedules (derived from the policy's seed
+    /// and the client's counter, as each request's schedule is).
+    pub(crate) fn retry_seed(&self) -> (&RetryPolicy, Option<u64>) {
+        let policy = &self.inner.tuning.retry;
+        let seed = policy
+            .jitter_seed
+            .map(|seed| seed.wrapping_add(self.inner.seeds.fetch_add(1, Ordering::Relaxed)));
+        (policy, seed)
     }
 
     /// A request with retries for retryable failures. Only for requests that are safe to
@@ -801,16 +808,6 @@ impl ScimClient {
         trace: &mut Trace,
     ) -> Result<Reply, ScimError> {
         self.send_if_match(req, None, tally, trace).await
-    }
-
-    /// One attempt: wait for the bucket, send, classify. Every attempt spends a token.
-    pub(crate) async fn send_once(
-        &self,
-        req: &Request,
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Result<Reply, ScimError> {
-        self.send_once_if_match(req, None, tally, trace).await
     }
 
     /// `send` with an `If-Match` header (ETags): a 412 is permanent here, the caller re-reads.
@@ -825,22 +822,25 @@ impl ScimClient {
         // Bounded by the retry policy, as in `send`.
         loop {
             match self.send_once_if_match(req, if_match, tally, trace).await {
-                Err(e) if e.class() == crate::ErrorClass::Retryable => match retry.after(&e) {
-                    Some(delay) => {
-                        tally.retries.fetch_add(1, Ordering::Relaxed);
-                        crate::announce_wait(
-                            delay,
-                            format_args!("{} {}: {e}; retrying", req.method, req.path),
-                        );
-                        tokio::time::sleep(delay).await;
+                Err(e) if e.class() == crate::ErrorClass::Retryable => {
+                    match retry.after(self.now(), &e) {
+                        Some(delay) => {
+                            tally.retries.fetch_add(1, Ordering::Relaxed);
+                            crate::announce_wait(
+                                delay,
+                                format_args!("{} {}: {e}; retrying", req.method, req.path),
+                            );
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => return Err(e),
                     }
-                    None => return Err(e),
-                },
+                }
                 other => return other,
             }
         }
     }
 
+    /// One attempt: wait for the bucket, send, classify. Every attempt spends a token.
     pub(crate) async fn send_once_if_match(
         &self,
         req: &Request,
@@ -1156,6 +1156,26 @@ pub fn url_error(e: url::ParseError) -> String {
         url::ParseError::InvalidPort => "the port is not a number from 1 to 65535".to_owned(),
         other => other.to_string(),
     }
+}
+
+/// The user a resource describes and its version (`meta.version`, else the `ETag` header it
+/// came with), when it carries both.
+pub(crate) fn version_in(
+    resource: &serde_json::Value,
+    etag: Option<&str>,
+) -> Option<(ScimId, String)> {
+    let id = match resource.get("id") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => return None,
+    };
+    let version = resource
+        .get("meta")
+        .and_then(|m| m.get("version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .or_else(|| etag.map(str::to_owned))?;
+    Some((ScimId::new(id), version))
 }
 
 /// A base URL as a client takes it: without a trailing `/`, http or https.

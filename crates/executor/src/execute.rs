@@ -3,17 +3,19 @@
 //! `Recorder` from this one driving task.
 
 use crate::BucketReport;
-use crate::client::{Expect, Request, ScimClient, Tally, Trace, user_path};
-use crate::error::{ErrorClass, ScimError};
-use crate::update::{Dropped, named_path};
+use crate::client::{ScimClient, Tally, Trace, user_path};
+use crate::error::ScimError;
+use crate::machine::{
+    Decide, Done, IfMatch, Input, Outcome, Setup, Step, UserOp, describe_dropped,
+};
+use crate::update::{Dropped, Writes};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use reqwest::Method;
 use scimsync_model::{
     AttrValue, Attrs, Change, Event, EventResource, EventType, GroupLink, InitiatedBy, Link, Op,
     Phase, Plan, ResourceKind, RunId, ScimId, SourceId, TargetUser, Uncertain, fingerprint,
     fold_user_name, paths,
 };
-use scimsync_scim::{Bucket, user_resource};
+use scimsync_scim::Bucket;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -171,9 +173,8 @@ pub struct Executor {
     rest: Option<crate::rest::RestClient>,
     known: HashMap<ScimId, TargetUser>,
     group_links: Vec<GroupLink>,
-    /// Every target user by folded userName, read (paged) when a create needs a
-    /// case-insensitive look-up the target's filter cannot give; shared by the run's creates.
-    case_index: Arc<tokio::sync::Mutex<Option<CaseIndex>>>,
+    /// The run's case-insensitive search of the target's users.
+    case_search: Arc<CaseSearch>,
     confirmed: HashMap<SourceId, Link>,
     /// The plans' creates are for userNames this cycle's reads did not find (see
     /// `with_creates_checked`).
@@ -183,9 +184,14 @@ pub struct Executor {
 /// One paged read of the target's users, by folded userName.
 #[derive(Debug)]
 struct CaseIndex {
-    read_at: tokio::time::Instant,
+    /// On the client's clock (`ScimClient::now`).
+    read_at: Duration,
     users: HashMap<String, TargetUser>,
 }
+
+/// Steps of one op's machine at most (see `Executor::drive`): far above what its own bounds
+/// allow (every round of an update riding out its 429s), only a guard against a bug.
+const MAX_STEPS: usize = 100_000;
 
 /// The work of one op, prepared by the driver (references resolved through the working map).
 enum Job {
@@ -212,48 +218,6 @@ enum Job {
     },
 }
 
-/// How a job ended, before the driver turns it into links, events and counts.
-enum Done {
-    /// Created as `id` with `attrs` (what was sent: the refused ones left out).
-    Created {
-        id: ScimId,
-        attrs: Attrs,
-        dropped: Vec<Dropped>,
-    },
-    /// A create that found the user (lookup, or after "not unique").
-    AdoptedExisting(TargetUser),
-    /// A create that found the user and brought its attributes in line.
-    AdoptedAligned {
-        user: TargetUser,
-        applied: crate::update::Applied,
-    },
-    /// An adopt op; `None` when the user's attributes could not be read (with why).
-    Linked(Result<TargetUser, String>),
-    /// The changes the target took; the refused ones left out. `failed`: what failed after
-    /// them (a reactivation went, the update after it did not): the link takes what went, the
-    /// op fails, and the next cycle sends the rest.
-    Patched {
-        changes: Vec<Change>,
-        dropped: Vec<Dropped>,
-        failed: Option<String>,
-    },
-    /// Every change was refused as an attribute the target does not take: nothing sent
-    /// applies, and the attributes are remembered as unsupported.
-    Refused(Vec<Dropped>),
-
-    Deleted {
-        already_gone: bool,
-    },
-    Skipped {
-        reason: String,
-        unlink: bool,
-    },
-    Guest(String),
-    Failed(String),
-    Halted(String),
-    NotSent,
-}
-
 impl Executor {
     pub fn new(client: ScimClient) -> Self {
         Executor {
@@ -261,7 +225,7 @@ impl Executor {
             rest: None,
             known: HashMap::new(),
             group_links: Vec::new(),
-            case_index: Arc::new(tokio::sync::Mutex::new(None)),
+            case_search: Arc::new(CaseSearch::default()),
             confirmed: HashMap::new(),
             creates_checked: false,
         }
@@ -472,211 +436,135 @@ impl Executor {
 
     async fn run_job(&self, index: usize, job: Job, tally: &Tally) -> (usize, Job, Done, Trace) {
         let mut trace = Trace::default();
-        let done = match &job {
+        let client = &self.client;
+        let caps = client.capabilities().await;
+        let (retry, seed) = client.retry_seed();
+        let setup = Setup {
+            profile: client.profile(),
+            writes: Writes {
+                patch: caps.patch,
+                etag: caps.etag,
+            },
+            // Only a create asks (the schema is copied out of its lock).
+            case_exact: matches!(job, Job::Create { .. })
+                && client.target_schema().user_name_case_exact() == Some(true),
+            creates_checked: self.creates_checked,
+            retry,
+            seed,
+        };
+        let now = client.now();
+        let machine = match &job {
             Job::Create {
                 user_name, attrs, ..
-            } => self.create(user_name, attrs, tally, &mut trace).await,
-            Job::Adopt { target_id } => self.adopt(target_id, tally, &mut trace).await,
+            } => UserOp::create(setup, now, user_name, attrs),
+            Job::Adopt { target_id } => {
+                UserOp::adopt(setup, target_id, self.known.get(target_id).cloned())
+            }
             Job::Patch {
                 target_id, changes, ..
-            } => self.patch(target_id, changes, tally, &mut trace).await,
-            Job::Delete { target_id } => self.delete(target_id, tally, &mut trace).await,
-            Job::Nothing { reason, .. } => Done::Skipped {
-                reason: reason.clone(),
-                unlink: false,
-            },
+            } => UserOp::patch(setup, target_id, changes),
+            Job::Delete { target_id } => UserOp::delete(setup, target_id),
+            Job::Nothing { reason, .. } => {
+                let done = Done::Skipped {
+                    reason: reason.clone(),
+                    unlink: false,
+                };
+                return (index, job, done, trace);
+            }
         };
+        let done = drive(client, Some(&self.case_search), machine, tally, &mut trace).await;
         (index, job, done, trace)
     }
+}
 
-    /// Lookup, then POST only if nobody has the userName. A POST whose answer was lost
-    /// (5xx, dropped connection) may have been applied, so its retry starts with a lookup
-    /// again; a 429 was not applied and is retried as is. A POST refused as not unique is
-    /// resolved in this cycle: the filter again, then (a filter may compare case-sensitively)
-    /// a paged read compared case-insensitively; the user found is adopted, never POSTed
-    /// twice. A 400 naming one attribute drops it and posts the rest.
-    async fn create(
-        &self,
-        user_name: &str,
-        attrs: &Attrs,
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Done {
-        match self.create_or_find(user_name, attrs, tally, trace).await {
-            Done::AdoptedExisting(user) => self.align(user, attrs, tally, trace).await,
-            done => done,
-        }
-    }
-
-    /// A user found instead of created is brought in line in the same cycle, as an adoption
-    /// the planner saw would be (adopt, then update): the attributes this create would have
-    /// sent that the target holds otherwise. A deactivated user is left to the next plan,
-    /// which orders a reactivation with what the target freezes meanwhile.
-    async fn align(
-        &self,
-        user: TargetUser,
-        attrs: &Attrs,
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Done {
-        let create_only = &self.client.profile().create_only;
-        let changes: Vec<Change> = attrs
-            .iter()
-            .filter(|(path, _)| !create_only.contains(path.as_str()))
-            .filter(|(path, value)| user.attrs.get(path.as_str()) != Some(*value))
-            .map(|(path, value)| Change {
-                path: path.to_string(),
-                old: user.attrs.get(path.as_str()).cloned(),
-                new: Some(value.clone()),
-            })
-            .collect();
-        if changes.is_empty() || !user.active {
-            return Done::AdoptedExisting(user);
-        }
-        match self
-            .client
-            .update_user(&user.id, &changes, tally, trace)
-            .await
-        {
-            Ok(applied) => Done::AdoptedAligned { user, applied },
-            // Linked all the same: the next plan diffs it again.
-            Err(e) if e.class() != ErrorClass::Halt => {
-                tracing::warn!(user = %user.user_name, "adopted, but not brought in line yet: {e}");
-                Done::AdoptedExisting(user)
+/// The async shell around an op's decisions (`machine.rs`): sends what it asks for (each
+/// attempt paced, counted and classified by the client), sleeps until it wants, searches the
+/// case index (`search`: the run's creates'), and hands every answer back with the time, until
+/// it is done.
+pub(crate) async fn drive<M: Decide>(
+    client: &ScimClient,
+    search: Option<&CaseSearch>,
+    mut machine: M,
+    tally: &Tally,
+    trace: &mut Trace,
+) -> M::Outcome {
+    // Bounded by the machine (its retry policy, attributes to drop, one re-read); this is a
+    // second guard against a bug looping forever.
+    for _ in 0..MAX_STEPS {
+        let now = client.now();
+        let input = match machine.poll(now) {
+            Step::Done(done) => return done,
+            Step::Wait(until) => {
+                // A retry's back-off: long ones say so (the failure itself is in the event).
+                crate::announce_wait(
+                    until.saturating_sub(now),
+                    format_args!("a request failed and will be retried"),
+                );
+                tokio::time::sleep(until.saturating_sub(now)).await;
+                continue;
             }
-            Err(e) => done_from(e),
-        }
-    }
-
-    async fn create_or_find(
-        &self,
-        user_name: &str,
-        attrs: &Attrs,
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Done {
-        let client = &self.client;
-        let mut attrs = attrs.clone();
-        let mut dropped: Vec<Dropped> = Vec::new();
-        // The target says userName is case-sensitive: its filter cannot find "Ann@x.com" for
-        // "ann@x.com", and a POST would make a second account. Look case-insensitively first.
-        let case_exact = client.target_schema().user_name_case_exact() == Some(true);
-        let mut retry = client.retry_state();
-        // A create this cycle's own read did not find goes straight to its POST where the
-        // target refuses a second account of a userName: its "not unique" is resolved below.
-        let mut look_first =
-            !(self.creates_checked && client.profile().refuses_duplicate_user_names);
-        // Bounded by the retry policy and the attributes that can be dropped; the range is a
-        // second guard.
-        for _ in 0..64 {
-            if look_first {
-                match client.find_user_with(user_name, tally, trace).await {
-                    Ok(Some(user)) => return Done::AdoptedExisting(user),
-                    Ok(None) => {}
-                    Err(e) => return done_from(e),
-                }
-                if case_exact {
-                    match self.find_any_case(user_name, None, tally).await {
-                        Ok(Some(user)) => return Done::AdoptedExisting(user),
-                        Ok(None) => {}
-                        Err(e) => return done_from(e),
-                    }
-                }
+            Step::Send(out) => {
+                let if_match = match &out.if_match {
+                    Some(IfMatch::VersionOf(id)) => client.version_of(id),
+                    None => None,
+                };
+                Input::Answer(
+                    client
+                        .send_once_if_match(&out.request, if_match.as_deref(), tally, trace)
+                        .await,
+                )
             }
-            let body = user_resource(user_name, true, &attrs, client.profile());
-            let post = Request::with_json(Method::POST, "/Users", &body, Expect::User(None));
-            let sent_at = tokio::time::Instant::now();
-            let sent = client
-                .send_once(&post, tally, trace)
-                .await
-                .and_then(|reply| created_id(&reply, user_name));
-            match sent {
-                Ok(id) => {
-                    return Done::Created { id, attrs, dropped };
-                }
-                Err(e @ ScimError::NotUnique { .. }) => {
-                    return match client.find_user_with(user_name, tally, trace).await {
-                        Ok(Some(user)) => Done::AdoptedExisting(user),
-                        Ok(None) => match self.find_any_case(user_name, Some(sent_at), tally).await
-                        {
-                            Ok(Some(user)) => Done::AdoptedExisting(user),
-                            // Nobody the target shows holds it: as with a guest (404), the
-                            // userName is remembered and not tried again until a full read
-                            // finds its holder, rather than refused anew every cycle.
-                            Ok(None) => Done::Guest(format!(
-                                "{e}; yet no user the target shows has this userName in any case \
-                                 (held by a guest, a hidden or another org's user?); not retried \
-                                 until a full read finds it"
-                            )),
-                            Err(e) => done_from(e),
-                        },
-                        Err(e) => done_from(e),
-                    };
-                }
-                Err(ScimError::NotFound { detail }) => {
-                    return Done::Guest(format!(
-                        "the target answered 404 to the create (a guest or external user holds this email){}",
-                        detail.map(|d| format!(": {d}")).unwrap_or_default()
-                    ));
-                }
-                Err(e @ ScimError::BadRequest { .. })
-                    if e.detail().is_some()
-                        && matches!(&e, ScimError::BadRequest { scim_type: Some(t), .. }
-                            if !t.eq_ignore_ascii_case("noTarget") && !t.eq_ignore_ascii_case("uniqueness")) =>
-                {
-                    // One attribute refused: post the rest (a 400 created nothing).
-                    let named = named_path(&e, attrs.keys().map(|k| k.as_str())).map(str::to_owned);
-                    let Some(path) = named else {
-                        return done_from(e);
-                    };
-                    tracing::info!(user = user_name, path = %path, "the target refused one attribute of a create; posting the rest");
-                    attrs.remove(path.as_str());
-                    dropped.push(Dropped {
-                        path,
-                        scim_type: match &e {
-                            ScimError::BadRequest { scim_type, .. } => scim_type.clone(),
-                            _ => None,
-                        },
-                        detail: e.detail().unwrap_or_default().to_owned(),
-                    });
-                    look_first = false;
-                }
-                Err(e) if e.class() == ErrorClass::Retryable => match retry.after(&e) {
-                    Some(delay) => {
-                        tally.retries.fetch_add(1, Ordering::Relaxed);
-                        look_first = !matches!(e, ScimError::RateLimited { .. });
-                        crate::announce_wait(
-                            delay,
-                            format_args!("create of {user_name}: {e}; retrying"),
-                        );
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => return Done::Failed(e.to_string()),
-                },
-                Err(e) => return done_from(e),
+            Step::FindAnyCase {
+                user_name,
+                newer_than,
+            } => {
+                let user_name = user_name.to_owned();
+                Input::Found(match search {
+                    Some(search) => search.find(client, &user_name, newer_than, tally).await,
+                    None => Err(ScimError::Decode {
+                        message: "internal error: a search with no case index".into(),
+                    }),
+                })
             }
+        };
+        machine.handle(client.now(), input);
+        for (id, version) in machine.take_learned() {
+            client.store_version(id, version);
         }
-        Done::Failed("gave up after too many attempts".into())
+        tally
+            .retries
+            .fetch_add(machine.take_retries(), Ordering::Relaxed);
     }
+    M::Outcome::internal("the op took too many steps")
+}
 
+/// Every target user by folded userName, read (paged) when a create needs a case-insensitive
+/// look-up the target's filter cannot give; shared by the run's creates.
+#[derive(Debug, Default)]
+pub(crate) struct CaseSearch {
+    index: tokio::sync::Mutex<Option<CaseIndex>>,
+}
+
+impl CaseSearch {
     /// The target user whose userName equals `user_name` in any case, from one paged read of
-    /// every user shared by the run's creates; read again when the last read is older than
-    /// `newer_than` (the POST that was refused: its holder may be newer than the read).
-    async fn find_any_case(
+    /// every user; read again when the last read is older than `newer_than` (the POST that
+    /// was refused: its holder may be newer than the read).
+    async fn find(
         &self,
+        client: &ScimClient,
         user_name: &str,
-        newer_than: Option<tokio::time::Instant>,
+        newer_than: Option<Duration>,
         tally: &Tally,
     ) -> Result<Option<TargetUser>, ScimError> {
-        let mut index = self.case_index.lock().await;
+        let mut index = self.index.lock().await;
         let stale = match (&*index, newer_than) {
             (None, _) => true,
             (Some(read), Some(at)) => read.read_at < at,
             (Some(_), None) => false,
         };
         if stale {
-            let read_at = tokio::time::Instant::now();
-            let users = self.client.list_users_with(tally).await?;
+            let read_at = client.now();
+            let users = client.list_users_with(tally).await?;
             *index = Some(CaseIndex {
                 read_at,
                 users: users
@@ -690,155 +578,6 @@ impl Executor {
             .and_then(|read| read.users.get(fold_user_name(user_name).as_ref()))
             .cloned())
     }
-
-    async fn adopt(&self, target_id: &ScimId, tally: &Tally, trace: &mut Trace) -> Done {
-        if let Some(user) = self.known.get(target_id) {
-            return Done::Linked(Ok(user.clone()));
-        }
-        match self.client.get_user_with(target_id, tally, trace).await {
-            Ok(user) => Done::Linked(Ok(user)),
-            Err(ScimError::NotFound { detail }) => Done::Skipped {
-                reason: format!(
-                    "target user {target_id} not found (gone, or a guest){}",
-                    detail.map(|d| format!(": {d}")).unwrap_or_default()
-                ),
-                unlink: false,
-            },
-            Err(e) if e.class() == ErrorClass::Halt => done_from(e),
-            // The match by userName stands; the next full read fills in the attributes.
-            Err(e) => Done::Linked(Err(e.to_string())),
-        }
-    }
-
-    async fn patch(
-        &self,
-        target_id: &ScimId,
-        changes: &[Change],
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Done {
-        // A reactivation with what the target freezes while a user is deactivated goes as
-        // two writes where the profile says so: the reactivation, then the rest.
-        let reactivation = changes.iter().position(|c| {
-            c.path == paths::ACTIVE && c.new.as_ref().and_then(AttrValue::as_text) == Some("true")
-        });
-        let profile = self.client.profile();
-        if let Some(at) = reactivation
-            && profile.reactivate_apart
-            && changes.iter().any(|c| profile.is_frozen(&c.path))
-        {
-            let first = [changes[at].clone()];
-            let rest: Vec<Change> = changes
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != at)
-                .map(|(_, c)| c.clone())
-                .collect();
-            return match self
-                .client
-                .update_user(target_id, &first, tally, trace)
-                .await
-            {
-                Ok(reactivated) if !reactivated.changes.is_empty() => {
-                    match Box::pin(self.patch(target_id, &rest, tally, trace)).await {
-                        Done::Patched {
-                            mut changes,
-                            dropped,
-                            failed,
-                        } => {
-                            changes.splice(0..0, reactivated.changes);
-                            Done::Patched {
-                                changes,
-                                dropped,
-                                failed,
-                            }
-                        }
-                        Done::Refused(dropped) => Done::Patched {
-                            changes: reactivated.changes,
-                            dropped,
-                            failed: None,
-                        },
-                        Done::Failed(why) => Done::Patched {
-                            changes: reactivated.changes,
-                            dropped: Vec::new(),
-                            failed: Some(format!(
-                                "reactivated, but the update after it failed: {why}"
-                            )),
-                        },
-                        other => other,
-                    }
-                }
-                Ok(refused) => Done::Failed(format!(
-                    "the target refused the reactivation: {}",
-                    describe_dropped(&refused.dropped)
-                )),
-                Err(ScimError::NotFound { detail }) => gone(target_id, detail),
-                Err(e) => done_from(e),
-            };
-        }
-        // PATCH, or GET + PUT where the target has no PATCH; If-Match and 412 handled there.
-        match self
-            .client
-            .update_user(target_id, changes, tally, trace)
-            .await
-        {
-            Ok(applied) if applied.changes.is_empty() => {
-                if applied.dropped.iter().all(Dropped::refuses_attribute) {
-                    Done::Refused(applied.dropped)
-                } else {
-                    Done::Failed(format!(
-                        "the target refused every change: {}",
-                        describe_dropped(&applied.dropped)
-                    ))
-                }
-            }
-            Ok(applied) => Done::Patched {
-                changes: applied.changes,
-                dropped: applied.dropped,
-                failed: None,
-            },
-            Err(ScimError::NotFound { detail }) => gone(target_id, detail),
-            Err(e) => done_from(e),
-        }
-    }
-
-    async fn delete(&self, target_id: &ScimId, tally: &Tally, trace: &mut Trace) -> Done {
-        let req = Request::delete(user_path(target_id));
-        match self.client.send(&req, tally, trace).await {
-            Ok(_) => Done::Deleted {
-                already_gone: false,
-            },
-            Err(ScimError::NotFound { .. }) => Done::Deleted { already_gone: true },
-            Err(e) => done_from(e),
-        }
-    }
-}
-
-/// A write to a user the target no longer has: skipped, and the link dropped.
-fn gone(target_id: &ScimId, detail: Option<String>) -> Done {
-    Done::Skipped {
-        reason: format!(
-            "target user {target_id} not found (deleted in the target, or a guest){}",
-            detail.map(|d| format!(": {d}")).unwrap_or_default()
-        ),
-        unlink: true,
-    }
-}
-
-/// `path (scimType): detail; …`, for an event's error.
-fn describe_dropped(dropped: &[Dropped]) -> String {
-    dropped
-        .iter()
-        .map(|d| {
-            format!(
-                "{} ({}): {}",
-                d.path,
-                d.scim_type.as_deref().unwrap_or("400"),
-                d.detail
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn dropped_json(dropped: &[Dropped]) -> Value {
@@ -848,36 +587,6 @@ fn dropped_json(dropped: &[Dropped]) -> Value {
             .map(|d| json!({"path": d.path, "scimType": d.scim_type, "detail": d.detail}))
             .collect(),
     )
-}
-
-/// The id of the user a POST created: the answer is a User resource (checked), and it must be
-/// the user sent, or the answer confirms nothing (a cached page, another user's resource).
-fn created_id(reply: &crate::client::Reply, user_name: &str) -> Result<ScimId, ScimError> {
-    let resource = reply.json.as_ref();
-    let field = |key: &str| resource.and_then(|r| r.get(key));
-    let id = match field("id") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    };
-    let same = field("userName")
-        .and_then(Value::as_str)
-        .is_some_and(|name| fold_user_name(name) == fold_user_name(user_name));
-    if id.is_empty() || !same {
-        return Err(ScimError::Unconfirmed {
-            status: reply.status,
-            what: "with a resource for another userName".into(),
-        });
-    }
-    Ok(ScimId::new(id))
-}
-
-fn done_from(e: ScimError) -> Done {
-    match e {
-        ScimError::Halted => Done::NotSent,
-        e if e.class() == ErrorClass::Halt => Done::Halted(e.to_string()),
-        e => Done::Failed(e.to_string()),
-    }
 }
 
 /// Provision ops in waves: a create whose attributes reference a user created or adopted in the
@@ -1460,6 +1169,180 @@ mod tests {
         assert!(position(&waves, 1) < position(&waves, 0));
         assert_eq!(position(&waves, 3), 0);
         assert_eq!(waves.iter().map(Vec::len).sum::<usize>(), 4);
+    }
+
+    /// What the driver hands the recorder.
+    #[derive(Default)]
+    struct Seen {
+        links: Vec<Link>,
+        events: Vec<Event>,
+        refused: Vec<String>,
+        outcomes: Vec<OpOutcome>,
+    }
+
+    impl Recorder for Seen {
+        fn before_write(&mut self, _: usize, _: &Op, _: &str) {}
+        fn after_write(&mut self, _: usize, outcome: &OpOutcome) {
+            self.outcomes.push(outcome.clone());
+        }
+        fn link(&mut self, link: Link) {
+            self.links.push(link);
+        }
+        fn unlink(&mut self, _: &SourceId) {}
+        fn event(&mut self, event: Event) {
+            self.events.push(event);
+        }
+        fn attribute_refused(&mut self, dropped: &Dropped) {
+            self.refused.push(dropped.path.clone());
+        }
+    }
+
+    /// Runs the driver's bookkeeping for one op whose machine ended with `done`.
+    fn finish(op: &Op, done: Done) -> (Seen, ExecutionReport) {
+        let ctx = ExecContext::new(RunId(1), InitiatedBy::Manual, "test");
+        let profile = scimsync_scim::Profile::generic();
+        let confirmed = HashMap::new();
+        let mut seen = Seen::default();
+        let mut run = Run {
+            ctx: &ctx,
+            recorder: &mut seen,
+            confirmed: &confirmed,
+            profile: &profile,
+            links: HashMap::new(),
+            report: ExecutionReport::default(),
+            halt_reported: false,
+        };
+        let job = run.prepare(op);
+        let trace = Trace {
+            attempts: 1,
+            ..Trace::default()
+        };
+        run.finish(0, op, job, done, &trace);
+        let report = run.report;
+        (seen, report)
+    }
+
+    fn dropped(path: &str, scim_type: &str) -> Dropped {
+        Dropped {
+            path: path.into(),
+            scim_type: Some(scim_type.into()),
+            detail: format!("'{path}' refused"),
+        }
+    }
+
+    fn update(changes: &[(&str, &str)]) -> Op {
+        Op::Update {
+            source_id: SourceId::new("s1"),
+            target_id: ScimId::new("9"),
+            user_name: "s1@x.com".into(),
+            changes: changes
+                .iter()
+                .map(|(path, new)| Change {
+                    path: (*path).into(),
+                    old: None,
+                    new: Some(AttrValue::text(*new)),
+                })
+                .collect(),
+        }
+    }
+
+    /// An update that went without one refused attribute: succeeded, the link holds what
+    /// went (not the refused one), the event says what was dropped, and an attribute the
+    /// target refuses for everyone is handed to the recorder once.
+    #[test]
+    fn an_update_without_a_refused_attribute_links_what_went() {
+        let op = update(&[(paths::DISPLAY_NAME, "Ann Lee"), (paths::DEPARTMENT, "Eng")]);
+        let went = match &op {
+            Op::Update { changes, .. } => vec![changes[0].clone()],
+            _ => Vec::new(),
+        };
+        let (seen, report) = finish(
+            &op,
+            Done::Patched {
+                changes: went,
+                dropped: vec![dropped(paths::DEPARTMENT, "invalidPath")],
+                failed: None,
+            },
+        );
+        assert_eq!((report.succeeded, report.failed), (1, 0));
+        assert_eq!(seen.outcomes, [OpOutcome::Succeeded]);
+        let link = &seen.links[0];
+        assert_eq!(
+            link.attrs
+                .get(paths::DISPLAY_NAME)
+                .and_then(|v| v.as_text()),
+            Some("Ann Lee")
+        );
+        assert_eq!(
+            link.attrs.get(paths::DEPARTMENT),
+            None,
+            "not recorded as pushed"
+        );
+        assert!(seen.events[0].success);
+        assert_eq!(
+            seen.events[0].detail["dropped"][0]["path"],
+            paths::DEPARTMENT
+        );
+        assert_eq!(seen.refused, [paths::DEPARTMENT]);
+    }
+
+    /// When every change was refused as an attribute the target does not take, the user is
+    /// not failed (the target's limit, not the user's fault): skipped, the refusal recorded.
+    #[test]
+    fn a_write_of_only_refused_attributes_is_not_a_failure() {
+        let op = update(&[(paths::DEPARTMENT, "Eng")]);
+        let (seen, report) = finish(
+            &op,
+            Done::Refused(vec![dropped(paths::DEPARTMENT, "invalidPath")]),
+        );
+        assert_eq!((report.failed, report.skipped), (0, 1));
+        assert!(matches!(&seen.outcomes[0], OpOutcome::Skipped(m) if m.contains("refuses")));
+        assert_eq!(seen.refused, [paths::DEPARTMENT]);
+        assert!(seen.links.is_empty());
+    }
+
+    /// A create that went without a refused value: the link holds what was sent, and a
+    /// value refused for this user (invalidValue) is not remembered for everyone.
+    #[test]
+    fn a_create_without_a_refused_value_links_what_was_sent() {
+        let op = Op::Create {
+            source_id: SourceId::new("s1"),
+            user_name: "a@x.com".into(),
+            attrs: [
+                (paths::TITLE.into(), AttrValue::text("x".repeat(300))),
+                (paths::DISPLAY_NAME.into(), AttrValue::text("Ann")),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let mut sent = Attrs::new();
+        sent.insert(paths::DISPLAY_NAME.into(), AttrValue::text("Ann"));
+        let (seen, report) = finish(
+            &op,
+            Done::Created {
+                id: ScimId::new("42"),
+                attrs: sent,
+                dropped: vec![dropped(paths::TITLE, "invalidValue")],
+            },
+        );
+        assert_eq!((report.succeeded, report.failed), (1, 0));
+        let link = &seen.links[0];
+        assert_eq!(link.target_id.as_str(), "42");
+        assert!(!link.attrs.contains_key(paths::TITLE));
+        assert!(link.attrs.contains_key(paths::DISPLAY_NAME));
+        assert!(seen.refused.is_empty());
+        assert_eq!(seen.events[0].detail["dropped"][0]["path"], paths::TITLE);
+    }
+
+    /// A create the target refused for a business rule (409) fails that user only.
+    #[test]
+    fn a_failed_create_fails_that_user_only() {
+        let op = create("s1", None);
+        let (seen, report) = finish(&op, Done::Failed("conflict (409): Full users limit".into()));
+        assert_eq!((report.succeeded, report.failed), (0, 1));
+        assert_eq!(report.failures[0].0.as_str(), "s1");
+        assert!(seen.links.is_empty());
+        assert!(!seen.events[0].success);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use scimsync_model::{
     TargetGroup, Uncertain,
 };
 use scimsync_scim::{
-    ListResponse, MemberChangeShape, MemberPatch, choose_sizes, filter_eq, group_resource,
-    member_patches, rename_body, target_group,
+    ListResponse, MemberChangeShape, MemberPatch, choose_sizes, filter_eq, member_patches,
+    rename_body, target_group,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +23,7 @@ pub(crate) fn group_path(id: &ScimId) -> String {
     format!("/Groups/{}", crate::client::path_segment(id))
 }
 
-fn decode_group(value: &Value) -> Result<TargetGroup, ScimError> {
+pub(crate) fn decode_group(value: &Value) -> Result<TargetGroup, ScimError> {
     target_group(value).map_err(|e| ScimError::Decode {
         message: e.to_string(),
     })
@@ -139,12 +139,28 @@ async fn find_group_with(
     tally: &Tally,
     trace: &mut Trace,
 ) -> Result<Option<ScimId>, ScimError> {
+    let reply = client
+        .send(&find_group_request(display_name), tally, trace)
+        .await?;
+    group_named(reply, display_name)
+}
+
+/// `GET /Groups?filter=displayName eq "…"`, ids and names only.
+pub(crate) fn find_group_request(display_name: &str) -> Request {
     let mut req = Request::get("/Groups", Expect::List);
     req.query = vec![
         ("filter", filter_eq("displayName", display_name)),
         ("attributes", "id,displayName".into()),
     ];
-    let list: ListResponse<Value> = client.send(&req, tally, trace).await?.decode()?;
+    req
+}
+
+/// The id of the group of a lookup's answer whose displayName is exactly `display_name`.
+pub(crate) fn group_named(
+    reply: crate::client::Reply,
+    display_name: &str,
+) -> Result<Option<ScimId>, ScimError> {
+    let list: ListResponse<Value> = reply.decode()?;
     Ok(list
         .resources
         .iter()
@@ -457,9 +473,8 @@ impl GroupRun<'_> {
         }
     }
 
-    /// POST the group once per attempt; an attempt whose outcome is unknown (no answer, an
-    /// answer that confirms nothing) may have created it, so the group is looked up by name
-    /// before the next POST, as a user create is: never a second group of the same name.
+    /// The group's POST, decided by `machine::GroupCreate`: never a second group of the
+    /// same name.
     async fn create_group(
         &self,
         display_name: &str,
@@ -467,60 +482,21 @@ impl GroupRun<'_> {
         trace: &mut Trace,
     ) -> Result<ScimId, ScimError> {
         let client = self.client;
-        let req = Request::with_json(
-            Method::POST,
-            "/Groups",
-            &group_resource(display_name, members),
-            Expect::Group(None),
-        );
-        let mut retry = client.retry_state();
-        // Bounded by the retry policy; the range is a second guard.
-        for _ in 0..64 {
-            let e = match client.send_once(&req, self.tally, trace).await {
-                Ok(reply) => match reply.json.as_ref().map(decode_group) {
-                    Some(Ok(group)) => return Ok(group.id),
-                    _ => ScimError::Unconfirmed {
-                        status: reply.status,
-                        what: "without a group resource".into(),
-                    },
-                },
-                Err(e) => e,
-            };
-            match e {
-                // A group of that name exists (an earlier create whose answer was lost):
-                // link it rather than fail.
-                ScimError::Conflict { .. } | ScimError::NotUnique { .. } => {
-                    return match find_group_with(client, display_name, self.tally, trace).await {
-                        Ok(Some(id)) => Ok(id),
-                        Ok(None) | Err(_) => Err(e),
-                    };
-                }
-                e if e.class() == ErrorClass::Retryable => {
-                    if e.outcome_unknown() {
-                        match find_group_with(client, display_name, self.tally, trace).await {
-                            Ok(Some(id)) => return Ok(id),
-                            Ok(None) => {}
-                            // Cannot tell: no second POST. The group stays uncertain and the
-                            // next cycle looks it up.
-                            Err(_) => return Err(e),
-                        }
-                    }
-                    match retry.after(&e) {
-                        Some(delay) => {
-                            self.tally
-                                .retries
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            tokio::time::sleep(delay).await;
-                        }
-                        None => return Err(e),
-                    }
-                }
-                e => return Err(e),
-            }
-        }
-        Err(ScimError::Transport {
-            message: "gave up after too many attempts".into(),
-        })
+        let caps = client.capabilities().await;
+        let (retry, seed) = client.retry_seed();
+        let setup = crate::machine::Setup {
+            profile: client.profile(),
+            writes: crate::update::Writes {
+                patch: caps.patch,
+                etag: caps.etag,
+            },
+            case_exact: false,
+            creates_checked: false,
+            retry,
+            seed,
+        };
+        let machine = crate::machine::GroupCreate::new(setup, client.now(), display_name, members);
+        crate::execute::drive(client, None, machine, self.tally, trace).await
     }
 
     fn event(

@@ -18,6 +18,9 @@
 //! refuses duplicate userNames, by this cycle's own read that did not find the user), and a POST
 //! refused as not unique (or whose answer was lost) is resolved by lookup and adoption, never a
 //! second POST for a user the target already holds.
+//! Architecture Invariant: a user op's decisions (`machine.rs`, `update.rs`'s `Update`) do no
+//! IO and read no clock: they take classified answers and `now` and return the next request,
+//! wait or outcome; only `Executor::drive` (the shell) sends, sleeps and searches.
 //! Architecture Invariant: the token lives in a `SecretString`; it is exposed only to build the
 //! Authorization header (marked sensitive) and never reaches `Debug`, logs, events or errors.
 
@@ -25,6 +28,7 @@ mod client;
 mod error;
 mod execute;
 mod groups;
+mod machine;
 mod pacing;
 mod rate_headers;
 mod rest;

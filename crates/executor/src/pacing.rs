@@ -340,7 +340,9 @@ impl Pacer {
         }
     }
 
-    fn now(&self) -> Duration {
+    /// The pacer's clock: tokio's, as an offset from an epoch (what every sans-IO part of
+    /// the executor takes as `now`).
+    pub(crate) fn now(&self) -> Duration {
         self.epoch.elapsed() + self.before
     }
 

@@ -276,17 +276,20 @@ impl RestClient {
         body: Option<&Value>,
         trace: &mut Trace,
     ) -> Result<Vec<u8>, ScimError> {
-        let mut retry = RetryState::new(&self.inner.retry, &self.inner.seeds);
+        let mut retry =
+            RetryState::shared(&self.inner.retry, &self.inner.seeds, self.inner.pacer.now());
         // Bounded by the retry policy.
         loop {
             match self.send_once(&method, path, query, body, trace).await {
-                Err(e) if e.class() == crate::ErrorClass::Retryable => match retry.after(&e) {
-                    Some(delay) => {
-                        self.inner.tally.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(delay).await;
+                Err(e) if e.class() == crate::ErrorClass::Retryable => {
+                    match retry.after(self.inner.pacer.now(), &e) {
+                        Some(delay) => {
+                            self.inner.tally.retries.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => return Err(e),
                     }
-                    None => return Err(e),
-                },
+                }
                 other => return other,
             }
         }

@@ -1,4 +1,7 @@
 //! Retry schedule: exponential backoff with jitter (backon), bounded by attempts and elapsed time.
+//! Sans-IO: the schedule reads no clock; every call takes `now` (any monotonic clock, as an
+//! offset from its epoch), so the decision machine (`machine.rs`) and tests drive it with a
+//! fake one.
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,7 +38,7 @@ impl Default for RetryPolicy {
 /// One request's (or one create's) retry schedule.
 pub(crate) struct RetryState {
     backoff: <ExponentialBuilder as BackoffBuilder>::Backoff,
-    started: tokio::time::Instant,
+    started: Duration,
     max_elapsed: Duration,
     rate_limited: u32,
 }
@@ -46,20 +49,30 @@ pub(crate) struct RetryState {
 const MAX_RATE_LIMITED: u32 = 50;
 
 impl RetryState {
-    pub(crate) fn new(policy: &RetryPolicy, seeds: &AtomicU64) -> Self {
+    /// A schedule whose jitter is seeded from `policy.jitter_seed` and the next of `seeds`
+    /// (a counter shared by a client's requests), started at `now`.
+    pub(crate) fn shared(policy: &RetryPolicy, seeds: &AtomicU64, now: Duration) -> Self {
+        let seed = policy
+            .jitter_seed
+            .map(|seed| seed.wrapping_add(seeds.fetch_add(1, Ordering::Relaxed)));
+        Self::new(policy, seed, now)
+    }
+
+    /// A schedule started at `now` (its first attempt); `seed` fixes the jitter (`None`:
+    /// seeded from the OS).
+    pub(crate) fn new(policy: &RetryPolicy, seed: Option<u64>, now: Duration) -> Self {
         let mut builder = ExponentialBuilder::new()
             .with_min_delay(policy.min_delay)
             .with_max_delay(policy.max_delay)
             .with_max_times(policy.max_attempts.saturating_sub(1) as usize)
             .with_total_delay(Some(policy.max_elapsed))
             .with_jitter();
-        if let Some(seed) = policy.jitter_seed {
-            builder =
-                builder.with_jitter_seed(seed.wrapping_add(seeds.fetch_add(1, Ordering::Relaxed)));
+        if let Some(seed) = seed {
+            builder = builder.with_jitter_seed(seed);
         }
         RetryState {
             backoff: builder.build(),
-            started: tokio::time::Instant::now(),
+            started: now,
             max_elapsed: policy.max_elapsed,
             rate_limited: 0,
         }
@@ -71,20 +84,24 @@ impl RetryState {
     /// or a short 429 burst on a paged read would exhaust the attempts meant for 5xx and resets.
     /// A 429 whose `Retry-After` (or reset) reaches past `max_elapsed` is not retried: the
     /// request fails now, and the next cycle sends it, instead of holding the cycle.
-    pub(crate) fn after(&mut self, error: &crate::ScimError) -> Option<Duration> {
+    pub(crate) fn after(&mut self, now: Duration, error: &crate::ScimError) -> Option<Duration> {
         if let crate::ScimError::RateLimited { retry_after } = error {
             self.rate_limited += 1;
-            let resumes = self.started.elapsed() + retry_after.unwrap_or_default();
+            let resumes = self.elapsed(now) + retry_after.unwrap_or_default();
             return (self.rate_limited <= MAX_RATE_LIMITED && resumes <= self.max_elapsed)
                 .then_some(Duration::ZERO);
         }
-        self.next_delay()
+        self.next_delay(now)
     }
 
     /// The delay before the next attempt, or `None` when the budget of attempts or time is spent.
-    pub(crate) fn next_delay(&mut self) -> Option<Duration> {
+    pub(crate) fn next_delay(&mut self, now: Duration) -> Option<Duration> {
         let delay = self.backoff.next()?;
-        (self.started.elapsed() + delay <= self.max_elapsed).then_some(delay)
+        (self.elapsed(now) + delay <= self.max_elapsed).then_some(delay)
+    }
+
+    fn elapsed(&self, now: Duration) -> Duration {
+        now.saturating_sub(self.started)
     }
 }
 
@@ -92,15 +109,18 @@ impl RetryState {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn bounded_by_attempts_and_jittered_upwards() {
+    /// The fake clock's start: any offset works, the schedule only subtracts.
+    const T0: Duration = Duration::from_secs(1000);
+
+    #[test]
+    fn bounded_by_attempts_and_jittered_upwards() {
         let policy = RetryPolicy {
             jitter_seed: Some(7),
             ..RetryPolicy::default()
         };
         let seeds = AtomicU64::new(0);
-        let mut state = RetryState::new(&policy, &seeds);
-        let delays: Vec<_> = std::iter::from_fn(|| state.next_delay())
+        let mut state = RetryState::shared(&policy, &seeds, T0);
+        let delays: Vec<_> = std::iter::from_fn(|| state.next_delay(T0))
             .take(100)
             .collect();
         assert_eq!(delays.len(), policy.max_attempts as usize - 1);
@@ -111,10 +131,10 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_429_spends_no_attempt_but_stays_bounded() {
+    #[test]
+    fn a_429_spends_no_attempt_but_stays_bounded() {
         let policy = RetryPolicy::default();
-        let mut state = RetryState::new(&policy, &AtomicU64::new(0));
+        let mut state = RetryState::shared(&policy, &AtomicU64::new(0), T0);
         let limited = crate::ScimError::RateLimited { retry_after: None };
         let server = crate::ScimError::Server {
             status: 503,
@@ -123,62 +143,61 @@ mod tests {
         // A burst of 429s far longer than max_attempts is ridden out, with no delay of its own
         // (the bucket's pause spaces the retries)...
         for _ in 0..20 {
-            assert_eq!(state.after(&limited), Some(Duration::ZERO));
+            assert_eq!(state.after(T0, &limited), Some(Duration::ZERO));
         }
         // ...and leaves the whole attempt budget for real failures.
-        let failures = std::iter::from_fn(|| state.after(&server))
+        let failures = std::iter::from_fn(|| state.after(T0, &server))
             .take(100)
             .count();
         assert_eq!(failures, policy.max_attempts as usize - 1);
         // But a target answering nothing else is not retried forever.
-        let more = std::iter::from_fn(|| state.after(&limited))
+        let more = std::iter::from_fn(|| state.after(T0, &limited))
             .take(1000)
             .count();
         assert_eq!(more, (MAX_RATE_LIMITED - 20) as usize);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_429_asking_for_longer_than_the_time_left_is_not_retried() {
+    #[test]
+    fn a_429_asking_for_longer_than_the_time_left_is_not_retried() {
         let policy = RetryPolicy {
             max_elapsed: Duration::from_secs(60),
             ..RetryPolicy::default()
         };
-        let mut state = RetryState::new(&policy, &AtomicU64::new(0));
+        let mut state = RetryState::shared(&policy, &AtomicU64::new(0), T0);
         let wait = |secs| crate::ScimError::RateLimited {
             retry_after: Some(Duration::from_secs(secs)),
         };
-        assert_eq!(state.after(&wait(30)), Some(Duration::ZERO));
-        tokio::time::advance(Duration::from_secs(30)).await;
-        assert_eq!(state.after(&wait(30)), Some(Duration::ZERO));
-        assert_eq!(state.after(&wait(31)), None);
+        assert_eq!(state.after(T0, &wait(30)), Some(Duration::ZERO));
+        let later = T0 + Duration::from_secs(30);
+        assert_eq!(state.after(later, &wait(30)), Some(Duration::ZERO));
+        assert_eq!(state.after(later, &wait(31)), None);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn same_seed_same_schedule() {
+    #[test]
+    fn same_seed_same_schedule() {
         let policy = RetryPolicy {
             jitter_seed: Some(42),
             ..RetryPolicy::default()
         };
         let a: Vec<_> = {
-            let mut s = RetryState::new(&policy, &AtomicU64::new(0));
-            std::iter::from_fn(|| s.next_delay()).take(10).collect()
+            let mut s = RetryState::shared(&policy, &AtomicU64::new(0), T0);
+            std::iter::from_fn(|| s.next_delay(T0)).take(10).collect()
         };
         let b: Vec<_> = {
-            let mut s = RetryState::new(&policy, &AtomicU64::new(0));
-            std::iter::from_fn(|| s.next_delay()).take(10).collect()
+            let mut s = RetryState::shared(&policy, &AtomicU64::new(0), T0);
+            std::iter::from_fn(|| s.next_delay(T0)).take(10).collect()
         };
         assert_eq!(a, b);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn bounded_by_elapsed_time() {
+    #[test]
+    fn bounded_by_elapsed_time() {
         let policy = RetryPolicy {
             max_attempts: 100,
             max_elapsed: Duration::from_secs(10),
             ..RetryPolicy::default()
         };
-        let mut state = RetryState::new(&policy, &AtomicU64::new(0));
-        tokio::time::advance(Duration::from_secs(10)).await;
-        assert_eq!(state.next_delay(), None);
+        let mut state = RetryState::shared(&policy, &AtomicU64::new(0), T0);
+        assert_eq!(state.next_delay(T0 + Duration::from_secs(10)), None);
     }
 }

@@ -1,13 +1,14 @@
-//! Updating one user as the target allows: PATCH when it supports PATCH, otherwise GET the
-//! whole resource, apply the changes and PUT it back (RFC 7644 §3.5.1); with ETags, `If-Match`
-//! carries the version last read, and a 412 re-reads the user, re-diffs the changes against
-//! what it holds now, and tries once more.
+//! Updating one user as the target allows, sans-IO (`Update`, driven by `machine.rs`): PATCH
+//! when it supports PATCH, otherwise GET the whole resource, apply the changes and PUT it back
+//! (RFC 7644 §3.5.1); with ETags, `If-Match` carries the version last read, and a 412 re-reads
+//! the user, re-diffs the changes against what it holds now, and tries once more.
 
-use crate::client::{Expect, Request, ScimClient, Tally, Trace, user_path};
+use crate::client::{Expect, Reply, Request, user_path, version_in};
 use crate::error::ScimError;
+use crate::machine::{IfMatch, Outgoing};
 use reqwest::Method;
 use scimsync_model::{AttrValue, Change, ScimId, TargetUser, paths};
-use scimsync_scim::{apply_changes, patch_body_adding};
+use scimsync_scim::{Profile, apply_changes, patch_body_adding, target_user};
 use std::collections::BTreeSet;
 
 /// One attribute the target refused (400 naming it), left out of the write so the rest goes.
@@ -74,7 +75,7 @@ pub(crate) fn named_path<'a>(
 }
 
 /// The SCIM types of a 400 that name one attribute of the request.
-fn names_an_attribute(error: &ScimError) -> Option<&str> {
+pub(crate) fn names_an_attribute(error: &ScimError) -> Option<&str> {
     let ScimError::BadRequest { scim_type, .. } = error else {
         return None;
     };
@@ -85,136 +86,220 @@ fn names_an_attribute(error: &ScimError) -> Option<&str> {
         .then_some(t)
 }
 
-impl ScimClient {
-    /// Applies `changes` to the target user `id`. A 400 `invalidPath`/`invalidValue`/
-    /// `mutability` naming one attribute drops that change and sends the rest again; a 400
-    /// `noTarget` for a value path (`emails[type eq "work"].value`) sends it as an `add` of
-    /// the entry instead; a 412 (ETags) re-reads the user and re-diffs once. Bounded: every
-    /// round removes a change, converts one, or is the single re-read.
-    pub(crate) async fn update_user(
-        &self,
-        id: &ScimId,
-        changes: &[Change],
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Result<Applied, ScimError> {
-        let caps = self.capabilities().await;
-        let mut changes = changes.to_vec();
-        let mut dropped = Vec::new();
-        let mut add_entries: BTreeSet<String> = BTreeSet::new();
-        let mut reread = false;
-        let rounds = 2 * changes.len() + 2;
-        for _ in 0..rounds {
-            let result = if caps.patch {
-                let version = caps.etag.then(|| self.version_of(id)).flatten();
-                let body = patch_body_adding(&changes, self.profile(), &add_entries);
-                let req = Request::with_json(
-                    Method::PATCH,
-                    user_path(id),
-                    &body,
-                    Expect::User(Some(id.clone())),
-                );
-                self.send_if_match(&req, version.as_deref(), tally, trace)
-                    .await
-                    .map(|reply| self.after_write(id, reply.json.as_ref(), reply.etag.as_deref()))
-            } else {
-                self.put_user(id, &changes, caps.etag, tally, trace).await
-            };
-            let error = match result {
-                Ok(()) => return Ok(Applied { changes, dropped }),
-                Err(e) => e,
-            };
-            if let ScimError::PreconditionFailed { .. } = error {
-                if reread {
-                    return Err(ScimError::PreconditionFailed {
-                        detail: Some("the user changed again while it was being updated".into()),
-                    });
-                }
-                reread = true;
-                tracing::info!(%id, "412: the user changed since it was read; re-reading it");
-                let current = self.get_user_with(id, tally, trace).await?;
-                changes = rediff(&changes, &current);
-                if changes.is_empty() {
-                    return Ok(Applied { changes, dropped });
-                }
-                continue;
-            }
-            let Some(scim_type) = names_an_attribute(&error).map(str::to_owned) else {
-                return Err(error);
-            };
-            let Some(path) =
-                named_path(&error, changes.iter().map(|c| c.path.as_str())).map(str::to_owned)
-            else {
-                return Err(error);
-            };
-            if scim_type.eq_ignore_ascii_case("noTarget") {
-                // A value path with no entry to replace: add the entry, once.
-                if path.contains('[') && add_entries.insert(path.clone()) {
-                    continue;
-                }
-                return Err(error);
-            }
-            tracing::info!(%id, path = %path, "the target refused one attribute; sending the rest");
-            dropped.push(Dropped {
-                path: path.clone(),
-                scim_type: Some(scim_type),
-                detail: error.detail().unwrap_or_default().to_owned(),
-            });
-            changes.retain(|c| c.path != path);
-            if changes.is_empty() {
-                // Nothing left the target takes: the caller says what that means.
-                return Ok(Applied { changes, dropped });
-            }
+/// What the target allows for writing a user: PATCH (else GET + PUT), and ETags (`If-Match`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Writes {
+    pub(crate) patch: bool,
+    pub(crate) etag: bool,
+}
+
+/// What an update wants next: a request (retried like any, `send_if_match`), or its end.
+pub(crate) enum UpNext {
+    Send(Outgoing),
+    Finished(Result<Applied, ScimError>),
+}
+
+/// Which answer the update waits for.
+enum Stage {
+    /// The PATCH, or the PUT.
+    Write,
+    /// The GET before a PUT.
+    PutRead,
+    /// The GET after a 412.
+    Reread,
+}
+
+/// Applying `changes` to one target user, sans-IO: PATCH when the target supports PATCH,
+/// otherwise GET the whole user, apply the changes and PUT it back. A 400 `invalidPath`/
+/// `invalidValue`/`mutability` naming one attribute drops that change and sends the rest
+/// again; a 400 `noTarget` for a value path (`emails[type eq "work"].value`) sends it as an
+/// `add` of the entry instead; a 412 (ETags) re-reads the user and re-diffs once. Bounded:
+/// every round removes a change, converts one, or is the single re-read.
+pub(crate) struct Update {
+    id: ScimId,
+    changes: Vec<Change>,
+    dropped: Vec<Dropped>,
+    add_entries: BTreeSet<String>,
+    reread: bool,
+    rounds_left: usize,
+    writes: Writes,
+    stage: Stage,
+}
+
+impl Update {
+    pub(crate) fn new(id: ScimId, changes: Vec<Change>, writes: Writes) -> Self {
+        Update {
+            id,
+            rounds_left: 2 * changes.len() + 2,
+            changes,
+            dropped: Vec::new(),
+            add_entries: BTreeSet::new(),
+            reread: false,
+            writes,
+            stage: Stage::Write,
         }
-        Err(ScimError::BadRequest {
-            detail: Some("the target kept refusing the update".into()),
-            scim_type: None,
-        })
     }
 
-    /// GET the whole user, apply the changes, PUT it back (with `If-Match` when ETags are on).
-    async fn put_user(
-        &self,
-        id: &ScimId,
-        changes: &[Change],
-        etag: bool,
-        tally: &Tally,
-        trace: &mut Trace,
-    ) -> Result<(), ScimError> {
-        let reply = self
-            .send(
-                &Request::get(user_path(id), Expect::User(Some(id.clone()))),
-                tally,
-                trace,
-            )
-            .await?;
-        let etag_read = reply.etag.clone();
-        let resource: serde_json::Value = reply.decode()?;
-        self.remember_version(&resource, etag_read.as_deref());
-        let version = etag.then(|| self.version_of(id)).flatten();
-        let body = apply_changes(&resource, changes, self.profile());
-        let req = Request::with_json(
-            Method::PUT,
-            user_path(id),
-            &body,
-            Expect::User(Some(id.clone())),
-        );
-        let reply = self
-            .send_if_match(&req, version.as_deref(), tally, trace)
-            .await?;
-        self.after_write(id, reply.json.as_ref(), reply.etag.as_deref());
-        Ok(())
+    /// The first request (or the next round's).
+    pub(crate) fn start(&mut self, profile: &Profile) -> UpNext {
+        let Some(left) = self.rounds_left.checked_sub(1) else {
+            return UpNext::Finished(Err(ScimError::BadRequest {
+                detail: Some("the target kept refusing the update".into()),
+                scim_type: None,
+            }));
+        };
+        self.rounds_left = left;
+        if self.writes.patch {
+            self.stage = Stage::Write;
+            let body = patch_body_adding(&self.changes, profile, &self.add_entries);
+            UpNext::Send(self.write(Method::PATCH, &body))
+        } else {
+            self.stage = Stage::PutRead;
+            UpNext::Send(Outgoing::plain(self.get()))
+        }
     }
 
-    /// Keeps the version of what a write returned (200 with the resource, or 204 with an ETag
-    /// header), so a later write of the same cycle sends the right `If-Match`.
-    fn after_write(&self, id: &ScimId, body: Option<&serde_json::Value>, etag: Option<&str>) {
-        match body {
-            Some(resource) if resource.get("id").is_some() => self.remember_version(resource, etag),
-            _ => {
-                if let (Some(etag), Ok(mut versions)) = (etag, self.inner_versions()) {
-                    versions.insert(id.clone(), etag.to_owned());
+    /// Takes the answer to the request last sent; versions of the user it learns go to
+    /// `learned` (for the client's `If-Match`).
+    pub(crate) fn answer(
+        &mut self,
+        profile: &Profile,
+        answer: Result<Reply, ScimError>,
+        learned: &mut Vec<(ScimId, String)>,
+    ) -> UpNext {
+        match (&self.stage, answer) {
+            (Stage::Write, Ok(reply)) => {
+                after_write(
+                    &self.id,
+                    reply.json.as_ref(),
+                    reply.etag.as_deref(),
+                    learned,
+                );
+                self.applied()
+            }
+            (Stage::PutRead, Ok(reply)) => {
+                let etag = reply.etag.clone();
+                let resource: serde_json::Value = match reply.decode() {
+                    Ok(resource) => resource,
+                    Err(e) => return self.refused(profile, e),
+                };
+                learned.extend(version_in(&resource, etag.as_deref()));
+                self.stage = Stage::Write;
+                let body = apply_changes(&resource, &self.changes, profile);
+                UpNext::Send(self.write(Method::PUT, &body))
+            }
+            (Stage::Reread, Ok(reply)) => {
+                let etag = reply.etag.clone();
+                let current = reply.decode::<serde_json::Value>().and_then(|value| {
+                    learned.extend(version_in(&value, etag.as_deref()));
+                    target_user(&value, profile).map_err(|e| ScimError::Decode {
+                        message: e.to_string(),
+                    })
+                });
+                match current {
+                    Ok(current) => {
+                        self.changes = rediff(&self.changes, &current);
+                        if self.changes.is_empty() {
+                            return self.applied();
+                        }
+                        self.start(profile)
+                    }
+                    Err(e) => UpNext::Finished(Err(e)),
                 }
+            }
+            (Stage::Reread, Err(e)) => UpNext::Finished(Err(e)),
+            (Stage::Write | Stage::PutRead, Err(e)) => self.refused(profile, e),
+        }
+    }
+
+    fn applied(&mut self) -> UpNext {
+        UpNext::Finished(Ok(Applied {
+            changes: std::mem::take(&mut self.changes),
+            dropped: std::mem::take(&mut self.dropped),
+        }))
+    }
+
+    /// A write (or the read before a PUT) failed: a 412 re-reads once, a 400 naming one
+    /// attribute drops or converts it, anything else ends the update.
+    fn refused(&mut self, profile: &Profile, error: ScimError) -> UpNext {
+        if let ScimError::PreconditionFailed { .. } = error {
+            if self.reread {
+                return UpNext::Finished(Err(ScimError::PreconditionFailed {
+                    detail: Some("the user changed again while it was being updated".into()),
+                }));
+            }
+            self.reread = true;
+            tracing::info!(id = %self.id, "412: the user changed since it was read; re-reading it");
+            self.stage = Stage::Reread;
+            return UpNext::Send(Outgoing::plain(self.get()));
+        }
+        let Some(scim_type) = names_an_attribute(&error).map(str::to_owned) else {
+            return UpNext::Finished(Err(error));
+        };
+        let Some(path) =
+            named_path(&error, self.changes.iter().map(|c| c.path.as_str())).map(str::to_owned)
+        else {
+            return UpNext::Finished(Err(error));
+        };
+        if scim_type.eq_ignore_ascii_case("noTarget") {
+            // A value path with no entry to replace: add the entry, once.
+            if path.contains('[') && self.add_entries.insert(path.clone()) {
+                return self.start(profile);
+            }
+            return UpNext::Finished(Err(error));
+        }
+        tracing::info!(id = %self.id, path = %path, "the target refused one attribute; sending the rest");
+        self.dropped.push(Dropped {
+            path: path.clone(),
+            scim_type: Some(scim_type),
+            detail: error.detail().unwrap_or_default().to_owned(),
+        });
+        self.changes.retain(|c| c.path != path);
+        if self.changes.is_empty() {
+            // Nothing left the target takes: the caller says what that means.
+            return self.applied();
+        }
+        self.start(profile)
+    }
+
+    fn get(&self) -> Request {
+        Request::get(user_path(&self.id), Expect::User(Some(self.id.clone())))
+    }
+
+    /// A PATCH or PUT of the user, with `If-Match` carrying its version where the target has
+    /// ETags.
+    fn write(&self, method: Method, body: &serde_json::Value) -> Outgoing {
+        let request = Request::with_json(
+            method,
+            user_path(&self.id),
+            body,
+            Expect::User(Some(self.id.clone())),
+        );
+        Outgoing {
+            request,
+            if_match: self
+                .writes
+                .etag
+                .then(|| IfMatch::VersionOf(self.id.clone())),
+        }
+    }
+}
+
+/// The version of what a write returned (200 with the resource, or 204 with an ETag header),
+/// so a later write of the same cycle sends the right `If-Match`.
+fn after_write(
+    id: &ScimId,
+    body: Option<&serde_json::Value>,
+    etag: Option<&str>,
+    learned: &mut Vec<(ScimId, String)>,
+) {
+    match body {
+        Some(resource) if resource.get("id").is_some() => {
+            learned.extend(version_in(resource, etag));
+        }
+        _ => {
+            if let Some(etag) = etag {
+                learned.push((id.clone(), etag.to_owned()));
             }
         }
     }

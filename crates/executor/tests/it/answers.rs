@@ -20,7 +20,6 @@ pub struct Seen {
     pub method: String,
     pub target: String,
     pub authorization: Option<String>,
-    pub body: String,
 }
 
 pub type Log = Arc<Mutex<Vec<Seen>>>;
@@ -81,7 +80,6 @@ pub async fn serve(answer: Arc<Answer>) -> (String, Log) {
                         method: method.clone(),
                         target: target.clone(),
                         authorization: header("authorization"),
-                        body: String::from_utf8_lossy(&buf[head_end..]).into_owned(),
                     });
                     log.len() - 1
                 };
