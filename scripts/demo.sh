@@ -11,7 +11,7 @@ if ! command -v cargo >/dev/null; then
 fi
 echo "==> building scimsync and the emulator (first build takes a few minutes)"
 cargo build --quiet --locked -p scimsync -p scimsync-emulator
-BIN=target/debug
+BIN="${CARGO_TARGET_DIR:-target}/debug"
 
 # A throwaway token for the emulator; a real one goes in an env var or a 0600 file, never in sync.toml.
 export MIRO_SCIM_TOKEN="demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"

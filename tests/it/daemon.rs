@@ -39,8 +39,7 @@ struct Daemon {
 impl Daemon {
     /// Starts `scimsync daemon` and waits (at most 30 s) for its endpoints' address.
     async fn start(env: &Env) -> Daemon {
-        // `status` writes sync.toml (the kit writes it before every run) and creates the store.
-        assert_eq!(env.run(&["status"]).await.code, 0);
+        env.write_config();
         let mut child = tokio::process::Command::new(crate::kit::bin())
             .arg("--config")
             .arg(env.path("sync.toml"))
@@ -89,11 +88,13 @@ impl Daemon {
     /// /metrics once the first cycle has ended (at most 60 s).
     async fn metrics_after_a_cycle(&self) -> String {
         assert!(
+            // Every series is there at zero from the start: wait for a cycle counted.
             wait_for(Duration::from_secs(60), || async {
                 self.get("/metrics")
                     .await
                     .1
-                    .contains("scimsync_cycles_total")
+                    .lines()
+                    .any(|l| l.starts_with("scimsync_cycles_total") && !l.ends_with(" 0"))
             })
             .await,
             "the cycle never finished:\n{}",
@@ -190,7 +191,11 @@ async fn metrics_and_health_agree_with_the_events_during_and_after_a_cycle() {
         "events while the daemon runs: {}",
         events.stderr
     );
-    assert!(!during.contains("scimsync_cycles_total{outcome=\"failed\"}"));
+    // Exported at zero from the start, and still zero.
+    assert!(
+        during.contains("scimsync_cycles_total{outcome=\"failed\"} 0"),
+        "{during}"
+    );
 
     let text = daemon.metrics_after_a_cycle().await;
     let m = series(&text);
@@ -436,7 +441,9 @@ async fn a_non_loopback_listen_address_is_refused_without_allow_remote() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("allow_remote"), "{}", run.stderr);
     env.extra_config = "\n[daemon]\nlisten = \"0.0.0.0:9464\"\nallow_remote = true\n".into();
-    assert_eq!(env.run(&["status"]).await.code, 0);
+    // The config loads: `status` goes on to say there is no store yet (no cycle ran).
+    let run = env.run(&["status"]).await;
+    assert!(run.stderr.contains("no state store"), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -483,4 +490,29 @@ async fn held_changes_are_counted_by_kind_on_metrics() {
     assert!(env.users().iter().all(|u| u.active));
     let (code, _) = daemon.sigterm().await;
     assert_eq!(code, 0);
+}
+
+/// Every counter and histogram is exported from the start, at zero: an alert on failures,
+/// holds or quarantines works before the first one.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_counter_and_histogram_is_exported_at_zero() {
+    let env = Env::new(Seed::default()).await;
+    let daemon = Daemon::start(&env).await;
+    let metrics = daemon.get("/metrics").await.1;
+    for series in [
+        "scimsync_quarantined_cycles_total 0",
+        "scimsync_held_deprovisions_total{kind=\"team_unassign\"} 0",
+        "scimsync_held_deprovisions_total{kind=\"deactivate\"} 0",
+        "scimsync_operations_total{kind=\"user_delete_provision\",outcome=\"failed\"} 0",
+        "scimsync_operations_total{kind=\"group_delete_provision\",outcome=\"abandoned\"} 0",
+        "scimsync_cycles_total{outcome=\"held\"} 0",
+        "scimsync_rate_limited_responses_total 0",
+        "scimsync_operation_duration_seconds_count{kind=\"user_delete_provision\"} 0",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("scimsync_cycle_duration_seconds_count"),
+        "{metrics}"
+    );
 }

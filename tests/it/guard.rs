@@ -533,7 +533,14 @@ async fn an_approval_survives_a_kill_mid_apply() {
 async fn events_and_status_exit_quietly_on_a_closed_pipe() {
     let env = Env::new(Seed::default()).await;
     env.sync().await;
-    for args in [&["events"][..], &["status"], &["approve-deletes", "--list"]] {
+    for args in [
+        &["events"][..],
+        &["status"],
+        &["approve-deletes", "--list"],
+        // The newcomer script's `completions bash | grep -q` found clap_complete's panic.
+        &["completions", "bash"],
+        &["man"],
+    ] {
         let mut child = std::process::Command::new(crate::kit::bin())
             .arg("--config")
             .arg(env.path("sync.toml"))

@@ -82,7 +82,7 @@ impl Run {
             .unwrap_or_else(|| panic!("no summary line for {bucket}:\n{}", self.stderr))
     }
 
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -153,7 +153,7 @@ impl Env {
         .unwrap();
     }
 
-    fn write_config(&self) {
+    pub fn write_config(&self) {
         let config = format!(
             r#"
 [source]

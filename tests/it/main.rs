@@ -5,6 +5,7 @@
 mod crash;
 mod daemon;
 mod faults;
+mod first_hour;
 mod generic;
 mod groups;
 mod guard;

@@ -96,7 +96,7 @@ async fn a_401_ends_the_cycle_with_exit_1_and_one_clear_event() {
 async fn a_token_in_sync_toml_is_refused() {
     let mut env = Env::new(Seed::default()).await;
     env.extra_config = String::new();
-    env.run(&["status"]).await; // writes the config once
+    env.write_config();
     let config = std::fs::read_to_string(env.path("sync.toml")).unwrap();
     let config = config.replace(
         "profile = \"miro\"",
@@ -162,7 +162,7 @@ async fn the_token_never_reaches_output_events_or_the_database() {
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_http_to_a_remote_host_is_refused() {
     let mut env = Env::new(Seed::default()).await;
-    env.run(&["status"]).await;
+    env.write_config();
     let config = std::fs::read_to_string(env.path("sync.toml")).unwrap();
     let config = config.replace(&env.emu.base_url, "http://scim.example.com/api/v1/scim");
     std::fs::write(env.path("remote.toml"), config).unwrap();

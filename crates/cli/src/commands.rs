@@ -2,13 +2,30 @@
 
 use crate::args::{Cli, Command, Output};
 use crate::exit;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use scimsync_engine::config::Config;
 use scimsync_engine::saved::SavedPlan;
 use scimsync_engine::{CycleOptions, Emitter};
 use scimsync_model::{EventType, InitiatedBy, RunId};
 use scimsync_store::{ApproveOutcome, EventQuery, Store};
 use std::path::Path;
+
+/// A command line clap accepts but that means nothing (`sync` without `--now`, `--since 5x`):
+/// `main` prints it and exits 2, as for clap's own usage errors.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(message.into()))
+}
 
 pub async fn run(cli: Cli) -> Result<i32> {
     // Generated from the clap definition; they need no configuration.
@@ -32,12 +49,25 @@ pub async fn run(cli: Cli) -> Result<i32> {
             output,
             out,
             detailed_exitcode,
-        } => plan(&config, full, output, out.as_deref(), detailed_exitcode).await,
+            full_list,
+        } => {
+            plan(
+                &config,
+                PlanArgs {
+                    full,
+                    output,
+                    out: out.as_deref(),
+                    detailed: detailed_exitcode,
+                    full_list,
+                },
+            )
+            .await
+        }
         Command::Sync { now, full, plan } => {
             if !now {
-                bail!(
-                    "`scimsync sync` runs one cycle now: pass --now (scheduled cycles are `scimsync daemon`)"
-                );
+                return Err(usage(
+                    "`scimsync sync` runs one cycle now: pass --now (scheduled cycles are `scimsync daemon`)",
+                ));
             }
             let saved = plan.as_deref().map(SavedPlan::read).transpose()?;
             sync_now(&config, &emitter, full, saved).await
@@ -70,19 +100,55 @@ pub fn open_store(config: &Config) -> Result<Store> {
         .with_context(|| format!("cannot open the state store {}", path.display()))
 }
 
-async fn plan(
-    config: &Config,
+/// The store for commands that only read it (`status`, `events`, `approve-deletes`): a path
+/// with no store is a mistyped `[state] path` or a config no cycle has run with, and opening
+/// it would create an empty store that reads as "nothing happened".
+fn open_existing_store(config: &Config) -> Result<Store> {
+    let path = config.state_path();
+    if !path.exists() {
+        bail!(
+            "no state store at {}: no cycle has run with {} yet, or [state] path is not where \
+             the daemon or `sync --now` keeps it",
+            path.display(),
+            config.origin.display()
+        );
+    }
+    open_store(config)
+}
+
+struct PlanArgs<'a> {
     full: bool,
     output: Output,
-    out: Option<&Path>,
+    out: Option<&'a Path>,
     detailed: bool,
-) -> Result<i32> {
+    full_list: bool,
+}
+
+async fn plan(config: &Config, args: PlanArgs<'_>) -> Result<i32> {
+    let PlanArgs {
+        full,
+        output,
+        out,
+        detailed,
+        full_list,
+    } = args;
     let token = config.token()?;
     let client = scimsync_engine::target::client(config, token)?;
     let mut store = open_store(config)?;
     scimsync_engine::recent::load(&store, &client)?;
     let full = scimsync_engine::prepare::needs_full(config, &store, full)?;
+    // A full read of a large target takes a while: its progress, as a bar or log lines.
+    let reads = std::sync::Arc::new(crate::progress::Progress::unknown_total(
+        "target users read",
+        0,
+    ));
+    let step = std::sync::Arc::clone(&reads);
+    client.on_read_progress(Some(std::sync::Arc::new(move |done, total| {
+        step.set(done, total)
+    })));
     let prepared = scimsync_engine::prepare(config, &store, &client, full, out.is_some()).await;
+    client.on_read_progress(None);
+    reads.finish();
     // The plan's reads count in the target's windows too, for the sync that may follow.
     if let Err(e) = scimsync_engine::recent::save(&mut store, &client) {
         tracing::warn!("the plan's recent requests were not stored: {e}");
@@ -100,17 +166,28 @@ async fn plan(
     )?;
     match output {
         Output::Text => {
-            out!(
-                "{}",
-                crate::render::plan_text(&prepared, plan, &profile, &config.integration())
+            let guard = crate::held::plan_text(&decision);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::render::write_plan_text(
+                &mut out,
+                &prepared,
+                plan,
+                &profile,
+                &crate::render::PlanTextOptions {
+                    integration: &config.integration(),
+                    guard: &guard,
+                    full_list,
+                },
             )?;
-            out!("{}", crate::held::plan_text(&decision))?;
+            std::io::Write::flush(&mut out)?;
         }
         Output::Json => {
             let mut json =
                 crate::render::plan_json(&prepared, plan, &profile, &config.integration());
             json["guard"] = crate::held::plan_json(&decision);
-            outln!("{}", serde_json::to_string_pretty(&json)?)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::render::write_plan_json(&mut out, &json, plan)?;
+            std::io::Write::flush(&mut out)?;
         }
     }
     if let Some(path) = out {
@@ -146,7 +223,7 @@ fn approve_deletes(
     output: Output,
     digest: Option<&str>,
 ) -> Result<i32> {
-    let mut store = open_store(config)?;
+    let mut store = open_existing_store(config)?;
     if list {
         match output {
             Output::Json => {
@@ -257,10 +334,10 @@ fn events(
     limit: usize,
     output: Output,
 ) -> Result<i32> {
-    let store = open_store(config)?;
     let since = since
         .map(|s| {
-            let d = humantime::parse_duration(&s).map_err(|e| anyhow!("--since {s:?}: {e}"))?;
+            let d = humantime::parse_duration(&s)
+                .map_err(|e| usage(format!("--since {s}: {e} (a duration such as 30m, 1h, 2d)")))?;
             let at = time::OffsetDateTime::now_utc() - d;
             Ok::<_, anyhow::Error>(scimsync_store::rfc3339(at))
         })
@@ -269,13 +346,14 @@ fn events(
         .map(|t| {
             EventType::parse(&t).ok_or_else(|| {
                 let names: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-                anyhow!(
-                    "--type {t:?} is not an event type; one of: {}",
+                usage(format!(
+                    "--type {t} is not an event type; one of: {}",
                     names.join(", ")
-                )
+                ))
             })
         })
         .transpose()?;
+    let store = open_existing_store(config)?;
     let query = EventQuery {
         since,
         event_type,
@@ -311,12 +389,19 @@ fn events(
                         )
                     })
                     .unwrap_or_default();
+                // Upper case for what needs a look: the same words as the run summary.
+                let outcome = match e.outcome() {
+                    scimsync_model::EventOutcome::Ok => "ok",
+                    scimsync_model::EventOutcome::Adopted => "adopt",
+                    scimsync_model::EventOutcome::Skipped => "SKIP",
+                    scimsync_model::EventOutcome::Failed => "FAIL",
+                };
                 outln!(
-                    "{}  run {:<4} {:<26} {:<4} {:<32} {:<12} {}",
+                    "{}  run {:<4} {:<26} {:<5} {:<32} {:<12} {}",
                     e.ts,
                     e.run_id.map(|r| r.to_string()).unwrap_or_default(),
                     e.event_type.as_str(),
-                    if e.success { "ok" } else { "FAIL" },
+                    outcome,
                     who,
                     http,
                     e.error.as_deref().unwrap_or("")
@@ -328,7 +413,7 @@ fn events(
 }
 
 fn status(config: &Config, runs: usize, output: Output) -> Result<i32> {
-    let store = open_store(config)?;
+    let store = open_existing_store(config)?;
     let records = store.runs(runs)?;
     let guard = crate::held::state_json(&store, false)?;
     let held = guard["held"]["total"].as_u64().unwrap_or(0);
@@ -507,23 +592,114 @@ fn print_capabilities(
     Ok(())
 }
 
+/// `check`'s findings on the directory side: what a cycle would read and map.
+struct SourceCheck {
+    users: usize,
+    groups: usize,
+    in_scope: usize,
+    out_of_scope: usize,
+    invalid: Vec<String>,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Reads the directory as a cycle would, maps it with the mapping the target takes, and says
+/// what needs fixing: a config name that matches no group (an error: it changes who is
+/// provisioned), invalid records (each held untouched; above `policy.max_invalid` an error,
+/// as every deprovision would be held), members that resolve to no user.
+async fn check_source(
+    config: &Config,
+    mapping: &scimsync_directory::Mapping,
+) -> (Option<scimsync_model::Snapshot>, SourceCheck) {
+    let mut out = SourceCheck {
+        users: 0,
+        groups: 0,
+        in_scope: 0,
+        out_of_scope: 0,
+        invalid: Vec::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let snapshot = match scimsync_engine::directory::read_snapshot(config) {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            out.errors
+                .push(format!("the directory cannot be read: {e:#}"));
+            return (None, out);
+        }
+    };
+    let findings = scimsync_directory::findings(
+        &snapshot.groups,
+        &config.scope,
+        &config.roles,
+        &config.groups,
+    );
+    let mapped = scimsync_directory::map(&snapshot, &config.scope, &config.roles, mapping);
+    out.users = snapshot.users.len();
+    out.groups = snapshot.groups.len();
+    out.in_scope = mapped.desired.len();
+    out.out_of_scope = mapped.out_of_scope.len();
+    out.invalid = mapped.invalid.iter().map(ToString::to_string).collect();
+    out.errors
+        .extend(findings.unmatched.iter().map(ToString::to_string));
+    out.warnings
+        .extend(findings.unresolved.iter().map(ToString::to_string));
+    let limit = config.policy.max_invalid.limit(out.users);
+    if out.invalid.len() > limit {
+        out.errors.push(format!(
+            "{} of the {} directory records are invalid, more than policy.max_invalid = {}: a \
+             cycle would hold every access-removing change",
+            out.invalid.len(),
+            out.users,
+            config.policy.max_invalid
+        ));
+    } else if !out.invalid.is_empty() {
+        out.warnings.push(format!(
+            "{} invalid directory records: a cycle leaves each of those users untouched",
+            out.invalid.len()
+        ));
+    }
+    (Some(snapshot), out)
+}
+
+/// One line that says whether a cycle can run as configured.
+fn verdict(errors: &[String], warnings: usize) -> String {
+    match (errors.len(), warnings) {
+        (0, 0) => "verdict: ready: the target and the directory are as a cycle needs them".into(),
+        (0, w) => format!("verdict: ready, with {w} warning(s) above worth a look"),
+        (e, _) => format!(
+            "verdict: NOT READY: {e} error(s) to fix first (a cycle would fail, or provision \
+             the wrong people)"
+        ),
+    }
+}
+
 async fn check(config: &Config, output: Output) -> Result<i32> {
     let token = config.token()?;
     let client = scimsync_engine::target::client(config, token)?;
-    let report = client
-        .check()
-        .await
-        .map_err(|e| anyhow!("check of {} failed: {e}", config.target.url))?;
-    // What the target declares, against the mapping: what a cycle would leave out.
-    let schema = report.discovery.schema();
-    let (_, unsupported) = scimsync_engine::discovery::fit(
-        scimsync_engine::discovery::base_mapping(config)?,
-        &schema,
-        &Default::default(),
-    );
-    // Cached for the cycles (a read-only probe of the target; the local store is ours), and
-    // attributes refused earlier get another chance.
-    if client.profile().fixed_capabilities.is_none() {
+    // The target and the directory are checked alike: one failing does not hide the other.
+    let probe = client.check().await;
+    let (mapping, unsupported, schema) = match &probe {
+        Ok(report) => {
+            let schema = report.discovery.schema();
+            let (mapping, unsupported) = scimsync_engine::discovery::fit(
+                scimsync_engine::discovery::base_mapping(config)?,
+                &schema,
+                &Default::default(),
+            );
+            (mapping, unsupported, Some(schema))
+        }
+        Err(_) => (
+            scimsync_engine::discovery::base_mapping(config)?,
+            Vec::new(),
+            None,
+        ),
+    };
+    if let Ok(report) = &probe
+        && client.profile().fixed_capabilities.is_none()
+    {
+        // Cached for the cycles (a read-only probe of the target; the local store is ours),
+        // and attributes refused earlier get another chance.
         let stored = open_store(config).and_then(|mut store| {
             scimsync_engine::discovery::remember(&mut store, None, &report.discovery, true)
                 .map_err(anyhow::Error::from)
@@ -532,102 +708,136 @@ async fn check(config: &Config, output: Output) -> Result<i32> {
             tracing::warn!("the target's discovery is not cached in the store: {e:#}");
         }
     }
-    // The directory side: sync.toml's group names against the directory's groups. A name that
-    // matches nothing is an error here (it changes who is provisioned), a warning in a sync.
-    let snapshot = scimsync_engine::directory::read_snapshot(config)
-        .with_context(|| format!("reading the directory of {}", config.origin.display()))?;
-    let findings = scimsync_directory::findings(
-        &snapshot.groups,
-        &config.scope,
-        &config.roles,
-        &config.groups,
-    );
-    let miro = scimsync_engine::teams::check(config, &client, &snapshot).await;
-    let code = if findings.unmatched.is_empty() && miro.errors.is_empty() {
+    let (snapshot, source) = check_source(config, &mapping).await;
+    let miro = match (&probe, &snapshot) {
+        (Ok(_), Some(snapshot)) => {
+            Some(scimsync_engine::teams::check(config, &client, snapshot).await)
+        }
+        _ => None,
+    };
+    let mut errors = Vec::new();
+    if let Err(e) = &probe {
+        errors.push(format!("the target at {}: {e}", config.target.url));
+    }
+    errors.extend(source.errors.iter().cloned());
+    if let Some(miro) = &miro {
+        errors.extend(miro.errors.iter().cloned());
+    }
+    let warnings =
+        source.warnings.len() + unsupported.len() + miro.as_ref().map_or(0, |m| m.warnings.len());
+    let code = if errors.is_empty() {
         exit::OK
     } else {
         exit::ERROR
     };
     match output {
-        Output::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema": "scimsync.check/v1",
-                "target": config.target.url,
-                "ok": code == exit::OK,
-                "total_users": report.total_users,
-                "latency_ms": report.latency.as_millis() as u64,
-                "service_provider_config": report.service_provider_config,
-                "capabilities": report.capabilities,
-                "capabilities_overridden": config.target.capabilities.keys(),
-                "schemas_served": report.discovery.schemas.is_some(),
-                "resource_types_served": report.discovery.resource_types.is_some(),
-                "user_name_case_exact": schema.user_name_case_exact(),
-                "unsupported": unsupported,
-                "directory": {
-                    "users": snapshot.users.len(),
-                    "groups": snapshot.groups.len(),
-                    "errors": findings.unmatched.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "warnings": findings.unresolved.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                },
-                "miro": miro,
-            }))?
-        )?,
+        Output::Json => {
+            let report = probe.as_ref().ok();
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "schema": "scimsync.check/v1",
+                    "target": config.target.url,
+                    "ok": code == exit::OK,
+                    "verdict": if code == exit::OK { "ready" } else { "not_ready" },
+                    "errors": errors,
+                    "target_error": probe.as_ref().err().map(ToString::to_string),
+                    "total_users": report.and_then(|r| r.total_users),
+                    "latency_ms": report.map(|r| r.latency.as_millis() as u64),
+                    "service_provider_config": report.and_then(|r| r.service_provider_config.clone()),
+                    "capabilities": report.map(|r| &r.capabilities),
+                    "capabilities_overridden": config.target.capabilities.keys(),
+                    "schemas_served": report.map(|r| r.discovery.schemas.is_some()),
+                    "resource_types_served": report.map(|r| r.discovery.resource_types.is_some()),
+                    "user_name_case_exact": schema.as_ref().and_then(|s| s.user_name_case_exact()),
+                    "unsupported": unsupported,
+                    "directory": {
+                        "users": source.users,
+                        "groups": source.groups,
+                        "in_scope": source.in_scope,
+                        "out_of_scope": source.out_of_scope,
+                        "invalid": source.invalid,
+                        "errors": source.errors,
+                        "warnings": source.warnings,
+                    },
+                    "miro": miro,
+                }))?
+            )?;
+        }
         Output::Text => {
             outln!("target: {}", config.target.url)?;
-            outln!("authentication: ok ({} ms)", report.latency.as_millis())?;
-            if let Some(total) = report.total_users {
-                outln!("users visible: {total}")?;
-            }
-            if report.service_provider_config.is_none() {
-                outln!("ServiceProviderConfig: not served")?;
-            }
-            print_capabilities(&report.capabilities, &config.target.capabilities)?;
-            if client.profile().fixed_capabilities.is_none() {
-                let served = |v: &Option<serde_json::Value>| {
-                    if v.is_some() { "read" } else { "not served" }
-                };
-                outln!("schemas: {}", served(&report.discovery.schemas))?;
-                outln!(
-                    "resource types: {}",
-                    served(&report.discovery.resource_types)
-                )?;
-                if let Some(exact) = schema.user_name_case_exact() {
-                    outln!(
-                        "userName: {}",
-                        if exact {
-                            "case-sensitive (caseExact)"
-                        } else {
-                            "case-insensitive"
+            match &probe {
+                Err(e) => outln!("error: {e}")?,
+                Ok(report) => {
+                    outln!("authentication: ok ({} ms)", report.latency.as_millis())?;
+                    if let Some(total) = report.total_users {
+                        outln!("users visible: {total}")?;
+                    }
+                    if report.service_provider_config.is_none() {
+                        outln!("ServiceProviderConfig: not served")?;
+                    }
+                    print_capabilities(&report.capabilities, &config.target.capabilities)?;
+                    if client.profile().fixed_capabilities.is_none() {
+                        let served = |v: &Option<serde_json::Value>| {
+                            if v.is_some() { "read" } else { "not served" }
+                        };
+                        outln!("schemas: {}", served(&report.discovery.schemas))?;
+                        outln!(
+                            "resource types: {}",
+                            served(&report.discovery.resource_types)
+                        )?;
+                        if let Some(exact) = schema.as_ref().and_then(|s| s.user_name_case_exact())
+                        {
+                            outln!(
+                                "userName: {}",
+                                if exact {
+                                    "case-sensitive (caseExact)"
+                                } else {
+                                    "case-insensitive"
+                                }
+                            )?;
                         }
-                    )?;
-                }
-                if unsupported.is_empty() {
-                    outln!("mapping: every mapped attribute is declared by the target")?;
-                } else {
-                    outln!(
-                        "mapping: {} attribute(s) not supported by the target:",
-                        unsupported.len()
-                    )?;
-                    for u in &unsupported {
-                        outln!("  ! {}", scimsync_engine::discovery::describe(u))?;
+                        if unsupported.is_empty() {
+                            outln!("mapping: every mapped attribute is declared by the target")?;
+                        } else {
+                            outln!(
+                                "mapping: {} attribute(s) not supported by the target:",
+                                unsupported.len()
+                            )?;
+                            for u in &unsupported {
+                                outln!("  ! {}", scimsync_engine::discovery::describe(u))?;
+                            }
+                        }
                     }
                 }
             }
-            outln!(
-                "directory: {} users, {} groups",
-                snapshot.users.len(),
-                snapshot.groups.len()
-            )?;
-            for name in &findings.unmatched {
-                outln!("error: {name}")?;
+            if snapshot.is_some() {
+                outln!(
+                    "directory: {} users, {} groups; {} users in scope, {} out of scope, {} invalid",
+                    source.users,
+                    source.groups,
+                    source.in_scope,
+                    source.out_of_scope,
+                    source.invalid.len()
+                )?;
+            } else {
+                outln!("directory: not read")?;
             }
-            for member in &findings.unresolved {
-                outln!("warning: {member}")?;
+            for record in &source.invalid {
+                outln!("  invalid: {record}")?;
             }
-            for line in crate::render::miro_check_lines(&miro) {
-                outln!("{line}")?;
+            for e in &source.errors {
+                outln!("error: {e}")?;
             }
+            for w in &source.warnings {
+                outln!("warning: {w}")?;
+            }
+            if let Some(miro) = &miro {
+                for line in crate::render::miro_check_lines(miro) {
+                    outln!("{line}")?;
+                }
+            }
+            outln!("\n{}", verdict(&errors, warnings))?;
         }
     }
     Ok(code)

@@ -3,7 +3,7 @@
 
 use crate::progress::Terminal;
 use scimsync_engine::EventSink;
-use scimsync_model::Event;
+use scimsync_model::{Event, EventOutcome};
 use std::io::Write;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -33,23 +33,37 @@ fn log(format: LogFormat, event: &Event) {
             }
         }
         LogFormat::Text => {
-            let who = event
-                .resource
-                .as_ref()
-                .and_then(|r| r.user_name.clone().or_else(|| r.display_name.clone()))
-                .unwrap_or_default();
+            let resource = event.resource.as_ref();
+            let name = resource.and_then(|r| r.user_name.as_deref().or(r.display_name.as_deref()));
+            let name = name.map(tracing::field::display);
+            let (user, group) = match resource.map(|r| r.kind.as_str()) {
+                Some("group") => (None, name),
+                _ => (name, None),
+            };
+            // Option fields are left out when absent (tracing records `Some` only), so a line
+            // never reads `status=None`.
             let status = event.http.as_ref().and_then(|h| h.status);
-            if event.success {
-                tracing::info!(target: "scimsync::event", event = %event.event_type, user = %who, status = ?status, "ok");
-            } else {
-                tracing::warn!(
+            let outcome = event.outcome();
+            match outcome {
+                EventOutcome::Ok | EventOutcome::Adopted => tracing::info!(
                     target: "scimsync::event",
                     event = %event.event_type,
-                    user = %who,
-                    status = ?status,
+                    user,
+                    group,
+                    status,
+                    "{}",
+                    outcome.as_str()
+                ),
+                EventOutcome::Skipped | EventOutcome::Failed => tracing::warn!(
+                    target: "scimsync::event",
+                    event = %event.event_type,
+                    user,
+                    group,
+                    status,
                     error = event.error.as_deref().unwrap_or(""),
-                    "failed"
-                );
+                    "{}",
+                    outcome.as_str()
+                ),
             }
         }
     }

@@ -32,23 +32,27 @@ use args::Cli;
 use log::LogFormat;
 use std::process::ExitCode;
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, color: args::Color) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(format == LogFormat::Text && color.ansi());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_target(false).init(),
     }
 }
 
+/// A command line clap accepts but that cannot mean anything (exit 2, as clap's own errors).
+const USAGE: i32 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    init_tracing(cli.log_format, cli.color);
+    progress::init(cli.log_format == LogFormat::Text);
+    let log_format = cli.log_format;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,9 +68,16 @@ fn main() -> ExitCode {
         // `scimsync events | head`: the reader has what it wanted.
         Err(err) if output::closed_pipe(&err) => exit::OK,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("error: {err:#}");
-            exit::ERROR
+            // Once: a JSON log line for machines, or one `error:` line for people.
+            match log_format {
+                LogFormat::Json => tracing::error!("{err:#}"),
+                LogFormat::Text => eprintln!("error: {err:#}"),
+            }
+            if err.downcast_ref::<commands::Usage>().is_some() {
+                USAGE
+            } else {
+                exit::ERROR
+            }
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))

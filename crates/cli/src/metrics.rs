@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use scimsync_model::{Event, EventType};
+use scimsync_model::{Event, EventOutcome, EventType};
 
 pub const CYCLES: &str = "scimsync_cycles_total";
 pub const OPERATIONS: &str = "scimsync_operations_total";
@@ -33,7 +33,53 @@ pub fn install() -> Result<PrometheusHandle> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     describe();
+    at_zero();
     Ok(handle)
+}
+
+/// The cycle outcomes `CYCLES` counts (`RunStatus` as a finished cycle has it).
+const CYCLE_OUTCOMES: [&str; 5] = ["succeeded", "partial", "held", "failed", "interrupted"];
+/// An operation's outcomes (`EventOutcome`, and a write a crash or shutdown abandoned).
+const OPERATION_OUTCOMES: [&str; 4] = ["succeeded", "failed", "skipped", "abandoned"];
+
+/// Every counter and histogram from the start, at zero: an alert on a rate of failures or
+/// holds works before the first one happens, and a missing series means a missing exporter.
+fn at_zero() {
+    for outcome in CYCLE_OUTCOMES {
+        metrics::counter!(CYCLES, "outcome" => outcome).absolute(0);
+    }
+    for kind in EventType::ALL.iter().filter(|t| is_operation(**t)) {
+        for outcome in OPERATION_OUTCOMES {
+            metrics::counter!(OPERATIONS, "kind" => kind.as_str(), "outcome" => outcome)
+                .absolute(0);
+        }
+        // Registered without a sample: exported with a count of 0.
+        let _ = metrics::histogram!(REQUEST_SECONDS, "kind" => kind.as_str());
+    }
+    for kind in scimsync_model::LossKind::ALL {
+        metrics::counter!(HELD, "kind" => kind.as_str()).absolute(0);
+    }
+    metrics::counter!(RATE_LIMITED).absolute(0);
+    metrics::counter!(RETRIES).absolute(0);
+    metrics::counter!(QUARANTINED).absolute(0);
+    let _ = metrics::histogram!(CYCLE_SECONDS);
+}
+
+/// Whether events of this type are operations (counted in `OPERATIONS`), not notices.
+fn is_operation(t: EventType) -> bool {
+    !matches!(
+        t,
+        EventType::SyncCycleEnd
+            | EventType::SyncHeld
+            | EventType::SyncQuarantined
+            | EventType::SyncCycleStart
+            | EventType::TargetAttributeUnsupported
+            | EventType::SyncApproved
+            | EventType::IdmIntegrationActivate
+            | EventType::IdmIntegrationUpdate
+            | EventType::IdmIntegrationReauth
+            | EventType::IdmIntegrationDelete
+    )
 }
 
 fn describe() {
@@ -102,21 +148,17 @@ fn observe(event: &Event) {
             }
         }
         EventType::SyncQuarantined => metrics::counter!(QUARANTINED).increment(1),
-        // A notice about the mapping, not an operation.
-        EventType::SyncCycleStart
-        | EventType::TargetAttributeUnsupported
-        | EventType::SyncApproved
-        | EventType::IdmIntegrationActivate
-        | EventType::IdmIntegrationUpdate
-        | EventType::IdmIntegrationReauth
-        | EventType::IdmIntegrationDelete => {}
+        // A notice (a cycle's start, the mapping, the integration), not an operation.
+        kind if !is_operation(kind) => {}
         kind => {
             let outcome = if scimsync_engine::journal::is_abandoned(event) {
                 "abandoned"
-            } else if event.success {
-                "succeeded"
             } else {
-                "failed"
+                match event.outcome() {
+                    EventOutcome::Ok | EventOutcome::Adopted => "succeeded",
+                    EventOutcome::Skipped => "skipped",
+                    EventOutcome::Failed => "failed",
+                }
             };
             metrics::counter!(OPERATIONS, "kind" => kind.as_str(), "outcome" => outcome)
                 .increment(1);

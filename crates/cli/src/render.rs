@@ -5,10 +5,10 @@ use scimsync_engine::report::{Achieved, burst_bound};
 use scimsync_engine::teams::MiroCheck;
 use scimsync_engine::verify::{Finding, Verification};
 use scimsync_engine::{CycleReport, Prepared};
-use scimsync_model::{AttrValue, Member, Op, Plan, ScimId, TeamAction, paths};
+use scimsync_model::{AttrValue, Member, Op, OpKind, Plan, ScimId, TeamAction, paths};
 use scimsync_scim::{Bucket, Profile};
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The requests each op sends at the least, by bucket. A create is its POST: against Miro the
@@ -278,9 +278,60 @@ fn member_list(sign: char, members: &[Member]) -> String {
     format!("\n      {sign} {}{tail}", names.join(", "))
 }
 
-pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integration: &str) -> String {
+/// Above this many ops of one kind, the text shows the first ones and a count (`--full-list`
+/// shows them all): a first sync of 5,000 people is read for its summary, not line by line.
+pub const LIST_LIMIT: usize = 200;
+
+/// The order the plan's text lists kinds in: the summary's.
+const KIND_ORDER: [OpKind; 10] = [
+    OpKind::Create,
+    OpKind::Adopt,
+    OpKind::Update,
+    OpKind::Reactivate,
+    OpKind::Deactivate,
+    OpKind::Delete,
+    OpKind::Members,
+    OpKind::Assign,
+    OpKind::Unassign,
+    OpKind::Skip,
+];
+
+/// A heading for `n` ops of `kind`: "45 to create".
+fn kind_heading(kind: OpKind, n: usize) -> String {
+    let what = match kind {
+        OpKind::Create => "to create",
+        OpKind::Adopt => "to adopt (already in the target: linked, not created)",
+        OpKind::Update => "to update",
+        OpKind::Reactivate => "to reactivate",
+        OpKind::Deactivate => "to deactivate",
+        OpKind::Delete => "to delete",
+        OpKind::Members => "group membership changes",
+        OpKind::Assign => "team assignments",
+        OpKind::Unassign => "team unassignments",
+        OpKind::Skip => "skipped (not sent, with the reason)",
+    };
+    format!("{n} {what}")
+}
+
+/// What goes with the plan's text besides the plan: the guard's verdict (its own text, empty
+/// when it would hold nothing) and whether to list every op.
+pub struct PlanTextOptions<'a> {
+    pub integration: &'a str,
+    pub guard: &'a str,
+    pub full_list: bool,
+}
+
+/// The plan for people, written as it is made (a million creates are never one string): what
+/// was read, then the summary (counts, the guard's verdict, the least time the budgets allow),
+/// then the ops grouped by kind, each kind cut at `LIST_LIMIT` unless `full_list`.
+pub fn write_plan_text(
+    out: &mut impl std::io::Write,
+    prepared: &Prepared,
+    plan: &Plan,
+    profile: &Profile,
+    options: &PlanTextOptions<'_>,
+) -> std::io::Result<()> {
     let budgets = &profile.budgets;
-    let mut out = String::new();
     let view = if prepared.full {
         format!(
             "full read of the target ({} users)",
@@ -293,8 +344,8 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
             prepared.lookups
         )
     };
-    let _ = writeln!(out, "scimsync plan for {integration}: {view}");
-    let _ = writeln!(
+    writeln!(out, "scimsync plan for {}: {view}", options.integration)?;
+    writeln!(
         out,
         "directory: {} users, {} in scope, {} out of scope, {} invalid (held untouched), {} unresolved group members",
         prepared.directory_users,
@@ -302,65 +353,41 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
         prepared.mapped.out_of_scope.len(),
         prepared.mapped.invalid.len(),
         prepared.findings.unresolved.len()
-    );
+    )?;
     for record in &prepared.mapped.invalid {
-        let _ = writeln!(out, "  invalid: {record}");
+        writeln!(out, "  invalid: {record}")?;
     }
     for member in &prepared.findings.unresolved {
-        let _ = writeln!(out, "  unresolved: {member}");
+        writeln!(out, "  unresolved: {member}")?;
     }
     for name in &prepared.findings.unmatched {
-        let _ = writeln!(out, "  warning: {name}");
+        writeln!(out, "  warning: {name}")?;
     }
     if let Some(warning) = &prepared.model.warning {
-        let _ = writeln!(out, "  warning: {warning}");
+        writeln!(out, "  warning: {warning}")?;
     }
     for name in &prepared.unmatched_teams {
-        let _ = writeln!(
+        writeln!(
             out,
             "  warning: [teams] entry {name} names no synced directory group; its teams are \
              left as they are"
-        );
+        )?;
     }
     for d in &prepared.output.diagnostics {
-        let _ = writeln!(
+        writeln!(
             out,
             "  note: user {}: {}: {}",
             d.source_id, d.field, d.message
-        );
+        )?;
     }
     for u in &prepared.fit.unsupported {
-        let _ = writeln!(out, "  ! {}", scimsync_engine::discovery::describe(u));
+        writeln!(out, "  ! {}", scimsync_engine::discovery::describe(u))?;
     }
     for line in verification_lines(&prepared.verification) {
-        let _ = writeln!(out, "{line}");
+        writeln!(out, "{line}")?;
     }
-    let _ = writeln!(out);
-    for op in &plan.ops {
-        let _ = writeln!(out, "{}", op_line(op));
-        match op {
-            Op::Create { attrs, .. } => {
-                for (path, v) in attrs {
-                    let _ = writeln!(out, "      {}: {}", short_path(path), v);
-                }
-            }
-            Op::Update { changes, .. } => {
-                for c in changes {
-                    let _ = writeln!(
-                        out,
-                        "      {}: {} -> {}",
-                        short_path(&c.path),
-                        value(&c.old),
-                        value(&c.new)
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-    if plan.ops.is_empty() {
-        let _ = writeln!(out, "No changes. The target matches the directory.");
-    }
+
+    // The summary first: what a reader decides on.
     let c = plan.counts();
     let teams = if c.assign + c.unassign > 0 {
         format!(
@@ -370,15 +397,25 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
     } else {
         String::new()
     };
-    let _ = writeln!(
+    let members = if c.members > 0 {
+        format!("; {} groups' members", c.members)
+    } else {
+        String::new()
+    };
+    writeln!(
         out,
-        "\nPlan: {} to create, {} to adopt, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} skipped{teams}.",
+        "\nPlan: {} to create, {} to adopt, {} to update, {} to reactivate, {} to deactivate, {} to delete; {} skipped{members}{teams}.",
         c.create, c.adopt, c.update, c.reactivate, c.deactivate, c.delete, c.skip
-    );
+    )?;
+    if options.guard.is_empty() {
+        writeln!(out, "Deletion guard: would hold nothing.")?;
+    } else {
+        write!(out, "{}", options.guard)?;
+    }
     let eta = lower_bound(plan, profile);
     let totals = bucket_totals(plan, profile);
     if totals.is_empty() {
-        let _ = writeln!(out, "Rate limits: nothing to send.");
+        writeln!(out, "Rate limits: nothing to send.")?;
     } else {
         let detail: Vec<String> = totals
             .iter()
@@ -391,14 +428,72 @@ pub fn plan_text(prepared: &Prepared, plan: &Plan, profile: &Profile, integratio
                 None => format!("{} {n} (no budget)", b.as_str()),
             })
             .collect();
-        let _ = writeln!(
-            out,
-            "Rate limits: at least {} ({}).",
-            humantime::format_duration(Duration::from_secs(eta.as_secs_f64().ceil() as u64)),
-            detail.join(", ")
-        );
+        let eta = if eta.is_zero() {
+            "under a second, in one burst".to_owned()
+        } else {
+            format!(
+                "at least {}",
+                humantime::format_duration(Duration::from_secs(eta.as_secs_f64().ceil() as u64))
+            )
+        };
+        writeln!(out, "Rate limits: {eta} ({}).", detail.join(", "))?;
     }
-    out
+    if plan.ops.is_empty() {
+        writeln!(out, "\nNo changes. The target matches the directory.")?;
+        return Ok(());
+    }
+
+    // Then the ops, grouped by kind, in execution order within a kind.
+    for kind in KIND_ORDER {
+        let total = plan.ops.iter().filter(|op| op.kind() == kind).count();
+        if total == 0 {
+            continue;
+        }
+        writeln!(out, "\n{}:", kind_heading(kind, total))?;
+        let shown = if options.full_list {
+            total
+        } else {
+            total.min(LIST_LIMIT)
+        };
+        for op in plan.ops.iter().filter(|op| op.kind() == kind).take(shown) {
+            write_op(out, op)?;
+        }
+        if shown < total {
+            writeln!(
+                out,
+                "  ... and {} more of the {} (`scimsync plan --full-list` lists every one, \
+                 `--output json` too)",
+                total - shown,
+                kind_heading(kind, total)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// One op: its line, and a create's attributes or an update's changes below it.
+fn write_op(out: &mut impl std::io::Write, op: &Op) -> std::io::Result<()> {
+    writeln!(out, "{}", op_line(op))?;
+    match op {
+        Op::Create { attrs, .. } => {
+            for (path, v) in attrs {
+                writeln!(out, "      {}: {}", short_path(path), v)?;
+            }
+        }
+        Op::Update { changes, .. } => {
+            for c in changes {
+                writeln!(
+                    out,
+                    "      {}: {} -> {}",
+                    short_path(&c.path),
+                    value(&c.old),
+                    value(&c.new)
+                )?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 pub fn plan_json(
@@ -407,18 +502,6 @@ pub fn plan_json(
     profile: &Profile,
     integration: &str,
 ) -> serde_json::Value {
-    let ops: Vec<serde_json::Value> = plan
-        .ops
-        .iter()
-        .map(|op| {
-            let mut v = serde_json::to_value(op).unwrap_or_default();
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("kind".into(), serde_json::json!(op.kind()));
-                obj.insert("phase".into(), serde_json::json!(op.phase()));
-            }
-            v
-        })
-        .collect();
     serde_json::json!({
         "schema": "scimsync.plan/v1",
         "integration": integration,
@@ -449,8 +532,37 @@ pub fn plan_json(
             .map(|(b, n)| (b.as_str().to_owned(), n))
             .collect::<BTreeMap<_, _>>(),
         "unsupported": prepared.fit.unsupported,
-        "ops": ops,
     })
+}
+
+/// One op as `plan --output json` lists it: the op, its kind and its phase.
+fn op_json(op: &Op) -> serde_json::Value {
+    let mut v = serde_json::to_value(op).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("kind".into(), serde_json::json!(op.kind()));
+        obj.insert("phase".into(), serde_json::json!(op.phase()));
+    }
+    v
+}
+
+/// `head` (the plan's JSON without its ops) with `"ops"` appended, one op at a time: a million
+/// ops are never one `serde_json::Value`, nor one string.
+pub fn write_plan_json(
+    out: &mut impl std::io::Write,
+    head: &serde_json::Value,
+    plan: &Plan,
+) -> std::io::Result<()> {
+    let head = serde_json::to_string_pretty(head)?;
+    // A pretty object ends with "\n}"; the ops go in before it.
+    let body = head.strip_suffix('}').unwrap_or(&head).trim_end();
+    let comma = if body.ends_with('{') { "" } else { "," };
+    write!(out, "{body}{comma}\n  \"ops\": [")?;
+    for (i, op) in plan.ops.iter().enumerate() {
+        let sep = if i == 0 { "\n    " } else { ",\n    " };
+        write!(out, "{sep}{}", op_json(op))?;
+    }
+    let end = if plan.ops.is_empty() { "]" } else { "\n  ]" };
+    writeln!(out, "{end}\n}}")
 }
 
 /// What `sync --now` and the daemon print on stderr when a cycle ends: one line of counts, then
@@ -526,6 +638,50 @@ pub fn miro_check_lines(check: &MiroCheck) -> Vec<String> {
     lines.extend(check.errors.iter().map(|e| format!("error: {e}")));
     lines.extend(check.warnings.iter().map(|w| format!("warning: {w}")));
     lines
+}
+
+#[cfg(test)]
+mod json_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use scimsync_model::{SkipReason, SourceId};
+
+    /// The streamed JSON is one valid document: the head's keys, then every op in order.
+    #[test]
+    fn the_streamed_plan_json_parses_whole() {
+        let ops: Vec<Op> = (0..3)
+            .map(|i| Op::Adopt {
+                source_id: SourceId::new(format!("u{i}")),
+                target_id: ScimId::new(format!("t{i}")),
+                user_name: format!("u{i}@example.com"),
+            })
+            .chain([Op::Skip {
+                source_id: SourceId::new("u9"),
+                user_name: "u9@example.com".into(),
+                reason: SkipReason::InactiveNotProvisioned,
+            }])
+            .collect();
+        let plan = Plan { ops };
+        for (head, plan) in [
+            (
+                serde_json::json!({"schema": "scimsync.plan/v1", "n": 1}),
+                plan.clone(),
+            ),
+            (serde_json::json!({}), Plan::default()),
+        ] {
+            let mut out = Vec::new();
+            write_plan_json(&mut out, &head, &plan).unwrap();
+            let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let ops = doc["ops"].as_array().unwrap();
+            assert_eq!(ops.len(), plan.ops.len());
+            for (json, op) in ops.iter().zip(&plan.ops) {
+                assert_eq!(json, &op_json(op));
+            }
+            for (key, value) in head.as_object().unwrap() {
+                assert_eq!(&doc[key], value);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -595,7 +595,8 @@ impl Config {
     /// An http(s) URL the token may travel to: https, or plain http to loopback (or with
     /// `allow_insecure_http`).
     fn check_url(&self, key: &str, text: &str) -> Result<(), String> {
-        let url = url::Url::parse(text).map_err(|e| format!("{key} {text:?}: {e}"))?;
+        let url = url::Url::parse(text)
+            .map_err(|e| format!("{key} {text:?}: {}", scimsync_executor::url_error(e)))?;
         match url.scheme() {
             "https" => Ok(()),
             "http" if is_loopback(&url) || self.target.allow_insecure_http => Ok(()),

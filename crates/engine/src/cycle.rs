@@ -344,7 +344,14 @@ async fn cycle_body(
         unresolved_members: prepared.findings.unresolved.len(),
         succeeded: report.succeeded,
         failed: report.failed,
-        skipped: report.skipped,
+        // One definition (EventOutcome): the plan's `! skip` lines (never sent, no event) and
+        // the executor's skips (an event marked skipped) alike.
+        skipped: report.skipped
+            + plan
+                .ops
+                .iter()
+                .filter(|op| matches!(op, Op::Skip { .. }))
+                .count(),
         // The client counts the reads before the plan (full read, lookups); the report counts
         // the execution's requests: disjoint, so the cycle's total is their sum.
         rate_limited: client.rate_limited() + report.rate_limited,

@@ -369,7 +369,12 @@ struct Inner {
     versions: Mutex<HashMap<ScimId, String>>,
     /// 429s in a row per bucket, for the backoff of buckets with no budget.
     throttled: Mutex<HashMap<Bucket, u32>>,
+    /// Told (users read, users announced) after each page of a full read.
+    read_progress: std::sync::RwLock<Option<ReadProgress>>,
 }
+
+/// A full read's progress: users read so far, and the total the target announced.
+pub type ReadProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 impl fmt::Debug for ScimClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -426,6 +431,7 @@ impl ScimClient {
                 schema: std::sync::RwLock::new(TargetSchema::default()),
                 versions: Mutex::new(HashMap::new()),
                 throttled: Mutex::new(HashMap::new()),
+                read_progress: std::sync::RwLock::new(None),
             }),
         })
     }
@@ -465,6 +471,13 @@ impl ScimClient {
     /// 429s received over the client's lifetime outside `Executor::execute`.
     pub fn rate_limited(&self) -> u64 {
         self.inner.lifetime.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Who to tell how far `list_users` has come (a progress bar, a log line); `None` to stop.
+    pub fn on_read_progress(&self, progress: Option<ReadProgress>) {
+        if let Ok(mut slot) = self.inner.read_progress.write() {
+            *slot = progress;
+        }
     }
 
     /// Every user the target shows, read page by page (`startIndex`/`count`), until
@@ -592,15 +605,17 @@ impl ScimClient {
             (None, None) => Capabilities::assumed(),
         };
         let caps = profile.capabilities.apply(base);
+        let keys = profile.capabilities.keys();
+        let overridden = (!keys.is_empty()).then(|| keys.join(","));
         tracing::info!(
             patch = caps.patch,
             filter = caps.filter,
-            max_results = ?caps.filter_max_results,
+            max_results = caps.filter_max_results,
             etag = caps.etag,
             bulk = caps.bulk,
             sort = caps.sort,
             source = caps.source.as_str(),
-            overridden = ?profile.capabilities.keys(),
+            overridden = overridden.as_deref(),
             "target capabilities"
         );
         caps
@@ -693,6 +708,11 @@ impl ScimClient {
                 if seen.insert(user.id.clone()) {
                     users.push(user);
                 }
+            }
+            if let Ok(slot) = self.inner.read_progress.read()
+                && let Some(progress) = slot.as_ref()
+            {
+                progress(users.len() as u64, list.total_results as u64);
             }
             if start > list.total_results {
                 break;
@@ -806,7 +826,10 @@ impl ScimClient {
                     match retry.after(self.now(), &e) {
                         Some(delay) => {
                             tally.retries.fetch_add(1, Ordering::Relaxed);
-                            tracing::debug!(method = %req.method, path = %req.path, ?delay, "retrying after: {e}");
+                            crate::announce_wait(
+                                delay,
+                                format_args!("{} {}: {e}; retrying", req.method, req.path),
+                            );
                             tokio::time::sleep(delay).await;
                         }
                         None => return Err(e),
@@ -877,12 +900,15 @@ impl ScimClient {
                 status: trace.status,
             });
         }
-        tracing::debug!(method = %req.method, path = %req.path, status = ?trace.status, ms, "scim request");
+        tracing::debug!(method = %req.method, path = %req.path, status = trace.status, ms, "scim request");
         match &result {
             Err(ScimError::RateLimited { retry_after }) => {
                 tally.rate_limited.fetch_add(1, Ordering::Relaxed);
                 let pause = retry_after.unwrap_or_else(|| self.default_pause(bucket));
-                tracing::warn!(%bucket, ?pause, "429 from the target: pausing the bucket");
+                tracing::warn!(
+                    "429 from the target: pausing {bucket} requests for {}",
+                    crate::seconds(pause)
+                );
                 permit.throttled(pause);
                 tally.taught(bucket, inner.pacer.allowed(bucket));
             }
@@ -1117,6 +1143,21 @@ impl ScimClient {
     }
 }
 
+/// A URL parse error in words: `url`'s own ("relative URL without a base") names the parser's
+/// view, not what to write.
+pub fn url_error(e: url::ParseError) -> String {
+    match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            "not an absolute URL: write it with its scheme and host, e.g. \
+             https://miro.com/api/v1/scim"
+                .to_owned()
+        }
+        url::ParseError::EmptyHost => "no host name after the scheme".to_owned(),
+        url::ParseError::InvalidPort => "the port is not a number from 1 to 65535".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// The user a resource describes and its version (`meta.version`, else the `ETag` header it
 /// came with), when it carries both.
 pub(crate) fn version_in(
@@ -1142,7 +1183,7 @@ pub(crate) fn checked_base_url(url: &str) -> Result<String, ClientError> {
     let base_url = url.trim_end_matches('/').to_owned();
     let parsed = url::Url::parse(&base_url).map_err(|e| ClientError::InvalidBaseUrl {
         url: base_url.clone(),
-        reason: e.to_string(),
+        reason: url_error(e),
     })?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ClientError::InvalidBaseUrl {
@@ -1376,22 +1417,69 @@ pub(crate) fn transport(e: reqwest::Error) -> ScimError {
     };
     // The URL is ours (no secret in it), but the message is enough without it.
     let e = e.without_url();
-    let mut message = format!("{kind}: {e}");
+    let mut chain = e.to_string();
     let mut source = std::error::Error::source(&e);
     let mut depth = 0;
     while let Some(s) = source {
         if depth >= 4 {
             break;
         }
-        message.push_str(&format!(": {s}"));
+        chain.push_str(&format!(": {s}"));
         source = s.source();
         depth += 1;
     }
+    let message = match transport_hint(&chain) {
+        Some(hint) => format!("{hint} ({chain})"),
+        None => format!("{kind}: {chain}"),
+    };
     if connect {
         ScimError::Connect { message }
     } else {
         ScimError::Transport { message }
     }
+}
+
+/// What to check, for the transport errors whose own words (rustls', hyper's, the resolver's)
+/// say nothing to an admin.
+fn transport_hint(message: &str) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    let hints: [(&[&str], &str); 6] = [
+        (
+            &["invalidcontenttype", "corrupt message"],
+            "the server at that address does not speak TLS: check the URL's scheme (https:// \
+             for a plain http server?) and port",
+        ),
+        (
+            &["invalid peer certificate", "unknownissuer", "certificate"],
+            "the server's TLS certificate is not trusted: check the host name in the URL, and \
+             any proxy that intercepts TLS",
+        ),
+        (
+            &[
+                "dns error",
+                "failed to lookup address",
+                "name or service not known",
+            ],
+            "the host name in the URL does not resolve: check its spelling and this machine's DNS",
+        ),
+        (
+            &["connection refused"],
+            "nothing accepts connections at that host and port: check the URL and that the \
+             service is up",
+        ),
+        (
+            &["timed out", "deadline has elapsed"],
+            "no answer in time: check the URL, firewalls and proxies between here and the target",
+        ),
+        (
+            &["connection reset", "broken pipe", "unexpected eof"],
+            "the connection was cut: a proxy, a firewall or the target closed it",
+        ),
+    ];
+    hints
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|n| m.contains(n)))
+        .map(|(_, hint)| *hint)
 }
 
 #[cfg(test)]

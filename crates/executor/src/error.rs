@@ -50,7 +50,7 @@ pub enum ScimError {
     #[error("request too large (413){}", suffix(.detail))]
     TooLarge { detail: Option<String> },
     /// 429: the SP's rate limiter refused the request; `retry_after` when it said how long.
-    #[error("rate limited (429){}", .retry_after.map(|d| format!("; retry after {d:?}")).unwrap_or_default())]
+    #[error("rate limited (429){}", .retry_after.map(|d| format!("; retry after {}", crate::seconds(d))).unwrap_or_default())]
     RateLimited { retry_after: Option<Duration> },
     /// 5xx: the SP failed.
     #[error("server error ({status}){}", suffix(.detail))]

@@ -495,6 +495,11 @@ pub(crate) async fn drive<M: Decide>(
         let input = match machine.poll(now) {
             Step::Done(done) => return done,
             Step::Wait(until) => {
+                // A retry's back-off: long ones say so (the failure itself is in the event).
+                crate::announce_wait(
+                    until.saturating_sub(now),
+                    format_args!("a request failed and will be retried"),
+                );
                 tokio::time::sleep(until.saturating_sub(now)).await;
                 continue;
             }
@@ -795,6 +800,7 @@ impl Run<'_> {
             }
             Done::AdoptedAligned { user, applied } => {
                 detail.insert("note".into(), json!("adopted existing user"));
+                detail.insert("action".into(), json!("adopt"));
                 self.note_dropped(&applied.dropped, &mut detail);
                 event.changes = applied
                     .changes
@@ -822,6 +828,7 @@ impl Run<'_> {
             }
             Done::AdoptedExisting(user) => {
                 detail.insert("note".into(), json!("adopted existing user"));
+                detail.insert("action".into(), json!("adopt"));
                 event.resource = event.resource.map(|r| EventResource {
                     target_id: Some(user.id.clone()),
                     ..r
@@ -921,11 +928,14 @@ impl Run<'_> {
                 }
                 event.success = false;
                 event.error = Some(reason.clone());
+                detail.insert("skipped".into(), json!(true));
                 OpOutcome::Skipped(reason)
             }
             Done::Guest(reason) => {
                 event.success = false;
                 event.error = Some(reason.clone());
+                // Remembered and never retried: a skip from now on, the same word everywhere.
+                detail.insert("skipped".into(), json!(true));
                 OpOutcome::TargetGuest(reason)
             }
             Done::Failed(message) => {

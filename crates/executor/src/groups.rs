@@ -559,8 +559,10 @@ impl GroupRun<'_> {
                     Some(target_id.clone()),
                     &Trace::default(),
                 );
-                event.detail =
-                    json!({"note": "linked to the existing target group with this name"});
+                event.detail = json!({
+                    "note": "linked to the existing target group with this name",
+                    "action": "adopt",
+                });
                 recorder.event(event);
                 report.succeeded += 1;
                 return;
@@ -597,6 +599,7 @@ impl GroupRun<'_> {
                 );
                 event.success = false;
                 event.error = Some(reason.clone());
+                event.detail = json!({"skipped": true, "reason": reason});
                 recorder.event(event);
                 report.skipped += 1;
                 if op.is_write() {

@@ -37,7 +37,8 @@ mod teams;
 mod update;
 
 pub use client::{
-    BucketReport, CheckReport, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES, ScimClient, Tuning,
+    BucketReport, CheckReport, ClientConfig, DEFAULT_MAX_RESPONSE_BYTES, ReadProgress, ScimClient,
+    Tuning, url_error,
 };
 pub use error::{ClientError, ErrorClass, MAX_UNTRUSTED_CHARS, ScimError, untrusted};
 pub use execute::{ExecContext, ExecutionReport, Executor, OpOutcome, Recorder, planned_request};
@@ -46,3 +47,25 @@ pub use rate_headers::MAX_SERVER_WAIT;
 pub use rest::{MIRO_REST_URL, RestClient, RestConfig};
 pub use retry::RetryPolicy;
 pub use update::Dropped;
+
+/// Waits longer than this are announced at info level with what they wait for; shorter ones
+/// only at debug, so a burst of quick retries stays quiet.
+pub(crate) const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `1.5s`, `2m 30s`: a wait as people read it (milliseconds only under a second).
+pub(crate) fn seconds(d: std::time::Duration) -> String {
+    if d < std::time::Duration::from_secs(1) {
+        return format!("{}ms", d.as_millis());
+    }
+    let tenths = std::time::Duration::from_millis(d.as_millis() as u64 / 100 * 100);
+    humantime::format_duration(tenths).to_string()
+}
+
+/// Logs a retry's back-off: at info when it is long enough to look like a hang, else debug.
+pub(crate) fn announce_wait(delay: std::time::Duration, what: std::fmt::Arguments<'_>) {
+    if delay > LONG_WAIT {
+        tracing::info!("{what} in {}", seconds(delay));
+    } else {
+        tracing::debug!("{what} in {}", seconds(delay));
+    }
+}

@@ -303,6 +303,9 @@ pub(crate) struct Pacer {
     window: Duration,
     /// Woken when a request is answered, for requests waiting on `Wake::OnAnswer`.
     answers: tokio::sync::Notify,
+    /// Per bucket, until when the last long wait announced runs: the requests queued behind
+    /// the same spent budget wait for the same thing, and say it once.
+    announced: Mutex<std::collections::HashMap<Bucket, Duration>>,
 }
 
 /// Longest single sleep while waiting for a slot, so a halted run notices soon.
@@ -317,7 +320,24 @@ impl Pacer {
             window: pacing.window(),
             state: Mutex::new(pacing),
             answers: tokio::sync::Notify::new(),
+            announced: Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Whether a wait of `bucket` until `until` is news: no announced wait still runs.
+    fn first_to_announce(&self, bucket: Bucket, until: Duration) -> bool {
+        let now = self.now();
+        let mut announced = self
+            .announced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match announced.get(&bucket) {
+            Some(&end) if end > now => false,
+            _ => {
+                announced.insert(bucket, until);
+                true
+            }
+        }
     }
 
     /// The pacer's clock: tokio's, as an offset from an epoch (what every sans-IO part of
@@ -377,6 +397,7 @@ impl Pacer {
     ) -> Option<Permit<'_>> {
         // Each wait ends no later than the time the slot can free, so this loops only when
         // other tasks took the slot first, or to look at `cancelled`.
+        let mut announced = false;
         loop {
             if cancelled() {
                 return None;
@@ -396,7 +417,22 @@ impl Pacer {
                 Err(wake) => wake,
             };
             match wake {
-                Wake::At(at) => tokio::time::sleep(at.saturating_sub(now).min(NAP)).await,
+                Wake::At(at) => {
+                    let wait = at.saturating_sub(now);
+                    // A long silence reads as a hang: say once what this waits for.
+                    if !announced && wait > crate::LONG_WAIT && self.first_to_announce(bucket, at) {
+                        announced = true;
+                        tracing::info!(
+                            "waiting {} for the target's {bucket} budget ({}): requests sent \
+                             in the last window, by this command or one before it, used it up",
+                            crate::seconds(wait),
+                            self.allowed(bucket)
+                                .map(|n| format!("{n} per {}", crate::seconds(self.window())))
+                                .unwrap_or_else(|| "no published limit".into())
+                        );
+                    }
+                    tokio::time::sleep(wait.min(NAP)).await
+                }
                 Wake::OnAnswer => {
                     tokio::select! {
                         () = &mut answered => {}

@@ -345,12 +345,15 @@ impl RestClient {
                 status: trace.status,
             });
         }
-        tracing::debug!(%method, path, status = ?trace.status, ms = trace.ms, "rest request");
+        tracing::debug!(%method, path, status = trace.status, ms = trace.ms, "rest request");
         match &result {
             Err(ScimError::RateLimited { retry_after }) => {
                 inner.tally.rate_limited.fetch_add(1, Ordering::Relaxed);
                 let pause = retry_after.unwrap_or_else(|| inner.pacer.window() / 2);
-                tracing::warn!(?pause, "429 from Miro's REST API: pausing its bucket");
+                tracing::warn!(
+                    "429 from Miro's REST API: pausing its requests for {}",
+                    crate::seconds(pause)
+                );
                 permit.throttled(pause);
             }
             Err(e) if e.refuses_access() => inner.tally.halt(),

@@ -174,3 +174,39 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub detail: serde_json::Value,
 }
+
+/// What an event says happened, in the words the run summary, `events`, the plan and `status`
+/// all use: an op is **skipped** when scimsync decided not to send it, or the target refused it
+/// for a reason no retry changes (a guest's email, a team with no REST access): its event has
+/// `detail.skipped = true`; **failed** when it was sent and not done; **adopted** when an
+/// existing target user or group was linked instead of created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventOutcome {
+    Ok,
+    Adopted,
+    Skipped,
+    Failed,
+}
+
+impl EventOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Ok => "ok",
+            EventOutcome::Adopted => "adopted",
+            EventOutcome::Skipped => "skipped",
+            EventOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl Event {
+    pub fn outcome(&self) -> EventOutcome {
+        let flag = |key: &str| self.detail.get(key);
+        match (self.success, flag("skipped"), flag("action")) {
+            (false, Some(serde_json::Value::Bool(true)), _) => EventOutcome::Skipped,
+            (false, _, _) => EventOutcome::Failed,
+            (true, _, Some(serde_json::Value::String(a))) if a == "adopt" => EventOutcome::Adopted,
+            (true, _, _) => EventOutcome::Ok,
+        }
+    }
+}

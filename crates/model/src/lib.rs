@@ -21,7 +21,7 @@ mod user;
 
 pub use attrs::{AttrKey, AttrValue, Attrs, CompactString, KeyInterner, paths};
 pub use claims::{Claims, LinkHandle, LinkIssuer, PushedLinks};
-pub use event::{Event, EventHttp, EventResource, EventType, InitiatedBy};
+pub use event::{Event, EventHttp, EventOutcome, EventResource, EventType, InitiatedBy};
 pub use group::{
     DesiredGroup, GroupDeleteReason, GroupLink, GroupModel, GroupSkipReason, GroupView, Member,
     NameMatch, TargetGroup,
