@@ -137,15 +137,8 @@ async fn plan(config: &Config, args: PlanArgs<'_>) -> Result<i32> {
     let mut store = open_store(config)?;
     scimsync_engine::recent::load(&store, &client)?;
     let full = scimsync_engine::prepare::needs_full(config, &store, full)?;
-    // A full read of a large target takes a while: its progress, as a bar or log lines.
-    let reads = std::sync::Arc::new(crate::progress::Progress::unknown_total(
-        "target users read",
-        0,
-    ));
-    let step = std::sync::Arc::clone(&reads);
-    client.on_read_progress(Some(std::sync::Arc::new(move |done, total| {
-        step.set(done, total)
-    })));
+    let (reads, on_read) = crate::progress::target_reads();
+    client.on_read_progress(Some(on_read));
     let prepared = scimsync_engine::prepare(config, &store, &client, full, out.is_some()).await;
     client.on_read_progress(None);
     reads.finish();
@@ -307,6 +300,7 @@ pub async fn sync_now(
     let mut store = open_store(config)?;
     // The store's own cycle lock, so a `sync --now` and a daemon never run cycles at once.
     let _lock = store.lock_cycles()?;
+    let (reads, on_read) = crate::progress::target_reads();
     let report = scimsync_engine::run_cycle(
         config,
         &mut store,
@@ -316,9 +310,12 @@ pub async fn sync_now(
             initiated_by: InitiatedBy::Manual,
             saved_plan: saved,
             exit_code: exit::of_run,
+            read_progress: Some(on_read),
         },
     )
-    .await?;
+    .await;
+    reads.finish();
+    let report = report?;
     eprint!("{}", crate::render::summary_lines(&report));
     Ok(exit::of_run(report.status))
 }

@@ -101,15 +101,18 @@ async fn run_loop(
             }
         };
         health.set_ready();
+        let (reads, on_read) = crate::progress::target_reads();
         let outcome = tokio::select! {
             r = scimsync_engine::run_cycle(config, &mut store, emitter, CycleOptions {
                 full: false,
                 initiated_by: InitiatedBy::Schedule,
                 saved_plan: None,
                 exit_code: exit::of_run,
+                read_progress: Some(on_read),
             }) => Some(r),
             _ = shutdown.recv() => None,
         };
+        reads.finish();
         match outcome {
             Some(Ok(report)) => {
                 eprint!("{}", crate::render::summary_lines(&report));

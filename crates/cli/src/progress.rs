@@ -5,7 +5,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The least time between two progress lines in a log.
@@ -208,6 +208,14 @@ impl scimsync_engine::Progress for Terminal {
             p.finish();
         }
     }
+}
+
+/// A full read of a large target takes a while: its progress, as a bar or log lines, and the
+/// callback the target client calls as pages arrive.
+pub fn target_reads() -> (Arc<Progress>, scimsync_engine::ReadProgress) {
+    let reads = Arc::new(Progress::unknown_total("target users read", 0));
+    let step = Arc::clone(&reads);
+    (reads, Arc::new(move |done, total| step.set(done, total)))
 }
 
 #[cfg(test)]

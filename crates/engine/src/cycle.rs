@@ -29,6 +29,9 @@ pub struct CycleOptions {
     /// The exit code the front end gives a run that ends this way, recorded with the run
     /// (`status` prints it). The front end decides exit codes; the engine only records them.
     pub exit_code: fn(RunStatus) -> i32,
+    /// Told how far a full read of the target has come (a bar, or log lines): the front end
+    /// draws it, the engine only reports.
+    pub read_progress: Option<scimsync_executor::ReadProgress>,
 }
 
 /// Runs one cycle and records it. Errors before the run starts (config, token, store) are
@@ -42,6 +45,7 @@ pub async fn run_cycle(
 ) -> Result<CycleReport, EngineError> {
     let token = config.token()?;
     let client = crate::target::client(config, token.clone())?;
+    client.on_read_progress(opts.read_progress.clone());
     crate::recent::load(store, &client)?;
     store.mark_interrupted_runs()?;
     let full = needs_full(config, store, opts.full)?;

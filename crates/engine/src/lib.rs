@@ -45,3 +45,5 @@ pub use error::EngineError;
 pub use lock::{CycleLock, open_store};
 pub use prepare::{Prepared, prepare};
 pub use report::{CycleReport, RunSummary};
+/// How a front end is told a full read's progress (`CycleOptions::read_progress`).
+pub use scimsync_executor::ReadProgress;

@@ -164,6 +164,7 @@ path = "state.db"
                 full: false,
                 initiated_by: InitiatedBy::Manual,
                 saved_plan: None,
+                read_progress: None,
                 exit_code: |status| match status {
                     RunStatus::Succeeded => 0,
                     RunStatus::Partial => 3,
