@@ -15,7 +15,7 @@
 //!   the event and the intent's completion only adds an event, hence `<=`;
 //! - every user the target holds has a create event (its own, or its abandoned intent's).
 
-use crate::kit::{Env, TOKEN, attr, user};
+use crate::kit::{Env, attr, user};
 use rand::{Rng, SeedableRng};
 use scimsync_emulator::Seed;
 use serde_json::{Value, json};
@@ -72,17 +72,7 @@ async fn kill_9_at_twenty_random_points_converges_without_duplicates_or_unaccoun
         if round == 0 {
             env.write_config();
         }
-        let mut child = tokio::process::Command::new(crate::kit::bin())
-            .arg("--config")
-            .arg(env.path("sync.toml"))
-            .args(["sync", "--now"])
-            .env("E2E_SCIM_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = env.spawn_sync(std::process::Stdio::null());
         let delay = Duration::from_millis(rng.random_range(50..1500));
         tokio::select! {
             _ = child.wait() => completed += 1,

@@ -218,6 +218,22 @@ path = "state.db"
         Run::from(out)
     }
 
+    /// `sync --now` started and left running, for a test that kills it or acts while it runs;
+    /// stdout discarded, stderr as the test wants it.
+    pub fn spawn_sync(&self, stderr: std::process::Stdio) -> tokio::process::Child {
+        tokio::process::Command::new(bin())
+            .arg("--config")
+            .arg(self.path("sync.toml"))
+            .args(["sync", "--now"])
+            .env("E2E_SCIM_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+
     pub async fn sync(&self) -> Run {
         let run = self.run(&["sync", "--now"]).await;
         assert!(

@@ -277,17 +277,7 @@ async fn every_request_of_a_cycle_a_401_halts_has_its_event() {
         ..Faults::default()
     });
     let from = env.emu.emulator.requests().len();
-    let child = tokio::process::Command::new(crate::kit::bin())
-        .arg("--config")
-        .arg(env.path("sync.toml"))
-        .args(["sync", "--now"])
-        .env("E2E_SCIM_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = env.spawn_sync(std::process::Stdio::piped());
     // Once a few POSTs are through, the token is revoked: the requests then in flight (held
     // in the target's latency) meet the 401.
     let started = Instant::now();
